@@ -1,0 +1,160 @@
+// SIPGrammar: character classes and small scanners of RFC 3261 §25.1, shared by the header grammars.
+
+enum SIPGrammar {
+    /// token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")  (RFC 3261 §25.1)
+    static func isTokenChar(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "!"), UInt8(ascii: "%"), UInt8(ascii: "*"),
+            UInt8(ascii: "_"), UInt8(ascii: "+"), UInt8(ascii: "`"), UInt8(ascii: "'"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    static func isToken<S: StringProtocol>(_ s: S) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy(isTokenChar)
+    }
+
+    /// word = 1*(token chars / "(" / ")" / "<" / ">" / ":" / "\" / DQUOTE / "/" / "[" / "]" / "?" / "{" / "}")
+    /// (RFC 3261 §25.1, used by Call-ID).
+    static func isWordChar(_ c: UInt8) -> Bool {
+        if isTokenChar(c) { return true }
+        switch c {
+        case UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: ":"),
+            UInt8(ascii: "\\"), UInt8(ascii: "\""), UInt8(ascii: "/"), UInt8(ascii: "["), UInt8(ascii: "]"),
+            UInt8(ascii: "?"), UInt8(ascii: "{"), UInt8(ascii: "}"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    static func isDigits<S: StringProtocol>(_ s: S) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    }
+
+    /// Parses 1*DIGIT into a value no larger than `limit`; leading zeros are allowed (RFC 4475 §3.1.1.1).
+    static func parseNumber<S: StringProtocol>(_ s: S, limit: UInt64 = UInt64(UInt32.max)) -> UInt64? {
+        guard isDigits(s) else { return nil }
+        var value: UInt64 = 0
+        for c in s.utf8 {
+            value = value * 10 + UInt64(c - UInt8(ascii: "0"))
+            if value > limit { return nil }
+        }
+        return value
+    }
+
+    /// Splits `s` at `separator` outside quoted strings (with `\` escapes) and `<...>`.
+    static func splitOutsideQuotes(_ s: Substring, separator: Character) -> [Substring] {
+        var parts: [Substring] = []
+        var start = s.startIndex
+        var inQuotes = false
+        var escaped = false
+        var angle = 0
+        var i = s.startIndex
+        while i < s.endIndex {
+            let ch = s[i]
+            if inQuotes {
+                if escaped {
+                    escaped = false
+                } else if ch == "\\" {
+                    escaped = true
+                } else if ch == "\"" {
+                    inQuotes = false
+                }
+            } else if ch == "\"" {
+                inQuotes = true
+            } else if ch == "<" {
+                angle += 1
+            } else if ch == ">" {
+                angle = max(0, angle - 1)
+            } else if ch == separator && angle == 0 {
+                parts.append(s[start..<i])
+                start = s.index(after: i)
+            }
+            i = s.index(after: i)
+        }
+        parts.append(s[start..<s.endIndex])
+        return parts
+    }
+
+    /// Whether a quoted string starting at the first character is balanced (RFC 3261 §25.1 quoted-string).
+    /// Returns the index just past the closing quote.
+    static func endOfQuotedString(_ s: Substring) -> Substring.Index? {
+        guard s.first == "\"" else { return nil }
+        var i = s.index(after: s.startIndex)
+        var escaped = false
+        while i < s.endIndex {
+            let ch = s[i]
+            if escaped {
+                escaped = false
+            } else if ch == "\\" {
+                escaped = true
+            } else if ch == "\"" {
+                return s.index(after: i)
+            }
+            i = s.index(after: i)
+        }
+        return nil
+    }
+
+    /// Whether a host is a valid hostname, IPv4address or IPv6reference (RFC 3261 §25.1, RFC 5118 §4.10
+    /// tolerates the three-colon form).
+    static func isValidHost<S: StringProtocol>(_ host: S) -> Bool {
+        let u = Array(host.utf8)
+        guard !u.isEmpty else { return false }
+        if u.first == UInt8(ascii: "[") {
+            guard u.last == UInt8(ascii: "]"), u.count > 2 else { return false }
+            let inner = u[1..<(u.count - 1)]
+            guard inner.contains(UInt8(ascii: ":")) else { return false }
+            return inner.allSatisfy { c in
+                c == UInt8(ascii: ":") || c == UInt8(ascii: ".") || isHexDigit(c)
+            }
+        }
+        // hostname / IPv4address: alphanum, "-" and "." (a trailing "." is allowed).
+        return u.allSatisfy { c in
+            c == UInt8(ascii: "-") || c == UInt8(ascii: ".") || isAlphaNum(c) || c == UInt8(ascii: "_")
+        }
+    }
+
+    static func isAlphaNum(_ c: UInt8) -> Bool {
+        (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
+            || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"))
+    }
+
+    static func isHexDigit(_ c: UInt8) -> Bool {
+        (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "f"))
+            || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "F"))
+    }
+
+    /// Splits `host[:port]` where host may be a bracketed IPv6 reference. Returns nil when malformed.
+    static func splitHostPort(_ s: Substring) -> (host: String, port: Int?)? {
+        var host: Substring
+        var portPart: Substring?
+        if s.first == "[" {
+            guard let close = s.firstIndex(of: "]") else { return nil }
+            host = s[s.startIndex...close]
+            let rest = s[s.index(after: close)...]
+            if !rest.isEmpty {
+                guard rest.first == ":" else { return nil }
+                portPart = rest.dropFirst()
+            }
+        } else if let colon = s.firstIndex(of: ":") {
+            host = s[..<colon]
+            portPart = s[s.index(after: colon)...]
+        } else {
+            host = s
+        }
+        guard isValidHost(host) else { return nil }
+        var port: Int?
+        if let portPart {
+            guard let value = parseNumber(portPart, limit: 65535), value > 0 else { return nil }
+            port = Int(value)
+        }
+        return (String(host), port)
+    }
+}

@@ -1,0 +1,63 @@
+// SIPRequest: a request with its validated core headers (RFC 3261 §7.1, §8.1.1).
+
+/// A SIP request. `callID`, `cseq`, `from` and `to` are validated when the value is made; a proxy never rewrites
+/// them (RFC 3261 §16.6), so they are stored rather than parsed again on every look-up.
+public struct SIPRequest: Sendable, Equatable {
+    public var method: SIPMethod
+    public var uri: SIPURI
+    public var headers: SIPHeaders
+    /// The body, byte-exact (RFC 3261 §7.4).
+    public var body: [UInt8]
+
+    public let callID: String
+    public let cseq: CSeq
+    public let from: NameAddress
+    public let to: NameAddress
+
+    /// Builds a request and validates its headers, the same checks the parser applies to received bytes.
+    public init(method: SIPMethod, uri: SIPURI, headers: SIPHeaders, body: [UInt8] = []) throws(SIPParseError) {
+        let core: SIPMessageCore
+        do {
+            core = try SIPMessageCore.validate(headers)
+        } catch {
+            var e = error
+            e.isRequest = true
+            e.method = method
+            throw e
+        }
+        // RFC 3261 §8.1.1.5: the CSeq method MUST match the request method (RFC 4475 §3.1.2.17/18).
+        guard core.cseq.method == method else {
+            throw SIPParseError(.cseqMethodMismatch, "\(method) vs CSeq \(core.cseq)", isRequest: true, method: method)
+        }
+        self.method = method
+        self.uri = uri
+        self.headers = headers
+        self.body = body
+        self.callID = core.callID
+        self.cseq = core.cseq
+        self.from = core.from
+        self.to = core.to
+    }
+
+    /// The topmost Via value (always present and valid after validation).
+    public var topVia: Via? { self.headers.values("via").first.flatMap(Via.parse) }
+
+    /// Every Via value, top first.
+    public var vias: [Via] { self.headers.values("via").compactMap(Via.parse) }
+
+    /// Max-Forwards, nil when absent (RFC 2543 requests have none, RFC 4475 §3.4.1).
+    public var maxForwards: Int? {
+        self.headers["max-forwards"].flatMap { SIPGrammar.parseNumber($0, limit: 1 << 31) }.map { Int($0) }
+    }
+
+    /// Route values, top first.
+    public var routes: [NameAddress] { NameAddress.parseList(self.headers.values("route")) ?? [] }
+
+    /// Contact values (not `*`).
+    public var contacts: [NameAddress] {
+        NameAddress.parseList(self.headers.values("contact").filter { $0 != "*" }) ?? []
+    }
+
+    /// Whether the To header has a tag: an in-dialog request (RFC 3261 §12.2).
+    public var isInDialog: Bool { self.to.tag != nil }
+}

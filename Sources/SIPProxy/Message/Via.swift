@@ -1,0 +1,76 @@
+// Via: one value of the Via header (RFC 3261 §20.42, §18.2.1, RFC 3581).
+//
+//     SIP / 2.0 / UDP host[:port] *( SEMI via-params )
+//
+// LWS is allowed around the slashes (RFC 4475 §3.1.1.1).
+
+/// One Via value.
+public struct Via: Sendable, Hashable, CustomStringConvertible {
+    /// Upper-cased transport: UDP, TCP, TLS, SCTP, WS, WSS or an extension token.
+    public var transport: String
+    public var host: String
+    public var port: Int?
+    public var parameters: SIPParameters
+
+    public init(transport: String, host: String, port: Int?, parameters: SIPParameters = SIPParameters()) {
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.parameters = parameters
+    }
+
+    /// The magic cookie that marks an RFC 3261 branch (§8.1.1.7).
+    public static let magicCookie = "z9hG4bK"
+
+    public var branch: String? { self.parameters["branch"] }
+    public var received: String? { self.parameters["received"] }
+    /// `rport` value: nil when absent, "" when present without a value (RFC 3581 §3).
+    public var rport: String? { self.parameters["rport"] }
+    public var maddr: String? { self.parameters["maddr"] }
+
+    /// Whether the branch is an RFC 3261 branch (starts with the magic cookie and has more than the cookie).
+    public var hasRFC3261Branch: Bool {
+        guard let branch = self.branch else { return false }
+        return branch.hasPrefix(Via.magicCookie) && branch.utf8.count > Via.magicCookie.utf8.count
+    }
+
+    /// `host:port` as written, the sent-by part (RFC 3261 §17.2.3 uses it in transaction matching).
+    public var sentBy: String {
+        if let port = self.port { return "\(self.host.lowercased()):\(port)" }
+        return self.host.lowercased()
+    }
+
+    public var description: String { self.serialized }
+
+    public var serialized: String {
+        var out = "SIP/2.0/" + self.transport + " " + self.host
+        if let port = self.port { out += ":\(port)" }
+        out += self.parameters.serialized
+        return out
+    }
+
+    public static func parse<S: StringProtocol>(_ text: S) -> Via? {
+        var s = Substring(text).trimmingSIPWhitespaceSubstring()
+        // sent-protocol = protocol-name SLASH protocol-version SLASH transport
+        var fields: [String] = []
+        for _ in 0..<2 {
+            guard let slash = s.firstIndex(of: "/") else { return nil }
+            fields.append(s[..<slash].trimmingSIPWhitespace())
+            s = s[s.index(after: slash)...].trimmingSIPWhitespaceSubstring()
+        }
+        guard fields[0].caseInsensitiveEquals("SIP"), fields[1] == "2.0" else { return nil }
+        guard let space = s.firstIndex(where: { $0 == " " || $0 == "\t" }) else { return nil }
+        let transport = s[..<space]
+        guard SIPGrammar.isToken(transport) else { return nil }
+        s = s[space...].trimmingSIPWhitespaceSubstring()
+        let semi = s.firstIndex(of: ";") ?? s.endIndex
+        let sentBy = s[..<semi].trimmingSIPWhitespaceSubstring()
+        guard let (host, port) = SIPGrammar.splitHostPort(sentBy) else { return nil }
+        var via = Via(transport: transport.uppercased(), host: host, port: port)
+        if semi < s.endIndex {
+            guard let params = SIPParameters.parseHeaderParameters(s[s.index(after: semi)...]) else { return nil }
+            via.parameters = params
+        }
+        return via
+    }
+}

@@ -1,0 +1,6 @@
+import ArgumentParser
+
+@main
+struct SipCtl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sipctl", abstract: "SIPProxy control")
+}
