@@ -39,31 +39,32 @@ extension SIPResponse {
 enum MalformedRequestReply {
     static func build(_ bytes: ByteBuffer, error: SIPParseError) -> ByteBuffer? {
         guard error.isRequest == true, error.method != .ack else { return nil }
-        guard let text = bytes.getString(at: bytes.readerIndex, length: min(bytes.readableBytes, 65_535)) else {
-            return nil
-        }
-        let headerPart = text.firstRange(of: "\r\n\r\n").map { String(text[..<$0.lowerBound]) } ?? text
-        var lines = SIPParser.unfoldedLines(headerPart)
-        guard !lines.isEmpty else { return nil }
-        let requestLine = lines.removeFirst()
-        if requestLine.hasPrefix("ACK ") { return nil }
         var vias: [String] = []
         var single: [String: String] = [:]
-        for line in lines {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let key = SIPHeaders.canonicalKey(line[..<colon].trimmingSIPWhitespace())
-            let value = line[line.index(after: colon)...].trimmingSIPWhitespace()
-            // Control characters would corrupt the reply: such a request is dropped instead.
-            guard !value.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" }) else { continue }
-            if key == "via" {
-                vias.append(value)
-            } else if ["from", "to", "call-id", "cseq"].contains(key), single[key] == nil {
-                single[key] = value
+        var isACK = false
+        bytes.withUnsafeReadableBytes { raw in
+            let end = SIPParser.findHeaderEnd(raw, from: 0)?.headerLength ?? raw.count
+            let lines = SIPParser.logicalLines(raw, 0..<end)
+            guard let first = lines.first?.first else { return }
+            isACK = raw[first].starts(with: Array("ACK ".utf8))
+            for pieces in lines.dropFirst() {
+                guard let (name, value) = SIPParser.headerField(raw, pieces) else { continue }
+                // Control characters would corrupt the reply: such a line is left out.
+                guard !value.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" }) else { continue }
+                let key = SIPHeaders.canonicalKey(name)
+                if key == "via" {
+                    vias.append(value)
+                } else if ["from", "to", "call-id", "cseq"].contains(key), single[key] == nil {
+                    single[key] = value
+                }
             }
         }
-        guard !vias.isEmpty, let from = single["from"], let to = single["to"], let callID = single["call-id"],
+        if isACK { return nil }
+        guard !vias.isEmpty, let from = single["from"], var to = single["to"], let callID = single["call-id"],
             let cseq = single["cseq"]
         else { return nil }
+        // §8.2.6.2: a final response carries a To tag.
+        if !to.contains("tag=") { to += ";tag=sp\(error.status)" }
         var out = "SIP/2.0 \(error.status) \(error.reason)\r\n"
         for via in vias { out += "Via: \(via)\r\n" }
         out += "From: \(from)\r\nTo: \(to)\r\nCall-ID: \(callID)\r\nCSeq: \(cseq)\r\n"

@@ -171,14 +171,14 @@ public final class ProxyCore: @unchecked Sendable {
 
     func logReceived(_ message: SIPMessage, from peer: Peer) {
         self.logger.info(
-            "\(peer) -> \(message.summary)",
+            "in  \(message.summary) from \(peer)",
             metadata: ["sip.call_id": "\(message.callID)"]
         )
     }
 
     func logSent(_ message: SIPMessage, to peer: Peer) {
         self.logger.info(
-            "\(peer) <- \(message.summary)",
+            "out \(message.summary) to \(peer)",
             metadata: ["sip.call_id": "\(message.callID)"]
         )
     }
