@@ -57,8 +57,8 @@ public final class TransportManager: @unchecked Sendable {
     }
 
     private func bindUDP(_ address: SocketAddress) async throws -> Listener {
+        // No SO_REUSEADDR on UDP: on Linux it would let a second proxy bind the same address and steal traffic.
         let bootstrap = DatagramBootstrap(group: self.eventLoop)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
             // Large receive buffer: a burst of REGISTERs must not be dropped by the kernel.
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .channelOption(.maxMessagesPerRead, value: 16)
@@ -71,7 +71,7 @@ public final class TransportManager: @unchecked Sendable {
             let channel = try await bootstrap.bind(to: address).get()
             return Listener(transport: .udp, address: channel.localAddress ?? address, channel: channel)
         } catch {
-            throw TransportError(.bindFailed, "cannot bind udp \(address.hostPort): \(error)")
+            throw TransportError(.bindFailed, "cannot bind udp \(address.hostPort): \(TransportError.explain(error))")
         }
     }
 
@@ -89,7 +89,7 @@ public final class TransportManager: @unchecked Sendable {
             let channel = try await bootstrap.bind(to: address).get()
             return Listener(transport: .tcp, address: channel.localAddress ?? address, channel: channel)
         } catch {
-            throw TransportError(.bindFailed, "cannot bind tcp \(address.hostPort): \(error)")
+            throw TransportError(.bindFailed, "cannot bind tcp \(address.hostPort): \(TransportError.explain(error))")
         }
     }
 
