@@ -5,6 +5,13 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Dispatch
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The proxy as a Service.
 public final class SIPProxyServer: Service, Sendable {
@@ -41,16 +48,20 @@ public final class SIPProxyServer: Service, Sendable {
             logger: self.logger
         )
         var control: ControlServer?
+        var hangup: DispatchSourceSignal?
+        defer { hangup?.cancel() }
         do {
             let addresses =
                 self.configuration.listen.isEmpty
                 ? ProxyConfiguration.defaultListenAddresses() : self.configuration.listen
             try await transport.bind(addresses)
             core.start()
+            let reloader = PhraseReloader(selection: self.configuration.phrasesSelection, core: core, logger: self.logger)
+            hangup = Self.onHangup { reloader.reload { _ in } }
             control = try await ControlServer.start(
                 path: self.configuration.controlSocket,
                 group: group,
-                dispatcher: ProxyControl(core: core, startedAt: .now()),
+                dispatcher: ProxyControl(core: core, startedAt: .now(), phraseReloader: reloader),
                 logger: self.logger
             )
             let listeners = try await loop.submit { transport.listeners }.get()
@@ -68,5 +79,14 @@ public final class SIPProxyServer: Service, Sendable {
         await control?.close()
         await transport.close()
         try? await group.shutdownGracefully()
+    }
+
+    /// SIGHUP reloads the phrase file (the classic daemon convention).
+    private static func onHangup(_ action: @escaping @Sendable () -> Void) -> DispatchSourceSignal {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler(handler: action)
+        source.resume()
+        return source
     }
 }

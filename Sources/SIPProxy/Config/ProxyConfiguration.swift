@@ -19,6 +19,10 @@ public struct ProxyConfiguration: Sendable {
     public var maxMessageSize = 65_535
     /// How often expired bindings are swept.
     public var sweepInterval: TimeAmount = .seconds(5)
+    /// Reason phrases (`--phrases sk` or a file); English and relayed phrases untouched by default.
+    public var phrases = PhraseBook.standard
+    /// What `--phrases` named (a built-in language or a file path), re-read on reload.
+    public var phrasesSelection: String?
     /// The control socket's path (relative paths are in the working directory).
     public var controlSocket = ControlServer.defaultPath
 

@@ -10,16 +10,58 @@
 //     -> {"command":"nonsense"}
 //     <- {"ok":false,"error":"unknown command 'nonsense'"}
 //
-// Commands: `registrations`; `status`. Unknown fields are ignored so older clients keep working.
+// Commands: `registrations`; `status`; `phrases.show` (with optional `language`); `phrases.reload`. Unknown fields are ignored so older clients keep working.
 
 import Foundation
 
 /// A request line.
 public struct ControlRequest: Codable, Sendable, Equatable {
     public var command: String
+    /// `phrases.show`: the language whose table to return (default: the proxy's default language).
+    public var language: String?
 
-    public init(command: String) {
+    public init(command: String, language: String? = nil) {
         self.command = command
+        self.language = language
+    }
+}
+
+/// The active phrase policy and one table, for `sipctl phrases`.
+public struct PhrasesInfo: Codable, Sendable, Equatable {
+    public var source: String
+    public var defaultLanguage: String
+    public var languages: [String]
+    public var rewriteRelayed: Bool
+    public var rewriteCodes: [Int]?
+    public var acceptLanguage: Bool
+    public var language: String
+    /// Code (as text: JSON object keys are strings) -> phrase.
+    public var table: [String: String]
+
+    public init(book: PhraseBook, language: String?) {
+        let lang = (language ?? book.defaultLanguage).lowercased()
+        self.source = book.source
+        self.defaultLanguage = book.defaultLanguage
+        self.languages = book.tables.keys.sorted()
+        self.rewriteRelayed = book.rewriteRelayed
+        self.rewriteCodes = book.rewriteCodes?.sorted()
+        self.acceptLanguage = book.useAcceptLanguage
+        self.language = lang
+        var table: [String: String] = [:]
+        for (code, phrase) in book.tables[lang]?.phrases ?? [:] { table[String(code)] = phrase }
+        self.table = table
+    }
+
+    /// `sipctl phrases` as text.
+    public func render() -> String {
+        var out = "source: \(self.source)\n"
+        out += "default language: \(self.defaultLanguage) (tables: \(self.languages.joined(separator: ", ")))\n"
+        let codes = self.rewriteCodes.map { $0.map(String.init).joined(separator: ", ") } ?? "all codes"
+        out += "relayed responses: \(self.rewriteRelayed ? "rewritten (\(codes))" : "phrases kept")\n"
+        out += "Accept-Language: \(self.acceptLanguage ? "honoured" : "ignored")\n\n"
+        let rows = self.table.keys.compactMap(Int.init).sorted().map { [String($0), self.table[String($0)] ?? ""] }
+        out += TextTable(headers: ["CODE", "PHRASE (\(self.language))"], rows: rows).render()
+        return out
     }
 }
 
@@ -50,6 +92,7 @@ public struct ControlResponse: Codable, Sendable, Equatable {
     public var error: String?
     public var registrations: [RegistrationInfo]?
     public var status: ProxyStatus?
+    public var phrases: PhrasesInfo?
 
     public init(ok: Bool = true, error: String? = nil) {
         self.ok = ok

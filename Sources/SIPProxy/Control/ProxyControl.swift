@@ -6,9 +6,24 @@ import NIOCore
 struct ProxyControl: ControlDispatcher {
     let core: ProxyCore
     let startedAt: NIODeadline
+    let phraseReloader: PhraseReloader
 
     func handle(_ request: ControlRequest) -> EventLoopFuture<ControlResponse> {
         let core = self.core
+        if request.command == "phrases.reload" {
+            let promise = core.eventLoop.makePromise(of: ControlResponse.self)
+            self.phraseReloader.reload { result in
+                switch result {
+                case .success(let book):
+                    var response = ControlResponse()
+                    response.phrases = PhrasesInfo(book: book, language: nil)
+                    promise.succeed(response)
+                case .failure(let error):
+                    promise.succeed(.failure("reload failed, the current phrases stay: \(error)"))
+                }
+            }
+            return promise.futureResult
+        }
         let startedAt = self.startedAt
         return core.eventLoop.submit {
             let now = core.now()
@@ -38,6 +53,10 @@ struct ProxyControl: ControlDispatcher {
                     clientTransactions: counts.client,
                     uptimeSeconds: Int((now - startedAt).nanoseconds / 1_000_000_000)
                 )
+                return response
+            case "phrases.show":
+                var response = ControlResponse()
+                response.phrases = PhrasesInfo(book: core.phrases, language: request.language)
                 return response
             default:
                 return .failure("unknown command '\(request.command)'")

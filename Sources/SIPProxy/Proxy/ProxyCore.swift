@@ -23,6 +23,8 @@ public final class ProxyCore: @unchecked Sendable {
     var logger: Logger
     let now: @Sendable () -> NIODeadline
     var registrar: Registrar
+    /// Reason phrases for generated and relayed responses; replaced whole on reload.
+    public internal(set) var phrases: PhraseBook
     private var sweepTask: RepeatedTask?
     /// Monotonic counter making every branch the proxy creates unique (§8.1.1.7, §16.6 step 8).
     var branchCounter: UInt64 = 0
@@ -43,6 +45,7 @@ public final class ProxyCore: @unchecked Sendable {
         self.logger = logger
         self.now = now
         self.registrar = Registrar(policy: configuration.registrar)
+        self.phrases = configuration.phrases
         self.transactions = TransactionLayer(
             eventLoop: eventLoop,
             transport: transport,
@@ -107,7 +110,7 @@ public final class ProxyCore: @unchecked Sendable {
     }
 
     private func handleMalformed(_ bytes: ByteBuffer, error: SIPParseError, from peer: Peer) {
-        if let reply = MalformedRequestReply.build(bytes, error: error) {
+        if let reply = MalformedRequestReply.build(bytes, error: error, phrases: self.phrases) {
             self.logger.info(
                 "malformed request from \(peer): \(error) -> \(error.status)",
                 metadata: ["net.peer": "\(peer)"]
@@ -181,6 +184,11 @@ public final class ProxyCore: @unchecked Sendable {
             "out \(message.summary) to \(peer)",
             metadata: ["sip.call_id": "\(message.callID)"]
         )
+    }
+
+    /// Installs a new phrase book (reload); takes effect for the next response.
+    public func setPhrases(_ book: PhraseBook) {
+        self.eventLoop.execute { self.phrases = book }
     }
 
     /// Current bindings, for the control socket and tests.

@@ -43,6 +43,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String?
 
+    @Option(name: .long, help: "Reason phrases: a built-in language (en, sk) or a YAML phrase file.")
+    var phrases: String?
+
+    @Flag(name: .long, help: "Relay phones' reason phrases unchanged (only the proxy's own responses use the table).")
+    var keepRelayedPhrases = false
+
     @Option(name: .long, help: "Shortest registration accepted in seconds (shorter ones get 423).")
     var minExpires: Int?
 
@@ -74,6 +80,15 @@ struct Serve: AsyncParsableCommand {
             if let maxExpires { settings.registrar.maxExpires = maxExpires }
             if let defaultExpires { settings.registrar.defaultExpires = defaultExpires }
             if let logLevel, let parsed = Logger.Level(rawValue: logLevel) { level = parsed }
+            if let phrases { settings.phrasesSelection = phrases }
+            if let selection = settings.phrasesSelection {
+                do throws(PhraseError) {
+                    settings.phrases = try PhraseFile.load(selection) { try String(contentsOfFile: $0, encoding: .utf8) }
+                } catch {
+                    throw ConfigurationError(error.description)
+                }
+            }
+            if self.keepRelayedPhrases { settings.phrases.rewriteRelayed = false }
             if let socket {
                 settings.controlSocket = socket
             } else if let env = ProcessInfo.processInfo.environment["SIPPROXY_SOCKET"], !env.isEmpty {
@@ -112,7 +127,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// Reads the YAML file through swift-configuration. Keys: `listen` (list), `domains` (list), `advertise`,
-    /// `log_level`, `registrar.min_expires`, `registrar.max_expires`, `registrar.default_expires`.
+    /// `log_level`, `phrases` (en, sk or a phrase file), `registrar.min_expires`, `registrar.max_expires`, `registrar.default_expires`.
     static func apply(file path: String, to settings: inout ProxyConfiguration, level: inout Logger.Level)
         async throws
     {
@@ -134,6 +149,7 @@ struct Serve: AsyncParsableCommand {
             }
             level = parsed
         }
+        if let v = reader.string(forKey: "phrases") { settings.phrasesSelection = v }
         if let v = reader.int(forKey: "registrar.min_expires") { settings.registrar.minExpires = v }
         if let v = reader.int(forKey: "registrar.max_expires") { settings.registrar.maxExpires = v }
         if let v = reader.int(forKey: "registrar.default_expires") { settings.registrar.defaultExpires = v }
