@@ -40,7 +40,9 @@ public struct TraceFilter: Sendable, Codable, Equatable, CustomStringConvertible
         var filter = TraceFilter()
         for term in expression.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }) {
             guard let equals = term.firstIndex(of: "=") else {
-                throw TraceError(.invalidFilter, "filter term '\(term)' is not key=value (keys: method, user, callid, peer)")
+                throw TraceError(
+                    .invalidFilter, "filter term '\(term)' is not key=value (keys: method, user, callid, peer)"
+                )
             }
             let key = term[..<equals].lowercased()
             let values = term[term.index(after: equals)...].split(separator: ",", omittingEmptySubsequences: false)
