@@ -255,7 +255,7 @@ public final class TraceRecorder: Sendable {
                     guard let writer else { continue }
                     do throws(TraceError) {
                         try writer.write(try framer.frames(for: event))
-                        events += 1
+                        if event.kind == .message { events += 1 }
                     } catch {
                         drops += 1
                         if lastError == nil { self.logger.warning("trace: \(error.detail)") }

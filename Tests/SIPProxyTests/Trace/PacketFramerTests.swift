@@ -41,7 +41,9 @@ import Testing
 
     @Test func ipv4UDPFrameIsByteExact() throws {
         var framer = PacketFramer()
-        let frames = try framer.frames(for: TraceTest.event(.received, from: self.phone4, to: self.proxy4, payload: self.options))
+        let frames = try framer.frames(
+            for: TraceTest.event(.received, from: self.phone4, to: self.proxy4, payload: self.options)
+        )
         #expect(frames.count == 1)
         let frame = try #require(frames.first)
         #expect(frame.timestamp == TraceTimestamp(microseconds: 1_700_000_000_000_000))
@@ -61,7 +63,9 @@ import Testing
 
     @Test func ipv6UDPFrameIsByteExact() throws {
         var framer = PacketFramer()
-        let frames = try framer.frames(for: TraceTest.event(.sent, from: self.proxy6, to: self.phone6, payload: self.options))
+        let frames = try framer.frames(
+            for: TraceTest.event(.sent, from: self.proxy6, to: self.phone6, payload: self.options)
+        )
         let frame = try #require(frames.first)
         // Ethernet: to the phone from the proxy, IPv6. IPv6: payload length 33, next header UDP, hop limit 64.
         // UDP: 5060 -> 5062, length 33, checksum c11f over the RFC 8200 §8.1 pseudo-header.
@@ -77,9 +81,13 @@ import Testing
 
     @Test func identificationAdvancesAndLargeDatagramsDropDF() throws {
         var framer = PacketFramer()
-        let small = try framer.frames(for: TraceTest.event(.sent, from: self.proxy4, to: self.phone4, payload: self.options))
+        let small = try framer.frames(
+            for: TraceTest.event(.sent, from: self.proxy4, to: self.phone4, payload: self.options)
+        )
         let big = try framer.frames(
-            for: TraceTest.event(.sent, from: self.proxy4, to: self.phone4, payload: [UInt8](repeating: 0x41, count: 4000))
+            for: TraceTest.event(
+                .sent, from: self.proxy4, to: self.phone4, payload: [UInt8](repeating: 0x41, count: 4000)
+            )
         )
         #expect(small[0].bytes[18...19] == [0x00, 0x01])
         #expect(big[0].bytes[18...19] == [0x00, 0x02])
@@ -103,7 +111,9 @@ import Testing
 
     @Test func mixedFamiliesUseIPv4MappedIPv6() throws {
         var framer = PacketFramer()
-        let frames = try framer.frames(for: TraceTest.event(.sent, from: self.proxy6, to: self.phone4, payload: self.options))
+        let frames = try framer.frames(
+            for: TraceTest.event(.sent, from: self.proxy6, to: self.phone4, payload: self.options)
+        )
         let decoded = DecodedFrame(frames[0].bytes)
         #expect(decoded.etherType == 0x86DD)
         #expect(decoded.destinationIP == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 127, 0, 0, 11])
@@ -212,10 +222,13 @@ import Testing
     @Test func tcpConnectionsAreKeyedByIDAndAddresses() throws {
         var framer = PacketFramer()
         let other = TraceTest.address("127.0.0.12", 5070)
-        _ = try framer.frames(for: TraceTest.event(.sent, .tcp, from: self.proxy4, to: self.phone4, connection: 1, payload: [1]))
-        _ = try framer.frames(for: TraceTest.event(.received, .tcp, from: self.phone4, to: self.proxy4, connection: 1, payload: [1]))
-        _ = try framer.frames(for: TraceTest.event(.sent, .tcp, from: self.proxy4, to: other, connection: 1, payload: [1]))
-        _ = try framer.frames(for: TraceTest.event(.sent, .tcp, from: self.proxy4, to: self.phone4, connection: 2, payload: [1]))
+        let events = [
+            TraceTest.event(.sent, .tcp, from: self.proxy4, to: self.phone4, connection: 1, payload: [1]),
+            TraceTest.event(.received, .tcp, from: self.phone4, to: self.proxy4, connection: 1, payload: [1]),
+            TraceTest.event(.sent, .tcp, from: self.proxy4, to: other, connection: 1, payload: [1]),
+            TraceTest.event(.sent, .tcp, from: self.proxy4, to: self.phone4, connection: 2, payload: [1]),
+        ]
+        for event in events { _ = try framer.frames(for: event) }
         #expect(framer.connectionCount == 3)
     }
 
@@ -223,7 +236,9 @@ import Testing
         var framer = PacketFramer(maxConnections: 10)
         for id in 0..<100 {
             _ = try framer.frames(
-                for: TraceTest.event(.sent, .tcp, from: self.proxy4, to: self.phone4, connection: UInt64(id), payload: [1])
+                for: TraceTest.event(
+                    .sent, .tcp, from: self.proxy4, to: self.phone4, connection: UInt64(id), payload: [1]
+                )
             )
         }
         #expect(framer.connectionCount <= 10)

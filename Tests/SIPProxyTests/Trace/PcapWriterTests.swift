@@ -45,7 +45,8 @@ final class FakeClock {
         let writer = try PcapWriter(configuration: self.configuration(dir))
         let t0: Int64 = 1_700_000_000_123_456
         let events = [
-            TraceTest.event(.received, from: self.phone4, to: self.proxy4, at: t0, payload: TraceTest.sipRequest("INVITE")),
+            TraceTest.event(.received, from: self.phone4, to: self.proxy4, at: t0,
+                            payload: TraceTest.sipRequest("INVITE")),
             TraceTest.event(.sent, from: self.proxy4, to: self.phone4, at: t0 + 1_500,
                             payload: TraceTest.sipResponse(200, "OK", method: "INVITE")),
             TraceTest.event(.sent, from: self.proxy6, to: self.phone6, at: t0 + 3_000,
@@ -112,8 +113,10 @@ final class FakeClock {
         let ok = TraceTest.sipResponse(200, "OK", method: "INVITE")
         let t0: Int64 = 1_700_000_000_000_000
         let events = [
-            TraceTest.event(.received, .tcp, from: self.phone4, to: self.proxy4, connection: 3, at: t0, payload: invite),
-            TraceTest.event(.sent, .tcp, from: self.proxy4, to: self.phone4, connection: 3, at: t0 + 2_000, payload: ok),
+            TraceTest.event(.received, .tcp, from: self.phone4, to: self.proxy4, connection: 3, at: t0,
+                            payload: invite),
+            TraceTest.event(.sent, .tcp, from: self.proxy4, to: self.phone4, connection: 3, at: t0 + 2_000,
+                            payload: ok),
             TraceEvent.connectionClosed(direction: .received, source: self.phone4, destination: self.proxy4,
                                         connection: ConnectionID(rawValue: 3),
                                         timestamp: TraceTimestamp(microseconds: t0 + 5_000)),
@@ -123,7 +126,9 @@ final class FakeClock {
         writer.close()
 
         // No TCP analysis flag at all: no lost segment, retransmission, duplicate ACK, window full, ...
-        let flagged = try TraceTest.tsharkFields(path, ["frame.number", "tcp.analysis.flags"], filter: "tcp.analysis.flags")
+        let flagged = try TraceTest.tsharkFields(
+            path, ["frame.number", "tcp.analysis.flags"], filter: "tcp.analysis.flags"
+        )
         #expect(flagged.isEmpty, "tcp.analysis flags: \(flagged)")
         let badChecksums = try TraceTest.tsharkFields(
             path, ["frame.number"], filter: "ip.checksum.status != 1 || tcp.checksum.status != 1"
@@ -261,7 +266,9 @@ final class FakeClock {
         #expect(TraceFiles.info(path: lazyPath).records == 1)
         #expect(lazy.microsecondsUntilFlush() == nil)
 
-        let eager = try PcapWriter(configuration: self.configuration(dir + "/eager", flushInterval: 0), clock: { clock.now })
+        let eager = try PcapWriter(
+            configuration: self.configuration(dir + "/eager", flushInterval: 0), clock: { clock.now }
+        )
         for count in 1...3 {
             try eager.write(try framer.frames(for: event))
             let path = try #require(eager.currentPath)
@@ -279,7 +286,8 @@ final class FakeClock {
         let name = TraceFileName.make(time: TraceTimestamp(microseconds: 1_700_000_000_999_999), sequence: 7)
         #expect(name == "sip-20231114-221320-0007.pcap")
         #expect(TraceFileName.sequence(of: name) == 7)
-        #expect(TraceFileName.make(time: TraceTimestamp(microseconds: 0), sequence: 10_012) == "sip-19700101-000000-0012.pcap")
+        let epoch = TraceFileName.make(time: TraceTimestamp(microseconds: 0), sequence: 10_012)
+        #expect(epoch == "sip-19700101-000000-0012.pcap")
         for bad in ["sip-20231114-221320-007.pcap", "sip-2023111a-221320-0007.pcap", "x-20231114-221320-0007.pcap",
                     "sip-20231114-221320-0007.pcapng", "sip-capture.pcap"] {
             #expect(TraceFileName.sequence(of: bad) == nil, "\(bad)")

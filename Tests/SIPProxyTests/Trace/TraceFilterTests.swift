@@ -14,7 +14,9 @@ import Testing
     }
 
     @Test func parsesEveryKey() throws {
-        let filter = try TraceFilter.parse("method=invite,BYE user=alice  callid=abc@host peer=127.0.0.11 peer=[::1]:5070")
+        let filter = try TraceFilter.parse(
+            "method=invite,BYE user=alice  callid=abc@host peer=127.0.0.11 peer=[::1]:5070"
+        )
         #expect(filter.methods == ["INVITE", "BYE"])
         #expect(filter.users == ["alice"])
         #expect(filter.callIDs == ["abc@host"])
@@ -24,7 +26,9 @@ import Testing
     }
 
     @Test func keyAliasesAndCanonicalPeers() throws {
-        let filter = try TraceFilter.parse("METHODS=OPTIONS Users=bob Call-ID=x peers=0:0:0:0:0:0:0:1,10.0.0.1:5060,[::1]")
+        let filter = try TraceFilter.parse(
+            "METHODS=OPTIONS Users=bob Call-ID=x peers=0:0:0:0:0:0:0:1,10.0.0.1:5060,[::1]"
+        )
         #expect(filter.methods == ["OPTIONS"])
         #expect(filter.users == ["bob"])
         #expect(filter.callIDs == ["x"])

@@ -219,9 +219,12 @@ import Testing
     @Test func typesEncodeToJSON() throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let timestamp = String(decoding: try encoder.encode(TraceTimestamp(microseconds: 1_700_000_000_000_001)), as: UTF8.self)
+        let timestamp = String(
+            decoding: try encoder.encode(TraceTimestamp(microseconds: 1_700_000_000_000_001)), as: UTF8.self
+        )
         #expect(timestamp == "1700000000000001")
-        let settings = try JSONDecoder().decode(TraceSettings.self, from: Data(#"{"maxFiles":3,"directory":"/tmp/t"}"#.utf8))
+        let partial = Data(#"{"maxFiles":3,"directory":"/tmp/t"}"#.utf8)
+        let settings = try JSONDecoder().decode(TraceSettings.self, from: partial)
         #expect(settings == TraceSettings(directory: "/tmp/t", maxFiles: 3))
         let status = TraceStatus(
             recording: true, currentFile: "traces/sip-20231114-221320-0001.pcap", bytes: 10, records: 1, drops: 2,
@@ -230,6 +233,7 @@ import Testing
         let json = try encoder.encode(status)
         #expect(try JSONDecoder().decode(TraceStatus.self, from: json) == status)
         let info = TraceFileInfo(path: "p", size: 24, first: TraceTimestamp(microseconds: 5), last: nil, records: 0)
-        #expect(String(decoding: try encoder.encode(info), as: UTF8.self) == #"{"first":5,"path":"p","records":0,"size":24}"#)
+        let infoJSON = String(decoding: try encoder.encode(info), as: UTF8.self)
+        #expect(infoJSON == #"{"first":5,"path":"p","records":0,"size":24}"#)
     }
 }

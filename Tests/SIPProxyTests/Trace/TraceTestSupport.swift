@@ -101,7 +101,10 @@ enum TraceTest {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         let errData = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        return (
+            process.terminationStatus, String(decoding: outData, as: UTF8.self),
+            String(decoding: errData, as: UTF8.self)
+        )
     }
 
     /// `tshark -r FILE -T fields -e ...` with checksum validation on: one array of fields per packet.
@@ -114,7 +117,9 @@ enum TraceTest {
         for field in fields { arguments += ["-e", field] }
         if let filter { arguments += ["-Y", filter] }
         let (_, out, _) = try Self.tshark(arguments)
-        return out.split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
+        return out.split(separator: "\n").map {
+            $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+        }
     }
 }
 
