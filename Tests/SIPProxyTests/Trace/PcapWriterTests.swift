@@ -153,6 +153,54 @@ final class FakeClock {
         #expect(flags.suffix(3).map { $0.first?.contains("F") == true } == [true, true, false])
     }
 
+    @Test func ipv4AndIPv6MixInOneFileWithoutExpertWarnings() throws {
+        guard TraceTest.tsharkPath != nil else {
+            print("tshark not installed: skipping")
+            return
+        }
+        let dir = TraceTest.temporaryDirectory()
+        defer { TraceTest.remove(dir) }
+        var framer = PacketFramer()
+        let writer = try PcapWriter(configuration: self.configuration(dir))
+        let proxy6 = TraceTest.address("2001:db8::10", 5060)
+        let phone6 = TraceTest.address("2001:db8::11", 40_000)
+        let register = TraceTest.sipRequest("REGISTER", callID: "v6", bodyLength: 2_000)
+        let events = [
+            TraceTest.event(.received, from: self.phone4, to: self.proxy4, at: 1,
+                            payload: TraceTest.sipRequest("INFO")),
+            TraceTest.event(.sent, .tcp, from: proxy6, to: phone6, connection: 9, at: 2, payload: register),
+            TraceTest.event(.received, .tcp, from: phone6, to: proxy6, connection: 9, at: 3,
+                            payload: TraceTest.sipResponse(200, "OK", method: "REGISTER", callID: "v6")),
+            TraceTest.event(.sent, from: self.proxy4, to: self.phone4, at: 4,
+                            payload: TraceTest.sipResponse(200, "OK", method: "INFO")),
+            TraceEvent.connectionClosed(direction: .sent, source: proxy6, destination: phone6,
+                                        connection: ConnectionID(rawValue: 9),
+                                        timestamp: TraceTimestamp(microseconds: 5)),
+        ]
+        for event in events { try writer.write(try framer.frames(for: event)) }
+        let path = try #require(writer.currentPath)
+        writer.close()
+        let sip = try TraceTest.tsharkFields(
+            path, ["ip.src", "ipv6.src", "sip.CSeq.method", "sip.Status-Code"], filter: "sip"
+        )
+        #expect(sip == [
+            ["127.0.0.11", "", "INFO", ""],
+            ["", "2001:db8::10", "REGISTER", ""],
+            ["", "2001:db8::11", "REGISTER", "200"],
+            ["127.0.0.10", "", "INFO", "200"],
+        ])
+        let bad = try TraceTest.tsharkFields(
+            path, ["frame.number"],
+            filter: "tcp.analysis.flags || tcp.checksum.status != 1 || udp.checksum.status != 1"
+                + " || ip.checksum.status != 1 || _ws.malformed"
+        )
+        #expect(bad.isEmpty, "\(bad)")
+        // tshark's expert info has nothing above "chat" (SYN, FIN, SIP request/response notes).
+        let (_, expert, _) = try TraceTest.tshark(["-r", path, "-q", "-z", "expert,warn"])
+        #expect(!expert.contains("Warns ("), "\(expert)")  // the section tshark prints for warnings
+        #expect(!expert.contains("Errors ("), "\(expert)")
+    }
+
     // MARK: Rotation and retention
 
     @Test func rotatesBySizeWithoutLosingRecords() throws {
