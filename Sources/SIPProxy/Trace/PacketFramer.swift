@@ -22,7 +22,9 @@ public struct TraceFrame: Sendable, Equatable {
 /// - TCP: on the first message of a connection, a SYN / SYN-ACK / ACK handshake opened by the sender of that message;
 ///   then each message as ACK segments of at most one MSS (1460 over IPv4, 1440 over IPv6), PSH on the last, and a
 ///   pure ACK from the receiver (so bytes in flight never pile up in Wireshark's analysis). A `.connectionClosed` event
-///   becomes FIN-ACK, FIN-ACK, ACK from the side that closed and forgets the connection. Connections are keyed by
+///   becomes FIN-ACK, FIN-ACK, ACK from the side that closed and forgets the connection. After `resynchronize()`
+///   (the writer opened a new file) each connection's next message is again preceded by a handshake, with sequence
+///   numbers that continue the stream, so every file holds complete streams. Connections are keyed by
 ///   `ConnectionID` plus the two socket addresses; at most `maxConnections` are remembered (least recently used go).
 /// - Addresses: the real ones. If one side is IPv4 and the other IPv6, the IPv4 side is written as an IPv4-mapped
 ///   IPv6 address (RFC 4291 §2.5.5.2). MAC addresses are fake and stable: the proxy is `02:00:00:00:00:01`, the peer
@@ -75,6 +77,8 @@ public struct PacketFramer: Sendable {
         var proxyNext: UInt32
         var peerNext: UInt32
         var lastUse: UInt64
+        /// Whether the current capture file has seen this stream's handshake (see `resynchronize`).
+        var synchronized = true
 
         func next(_ side: Side) -> UInt32 { side == .proxy ? self.proxyNext : self.peerNext }
 
@@ -160,22 +164,23 @@ public struct PacketFramer: Sendable {
         var stream: Stream
         if let existing = self.streams[key] {
             stream = existing
+            if !stream.synchronized {
+                // A new capture file: replay a handshake whose ISNs continue the stream (each SYN takes one
+                // sequence number, RFC 793 §3.3), so that the file is a complete TCP stream on its own.
+                packets += self.handshake(
+                    source: source, destination: destination, sender: sender,
+                    senderISN: stream.next(sender) &- 1, receiverISN: stream.next(receiver) &- 1
+                )
+                stream.synchronized = true
+            }
         } else {
             // Three-way handshake (RFC 793 §3.4), opened by the side that sent first.
             let senderISN = Self.initialSequenceNumber(event.connection, sender)
             let receiverISN = Self.initialSequenceNumber(event.connection, receiver)
-            let mss = UInt16(source.isIPv6 ? Self.mssIPv6 : Self.mssIPv4)
-            packets.append(self.tcpFrame(
-                from: source, to: destination, sender: sender, seq: senderISN, ack: 0, flags: [.syn], mss: mss
-            ))
-            packets.append(self.tcpFrame(
-                from: destination, to: source, sender: receiver, seq: receiverISN, ack: senderISN &+ 1,
-                flags: [.syn, .ack], mss: mss
-            ))
-            packets.append(self.tcpFrame(
-                from: source, to: destination, sender: sender, seq: senderISN &+ 1, ack: receiverISN &+ 1,
-                flags: [.ack]
-            ))
+            packets += self.handshake(
+                source: source, destination: destination, sender: sender, senderISN: senderISN,
+                receiverISN: receiverISN
+            )
             stream = Stream(proxyNext: 0, peerNext: 0, lastUse: 0)
             if sender == .proxy {
                 stream.proxyNext = senderISN &+ 1
@@ -210,6 +215,51 @@ public struct PacketFramer: Sendable {
         return packets
     }
 
+    /// SYN, SYN-ACK, ACK with the MSS option on both SYNs.
+    private mutating func handshake(
+        source: Endpoint,
+        destination: Endpoint,
+        sender: Side,
+        senderISN: UInt32,
+        receiverISN: UInt32
+    ) -> [[UInt8]] {
+        let receiver: Side = sender == .proxy ? .peer : .proxy
+        let mss = UInt16(source.isIPv6 ? Self.mssIPv6 : Self.mssIPv4)
+        return [
+            self.tcpFrame(
+                from: source, to: destination, sender: sender, seq: senderISN, ack: 0, flags: [.syn], mss: mss
+            ),
+            self.tcpFrame(
+                from: destination, to: source, sender: receiver, seq: receiverISN, ack: senderISN &+ 1,
+                flags: [.syn, .ack], mss: mss
+            ),
+            self.tcpFrame(
+                from: source, to: destination, sender: sender, seq: senderISN &+ 1, ack: receiverISN &+ 1,
+                flags: [.ack]
+            ),
+        ]
+    }
+
+    /// Call when the frames start going into a new capture file: the next message of every known connection is
+    /// preceded by a replayed handshake (sequence numbers continue), and a close of a connection that has not spoken
+    /// in the new file produces no frames.
+    public mutating func resynchronize() {
+        for key in self.streams.keys { self.streams[key]?.synchronized = false }
+    }
+
+    /// An upper bound of the octets `frames(for:)` will produce for the event in a pcap file (record headers
+    /// included), so that a writer can rotate before framing.
+    public static func estimatedFileSize(of event: TraceEvent) -> Int {
+        // Per packet at most: record header 16, Ethernet 14, IPv6 40, TCP 24.
+        let perPacket = 16 + 14 + 40 + 24
+        switch event.transport {
+        case .udp: return perPacket + event.payload.count
+        case .tcp:
+            let segments = (event.payload.count + Self.mssIPv6 - 1) / Self.mssIPv6
+            return (segments + 4) * perPacket + event.payload.count
+        }
+    }
+
     private mutating func tcpClose(
         _ event: TraceEvent,
         source: Endpoint,
@@ -217,7 +267,7 @@ public struct PacketFramer: Sendable {
         sender: Side
     ) -> [[UInt8]] {
         let key = Self.key(event)
-        guard var stream = self.streams.removeValue(forKey: key) else { return [] }
+        guard var stream = self.streams.removeValue(forKey: key), stream.synchronized else { return [] }
         let receiver: Side = sender == .proxy ? .peer : .proxy
         // Orderly release (RFC 793 §3.5): each FIN takes one sequence number.
         var packets: [[UInt8]] = []

@@ -66,6 +66,8 @@ public final class PcapWriter {
     private var currentOpened = TraceTimestamp(microseconds: 0)
     /// When the oldest unflushed record was written, nil when everything is flushed.
     private var unflushedSince: TraceTimestamp?
+    /// Set by `prepareForGroup`: the rotation for the next write is decided.
+    private var preparedGroupSize: Int?
     /// Totals since creation.
     public private(set) var bytesWritten: Int64 = 0
     public private(set) var recordsWritten: Int64 = 0
@@ -101,17 +103,24 @@ public final class PcapWriter {
         try self.openFile()
     }
 
+    /// Decides the rotation for the next group before it is framed: closes the current file if a group of at most
+    /// `groupSize` octets (record headers included) must go into a new one, and returns whether the next `write`
+    /// opens a new file (the caller then calls `PacketFramer.resynchronize()`). The next `write` does not rotate
+    /// again unless its group is larger than `groupSize`.
+    public func prepareForGroup(ofAtMost groupSize: Int) -> Bool {
+        if self.dumper != nil && self.mustRotate(now: self.clock(), groupSize: groupSize) { self.closeFile() }
+        self.preparedGroupSize = groupSize
+        return self.dumper == nil
+    }
+
     /// Writes a group of frames (the frames of one message) to one file, rotating first if needed.
     public func write(_ frames: [TraceFrame]) throws(TraceError) {
         guard !frames.isEmpty else { return }
         let now = self.clock()
         let groupSize = frames.reduce(0) { $0 + Self.recordHeaderSize + $1.bytes.count }
-        if self.dumper != nil {
-            let expired = now.microseconds - self.currentOpened.microseconds >= self.configuration.maxDuration
-            let full = self.currentFileSize > Self.fileHeaderSize
-                && self.currentFileSize + groupSize > self.configuration.maxFileSize
-            if expired || full { self.closeFile() }
-        }
+        let prepared = self.preparedGroupSize.map { groupSize <= $0 } ?? false
+        self.preparedGroupSize = nil
+        if self.dumper != nil && !prepared && self.mustRotate(now: now, groupSize: groupSize) { self.closeFile() }
         if self.dumper == nil { try self.openFile() }
         guard let dumper = self.dumper else { return }
         let user = UnsafeMutablePointer<UInt8>(dumper)
@@ -164,6 +173,13 @@ public final class PcapWriter {
     }
 
     // MARK: Files
+
+    private func mustRotate(now: TraceTimestamp, groupSize: Int) -> Bool {
+        let expired = now.microseconds - self.currentOpened.microseconds >= self.configuration.maxDuration
+        let full = self.currentFileSize > Self.fileHeaderSize
+            && self.currentFileSize + groupSize > self.configuration.maxFileSize
+        return expired || full
+    }
 
     private func flushIfDue(now: TraceTimestamp) {
         guard let since = self.unflushedSince else { return }

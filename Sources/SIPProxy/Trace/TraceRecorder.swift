@@ -254,6 +254,9 @@ public final class TraceRecorder: Sendable {
                 case .event(let event):
                     guard let writer else { continue }
                     do throws(TraceError) {
+                        if writer.prepareForGroup(ofAtMost: PacketFramer.estimatedFileSize(of: event)) {
+                            framer.resynchronize()
+                        }
                         try writer.write(try framer.frames(for: event))
                         if event.kind == .message { events += 1 }
                     } catch {

@@ -204,6 +204,57 @@ import Testing
         #expect(next[0].flags == DecodedFrame.syn && next[0].sourcePort == 5060)
     }
 
+    @Test func resynchronizeReplaysAHandshakeThatContinuesTheStream() throws {
+        var framer = PacketFramer()
+        let message = [UInt8](repeating: 0x4D, count: 100)
+        _ = try framer.frames(
+            for: TraceTest.event(.sent, .tcp, from: self.proxy4, to: self.phone4, connection: 5, payload: message)
+        )
+        let proxyISN = PacketFramer.initialSequenceNumber(ConnectionID(rawValue: 5), .proxy)
+        let phoneISN = PacketFramer.initialSequenceNumber(ConnectionID(rawValue: 5), .peer)
+        framer.resynchronize()
+        // The phone speaks first in the new file: its SYN is one before its next sequence number.
+        let frames = try framer.frames(
+            for: TraceTest.event(.received, .tcp, from: self.phone4, to: self.proxy4, connection: 5, payload: message)
+        ).map { DecodedFrame($0.bytes) }
+        #expect(frames.map(\.flags) == [0x02, 0x12, 0x10, 0x18, 0x10])
+        #expect(frames[0].sourcePort == 5061 && frames[0].seq == phoneISN)
+        #expect(frames[1].seq == proxyISN &+ 100 && frames[1].ack == phoneISN &+ 1)
+        #expect(frames[2].seq == phoneISN &+ 1 && frames[2].ack == proxyISN &+ 101)
+        #expect(frames[3].seq == phoneISN &+ 1 && frames[3].ack == proxyISN &+ 101)
+        #expect(frames.allSatisfy { $0.transportChecksumValid })
+        // Only once per file.
+        let again = try framer.frames(
+            for: TraceTest.event(.sent, .tcp, from: self.proxy4, to: self.phone4, connection: 5, payload: message)
+        )
+        #expect(again.count == 2)
+        // A close of a connection not seen in the current file produces nothing (and forgets it).
+        framer.resynchronize()
+        let close = TraceEvent.connectionClosed(
+            direction: .sent, source: self.proxy4, destination: self.phone4, connection: ConnectionID(rawValue: 5)
+        )
+        #expect(try framer.frames(for: close).isEmpty)
+        #expect(framer.connectionCount == 0)
+    }
+
+    @Test(arguments: [0, 1, 500, 1440, 1441, 5_000, 65_000])
+    func fileSizeEstimateIsAnUpperBound(size: Int) throws {
+        var framer = PacketFramer()
+        let payload = [UInt8](repeating: 0x41, count: size)
+        for (source, destination) in [(self.proxy4, self.phone4), (self.proxy6, self.phone6)] {
+            for transport in [TransportKind.udp, .tcp] {
+                for _ in 0..<2 {  // a new connection, then an established one after resynchronize
+                    let event = TraceTest.event(
+                        .sent, transport, from: source, to: destination, connection: 1, payload: payload
+                    )
+                    let actual = try framer.frames(for: event).reduce(0) { $0 + 16 + $1.bytes.count }
+                    #expect(actual <= PacketFramer.estimatedFileSize(of: event), "\(transport) \(size)")
+                    framer.resynchronize()
+                }
+            }
+        }
+    }
+
     @Test func tcpOverIPv6UsesMSS1440() throws {
         var framer = PacketFramer()
         let frames = try framer.frames(

@@ -216,6 +216,48 @@ import Testing
         #expect(try self.totalRecords(dir) == 4_000)
     }
 
+    @Test func rotatedFilesEachHoldCompleteTCPStreams() throws {
+        let dir = TraceTest.temporaryDirectory()
+        defer { TraceTest.remove(dir) }
+        let recorder = self.recorder()
+        defer { recorder.shutdown() }
+        try recorder.start(TraceSettings(directory: dir, maxFileSize: 20_000, flushInterval: 0))
+        let phones = [TraceTest.address("127.0.0.21", 40_001), TraceTest.address("127.0.0.22", 40_002)]
+        var sent = 0
+        for n in 0..<60 {
+            let phone = phones[n % 2]
+            let connection = ConnectionID(rawValue: UInt64(n % 2 + 1))
+            let request = n % 4 < 2
+            recorder.record(TraceEvent(
+                direction: request ? .received : .sent, transport: .tcp,
+                source: request ? phone : self.proxy, destination: request ? self.proxy : phone,
+                connection: connection,
+                payload: request
+                    ? TraceTest.sipRequest("MESSAGE", callID: "m\(n)", bodyLength: 1_500)
+                    : TraceTest.sipResponse(200, "OK", method: "MESSAGE", callID: "m\(n)")
+            ))
+            sent += 1
+        }
+        recorder.stop()
+        #expect(recorder.status().records == Int64(sent))
+        let files = try TraceFiles.list(directory: dir)
+        #expect(files.count > 3)
+        guard TraceTest.tsharkPath != nil else {
+            print("tshark not installed: skipping the per-file stream checks")
+            return
+        }
+        var messages = 0
+        for file in files {
+            let sip = try TraceTest.tsharkFields(file.path, ["sip.Call-ID"], filter: "sip")
+            messages += sip.count
+            let bad = try TraceTest.tsharkFields(file.path, ["frame.number"], filter: "tcp.analysis.flags")
+            #expect(bad.isEmpty, "\(file.path): \(bad)")
+            let (_, expert, _) = try TraceTest.tshark(["-r", file.path, "-q", "-z", "expert,warn"])
+            #expect(!expert.contains("Warns (") && !expert.contains("Errors ("), "\(file.path): \(expert)")
+        }
+        #expect(messages == sent)
+    }
+
     @Test func typesEncodeToJSON() throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
