@@ -72,6 +72,9 @@ public final class PcapWriter {
     public private(set) var bytesWritten: Int64 = 0
     public private(set) var recordsWritten: Int64 = 0
     public private(set) var filesOpened = 0
+    /// Flushes that failed (records lost to a full disk, a removed file system, ...) and the last such failure.
+    public private(set) var writeFailures = 0
+    public private(set) var lastWriteError: String?
     /// Our files in the directory after the last rotation.
     public private(set) var filesKept = 0
 
@@ -160,10 +163,13 @@ public final class PcapWriter {
         return max(0, since.microseconds + self.configuration.flushInterval - self.clock().microseconds)
     }
 
-    /// Flushes the current file now.
+    /// Flushes the current file now. A failure (e.g. a full disk) is kept in `lastWriteError`.
     public func flush() {
         guard let dumper = self.dumper else { return }
-        pcap_dump_flush(dumper)
+        if pcap_dump_flush(dumper) != 0 {
+            self.writeFailures += 1
+            self.lastWriteError = "cannot write \(self.currentPath ?? "?"): \(TraceFileSystem.lastError())"
+        }
         self.unflushedSince = nil
     }
 
@@ -188,7 +194,7 @@ public final class PcapWriter {
 
     private func closeFile() {
         guard let dumper = self.dumper else { return }
-        pcap_dump_flush(dumper)
+        self.flush()
         pcap_dump_close(dumper)
         self.dumper = nil
         self.currentPath = nil

@@ -300,6 +300,7 @@ public final class TraceRecorder: Sendable {
         let path = writer?.currentPath
         let bytes = writer?.bytesWritten
         let kept = writer?.filesKept
+        let writeError = writer?.lastWriteError
         self.state.withLock { state in
             state.currentFile = path
             if let bytes { state.bytes = bytes }
@@ -307,6 +308,7 @@ public final class TraceRecorder: Sendable {
             state.records += events
             state.drops += drops
             if let error { state.lastError = error.detail }
+            if let writeError { state.lastError = writeError }
         }
     }
 }
