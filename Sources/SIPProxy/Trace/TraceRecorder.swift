@@ -21,6 +21,17 @@ import Synchronization
 ///   file is open, `stop` until every event queued before it is written and the file closed. They may block for the
 ///   time of that disk I/O, so call them off the event loop when that matters.
 /// - Call `shutdown()` before dropping the last reference: the writer thread holds the recorder until then.
+///
+/// Use from the transport (on the event loop, for every message read or written):
+///
+/// ```swift
+/// recorder.record(TraceEvent(
+///     direction: .received, transport: peer.transport, source: peer.remote, destination: peer.local,
+///     connection: peer.connection, timestamp: .now(), payload: Array(buffer.readableBytesView), summary: summary
+/// ))
+/// ```
+///
+/// and `TraceEvent.connectionClosed(...)` when a TCP connection ends, so that the stream gets its FIN exchange.
 public final class TraceRecorder: Sendable {
     enum Item: Sendable {
         case event(TraceEvent)
