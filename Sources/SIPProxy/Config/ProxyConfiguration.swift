@@ -23,6 +23,13 @@ public struct ProxyConfiguration: Sendable {
     public var phrases = PhraseBook.standard
     /// What `--phrases` named (a built-in language or a file path), re-read on reload.
     public var phrasesSelection: String?
+    /// The trace recorder's settings at start-up; nil starts with recording off (`sipctl trace start` turns it on).
+    public var trace: TraceSettings? = TraceSettings()
+    /// The call journal; nil for none.
+    public var journal: CallJournal.Configuration? = CallJournal.Configuration(
+        path: "calls.jsonl",
+        textLogPath: "calls.log"
+    )
     /// The control socket's path (relative paths are in the working directory).
     public var controlSocket = ControlServer.defaultPath
 

@@ -23,6 +23,9 @@ public final class ProxyCore: @unchecked Sendable {
     var logger: Logger
     let now: @Sendable () -> NIODeadline
     var registrar: Registrar
+    /// Call tracking for the journal: fed every message in and out, so it sees what phones see.
+    var tracker = CallTracker()
+    let journal: CallJournal?
     /// Reason phrases for generated and relayed responses; replaced whole on reload.
     public internal(set) var phrases: PhraseBook
     private var sweepTask: RepeatedTask?
@@ -36,8 +39,10 @@ public final class ProxyCore: @unchecked Sendable {
         transport: TransportManager,
         configuration: ProxyConfiguration,
         logger: Logger,
+        journal: CallJournal? = nil,
         now: @escaping @Sendable () -> NIODeadline = { .now() }
     ) {
+        self.journal = journal
         self.eventLoop = eventLoop
         self.transport = transport
         self.configuration = configuration
@@ -123,6 +128,10 @@ public final class ProxyCore: @unchecked Sendable {
     }
 
     private func sweepBindings() {
+        if let journal = self.journal {
+            // Calls that never ended cleanly (a lost BYE) are closed by the tracker's idle limits.
+            journal.record(self.tracker.expire(now: .now()))
+        }
         let removed = self.registrar.sweep(now: self.now())
         for binding in removed {
             self.logger.info("registration expired: \(binding.aor) at \(binding.contact.uri)")
@@ -172,7 +181,15 @@ public final class ProxyCore: @unchecked Sendable {
 
     // MARK: Logging
 
+    /// Feeds the call tracker: every message the proxy reads or writes, with the phrase actually on the wire.
+    func observe(_ message: SIPMessage, _ direction: CallObservation.Direction, _ peer: Peer) {
+        guard let journal = self.journal else { return }
+        let events = self.tracker.observe(message, direction: direction, peer: peer, at: .now())
+        if !events.isEmpty { journal.record(events) }
+    }
+
     func logReceived(_ message: SIPMessage, from peer: Peer) {
+        self.observe(message, .received, peer)
         self.logger.info(
             "in  \(message.summary) from \(peer)",
             metadata: ["sip.call_id": "\(message.callID)"]
@@ -180,6 +197,7 @@ public final class ProxyCore: @unchecked Sendable {
     }
 
     func logSent(_ message: SIPMessage, to peer: Peer) {
+        self.observe(message, .sent, peer)
         self.logger.info(
             "out \(message.summary) to \(peer)",
             metadata: ["sip.call_id": "\(message.callID)"]

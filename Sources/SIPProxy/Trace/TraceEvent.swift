@@ -142,3 +142,27 @@ public struct TraceEvent: Sendable {
         )
     }
 }
+
+extension TraceSummary {
+    /// The filter's fields from a message's bytes; nil fields when the bytes do not parse.
+    init(parsing payload: [UInt8], parser: SIPParser) {
+        self.init()
+        guard let message = try? parser.parse(payload, framing: .datagram) else { return }
+        switch message {
+        case .request(let r):
+            self.method = r.method.rawValue
+            self.requestUser = r.uri.user
+            self.fill(r.callID, r.cseq, r.from, r.to)
+        case .response(let r):
+            self.statusCode = r.statusCode
+            self.fill(r.callID, r.cseq, r.from, r.to)
+        }
+    }
+
+    private mutating func fill(_ callID: String, _ cseq: CSeq, _ from: NameAddress, _ to: NameAddress) {
+        self.callID = callID
+        self.cseqMethod = cseq.method.rawValue
+        self.fromUser = from.uri.user
+        self.toUser = to.uri.user
+    }
+}

@@ -79,6 +79,7 @@ public final class TraceRecorder: Sendable {
     private let logger: Logger
     /// Mirror of `State.recording` for the lock-free early return of `record` (the mutex holds the truth).
     private let recordingFlag = Atomic<Bool>(false)
+    private let summaryFlag = Atomic<Bool>(false)
     private let state = Mutex(State())
     /// Serializes `start`, `stop` and `shutdown`.
     private let control = Mutex(())
@@ -120,6 +121,9 @@ public final class TraceRecorder: Sendable {
                 self.pool.submit { _ in self.writerLoop() }
             }
             if wake { self.wakeup.signal() }
+            let filter = settings.filter
+            let wantsSummary = filter.map { $0.methods != nil || $0.users != nil || $0.callIDs != nil } ?? false
+            self.summaryFlag.store(wantsSummary, ordering: .releasing)
             self.recordingFlag.store(true, ordering: .releasing)
             if let error = reply.wait() {
                 self.state.withLock { $0.recording = false }
@@ -182,6 +186,12 @@ public final class TraceRecorder: Sendable {
 
     /// Queues the event for the writer if recording and the filter matches; drops and counts it if the queue is full.
     /// Never blocks on I/O; safe from any thread.
+    /// Whether `record` would keep anything: callers skip building events (copying payloads) when it is false.
+    public var isRecording: Bool { self.recordingFlag.load(ordering: .relaxed) }
+
+    /// Whether the active filter looks at parsed fields (method, user, Call-ID), so events need a `summary`.
+    public var needsSummary: Bool { self.summaryFlag.load(ordering: .relaxed) }
+
     public func record(_ event: TraceEvent) {
         guard self.recordingFlag.load(ordering: .relaxed) else { return }
         let wake = self.state.withLock { state -> Bool in
