@@ -118,6 +118,16 @@ peak_rss_kib() {
     echo "$total"
 }
 
+# Current proportional set size in KiB (shared pages split between Kamailio's processes), summed.
+pss_kib() {
+    local root=$1 total=0 p v
+    for p in "$root" $(ps -o pid= --ppid "$root" 2>/dev/null); do
+        v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
 # ------------------------------------------------------------------------------------------- targets
 TARGET_PID=
 TARGET_IP=
@@ -150,6 +160,20 @@ start_target() { # $1 = sipproxy | kamailio, $2 = run dir
             sleep 0.1
         done
         echo "kamailio did not start; stderr:" >&2; tail -30 "$dir/stderr.log" >&2; exit 1
+    fi
+}
+TARGET_NOTE=
+# Notes in TARGET_NOTE when the target died during the run (the run's figures are then meaningless).
+check_target() {
+    local status
+    if ! kill -0 "$TARGET_PID" 2>/dev/null; then
+        wait "$TARGET_PID" 2>/dev/null && status=0 || status=$?
+        TARGET_NOTE="TARGET DIED (exit status $status"
+        [ "$status" -gt 128 ] && TARGET_NOTE+=", signal $(kill -l $((status - 128)) 2>/dev/null || echo $((status - 128)))"
+        TARGET_NOTE+=")"
+        log "$TARGET_NOTE; see $1"
+    else
+        TARGET_NOTE=
     fi
 }
 stop_target() { stop_pid "$TARGET_PID"; TARGET_PID=; }
@@ -203,18 +227,28 @@ print(ok, failed, retrans, "%.2f" % elapsed, "%.0f" % rate, "%.2f" % pct(0.50), 
 PY
 }
 
-sipp_cpu() { awk '{printf "%.2f", $1 + $2}' "$1/sipp.time" 2>/dev/null || echo "?"; }
+sipp_cpu() { tail -1 "$1/sipp.time" 2>/dev/null | awk '{printf "%.2f", $1 + $2}' 2>/dev/null || echo "?"; }
 
-# record KIND TEST RATE DIR RTD CPU_TICKS RSS_KIB : appends one result row
+# failure_causes DIR : the reasons SIPp gave for aborted calls (from -trace_err), most frequent first.
+failure_causes() {
+    cat "$1"/*_errors.log 2>/dev/null | grep -o "Aborting call on [a-zA-Z ]*\|Dead call [^ ]* (aborted at index [0-9]*)\|while expecting '[0-9A-Z]*' (index [0-9]*)" \
+        | sed 's/Dead call [^ ]* /dead call /' | sort | uniq -c | sort -rn | head -4 \
+        | awk '{n = $1; $1 = ""; printf "%s%s x%s", sep, substr($0, 2), n; sep = "; "}' || true
+}
+
+# record KIND TEST RATE DIR RTD CPU_TICKS RSS_KIB PSS_KIB : appends one result row
 record() {
-    local kind=$1 test=$2 rate=$3 dir=$4 rtd=$5 ticks=$6 rss=$7 a ok
+    local kind=$1 test=$2 rate=$3 dir=$4 rtd=$5 ticks=$6 rss=$7 pss=$8 a ok
     a=$(analyse "$dir" "$rtd")
     ok=$(echo "$a" | awk '{print $1}')
     local cpu cpu1k
     cpu=$(awk -v t="$ticks" -v h="$CLK_TCK" 'BEGIN {printf "%.2f", t / h}')
     cpu1k=$(awk -v t="$ticks" -v h="$CLK_TCK" -v n="$ok" 'BEGIN {if (n > 0) printf "%.3f", t / h / n * 1000; else print "nan"}')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$test" "$rate" "$a" "$cpu" "$cpu1k" \
-        "$((rss / 1024))" "$(sipp_cpu "$dir")" "$dir" >> "$ROWS"
+    local note=$TARGET_NOTE causes
+    causes=$(failure_causes "$dir")
+    [ -n "$causes" ] && note="${note:+$note; }$causes"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$test" "$rate" "$a" "$cpu" "$cpu1k" \
+        "$((rss / 1024))" "$(sipp_cpu "$dir")" "$dir" "$((pss / 1024))" "${note:--}" >> "$ROWS"
     log "$kind $test @$rate: ok failed retrans elapsed rate p50 p99 max = $a; cpu ${cpu}s (${cpu1k}/1000); rss $((rss / 1024)) MiB"
 }
 
@@ -234,10 +268,11 @@ bench_registrations() { # $1 = kind
         t0=$(cpu_ticks "$TARGET_PID")
         run_sipp "$dir" $((USERS / rate + 60)) "$TARGET_IP:$SIP_PORT" -i "$UAC_IP" -p 5070 \
             -sf "$SCEN/register.xml" -inf "$WORK/users.csv" \
-            -r "$rate" -rp 1000 -l 2000 -m "$USERS" \
+            -r "$rate" -rp 1000 -l 2000 -m "$USERS" -trace_err \
             -trace_stat -stf "$dir/stats.csv" -fd 1 -trace_rtt -rtt_freq 200
         t1=$(cpu_ticks "$TARGET_PID")
-        record "$kind" register "$rate" "$dir" 1 $((t1 - t0)) "$(peak_rss_kib "$TARGET_PID")"
+        check_target "$dir/target"
+        record "$kind" register "$rate" "$dir" 1 $((t1 - t0)) "$(peak_rss_kib "$TARGET_PID")" "$(pss_kib "$TARGET_PID")"
         stop_target
     done
 }
@@ -264,10 +299,11 @@ bench_calls() { # $1 = kind
         sleep 0.5
         t0=$(cpu_ticks "$TARGET_PID")
         run_sipp "$dir" $((DURATION * 3 + 60)) "$TARGET_IP:$SIP_PORT" -i "$UAC_IP" -p 5070 -s "$CALLEE" \
-            -sf "$SCEN/uac.xml" -r "$rate" -rp 1000 -l $((rate * 3)) -m "$calls" \
+            -sf "$SCEN/uac.xml" -r "$rate" -rp 1000 -l $((rate * 3)) -m "$calls" -trace_err \
             -trace_stat -stf "$dir/stats.csv" -fd 1 -trace_rtt -rtt_freq 200
         t1=$(cpu_ticks "$TARGET_PID")
-        record "$kind" calls "$rate" "$dir" 2 $((t1 - t0)) "$(peak_rss_kib "$TARGET_PID")"
+        check_target "$dir/target"
+        record "$kind" calls "$rate" "$dir" 2 $((t1 - t0)) "$(peak_rss_kib "$TARGET_PID")" "$(pss_kib "$TARGET_PID")"
         stop_pid "$uas_pid"
         stop_target
     done
@@ -285,23 +321,29 @@ COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo "?")
 {
     echo "SIPProxy load benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), commit $COMMIT, $(nproc) cores, $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1)"
     echo "duration ${DURATION}s per call rate; ${USERS} distinct users per registration run; UDP over loopback"
-    echo "p99 = REGISTER->200 (registrations) or INVITE->200 (calls), from SIPp -trace_rtt; CPU = target's utime+stime"
+    echo "p99 = REGISTER->200 (registrations) or INVITE->200 (calls), from SIPp -trace_rtt (1 ms resolution)"
+    echo "cpu = target's utime+stime (all its processes); hwm = sum of VmHWM (Kamailio: shared memory counted per process); pss = sum of Pss at the end"
     echo
-    printf '%-9s %-9s %7s %9s %7s %7s %8s %8s %8s %8s %9s %8s %7s\n' \
-        target test offered achieved/s ok failed retrans p50_ms p99_ms max_ms cpu_s cpu/1000 rss_MiB
-    while IFS=$'\t' read -r kind test rate a cpu cpu1k rss scpu dir; do
+    printf '%-9s %-8s %7s %9s %6s %6s %7s %7s %8s %8s %7s %8s %7s %7s\n' \
+        target test offered achieved/s ok failed retrans p50_ms p99_ms max_ms cpu_s cpu/1000 hwm_MiB pss_MiB
+    while IFS=$'\t' read -r kind test rate a cpu cpu1k rss scpu dir pss note; do
         read -r ok failed retrans elapsed achieved p50 p99 max <<<"$a"
-        printf '%-9s %-9s %7s %9s %7s %7s %8s %8s %8s %8s %9s %8s %7s\n' \
-            "$kind" "$test" "$rate" "$achieved" "$ok" "$failed" "$retrans" "$p50" "$p99" "$max" "$cpu" "$cpu1k" "$rss"
+        printf '%-9s %-8s %7s %9s %6s %6s %7s %7s %8s %8s %7s %8s %7s %7s\n' \
+            "$kind" "$test" "$rate" "$achieved" "$ok" "$failed" "$retrans" "$p50" "$p99" "$max" "$cpu" "$cpu1k" "$rss" "$pss"
     done < "$ROWS"
     echo
-    echo "Best run with 0 failed and all offered done (highest achieved rate):"
+    echo "Failure causes (SIPp -trace_err) and target deaths:"
+    while IFS=$'\t' read -r kind test rate a cpu cpu1k rss scpu dir pss note; do
+        [ "$note" != "-" ] && printf '  %-9s %-8s %6s/s: %s\n' "$kind" "$test" "$rate" "$note"
+    done < "$ROWS"
+    echo
+    echo "Best run: highest achieved rate with 0 failed, all offered done, retransmissions <= 1% (not overloaded):"
     for kind in $KINDS; do
         for test in register calls; do
             awk -F'\t' -v k="$kind" -v t="$test" -v users="$USERS" -v dur="$DURATION" '
                 $1 == k && $2 == t {
                     split($4, a, " "); want = (t == "register") ? users : $3 * dur
-                    if (a[2] == 0 && a[1] == want && a[5] + 0 > best) { best = a[5] + 0; line = $0; rate = $3; p99 = a[7]; c = $6; r = $7 }
+                    if (a[2] == 0 && a[1] == want && a[3] <= want / 100 && a[5] + 0 > best) { best = a[5] + 0; line = $0; rate = $3; p99 = a[7]; c = $6; r = $7 }
                 }
                 END {
                     if (line == "") printf "  %-9s %-9s none without failures\n", k, t
@@ -311,7 +353,7 @@ COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo "?")
     done
     echo
     echo "SIPp's own CPU-s per run (if near the run's wall time, SIPp, not the target, was the limit):"
-    while IFS=$'\t' read -r kind test rate a cpu cpu1k rss scpu dir; do
+    while IFS=$'\t' read -r kind test rate a cpu cpu1k rss scpu dir pss note; do
         read -r ok failed retrans elapsed achieved p50 p99 max <<<"$a"
         printf '  %-9s %-9s %6s/s: sipp %s s CPU over %s s\n' "$kind" "$test" "$rate" "$scpu" "$elapsed"
     done < "$ROWS"
