@@ -76,6 +76,11 @@ public final class TraceRecorder: Sendable {
         var lastError: String?
     }
 
+    /// Events queued before `record` wakes the writer early.
+    static let wakeBatch = 256
+    /// Longest sleep of the writer while recording, in microseconds: bounds how long a record waits in memory.
+    static let pollInterval: Int64 = 50_000
+
     private let logger: Logger
     /// Mirror of `State.recording` for the lock-free early return of `record` (the mutex holds the truth).
     private let recordingFlag = Atomic<Bool>(false)
@@ -184,14 +189,14 @@ public final class TraceRecorder: Sendable {
 
     // MARK: Recording
 
-    /// Queues the event for the writer if recording and the filter matches; drops and counts it if the queue is full.
-    /// Never blocks on I/O; safe from any thread.
     /// Whether `record` would keep anything: callers skip building events (copying payloads) when it is false.
     public var isRecording: Bool { self.recordingFlag.load(ordering: .relaxed) }
 
     /// Whether the active filter looks at parsed fields (method, user, Call-ID), so events need a `summary`.
     public var needsSummary: Bool { self.summaryFlag.load(ordering: .relaxed) }
 
+    /// Queues the event for the writer if recording and the filter matches; drops and counts it if the queue is full.
+    /// Never blocks on I/O; safe from any thread.
     public func record(_ event: TraceEvent) {
         guard self.recordingFlag.load(ordering: .relaxed) else { return }
         let wake = self.state.withLock { state -> Bool in
@@ -206,6 +211,9 @@ public final class TraceRecorder: Sendable {
             state.queue.append(.event(event))
             state.queuedEvents += 1
             state.queuedBytes += event.payload.count
+            // Waking the writer for every message costs a futex round trip per message on the SIP thread; it
+            // polls every `Self.pollInterval` anyway, so only a full batch or flush-every-record wakes it early.
+            guard state.settings.flushInterval == 0 || state.queuedEvents >= Self.wakeBatch else { return false }
             return Self.takeWakeup(&state)
         }
         if wake { self.wakeup.signal() }
@@ -260,7 +268,8 @@ public final class TraceRecorder: Sendable {
             if exit { break }
             if !took {
                 // Sleep until an enqueue signals, a flush is due, or a second passes (duration rotation).
-                let micros = min(writer?.microsecondsUntilFlush() ?? 1_000_000, 1_000_000)
+                let idle: Int64 = writer == nil ? 1_000_000 : Self.pollInterval
+                let micros = min(writer?.microsecondsUntilFlush() ?? idle, idle)
                 _ = self.wakeup.wait(timeout: .now() + .microseconds(Int(micros)))
                 self.state.withLock { $0.writerWaiting = false }
                 writer?.tick()
