@@ -17,6 +17,8 @@ final class TCPStream {
     static let maxPendingSegments = 256
     static let maxPendingBytes = 1 << 20
 
+    /// The SYN frames of the connection: exported with each message so that readers can anchor the stream.
+    private(set) var handshake: [FrameRef] = []
     private var nextSeq: UInt32?
     /// Stream offset just past the last in-order byte.
     private var nextOffset: Int64 = 0
@@ -35,6 +37,7 @@ final class TCPStream {
             // A new connection on the same addresses and ports starts a new stream.
             self.reset()
             self.nextSeq = seq &+ 1
+            self.handshake = [frame]
         }
         guard !payload.isEmpty else { return [] }
         let expected = self.nextSeq ?? seq
@@ -42,12 +45,19 @@ final class TCPStream {
         let offset = self.nextOffset + Int64(Int32(bitPattern: seq &- expected))
         let end = offset + Int64(payload.count)
         if end <= self.nextOffset {
+            // A retransmission: part of a message still being collected, or of one already cut.
+            if end > self.bufferOffset { self.segments.append((offset..<end, frame)) }
             return self.recent.filter { $0.range.overlaps(offset..<end) }.map(\.callID)
         }
         if offset > self.nextOffset {
             self.pending.append((offset, payload, frame))
             self.pendingBytes += payload.count
-            if self.pending.count > Self.maxPendingSegments || self.pendingBytes > Self.maxPendingBytes {
+            // At a message boundary, a segment that starts a new message after a hole (frames missing from the
+            // capture, or an export of one call out of a shared connection) need not wait for the hole.
+            let startsMessage = payload.withUnsafeBytes { SIPStartLine.classify($0) == .sip }
+            if self.pending.count > Self.maxPendingSegments || self.pendingBytes > Self.maxPendingBytes
+                || (self.buffer.isEmpty && startsMessage)
+            {
                 self.skipHole()
             }
             return []
@@ -155,7 +165,7 @@ final class TCPStream {
                     case .message(let length):
                         let start = self.bufferOffset + Int64(consumed)
                         let range = start..<(start + Int64(length))
-                        let frames = self.segments.filter { $0.range.overlaps(range) }.map(\.frame)
+                        let frames = self.handshake + self.segments.filter { $0.range.overlaps(range) }.map(\.frame)
                         result.append(StreamMessage(bytes: Array(rest[0..<length]), frames: frames, range: range))
                         consumed += length
                     }
