@@ -55,7 +55,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-            ]
+            ],
+            // Capture fixtures are read through #filePath, not bundled.
+            exclude: ["Fixtures/Analysis"]
         ),
         .testTarget(
             name: "SIPProxyIntegrationTests",

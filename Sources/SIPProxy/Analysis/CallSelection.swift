@@ -1,0 +1,70 @@
+// CallSelection: which dialog(s) a ladder or an export is about, and loading their messages.
+
+/// Picks dialogs out of a capture: by Call-ID, by the index `trace calls` prints, or the last one.
+///
+/// With `group`, the dialogs related to the chosen one are added (one step, in both directions):
+/// - dialogs whose X-Call-ID or X-CID header names the chosen Call-ID, or that the chosen dialog's X-Call-ID /
+///   X-CID names (B2BUAs and SBCs put the other leg's Call-ID there);
+/// - dialogs whose Call-ID shares the chosen one's prefix: the part before `@` of one is a prefix of the other's,
+///   followed by a separator (`-`, `_`, `.`, `;`, `@`) — B2BUAs often derive the B-leg Call-ID that way.
+public enum CallSelection: Sendable, Equatable {
+    case callID(String)
+    case index(Int)
+    case last
+
+    /// The chosen dialog and, with `group`, its relatives, in order of first appearance.
+    public func resolve(in calls: [CallSummary], group: Bool) throws(AnalysisError) -> [CallSummary] {
+        guard !calls.isEmpty else { throw .noCalls }
+        let chosen: CallSummary
+        switch self {
+        case .callID(let id):
+            guard let found = calls.first(where: { $0.callID == id }) else { throw .unknownCall(id) }
+            chosen = found
+        case .index(let n):
+            guard n >= 1, n <= calls.count else { throw .unknownIndex(n) }
+            chosen = calls[n - 1]
+        case .last:
+            chosen = calls[calls.count - 1]
+        }
+        guard group else { return [chosen] }
+        return calls.filter { $0.callID == chosen.callID || Self.related($0, chosen) }
+    }
+
+    static func related(_ a: CallSummary, _ b: CallSummary) -> Bool {
+        if a.linkedCallIDs.contains(b.callID) || b.linkedCallIDs.contains(a.callID) { return true }
+        return Self.sharesPrefix(a.callID, b.callID) || Self.sharesPrefix(b.callID, a.callID)
+    }
+
+    /// Whether `longer` starts with the local part of `shorter` followed by a separator.
+    static func sharesPrefix(_ shorter: String, _ longer: String) -> Bool {
+        let local = shorter.split(separator: "@", maxSplits: 1).first.map(String.init) ?? shorter
+        guard local.count >= 6, longer.count > local.count, longer.hasPrefix(local) else { return false }
+        let next = longer[longer.index(longer.startIndex, offsetBy: local.count)]
+        return "-_.;@".contains(next) && longer != shorter
+    }
+
+    /// Reads the capture: the dialogs and the messages of the selected ones (bytes kept only for those).
+    public static func load(
+        _ selection: CallSelection, group: Bool, paths: [String]
+    ) throws(AnalysisError) -> (calls: [CallSummary], messages: [CapturedMessage], warnings: [String]) {
+        let timeline = TraceTimeline(paths: paths)
+        var collector = CallCollector()
+        var messages: [CapturedMessage] = []
+        if case .callID(let id) = selection, !group {
+            // One pass is enough: keep that Call-ID's messages while counting everything.
+            let warnings = try timeline.forEachMessage { message in
+                collector.add(message)
+                if message.info.callID == id { messages.append(message) }
+            }
+            let chosen = try selection.resolve(in: collector.calls, group: false)
+            return (chosen, messages, warnings)
+        }
+        let warnings = try timeline.forEachMessage { collector.add($0) }
+        let chosen = try selection.resolve(in: collector.calls, group: group)
+        let ids = Set(chosen.map(\.callID))
+        try timeline.forEachMessage { message in
+            if ids.contains(message.info.callID) { messages.append(message) }
+        }
+        return (chosen, messages, warnings)
+    }
+}

@@ -1,0 +1,191 @@
+// `sipctl trace calls|ladder|export`: calls and ladder diagrams from any pcap or pcapng file.
+//
+// The commands only parse flags and print; everything else is in SIPProxy's Analysis folder.
+
+import ArgumentParser
+import Foundation
+import SIPProxy
+
+/// Runs an analysis step and turns its errors into one-line `SipCtlError`s; prints warnings on stderr.
+enum TraceAnalysisRun {
+    static func run<T>(_ body: () throws(AnalysisError) -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            throw SipCtlError(error.description)
+        }
+    }
+
+    static func warn(_ lines: [String]) {
+        for line in lines { FileHandle.standardError.write(Data("warning: \(line)\n".utf8)) }
+    }
+
+    static func time(_ text: String?, _ flag: String) throws -> Int64? {
+        guard let text else { return nil }
+        guard let time = CaptureClock.parse(text) else {
+            throw SipCtlError("\(flag) wants 'YYYY-MM-DD HH:MM[:SS]' (UTC) or epoch seconds, not '\(text)'")
+        }
+        return time
+    }
+}
+
+struct TraceCalls: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calls",
+        abstract: "List the dialogs (one per Call-ID) in pcap/pcapng files, read as one timeline."
+    )
+
+    @Argument(help: "Capture files (pcap or pcapng), e.g. traces/sip-*.pcap.")
+    var files: [String]
+
+    @Option(help: "Only dialogs that started at or after this UTC time ('YYYY-MM-DD HH:MM:SS' or epoch seconds).")
+    var since: String?
+
+    @Option(help: "Only dialogs that started at or before this UTC time.")
+    var until: String?
+
+    @Option(help: "Only dialogs whose From or To URI contains this text.")
+    var user: String?
+
+    @Option(help: "Only dialogs whose first request has this method (INVITE, REGISTER, ...).")
+    var method: String?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    @Flag(help: "Print CSV.")
+    var csv = false
+
+    func run() async throws {
+        let filter = CallFilter(
+            since: try TraceAnalysisRun.time(self.since, "--since"),
+            until: try TraceAnalysisRun.time(self.until, "--until"), user: self.user, method: self.method
+        )
+        let (calls, warnings) = try TraceAnalysisRun.run { () throws(AnalysisError) in
+            try CallCollector.collect(self.files)
+        }
+        TraceAnalysisRun.warn(warnings)
+        let shown = calls.filter(filter.matches)
+        if self.json {
+            print(CallList.json(shown), terminator: "")
+        } else if self.csv {
+            print(CallList.csv(shown), terminator: "")
+        } else {
+            print(CallList.table(shown), terminator: "")
+        }
+    }
+}
+
+struct TraceLadder: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ladder",
+        abstract: "Draw a call's ladder diagram (text, SVG or HTML) from pcap/pcapng files.",
+        discussion: """
+            Without --call or --index the last dialog is drawn. --group adds dialogs linked to it: those whose \
+            X-Call-ID/X-CID names it (or that it names) and those whose Call-ID starts with its Call-ID's local \
+            part followed by - _ . ; or @.
+            """
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case text, svg, html
+    }
+
+    @Argument(help: "Capture files (pcap or pcapng).")
+    var files: [String]
+
+    @Option(help: "The Call-ID of the dialog to draw.")
+    var call: String?
+
+    @Option(help: "The index of the dialog, as `sipctl trace calls` prints it.")
+    var index: Int?
+
+    @Flag(help: "Draw the last dialog (the default).")
+    var last = false
+
+    @Flag(help: "Also draw dialogs linked by X-Call-ID/X-CID or a shared Call-ID prefix.")
+    var group = false
+
+    @Option(help: "Name a column: IP[:PORT]=NAME (repeatable).")
+    var alias: [String] = []
+
+    @Flag(help: "One column per host instead of per IP:port.")
+    var mergeHosts = false
+
+    @Option(help: "text (default), svg or html.")
+    var format: Format = .text
+
+    @Flag(help: "Plain ASCII instead of UTF-8 box drawing.")
+    var ascii = false
+
+    @Flag(help: "No ANSI colors (colors are used only on a terminal anyway).")
+    var noColor = false
+
+    @Option(help: "Width in columns (default: $COLUMNS or 100).")
+    var width: Int?
+
+    @Flag(help: "Print each message's text below its arrow.")
+    var raw = false
+
+    func validate() throws {
+        if [self.call != nil, self.index != nil, self.last].filter({ $0 }).count > 1 {
+            throw ValidationError("use only one of --call, --index and --last")
+        }
+    }
+
+    func run() async throws {
+        let selection: CallSelection = self.call.map { .callID($0) } ?? self.index.map { .index($0) } ?? .last
+        var options = LadderOptions(mergeHosts: self.mergeHosts)
+        for text in self.alias {
+            let (key, name) = try TraceAnalysisRun.run { () throws(AnalysisError) in try LadderOptions.parseAlias(text) }
+            options.aliases[key] = name
+        }
+        let (calls, messages, warnings) = try TraceAnalysisRun.run { () throws(AnalysisError) in
+            try CallSelection.load(selection, group: self.group, paths: self.files)
+        }
+        TraceAnalysisRun.warn(warnings)
+        let ladder = Ladder(callIDs: calls.map(\.callID), messages: messages, options: options)
+        switch self.format {
+        case .svg:
+            print(LadderSVGRenderer().svg(ladder), terminator: "")
+        case .html:
+            print(LadderSVGRenderer().html(ladder), terminator: "")
+        case .text:
+            let environment = ProcessInfo.processInfo.environment
+            let width = self.width ?? environment["COLUMNS"].flatMap { Int($0) } ?? 100
+            let color = !self.noColor && isatty(STDOUT_FILENO) != 0 && environment["NO_COLOR"] == nil
+            let renderer = LadderTextRenderer(width: width, ascii: self.ascii, color: color, raw: self.raw)
+            print(renderer.render(ladder), terminator: "")
+        }
+    }
+}
+
+struct TraceExport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write one call's frames (every TCP segment and IP fragment) to a new pcap file."
+    )
+
+    @Argument(help: "Capture files (pcap or pcapng).")
+    var files: [String]
+
+    @Option(help: "The Call-ID of the dialog to export.")
+    var call: String
+
+    @Flag(help: "Also export dialogs linked by X-Call-ID/X-CID or a shared Call-ID prefix.")
+    var group = false
+
+    @Option(name: .shortAndLong, help: "The pcap file to write.")
+    var output: String
+
+    func run() async throws {
+        let result = try TraceAnalysisRun.run { () throws(AnalysisError) in
+            try PcapExporter.export(
+                paths: self.files, selection: .callID(self.call), group: self.group, to: self.output
+            )
+        }
+        TraceAnalysisRun.warn(result.warnings)
+        if let note = result.note { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+        print("wrote \(result.frames) frames (\(result.messages) SIP messages) to \(self.output)")
+    }
+}
