@@ -45,7 +45,7 @@ public struct CallSummary: Sendable, Equatable {
         }
     }
 
-    public var state: CallState? { self.progress.state }
+    public var state: DialogState? { self.progress.state }
 
     /// Answer to BYE for a completed call, answer to the last message for a call still up, else first to last.
     public var duration: Int64 {

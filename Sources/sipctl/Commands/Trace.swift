@@ -6,8 +6,11 @@ import SIPProxy
 
 struct Trace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Record SIP traces (rotating pcap files) and open them for Wireshark, tshark or tcpdump.",
-        subcommands: [Start.self, Stop.self, StatusCommand.self, List.self, Open.self]
+        abstract: "Record SIP traces (rotating pcap files), draw ladders and list calls from any pcap.",
+        subcommands: [
+            Start.self, Stop.self, StatusCommand.self, List.self, Open.self, TraceCalls.self, TraceLadder.self,
+            TraceExport.self,
+        ]
     )
 
     struct Start: AsyncParsableCommand {

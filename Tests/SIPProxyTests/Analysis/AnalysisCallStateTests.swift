@@ -16,7 +16,7 @@ struct AnalysisCallStateTests {
         )
     }
 
-    static func state(_ labels: [(String, UInt32)]) -> CallState? {
+    static func state(_ labels: [(String, UInt32)]) -> DialogState? {
         CallProgress.derive(labels.enumerated().map { (Self.message($1.0, cseq: $1.1), CaptureTime($0)) }).state
     }
 

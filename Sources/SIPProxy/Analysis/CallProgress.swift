@@ -1,7 +1,7 @@
-// CallState: the state of an INVITE dialog, derived from its messages (as sngrep's call_update_state does).
+// DialogState: the state of an INVITE dialog, derived from its messages (as sngrep's call_update_state does).
 
 /// Where an INVITE dialog stands. Dialogs without an INVITE have no state.
-public enum CallState: String, Sendable, Codable, CaseIterable {
+public enum DialogState: String, Sendable, Codable, CaseIterable {
     case setup = "setup"
     case inCall = "in call"
     case completed = "completed"
@@ -13,7 +13,7 @@ public enum CallState: String, Sendable, Codable, CaseIterable {
 
 /// The state of a dialog and the times its duration needs. A value; `advanced(by:at:)` is a pure function.
 public struct CallProgress: Sendable, Equatable {
-    public var state: CallState?
+    public var state: DialogState?
     /// CSeq number of the INVITE that set the dialog up (re-INVITEs do not move it).
     public var inviteCSeq: UInt32?
     /// When the INVITE was answered with 2xx.
