@@ -65,12 +65,17 @@ public struct NameAddress: Sendable, Hashable, CustomStringConvertible {
         var rest = Substring(s)
         guard !rest.isEmpty else { return nil }
         var displayName: String?
-        if rest.first == "\"" {
+        // Delimiters are looked up as scalars: a combining mark after `"` or `<` would merge with it into one
+        // Character and hide it.
+        if rest.unicodeScalars.first == "\"" {
             guard let end = SIPGrammar.endOfQuotedString(rest) else { return nil }
             displayName = String(rest[..<end])
-            rest = rest[end...].drop { $0 == " " || $0 == "\t" }
-            guard rest.first == "<" else { return nil }
-        } else if let lt = rest.firstIndex(of: "<") {
+            rest = rest[end...]
+            while let f = rest.unicodeScalars.first, f == " " || f == "\t" {
+                rest = rest[rest.unicodeScalars.index(after: rest.startIndex)...]
+            }
+            guard rest.unicodeScalars.first == "<" else { return nil }
+        } else if let lt = rest.unicodeScalars.firstIndex(of: "<") {
             // Unquoted display name: *(token LWS); RFC 4475 §3.1.1.6 allows no LWS before "<".
             let name = rest[..<lt].trimmingSIPWhitespace()
             if !name.isEmpty {
@@ -81,16 +86,16 @@ public struct NameAddress: Sendable, Hashable, CustomStringConvertible {
             rest = rest[lt...]
         }
         var address = NameAddress(displayName: displayName, uri: SIPURI(host: ""))
-        if rest.first == "<" {
-            guard let gt = rest.firstIndex(of: ">") else { return nil }
-            let uriText = rest[rest.index(after: rest.startIndex)..<gt]
+        if rest.unicodeScalars.first == "<" {
+            guard let gt = rest.unicodeScalars.firstIndex(of: ">") else { return nil }
+            let uriText = rest[rest.unicodeScalars.index(after: rest.startIndex)..<gt]
             // No LWS inside the brackets (RFC 4475 §3.1.2.14).
             guard let uri = SIPURI.parse(uriText) else { return nil }
             address.uri = uri
-            rest = rest[rest.index(after: gt)...].trimmingSIPWhitespaceSubstring()
+            rest = rest[rest.unicodeScalars.index(after: gt)...].trimmingSIPWhitespaceSubstring()
         } else {
             // addr-spec: the URI ends at the first ";" and may not contain "," ";" "?" (RFC 3261 §20).
-            let end = rest.firstIndex(of: ";") ?? rest.endIndex
+            let end = rest.unicodeScalars.firstIndex(of: ";") ?? rest.endIndex
             let uriText = rest[..<end].trimmingSIPWhitespace()
             guard !uriText.contains("?"), !uriText.contains(","),
                 !uriText.contains(" "), let uri = SIPURI.parse(uriText)
@@ -100,9 +105,9 @@ public struct NameAddress: Sendable, Hashable, CustomStringConvertible {
             rest = rest[end...]
         }
         if !rest.isEmpty {
-            guard rest.first == ";", let params = SIPParameters.parseHeaderParameters(rest.dropFirst()) else {
-                return nil
-            }
+            guard rest.unicodeScalars.first == ";",
+                let params = SIPParameters.parseHeaderParameters(rest[rest.unicodeScalars.index(after: rest.startIndex)...])
+            else { return nil }
             address.parameters = params
         }
         return address

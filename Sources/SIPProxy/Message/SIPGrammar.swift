@@ -42,8 +42,11 @@ enum SIPGrammar {
         guard isDigits(s) else { return nil }
         var value: UInt64 = 0
         for c in s.utf8 {
-            value = value * 10 + UInt64(c - UInt8(ascii: "0"))
-            if value > limit { return nil }
+            // Checked arithmetic: a caller may pass any limit up to UInt64.max, and bad input must never trap.
+            let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(UInt64(c &- UInt8(ascii: "0")))
+            guard !o1, !o2, sum <= limit else { return nil }
+            value = sum
         }
         return value
     }
@@ -55,9 +58,12 @@ enum SIPGrammar {
         var inQuotes = false
         var escaped = false
         var angle = 0
-        var i = s.startIndex
-        while i < s.endIndex {
-            let ch = s[i]
+        // Scalars, not Characters: a combining mark after a delimiter would otherwise merge with it and hide it.
+        let scalars = s.unicodeScalars
+        let sep = separator.unicodeScalars.first ?? ";"
+        var i = scalars.startIndex
+        while i < scalars.endIndex {
+            let ch = scalars[i]
             if inQuotes {
                 if escaped {
                     escaped = false
@@ -72,11 +78,11 @@ enum SIPGrammar {
                 angle += 1
             } else if ch == ">" {
                 angle = max(0, angle - 1)
-            } else if ch == separator && angle == 0 {
+            } else if ch == sep && angle == 0 {
                 parts.append(s[start..<i])
-                start = s.index(after: i)
+                start = scalars.index(after: i)
             }
-            i = s.index(after: i)
+            i = scalars.index(after: i)
         }
         parts.append(s[start..<s.endIndex])
         return parts
@@ -85,19 +91,20 @@ enum SIPGrammar {
     /// Whether a quoted string starting at the first character is balanced (RFC 3261 §25.1 quoted-string).
     /// Returns the index just past the closing quote.
     static func endOfQuotedString(_ s: Substring) -> Substring.Index? {
-        guard s.first == "\"" else { return nil }
-        var i = s.index(after: s.startIndex)
+        let scalars = s.unicodeScalars
+        guard scalars.first == "\"" else { return nil }
+        var i = scalars.index(after: scalars.startIndex)
         var escaped = false
-        while i < s.endIndex {
-            let ch = s[i]
+        while i < scalars.endIndex {
+            let ch = scalars[i]
             if escaped {
                 escaped = false
             } else if ch == "\\" {
                 escaped = true
             } else if ch == "\"" {
-                return s.index(after: i)
+                return scalars.index(after: i)
             }
-            i = s.index(after: i)
+            i = scalars.index(after: i)
         }
         return nil
     }

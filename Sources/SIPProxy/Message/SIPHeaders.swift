@@ -129,11 +129,12 @@ public struct SIPHeaders: Sendable, Equatable, Sequence {
     /// separate values. Empty elements are kept so that validators can reject `a,,b` (RFC 4475 §3.1.2.1).
     public static func splitCommaList(_ value: String) -> [String] {
         var result: [String] = []
-        var current = ""
+        // Scalars, not Characters, for the same reason as `SIPGrammar.splitOutsideQuotes`.
+        var current = String.UnicodeScalarView()
         var inQuotes = false
         var escaped = false
         var angle = 0
-        for ch in value {
+        for ch in value.unicodeScalars {
             if inQuotes {
                 current.append(ch)
                 if escaped {
@@ -156,13 +157,13 @@ public struct SIPHeaders: Sendable, Equatable, Sequence {
                 angle = Swift.max(0, angle - 1)
                 current.append(ch)
             case "," where angle == 0:
-                result.append(current.trimmingSIPWhitespace())
-                current = ""
+                result.append(String(current).trimmingSIPWhitespace())
+                current = String.UnicodeScalarView()
             default:
                 current.append(ch)
             }
         }
-        result.append(current.trimmingSIPWhitespace())
+        result.append(String(current).trimmingSIPWhitespace())
         if result.count == 1 && result[0].isEmpty { return [] }
         return result
     }

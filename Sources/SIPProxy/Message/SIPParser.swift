@@ -39,8 +39,7 @@ public struct SIPParser: Sendable {
             if bytes.count > self.maxMessageSize { throw SIPParseError(.messageTooLarge) }
             return .needMoreData
         }
-        let headerText = bytes[0..<headerEnd.headerLength]
-        let contentLength = try SIPParser.scanContentLength(UnsafeRawBufferPointer(rebasing: headerText)) ?? 0
+        let contentLength = try SIPParser.scanContentLength(bytes, 0..<headerEnd.headerLength) ?? 0
         let total = headerEnd.bodyStart + contentLength
         if total > self.maxMessageSize { throw SIPParseError(.messageTooLarge) }
         return bytes.count >= total ? .message(length: total) : .needMoreData
@@ -69,36 +68,38 @@ public struct SIPParser: Sendable {
         let headerLength = end?.headerLength ?? bytes.count
         let bodyStart = end?.bodyStart ?? bytes.count
         guard headerLength > start else { throw SIPParseError(.malformedStartLine, "empty message") }
-        guard let headerText = String(validating: bytes[start..<headerLength], as: UTF8.self) else {
+        // RFC 3261 §7.3.1: header text is UTF-8. Validating the whole section once means every slice cut at an
+        // ASCII delimiter below is valid UTF-8 too, so the decoding there never substitutes U+FFFD.
+        guard String(validating: bytes[start..<headerLength], as: UTF8.self) != nil else {
             throw SIPParseError(.invalidEncoding)
         }
-        var lines = SIPParser.unfoldedLines(headerText)
-        guard !lines.isEmpty else { throw SIPParseError(.malformedStartLine) }
-        let startLine = lines.removeFirst()
-        let startInfo = try SIPParser.parseStartLine(startLine)
+        // Lines are split on bytes, not Characters: Swift treats CRLF as one grapheme, and a combining mark after
+        // ":" or SP would merge with it, hiding the delimiter.
+        let lines = SIPParser.logicalLines(bytes, start..<headerLength)
+        guard let first = lines.first else { throw SIPParseError(.malformedStartLine) }
+        // Folding applies to header fields only (RFC 3261 §7.3.1), never to the start line.
+        guard first.count == 1 else {
+            throw SIPParseError(.malformedStartLine, "continuation line after the start line")
+        }
+        let startInfo = try SIPParser.parseStartLine(UnsafeRawBufferPointer(rebasing: bytes[first[0]]))
 
         var headers = SIPHeaders()
-        for line in lines {
-            guard let colon = line.firstIndex(of: ":") else {
-                throw SIPParseError(.malformedHeaderLine, String(line), isRequest: startInfo.isRequest)
+        for pieces in lines.dropFirst() {
+            guard let field = SIPParser.headerField(bytes, pieces) else {
+                let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[pieces[0]]), as: UTF8.self)
+                throw SIPParseError(.malformedHeaderLine, text, isRequest: startInfo.isRequest)
             }
-            let name = line[..<colon].trimmingSIPWhitespaceSubstring()
-            guard SIPGrammar.isToken(name) else {
-                throw SIPParseError(.malformedHeaderLine, String(line), isRequest: startInfo.isRequest)
-            }
-            headers.add(String(name), line[line.index(after: colon)...].trimmingSIPWhitespace())
+            headers.add(field.name, field.value)
         }
 
         // Content-Length: every value must be a number and all must agree (RFC 4475 §3.1.2.3, §3.3.9).
-        var contentLength: Int?
-        for value in headers.values("content-length") {
-            guard let n = SIPGrammar.parseNumber(value, limit: UInt64(Int32.max)) else {
-                throw SIPParseError(.invalidContentLength, value, isRequest: startInfo.isRequest)
-            }
-            if let previous = contentLength, previous != Int(n) {
-                throw SIPParseError(.invalidContentLength, "conflicting values", isRequest: startInfo.isRequest)
-            }
-            contentLength = Int(n)
+        let contentLength: Int?
+        do {
+            contentLength = try SIPParser.contentLength(headers.values("content-length"))
+        } catch {
+            var e = error
+            e.isRequest = startInfo.isRequest
+            throw e
         }
         let available = bytes.count - bodyStart
         let bodyLength: Int
@@ -139,55 +140,128 @@ public struct SIPParser: Sendable {
 
     /// Request-Line = Method SP Request-URI SP SIP-Version; Status-Line = SIP-Version SP Status-Code SP
     /// Reason-Phrase (RFC 3261 §7.1, §7.2). Exactly one SP between elements: RFC 4475 §3.1.2.8–10 messages are
-    /// rejected rather than repaired, since a proxy must not forward them as they are.
-    static func parseStartLine(_ line: Substring) throws(SIPParseError) -> StartLine {
-        if line.utf8.count >= 8, line.prefix(4).caseInsensitiveEqualsASCII("SIP/") {
-            let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-            guard parts.count >= 2 else { throw SIPParseError(.malformedStartLine, String(line), isRequest: false) }
-            guard parts[0].caseInsensitiveEqualsASCII("SIP/2.0") else {
-                throw SIPParseError(.unsupportedVersion, String(parts[0]), isRequest: false)
+    /// rejected rather than repaired, since a proxy must not forward them as they are. Works on bytes so that a
+    /// combining mark after an SP in a UTF-8 Reason-Phrase cannot hide the separator.
+    static func parseStartLine(_ line: UnsafeRawBufferPointer) throws(SIPParseError) -> StartLine {
+        func text(_ range: Range<Int>) -> String {
+            String(decoding: UnsafeRawBufferPointer(rebasing: line[range]), as: UTF8.self)
+        }
+        let whole = text(0..<line.count)
+        let sp = UInt8(ascii: " ")
+        // A bare CR is not a line end (RFC 3261 §7: lines end in CRLF); letting it through would let a peer smuggle
+        // a line break past a lenient next hop.
+        let isResponse = line.count >= 8 && text(0..<4).caseInsensitiveEquals("SIP/")
+        guard !line.contains(13) else {
+            throw SIPParseError(.malformedStartLine, whole, isRequest: !isResponse)
+        }
+        if isResponse {
+            guard let sp1 = line.firstIndex(of: sp) else {
+                throw SIPParseError(.malformedStartLine, whole, isRequest: false)
             }
-            guard parts[1].utf8.count == 3, let code = SIPGrammar.parseNumber(parts[1]), (100...699).contains(code)
-            else { throw SIPParseError(.invalidStatusCode, String(parts[1]), isRequest: false) }
-            let reason = parts.count == 3 ? String(parts[2]) : ""
+            guard text(0..<sp1).caseInsensitiveEquals("SIP/2.0") else {
+                throw SIPParseError(.unsupportedVersion, text(0..<sp1), isRequest: false)
+            }
+            let codeStart = sp1 + 1
+            let sp2 = line[codeStart...].firstIndex(of: sp)
+            let codeText = text(codeStart..<(sp2 ?? line.count))
+            guard codeText.utf8.count == 3, let code = SIPGrammar.parseNumber(codeText), (100...699).contains(code)
+            else { throw SIPParseError(.invalidStatusCode, codeText, isRequest: false) }
+            let reason = sp2.map { text(($0 + 1)..<line.count) } ?? ""
             return .response(Int(code), reason)
         }
-        let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+        var parts: [String] = []
+        var partStart = 0
+        for i in 0..<line.count where line[i] == sp {
+            parts.append(text(partStart..<i))
+            partStart = i + 1
+        }
+        parts.append(text(partStart..<line.count))
         guard parts.count == 3, !parts[1].isEmpty else {
             var method: SIPMethod?
-            if let first = parts.first, SIPGrammar.isToken(first) { method = SIPMethod(String(first)) }
-            throw SIPParseError(.malformedStartLine, String(line), isRequest: true, method: method)
+            if let first = parts.first, SIPGrammar.isToken(first) { method = SIPMethod(first) }
+            throw SIPParseError(.malformedStartLine, whole, isRequest: true, method: method)
         }
         guard SIPGrammar.isToken(parts[0]) else {
-            throw SIPParseError(.malformedStartLine, String(line), isRequest: true)
+            throw SIPParseError(.malformedStartLine, whole, isRequest: true)
         }
-        let method = SIPMethod(String(parts[0]))
-        guard parts[2].utf8.count >= 4, parts[2].prefix(4).caseInsensitiveEqualsASCII("SIP/") else {
-            throw SIPParseError(.malformedStartLine, String(line), isRequest: true, method: method)
+        let method = SIPMethod(parts[0])
+        guard parts[2].utf8.count >= 4, parts[2].utf8.prefix(4).elementsEqual("SIP/".utf8, by: { ($0 | 0x20) == ($1 | 0x20) })
+        else {
+            throw SIPParseError(.malformedStartLine, whole, isRequest: true, method: method)
         }
-        guard parts[2].caseInsensitiveEqualsASCII("SIP/2.0") else {
-            throw SIPParseError(.unsupportedVersion, String(parts[2]), isRequest: true, method: method)
+        guard parts[2].caseInsensitiveEquals("SIP/2.0") else {
+            throw SIPParseError(.unsupportedVersion, parts[2], isRequest: true, method: method)
         }
-        return .request(method, String(parts[1]))
+        return .request(method, parts[1])
     }
 
-    /// Splits the header section into lines (CRLF, or bare LF from lenient senders) and joins folded
-    /// continuation lines with a single space (RFC 3261 §7.3.1).
-    static func unfoldedLines(_ text: String) -> [Substring] {
-        var result: [Substring] = []
-        var folded: [Int: String] = [:]
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let line = raw.last == "\r" ? raw.dropLast() : raw
-            if let first = line.first, first == " " || first == "\t", !result.isEmpty {
-                let index = result.count - 1
-                let base = folded[index] ?? String(result[index])
-                let joined = base.trimmingTrailingSIPWhitespace() + " " + line.trimmingSIPWhitespace()
-                folded[index] = joined
-                result[index] = Substring(joined)
-                continue
+    /// Splits a header section into logical lines, each the byte ranges of its physical lines: the first, then
+    /// every continuation line (one starting with SP or HTAB, RFC 3261 §7.3.1). Lines end in CRLF or, from
+    /// lenient senders, bare LF; the terminator is not part of the range. Empty lines are skipped.
+    static func logicalLines(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> [[Range<Int>]] {
+        var result: [[Range<Int>]] = []
+        var lineStart = range.lowerBound
+        while lineStart < range.upperBound {
+            var lineEnd = lineStart
+            while lineEnd < range.upperBound, bytes[lineEnd] != 10 { lineEnd += 1 }
+            let next = lineEnd + 1
+            if lineEnd > lineStart, bytes[lineEnd - 1] == 13 { lineEnd -= 1 }
+            if lineEnd > lineStart {
+                let first = bytes[lineStart]
+                if (first == 32 || first == 9), !result.isEmpty {
+                    result[result.count - 1].append(lineStart..<lineEnd)
+                } else {
+                    result.append([lineStart..<lineEnd])
+                }
             }
-            if line.isEmpty { continue }
-            result.append(line)
+            lineStart = next
+        }
+        return result
+    }
+
+    /// Builds `name: value` from a logical line. Folding whitespace becomes a single SP (RFC 3261 §7.3.1); the
+    /// name is a token with optional SP/HTAB before the colon (HCOLON, §25.1). Nil when the line has no colon, the
+    /// name is not a token, or the line holds a bare CR.
+    static func headerField(_ bytes: UnsafeRawBufferPointer, _ pieces: [Range<Int>]) -> (name: String, value: String)? {
+        func isWSP(_ c: UInt8) -> Bool { c == 32 || c == 9 }
+        var line: [UInt8] = []
+        line.reserveCapacity(pieces.reduce(0) { $0 + $1.count + 1 })
+        for (index, piece) in pieces.enumerated() {
+            var lower = piece.lowerBound
+            if index > 0 {
+                // Each strip only removes bytes appended just before, so unfolding stays linear.
+                while let last = line.last, isWSP(last) { line.removeLast() }
+                line.append(32)
+                while lower < piece.upperBound, isWSP(bytes[lower]) { lower += 1 }
+            }
+            line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[lower..<piece.upperBound]))
+        }
+        guard !line.contains(13), let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        var nameEnd = colon
+        while nameEnd > 0, isWSP(line[nameEnd - 1]) { nameEnd -= 1 }
+        guard nameEnd > 0, line[0..<nameEnd].allSatisfy(SIPGrammar.isTokenChar) else { return nil }
+        var valueStart = colon + 1
+        var valueEnd = line.count
+        while valueStart < valueEnd, isWSP(line[valueStart]) { valueStart += 1 }
+        while valueEnd > valueStart, isWSP(line[valueEnd - 1]) { valueEnd -= 1 }
+        return (
+            String(decoding: line[0..<nameEnd], as: UTF8.self),
+            String(decoding: line[valueStart..<valueEnd], as: UTF8.self)
+        )
+    }
+
+    /// Content-Length from all its values: each a number below 2**31, all equal (RFC 3261 §20.14, RFC 4475
+    /// §3.1.2.3 and §3.3.9). Nil when absent.
+    static func contentLength(_ values: [String]) throws(SIPParseError) -> Int? {
+        var result: Int?
+        for value in values {
+            guard let n = SIPGrammar.parseNumber(value, limit: UInt64(Int32.max)) else {
+                throw SIPParseError(.invalidContentLength, value)
+            }
+            if let previous = result, previous != Int(n) {
+                throw SIPParseError(.invalidContentLength, "conflicting values")
+            }
+            result = Int(n)
         }
         return result
     }
@@ -215,36 +289,20 @@ public struct SIPParser: Sendable {
         return nil
     }
 
-    /// Reads Content-Length (or `l`) from raw header bytes without building the message, for stream framing.
-    static func scanContentLength(_ header: UnsafeRawBufferPointer) throws(SIPParseError) -> Int? {
-        var result: Int?
-        var lineStart = 0
-        let n = header.count
-        while lineStart < n {
-            var lineEnd = lineStart
-            while lineEnd < n, header[lineEnd] != 10 { lineEnd += 1 }
-            // Lines: find "name:"; compare name case-insensitively with content-length or l.
-            var colon = lineStart
-            while colon < lineEnd, header[colon] != UInt8(ascii: ":") { colon += 1 }
-            if colon < lineEnd {
-                var nameEnd = colon
-                while nameEnd > lineStart, header[nameEnd - 1] == 32 || header[nameEnd - 1] == 9 { nameEnd -= 1 }
-                let name = String(decoding: UnsafeRawBufferPointer(rebasing: header[lineStart..<nameEnd]), as: UTF8.self)
-                if name.caseInsensitiveEquals("content-length") || name.caseInsensitiveEquals("l") {
-                    let value = String(decoding: UnsafeRawBufferPointer(rebasing: header[(colon + 1)..<lineEnd]), as: UTF8.self)
-                        .trimmingSIPWhitespace()
-                    guard let v = SIPGrammar.parseNumber(value, limit: UInt64(Int32.max)) else {
-                        throw SIPParseError(.invalidContentLength, value)
-                    }
-                    if let previous = result, previous != Int(v) {
-                        throw SIPParseError(.invalidContentLength, "conflicting values")
-                    }
-                    result = Int(v)
-                }
-            }
-            lineStart = lineEnd + 1
+    /// Reads Content-Length (or `l`) from the header section without building the message, for stream framing.
+    /// Uses the same line splitting and unfolding as `parse`, so both agree on where a message ends.
+    static func scanContentLength(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) throws(SIPParseError) -> Int? {
+        var values: [String] = []
+        for pieces in SIPParser.logicalLines(bytes, range).dropFirst() {
+            // Cheap pre-check on the first bytes so that only candidate lines are unfolded and decoded.
+            let first = bytes[pieces[0].lowerBound] | 0x20
+            guard first == UInt8(ascii: "c") || first == UInt8(ascii: "l"),
+                let field = SIPParser.headerField(bytes, pieces),
+                SIPHeaders.canonicalKey(field.name) == "content-length"
+            else { continue }
+            values.append(contentsOf: SIPHeaders.splitCommaList(field.value))
         }
-        return result
+        return try SIPParser.contentLength(values)
     }
 }
 

@@ -88,6 +88,9 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
     /// Parses a URI. Returns nil when it is not well formed.
     public static func parse<S: StringProtocol>(_ text: S) -> SIPURI? {
         let s = Substring(text)
+        // URIs are ASCII (RFC 3986 §2, RFC 3261 §25.1: anything else is %-escaped) without SP or controls; checking
+        // this first also makes the Character-based scanning below equal to scanning bytes.
+        guard !s.utf8.contains(where: { $0 <= 0x20 || $0 >= 0x7F }) else { return nil }
         guard let colon = s.firstIndex(of: ":") else { return nil }
         let scheme = s[..<colon]
         // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )  (RFC 3986 §3.1)
@@ -230,8 +233,9 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
         bytes.reserveCapacity(u.count)
         var i = 0
         while i < u.count {
-            if u[i] == UInt8(ascii: "%"), i + 2 < u.count,
-                let v = UInt8(String(decoding: u[(i + 1)...(i + 2)], as: UTF8.self), radix: 16)
+            // Both must be hex digits: `UInt8(_:radix:)` alone would also accept "+1".
+            if u[i] == UInt8(ascii: "%"), i + 2 < u.count, SIPGrammar.isHexDigit(u[i + 1]),
+                SIPGrammar.isHexDigit(u[i + 2]), let v = UInt8(String(decoding: u[(i + 1)...(i + 2)], as: UTF8.self), radix: 16)
             {
                 bytes.append(v)
                 i += 3

@@ -1,0 +1,82 @@
+// ProxyConfiguration: everything `sipctl serve` can set, with documented defaults; `validate()` throws.
+
+import NIOCore
+
+/// Proxy settings. Plain value; `sipctl serve` fills it from flags and the optional config file.
+public struct ProxyConfiguration: Sendable {
+    /// Addresses to bind, UDP and TCP each. Empty means port 5060 on every local IPv4 address, so every message
+    /// uses a concrete address (never 0.0.0.0 in Via or Record-Route).
+    public var listen: [SocketAddress] = []
+    /// Extra domain names that count as "this proxy" in Request-URIs and AORs (its addresses always do).
+    public var domains: [String] = []
+    /// Host written in Via and Record-Route instead of the listener's address (for NAT).
+    public var advertise: String?
+    public var registrar = RegistrarPolicy()
+    public var timers = TransactionTimers.default
+    /// TCP connections with no traffic for this long are closed. Longer than the default registration interval
+    /// so a registered TCP phone stays reachable between refreshes.
+    public var tcpIdleTimeout: TimeAmount = .seconds(3900)
+    public var maxMessageSize = 65_535
+    /// How often expired bindings are swept.
+    public var sweepInterval: TimeAmount = .seconds(5)
+    /// Working directory for runtime files (traces, journal, control socket).
+    public var runtimeDirectory = "."
+
+    public init() {}
+
+    /// Port 5060 on every local IPv4 address (NIO's device enumeration), loopback included.
+    public static func defaultListenAddresses(port: Int = 5060) -> [SocketAddress] {
+        let devices = (try? System.enumerateDevices()) ?? []
+        var seen = Set<String>()
+        var result: [SocketAddress] = []
+        for device in devices {
+            guard let address = device.address, case .v4 = address, let ip = address.ipAddress, !seen.contains(ip)
+            else { continue }
+            seen.insert(ip)
+            if let a = try? SocketAddress(ipAddress: ip, port: port) { result.append(a) }
+        }
+        if result.isEmpty, let loopback = try? SocketAddress(ipAddress: "127.0.0.1", port: port) {
+            result.append(loopback)
+        }
+        return result
+    }
+
+    /// Parses `IP:PORT`, `[IPv6]:PORT`, or a bare `IP` (port 5060). `0.0.0.0` expands to every local IPv4 address.
+    public static func parseListen(_ text: String) throws -> [SocketAddress] {
+        let s = Substring(text)
+        guard let (host, port) = SIPGrammar.splitHostPort(s) else {
+            throw ConfigurationError("invalid --listen '\(text)': expected IP:PORT")
+        }
+        let bare = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
+        if bare == "0.0.0.0" { return defaultListenAddresses(port: port ?? 5060) }
+        do {
+            return [try SocketAddress(ipAddress: bare, port: port ?? 5060)]
+        } catch {
+            throw ConfigurationError("invalid --listen '\(text)': '\(bare)' is not an IP address")
+        }
+    }
+
+    public func validate() throws {
+        let r = self.registrar
+        guard r.minExpires >= 0, r.maxExpires >= r.minExpires, r.defaultExpires >= r.minExpires,
+            r.defaultExpires <= r.maxExpires
+        else {
+            throw ConfigurationError(
+                "registrar expiry limits must satisfy 0 <= min (\(r.minExpires)) <= default (\(r.defaultExpires)) <= max (\(r.maxExpires))"
+            )
+        }
+        guard self.maxMessageSize >= 1024 else { throw ConfigurationError("max message size must be >= 1024") }
+        if let advertise = self.advertise, !SIPGrammar.isValidHost(advertise) {
+            throw ConfigurationError("invalid --advertise '\(advertise)'")
+        }
+        for domain in self.domains where !SIPGrammar.isValidHost(domain) {
+            throw ConfigurationError("invalid --domain '\(domain)'")
+        }
+    }
+}
+
+/// The one error type of configuration: a bad flag or file value.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

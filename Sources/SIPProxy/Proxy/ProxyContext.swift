@@ -1,0 +1,58 @@
+// ProxyContext: the response context of one proxied request (RFC 3261 §16.7), with one branch per target.
+
+import NIOCore
+
+/// One forwarded copy of the request (RFC 3261 §16.6).
+struct ProxyBranch {
+    let key: TransactionKey
+    /// The request exactly as sent on this branch (carries the proxy's Via).
+    let request: SIPRequest
+    let destination: Peer
+    /// A provisional response arrived: a CANCEL may now be sent (§9.1).
+    var provisional = false
+    /// The final status, once one arrived or was synthesized (408/503).
+    var finalStatus: Int?
+    /// Upstream cancelled while no provisional had arrived yet: send CANCEL as soon as one does (§9.1).
+    var cancelPending = false
+    var cancelSent = false
+    /// Timer C (§16.6 step 11), INVITE only.
+    var timerC: Scheduled<Void>?
+}
+
+/// State shared by the branches of one server transaction.
+final class ProxyContext {
+    let serverKey: TransactionKey
+    /// The request as received (after Via stamping and Route processing): the base for locally made responses.
+    let request: SIPRequest
+    var branches: [ProxyBranch] = []
+    /// Final responses collected from branches, already stripped of the proxy's Via (§16.7 step 3).
+    var finals: [SIPResponse] = []
+    /// A final response has been sent upstream (after which only 2xx are still forwarded, §16.7 step 10).
+    var finalForwarded = false
+    /// Upstream sent CANCEL (§16.10).
+    var cancelled = false
+    /// A branch answered 2xx.
+    var answered = false
+
+    init(serverKey: TransactionKey, request: SIPRequest) {
+        self.serverKey = serverKey
+        self.request = request
+    }
+
+    var isInvite: Bool { self.request.method == .invite }
+
+    var allBranchesFinal: Bool { self.branches.allSatisfy { $0.finalStatus != nil } }
+
+    /// RFC 3261 §16.7 step 6: choose the best final response among the branches. A 6xx wins; otherwise the
+    /// lowest class; a 503 becomes 500 (the caller makes that one locally); no response at all means 408.
+    func bestFinal() -> SIPResponse? {
+        if let global = self.finals.first(where: { $0.statusCode >= 600 }) { return global }
+        return self.finals.min { a, b in
+            let ca = a.statusCode / 100
+            let cb = b.statusCode / 100
+            if ca != cb { return ca < cb }
+            // Within a class, prefer a phone's own answer (e.g. 486) to a synthesized timeout.
+            return a.statusCode != 408 && b.statusCode == 408
+        }
+    }
+}

@@ -1,0 +1,452 @@
+// The request path of the proxy (RFC 3261 §16.3 – §16.6, §16.10, §16.11) and the registrar hand-off (§10.3).
+
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension ProxyCore {
+    func handleRequest(_ received: SIPRequest, from peer: Peer) {
+        self.logReceived(.request(received), from: peer)
+        let request = Self.stampVia(received, peer: peer)
+
+        switch request.method {
+        case .ack:
+            // An ACK with the INVITE's branch acknowledges a non-2xx final: absorbed by the server transaction
+            // hop by hop (§17.2.1). Any other ACK acknowledges a 2xx and is forwarded statelessly (§16.11).
+            if let key = self.serverKey(for: request), let entry = self.transactions.server(key) {
+                self.transactions.ack(entry, request)
+            } else {
+                self.forwardStateless(request, from: peer)
+            }
+            return
+        case .cancel:
+            self.handleCancel(request, from: peer)
+            return
+        default:
+            break
+        }
+
+        guard let key = self.serverKey(for: request) else { return }
+        if let entry = self.transactions.server(key) {
+            // §17.2.3: a retransmission is absorbed by its transaction, which resends the last response.
+            self.transactions.retransmission(entry)
+            return
+        }
+        let entry = self.transactions.createServer(
+            key: key,
+            request: request,
+            destination: Self.responseDestination(for: request, peer: peer),
+            localTag: self.localTag(for: key)
+        )
+        if request.method == .invite {
+            // §16.2 / §16.7 step 5: a stateful proxy answers INVITE with 100 Trying at once so the UAC stops
+            // retransmitting.
+            self.reply(entry, 100)
+        }
+        self.process(request, entry: entry, from: peer)
+    }
+
+    /// §16.3 request validation, §16.4 route processing, §16.5 target determination, §16.6 forwarding.
+    private func process(_ incoming: SIPRequest, entry: ServerEntry, from peer: Peer) {
+        var request = incoming
+        // §16.3 step 2: URI scheme.
+        guard request.uri.isSIP else {
+            self.reply(entry, 416)
+            return
+        }
+        // §16.3 step 6: Proxy-Require lists extensions the proxy must support; it supports none.
+        let proxyRequire = request.headers.values("proxy-require")
+        if !proxyRequire.isEmpty {
+            self.reply(entry, 420, extra: [("Unsupported", proxyRequire.joined(separator: ", "))])
+            return
+        }
+        let requestURIIsLocal = self.isLocal(request.uri)
+        let addressedToProxy = requestURIIsLocal && request.uri.user == nil && request.routes.isEmpty
+        // §16.3 step 3: Max-Forwards 0 is refused with 483, unless the request is for the proxy itself
+        // (RFC 4475 §3.3.11: OPTIONS answered by the element it targets).
+        if request.maxForwards == 0 && !(addressedToProxy && request.method == .options) {
+            self.reply(entry, 483)
+            return
+        }
+        // §16.3 step 4: loop detection.
+        let loopHash = Self.loopHash(request)
+        if self.detectsLoop(request, loopHash: loopHash) {
+            self.reply(entry, 482)
+            return
+        }
+        // §16.4: a strict router before us put our Record-Route URI in the Request-URI and the real target in
+        // the last Route value.
+        if requestURIIsLocal, request.uri.isLooseRouter, let last = request.routes.last {
+            request.uri = last.uri
+            Self.removeLastRoute(&request)
+        }
+        // §16.4: remove our own Route values (phones send them pre-loaded; a double Record-Route gives two).
+        while let top = request.routes.first, self.isLocal(top.uri) {
+            request.headers.removeFirstValue("route")
+        }
+
+        if !request.routes.isEmpty {
+            // Loose routing: the Request-URI stays, the next hop is the top Route (§16.6 step 6-7).
+            self.forward(request, targets: [ForwardTarget(uri: request.uri, binding: nil)], entry: entry, from: peer)
+            return
+        }
+        if self.isLocal(request.uri) {
+            if request.method == .register {
+                self.handleRegister(request, entry: entry, from: peer)
+                return
+            }
+            if request.uri.user == nil {
+                // A request for the proxy itself.
+                if request.method == .options {
+                    self.reply(entry, 200, extra: Self.capabilityHeaders)
+                } else {
+                    self.reply(entry, 405, extra: [("Allow", Self.allowValue)])
+                }
+                return
+            }
+            // §16.5: the location service gives the targets.
+            let user = LocationStore.userKey(request.uri)
+            let bindings = self.registrar.store.lookup(user, now: self.now())
+            if bindings.isEmpty {
+                // 404 for a user the proxy has never seen; 480 for one that registered before (§21.4.18).
+                self.reply(entry, self.registrar.store.isKnown(user) ? 480 : 404)
+                return
+            }
+            let targets = bindings.map { ForwardTarget(uri: $0.contact.uri, binding: $0) }
+            self.forward(request, targets: targets, entry: entry, from: peer)
+            return
+        }
+        // Not ours, no Route: forward to the Request-URI (in-dialog requests to a phone's Contact, §16.5).
+        self.forward(request, targets: [ForwardTarget(uri: request.uri, binding: nil)], entry: entry, from: peer)
+    }
+
+    // MARK: Registrar
+
+    private func handleRegister(_ request: SIPRequest, entry: ServerEntry, from peer: Peer) {
+        switch self.registrar.register(request, source: peer, now: self.now()) {
+        case .failure(let error):
+            var extra: [(String, String)] = []
+            if case .intervalTooBrief(let minimum) = error { extra.append(("Min-Expires", String(minimum))) }
+            let status = error.status
+            self.logger.info("registration refused: \(request.to.uri) \(status.code) \(status.reason)")
+            self.reply(entry, status.code, reason: status.reason, extra: extra)
+        case .success(let result):
+            let now = self.now()
+            for change in result.changes {
+                switch change {
+                case .added(let b):
+                    self.logger.info(
+                        "registered \(b.aor) at \(b.contact.uri) via \(b.source), expires in \(b.remaining(at: now)) s"
+                    )
+                case .refreshed(let b):
+                    self.logger.info("refreshed \(b.aor) at \(b.contact.uri), expires in \(b.remaining(at: now)) s")
+                case .removed(let b):
+                    self.logger.info("unregistered \(b.aor) at \(b.contact.uri)")
+                }
+            }
+            // §10.3 step 8: the 200 lists every current binding with its remaining expiry.
+            var extra: [(String, String)] = result.bindings.map { binding in
+                var contact = binding.contact
+                contact.parameters.set("expires", String(binding.remaining(at: now)))
+                return ("Contact", contact.serialized)
+            }
+            extra.append(("Date", HTTPDate.now()))
+            self.reply(entry, 200, extra: extra)
+        }
+    }
+
+    // MARK: CANCEL (§16.10)
+
+    private func handleCancel(_ request: SIPRequest, from peer: Peer) {
+        guard let cancelKey = self.serverKey(for: request) else { return }
+        if let existing = self.transactions.server(cancelKey) {
+            self.transactions.retransmission(existing)
+            return
+        }
+        let entry = self.transactions.createServer(
+            key: cancelKey,
+            request: request,
+            destination: Self.responseDestination(for: request, peer: peer),
+            localTag: self.localTag(for: cancelKey)
+        )
+        var inviteKey = cancelKey
+        inviteKey.method = .invite
+        guard let invite = self.transactions.server(inviteKey) else {
+            // §16.10: no matching INVITE transaction.
+            self.reply(entry, 481)
+            return
+        }
+        self.reply(entry, 200)
+        guard let context = invite.context, !context.cancelled else { return }
+        context.cancelled = true
+        self.logger.info("call cancelled by caller", metadata: ["sip.call_id": "\(request.callID)"])
+        self.cancelPendingBranches(context, except: nil)
+        if context.branches.isEmpty && !invite.hasFinalResponse {
+            self.reply(invite, 487)
+        }
+    }
+
+    /// Sends CANCEL on every branch without a final response (§16.10, §16.7 step 10), or marks it for CANCEL once
+    /// a provisional arrives (§9.1: no CANCEL before a provisional).
+    func cancelPendingBranches(_ context: ProxyContext, except skip: Int?) {
+        for index in context.branches.indices where index != skip {
+            let branch = context.branches[index]
+            guard branch.finalStatus == nil, !branch.cancelSent else { continue }
+            if branch.provisional {
+                self.sendCancel(context, index)
+            } else {
+                context.branches[index].cancelPending = true
+            }
+        }
+    }
+
+    func sendCancel(_ context: ProxyContext, _ index: Int) {
+        let branch = context.branches[index]
+        context.branches[index].cancelSent = true
+        context.branches[index].cancelPending = false
+        // §9.1: same Request-URI, Call-ID, To, From, CSeq number; one Via equal to the branch's top Via; the
+        // same Route set.
+        var headers = SIPHeaders()
+        if let via = branch.request.headers.values("via").first { headers.add("Via", via) }
+        for route in branch.request.headers.lines("route") { headers.add("Route", route) }
+        headers.add("Max-Forwards", "70")
+        headers.add("From", branch.request.headers["from"] ?? branch.request.from.serialized)
+        headers.add("To", branch.request.headers["to"] ?? branch.request.to.serialized)
+        headers.add("Call-ID", branch.request.callID)
+        headers.add("CSeq", "\(branch.request.cseq.number) CANCEL")
+        headers.add("Content-Length", "0")
+        guard let cancel = try? SIPRequest(method: .cancel, uri: branch.request.uri, headers: headers) else { return }
+        let key = TransactionKey.client(branch: branch.key.branch, method: .cancel)
+        self.transactions.startClient(key: key, request: cancel, destination: branch.destination, owner: .cancel)
+    }
+
+    // MARK: Forwarding (§16.6)
+
+    struct ForwardTarget {
+        var uri: SIPURI
+        var binding: Binding?
+    }
+
+    private func forward(_ request: SIPRequest, targets: [ForwardTarget], entry: ServerEntry, from peer: Peer) {
+        let context = ProxyContext(serverKey: entry.key, request: request)
+        entry.context = context
+        let loopHash = Self.loopHash(request)
+        let dialogCreating = !request.isInDialog && Self.dialogCreatingMethods.contains(request.method)
+        var prepared: [(SIPRequest, Peer, TransactionKey)] = []
+        for target in targets {
+            guard let destination = self.destination(for: request, target: target, from: peer) else { continue }
+            var copy = request
+            // Step 2: Request-URI.
+            copy.uri = target.uri
+            // Step 3: Max-Forwards.
+            copy.headers.set("Max-Forwards", String(max(0, (request.maxForwards ?? 71) - 1)))
+            // Step 4: Record-Route on dialog-creating requests, so in-dialog requests come back through the
+            // proxy. When the two legs use different sockets (transport or interface), both are recorded.
+            if dialogCreating {
+                if peer.local != destination.local || peer.transport != destination.transport {
+                    copy.headers.prepend("Record-Route", self.recordRoute(peer.local, peer.transport))
+                }
+                copy.headers.prepend("Record-Route", self.recordRoute(destination.local, destination.transport))
+            }
+            // Step 8: our Via, with a unique branch whose prefix carries the loop-detection hash.
+            let branch = self.nextBranch(loopHash: loopHash)
+            copy.headers.prepend("Via", self.via(destination, branch: branch))
+            prepared.append((copy, destination, TransactionKey.client(branch: branch, method: request.method)))
+        }
+        if prepared.isEmpty {
+            self.logger.info("no reachable target for \(request.uri)", metadata: ["sip.call_id": "\(request.callID)"])
+            self.reply(entry, targets.count == 1 && targets[0].binding == nil ? 502 : 480)
+            return
+        }
+        for (copy, destination, key) in prepared {
+            context.branches.append(ProxyBranch(key: key, request: copy, destination: destination))
+        }
+        for (index, (copy, destination, key)) in prepared.enumerated() {
+            self.transactions.startClient(
+                key: key,
+                request: copy,
+                destination: destination,
+                owner: .branch(context, index)
+            )
+            if context.isInvite { self.armTimerC(context, index) }
+        }
+    }
+
+    /// Timer C (§16.6 step 11): an INVITE branch that stays provisional too long is cancelled; one with no
+    /// response at all is ended by its transaction's Timer B.
+    func armTimerC(_ context: ProxyContext, _ index: Int) {
+        context.branches[index].timerC?.cancel()
+        let serverKey = context.serverKey
+        context.branches[index].timerC = self.eventLoop.scheduleTask(in: self.configuration.timers.timerC) {
+            [weak self] in
+            guard let self, let context = self.transactions.server(serverKey)?.context,
+                index < context.branches.count
+            else { return }
+            let branch = context.branches[index]
+            guard branch.finalStatus == nil else { return }
+            if branch.provisional && !branch.cancelSent {
+                self.sendCancel(context, index)
+            }
+        }
+    }
+
+    /// Stateless forwarding of a 2xx ACK (§16.11): Route processing, a Via with a branch derived from the
+    /// incoming one (so retransmissions get the same branch), then to the next hop.
+    func forwardStateless(_ incoming: SIPRequest, from peer: Peer) {
+        var request = incoming
+        if request.maxForwards == 0 { return }
+        if self.isLocal(request.uri), request.uri.isLooseRouter, let last = request.routes.last {
+            request.uri = last.uri
+            Self.removeLastRoute(&request)
+        }
+        while let top = request.routes.first, self.isLocal(top.uri) {
+            request.headers.removeFirstValue("route")
+        }
+        var target = ForwardTarget(uri: request.uri, binding: nil)
+        if request.routes.isEmpty, self.isLocal(request.uri) {
+            // An ACK sent to the proxy's AOR instead of the callee's Contact: deliver it to the user's phone.
+            guard let binding = self.registrar.store.lookup(LocationStore.userKey(request.uri), now: self.now()).first
+            else { return }
+            target = ForwardTarget(uri: binding.contact.uri, binding: binding)
+            request.uri = binding.contact.uri
+        }
+        guard let destination = self.destination(for: request, target: target, from: peer) else { return }
+        request.headers.set("Max-Forwards", String(max(0, (request.maxForwards ?? 71) - 1)))
+        var hash = FNV1a()
+        hash.combine(incoming.topVia?.branch ?? "")
+        hash.combine(incoming.callID)
+        hash.combine(target.uri.serialized)
+        request.headers.prepend("Via", self.via(destination, branch: "\(Via.magicCookie)-sa\(String(hash.value, radix: 36))"))
+        let message = SIPMessage.request(request)
+        self.logSent(message, to: destination)
+        self.transport.send(message.serialize(), to: destination)
+    }
+
+    // MARK: Local replies
+
+    /// Sends a response the proxy makes itself on a server transaction.
+    func reply(_ entry: ServerEntry, _ status: Int, reason: String? = nil, extra: [(String, String)] = []) {
+        guard
+            let response = SIPResponse.reply(
+                to: entry.request,
+                status: status,
+                reason: reason,
+                toTag: entry.localTag,
+                extraHeaders: extra
+            )
+        else { return }
+        self.transactions.respond(entry, response)
+    }
+
+    static let allowValue = SIPMethod.known.map(\.rawValue).joined(separator: ", ")
+
+    static var capabilityHeaders: [(String, String)] {
+        [("Allow", allowValue), ("Accept", "application/sdp"), ("Supported", "")].filter { !$0.1.isEmpty }
+    }
+
+    /// Requests that create a dialog and so get Record-Route (RFC 3261 §16.6 step 4; RFC 6665 §4.3 SUBSCRIBE and
+    /// NOTIFY; RFC 3515 REFER).
+    static let dialogCreatingMethods: Set<SIPMethod> = [.invite, .subscribe, .refer, .notify]
+
+    // MARK: Helpers
+
+    /// RFC 3261 §18.2.1 and RFC 3581 §4: `received` when the source address differs from sent-by (or rport was
+    /// asked for), `rport` filled with the source port.
+    static func stampVia(_ request: SIPRequest, peer: Peer) -> SIPRequest {
+        guard var via = request.topVia else { return request }
+        let sourceIP = peer.remote.ipAddress ?? ""
+        let wantsRport = via.rport != nil
+        var changed = false
+        if wantsRport || SIPURI(host: via.host).bareHost != sourceIP.lowercased() {
+            via.parameters.set("received", sourceIP)
+            changed = true
+        }
+        if wantsRport, let port = peer.remote.port {
+            via.parameters.set("rport", String(port))
+            changed = true
+        }
+        guard changed else { return request }
+        var copy = request
+        copy.headers.removeFirstValue("via")
+        copy.headers.prepend("Via", via.serialized)
+        return copy
+    }
+
+    /// Where responses to a request go (§18.2.2): back over the same TCP connection; for UDP to the source
+    /// address, at the rport (RFC 3581) or the Via port.
+    static func responseDestination(for request: SIPRequest, peer: Peer) -> Peer {
+        guard peer.transport == .udp, let via = request.topVia else { return peer }
+        if via.rport != nil { return peer }
+        var destination = peer
+        if let ip = peer.remote.ipAddress, let address = try? SocketAddress(ipAddress: ip, port: via.port ?? 5060) {
+            destination.remote = address
+        }
+        return destination
+    }
+
+    /// The server transaction key; RFC 2543 requests without a magic-cookie branch get a key from Call-ID, CSeq,
+    /// From tag and sent-by (§17.2.3's backward-compatible matching).
+    func serverKey(for request: SIPRequest) -> TransactionKey? {
+        if let key = TransactionKey.server(for: request) { return key }
+        guard let via = request.topVia else { return nil }
+        let method: SIPMethod = request.method == .ack ? .invite : request.method
+        let legacy = "2543:\(request.callID):\(request.cseq.number):\(request.from.tag ?? ""):\(request.uri)"
+        return TransactionKey(branch: legacy, sentBy: via.sentBy, method: method)
+    }
+
+    func localTag(for key: TransactionKey) -> String {
+        var hash = FNV1a()
+        hash.combine(key.branch)
+        hash.combine(self.instanceTag)
+        return "sp" + String(hash.value, radix: 36)
+    }
+
+    /// §16.6 step 8 / §16.3 step 4: a hash over the fields that stay the same when a request loops back: the
+    /// Request-URI as received, From tag, To tag, Call-ID, CSeq number, Route and Proxy-Require.
+    static func loopHash(_ request: SIPRequest) -> UInt64 {
+        var hash = FNV1a()
+        hash.combine(request.uri.serialized)
+        hash.combine(request.from.tag ?? "")
+        hash.combine(request.to.tag ?? "")
+        hash.combine(request.callID)
+        hash.combine(String(request.cseq.number))
+        for route in request.headers.values("route") { hash.combine(route) }
+        for value in request.headers.values("proxy-require") { hash.combine(value) }
+        return hash.value
+    }
+
+    /// A loop: one of the Via values is ours and carries the same loop hash (a spiral, where the Request-URI
+    /// changed, has another hash and passes).
+    func detectsLoop(_ request: SIPRequest, loopHash: UInt64) -> Bool {
+        let marker = "\(Via.magicCookie)-sp\(String(loopHash, radix: 36))-"
+        return request.vias.dropFirst(0).contains { via in
+            (via.branch?.hasPrefix(marker) ?? false) && self.isLocal(via)
+        }
+    }
+
+    static func removeLastRoute(_ request: inout SIPRequest) {
+        var values = request.headers.values("route")
+        guard !values.isEmpty else { return }
+        values.removeLast()
+        request.headers.remove("route")
+        for value in values { request.headers.add("Route", value) }
+    }
+}
+
+/// RFC 1123 dates for the registrar's Date header (RFC 3261 §20.17).
+enum HTTPDate {
+    static func now() -> String {
+        var t = time(nil)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+}

@@ -1,0 +1,66 @@
+// Next-hop selection (RFC 3261 §16.6 steps 6-7, RFC 3263 reduced to IP literals) and the proxy's own Via and
+// Record-Route values (§16.6 steps 4 and 8).
+
+import NIOCore
+
+extension ProxyCore {
+    /// The transport destination of a forwarded request: the top Route when present, else the target. A target
+    /// that is a registered contact is reached over the flow its REGISTER came on, so phones behind NAT and TCP
+    /// phones are reached on the connection they opened.
+    func destination(for request: SIPRequest, target: ForwardTarget, from peer: Peer) -> Peer? {
+        let now = self.now()
+        if let route = request.routes.first {
+            return self.destination(for: route.uri, from: peer, now: now)
+        }
+        if let binding = target.binding {
+            return self.flow(of: binding) ?? self.destination(for: target.uri, from: peer, now: now, useBindings: false)
+        }
+        return self.destination(for: target.uri, from: peer, now: now)
+    }
+
+    private func destination(for uri: SIPURI, from peer: Peer, now: NIODeadline, useBindings: Bool = true) -> Peer? {
+        if useBindings, let binding = self.registrar.store.binding(forContact: uri, now: now),
+            let flow = self.flow(of: binding)
+        {
+            return flow
+        }
+        let transport: TransportKind = (uri.transport == "tcp" || uri.scheme == "sips") ? .tcp : .udp
+        let host = SIPURI(host: uri.maddr ?? uri.host).bareHost
+        guard let address = try? SocketAddress(ipAddress: host, port: uri.port ?? 5060) else {
+            // Only IP literals are routed: DNS (RFC 3263) would block the event loop, and the phones of a small
+            // switchboard register with their addresses.
+            self.logger.info("cannot route to host '\(host)': not an IP address")
+            return nil
+        }
+        guard let listener = self.transport.listener(for: transport, to: address, preferred: peer.local) else {
+            self.logger.info("no \(transport) listener to reach \(address.hostPort)")
+            return nil
+        }
+        return Peer(transport: transport, remote: address, local: listener.address)
+    }
+
+    /// The flow a binding was registered over, if it can still be used: UDP always; TCP while the connection
+    /// is open (a closed one is re-opened to the Contact address instead).
+    private func flow(of binding: Binding) -> Peer? {
+        let source = binding.source
+        switch source.transport {
+        case .udp:
+            return source
+        case .tcp:
+            if let id = source.connection, self.transport.isOpen(id) { return source }
+            return nil
+        }
+    }
+
+    /// `SIP/2.0/UDP host:port;branch=...` for the socket the request leaves from.
+    func via(_ destination: Peer, branch: String) -> String {
+        "SIP/2.0/\(destination.transport.rawValue) \(self.advertisedHost(destination.local)):\(destination.local.port ?? 5060);branch=\(branch)"
+    }
+
+    /// `<sip:host:port;transport=tcp;lr>` for a listener (§16.6 step 4, §19.1.1 lr).
+    func recordRoute(_ listener: SocketAddress, _ transport: TransportKind) -> String {
+        var uri = "sip:\(self.advertisedHost(listener)):\(listener.port ?? 5060)"
+        if let parameter = transport.uriParameter { uri += ";transport=\(parameter)" }
+        return "<\(uri);lr>"
+    }
+}

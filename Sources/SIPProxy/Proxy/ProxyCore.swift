@@ -1,0 +1,209 @@
+// ProxyCore: the stateful proxy and registrar (RFC 3261 §16, §10) on one event loop.
+//
+//     TransportManager --bytes--> ProxyCore.receive --> parse --> request path (ProxyCore+Requests)
+//                                                              \-> response path (ProxyCore+Responses)
+//     ProxyCore --> TransactionLayer (machines + timers) --> TransportManager
+//
+// The core holds no global state: everything lives in this object, confined to `eventLoop`. Time for the
+// registrar comes from the injected `now` closure.
+
+import Logging
+import NIOCore
+
+/// The SIP core.
+///
+/// `@unchecked Sendable`: every mutable property is only touched on `eventLoop` (messages, timers and control
+/// requests are all delivered there).
+public final class ProxyCore: @unchecked Sendable {
+    public let eventLoop: EventLoop
+    let transport: TransportManager
+    let configuration: ProxyConfiguration
+    let parser: SIPParser
+    let transactions: TransactionLayer
+    var logger: Logger
+    let now: @Sendable () -> NIODeadline
+    var registrar: Registrar
+    private var sweepTask: RepeatedTask?
+    /// Monotonic counter making every branch the proxy creates unique (§8.1.1.7, §16.6 step 8).
+    var branchCounter: UInt64 = 0
+    /// A per-process random prefix so branches do not repeat across restarts.
+    let instanceTag: String
+
+    public init(
+        eventLoop: EventLoop,
+        transport: TransportManager,
+        configuration: ProxyConfiguration,
+        logger: Logger,
+        now: @escaping @Sendable () -> NIODeadline = { .now() }
+    ) {
+        self.eventLoop = eventLoop
+        self.transport = transport
+        self.configuration = configuration
+        self.parser = SIPParser(maxMessageSize: configuration.maxMessageSize)
+        self.logger = logger
+        self.now = now
+        self.registrar = Registrar(policy: configuration.registrar)
+        self.transactions = TransactionLayer(
+            eventLoop: eventLoop,
+            transport: transport,
+            timers: configuration.timers,
+            logger: logger
+        )
+        self.instanceTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        self.transactions.user = self
+        self.transactions.onSend = { [weak self] message, peer in self?.logSent(message, to: peer) }
+    }
+
+    /// Connects to the transport and starts the binding sweep. Call on any thread.
+    public func start() {
+        self.eventLoop.execute {
+            self.transport.onReceive = { [weak self] bytes, peer in self?.receive(bytes, from: peer) }
+            self.sweepTask = self.eventLoop.scheduleRepeatedTask(
+                initialDelay: self.configuration.sweepInterval,
+                delay: self.configuration.sweepInterval
+            ) { [weak self] _ in
+                self?.sweepBindings()
+            }
+        }
+    }
+
+    public func stop() {
+        self.eventLoop.execute {
+            self.sweepTask?.cancel()
+            self.sweepTask = nil
+            self.transport.onReceive = nil
+        }
+    }
+
+    // MARK: Receiving
+
+    /// Entry point for every message read from a socket.
+    func receive(_ bytes: ByteBuffer, from peer: Peer) {
+        // UDP keep-alives: CRLF datagrams (RFC 5626 §3.5.1 uses STUN on UDP; many phones send CRLFs) and STUN
+        // binding requests (first octet 0 or 1) carry no SIP and get no answer.
+        if peer.transport == .udp, let first = bytes.getInteger(at: bytes.readerIndex, as: UInt8.self),
+            first == 13 || first == 10 || first == 0 || first == 1 || first == 32
+        {
+            if bytes.readableBytesView.allSatisfy({ $0 == 13 || $0 == 10 || $0 == 32 || $0 == 9 }) || first <= 1 {
+                return
+            }
+        }
+        let framing: SIPParser.Framing = peer.transport == .udp ? .datagram : .stream
+        let result: Result<SIPMessage, SIPParseError> = bytes.withUnsafeReadableBytes { raw in
+            do throws(SIPParseError) {
+                return .success(try self.parser.parse(raw, framing: framing))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch result {
+        case .success(.request(let request)):
+            self.handleRequest(request, from: peer)
+        case .success(.response(let response)):
+            self.handleResponse(response, from: peer)
+        case .failure(let error):
+            self.handleMalformed(bytes, error: error, from: peer)
+        }
+    }
+
+    private func handleMalformed(_ bytes: ByteBuffer, error: SIPParseError, from peer: Peer) {
+        if let reply = MalformedRequestReply.build(bytes, error: error) {
+            self.logger.info(
+                "malformed request from \(peer): \(error) -> \(error.status)",
+                metadata: ["net.peer": "\(peer)"]
+            )
+            self.transport.send(reply, to: peer)
+        } else {
+            // RFC 3261 §16.3 / RFC 4475 §3.1.2.19: what cannot be answered is dropped, with a log line.
+            self.logger.info("dropped malformed message from \(peer): \(error)", metadata: ["net.peer": "\(peer)"])
+        }
+    }
+
+    private func sweepBindings() {
+        let removed = self.registrar.sweep(now: self.now())
+        for binding in removed {
+            self.logger.info("registration expired: \(binding.aor) at \(binding.contact.uri)")
+        }
+    }
+
+    // MARK: Identity
+
+    /// Whether a host/port names this proxy: one of its listener addresses (a missing port means 5060, or any
+    /// port when the phone wrote the bare address of a proxy listening elsewhere), the advertised host, or a
+    /// configured domain (any port).
+    func isLocal(host: String, port: Int?) -> Bool {
+        let bare = host.hasPrefix("[") ? String(host.dropFirst().dropLast()).lowercased() : host.lowercased()
+        if self.configuration.domains.contains(where: { $0.caseInsensitiveEquals(bare) }) { return true }
+        let ports = self.transport.listeners.compactMap { l -> Int? in
+            l.address.ipAddress == bare ? l.address.port : nil
+        }
+        if self.configuration.advertise?.caseInsensitiveEquals(bare) == true
+            || !ports.isEmpty
+        {
+            guard let port else { return true }
+            let listenPorts = self.configuration.advertise?.caseInsensitiveEquals(bare) == true
+                ? self.transport.listeners.compactMap { $0.address.port } : ports
+            return listenPorts.contains(port)
+        }
+        return false
+    }
+
+    func isLocal(_ uri: SIPURI) -> Bool {
+        uri.isSIP && self.isLocal(host: uri.maddr ?? uri.host, port: uri.port)
+    }
+
+    /// The Via sent-by hosts/ports of this proxy, to recognise its own Via in responses.
+    func isLocal(_ via: Via) -> Bool {
+        self.isLocal(host: via.host, port: via.port ?? 5060)
+    }
+
+    /// Host written in Via and Record-Route for a listener.
+    func advertisedHost(_ listener: SocketAddress) -> String {
+        self.configuration.advertise ?? listener.sipHost
+    }
+
+    func nextBranch(loopHash: UInt64) -> String {
+        self.branchCounter &+= 1
+        return "\(Via.magicCookie)-sp\(String(loopHash, radix: 36))-\(self.instanceTag)\(String(self.branchCounter, radix: 36))"
+    }
+
+    // MARK: Logging
+
+    func logReceived(_ message: SIPMessage, from peer: Peer) {
+        self.logger.info(
+            "in  \(message.summary) from \(peer)",
+            metadata: ["sip.call_id": "\(message.callID)"]
+        )
+    }
+
+    func logSent(_ message: SIPMessage, to peer: Peer) {
+        self.logger.info(
+            "out \(message.summary) to \(peer)",
+            metadata: ["sip.call_id": "\(message.callID)"]
+        )
+    }
+
+    /// Current bindings, for the control socket and tests.
+    public func registrations() -> EventLoopFuture<[(user: String, binding: Binding)]> {
+        self.eventLoop.submit { self.registrar.store.all(now: self.now()) }
+    }
+}
+
+extension SIPURI {
+    /// The `maddr` URI parameter (RFC 3261 §19.1.1), which overrides the host as the destination.
+    var maddr: String? { self.parameters["maddr"] }
+}
+
+/// FNV-1a, a stable hash for branch loop detection (the std hasher is seeded per process).
+struct FNV1a {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func combine(_ s: String) {
+        for b in s.utf8 {
+            self.value ^= UInt64(b)
+            self.value = self.value &* 0x100_0000_01b3
+        }
+        self.value ^= 0xff
+        self.value = self.value &* 0x100_0000_01b3
+    }
+}

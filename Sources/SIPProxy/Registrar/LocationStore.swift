@@ -1,0 +1,72 @@
+// LocationStore: AOR -> bindings with expiry (RFC 3261 §10.3; Kamailio's usrloc apart from the registrar logic).
+
+import NIOCore
+
+/// The location service. Users of the proxy's own domains share one namespace keyed by the unescaped user part,
+/// so `sip:bob@192.0.2.5`, `sip:bob@192.0.2.5:5070` and `sip:bob@lab.example` are one user.
+public struct LocationStore: Sendable {
+    private var bindings: [String: [Binding]] = [:]
+    /// Users that have ever registered: a call to one of them without a binding gets 480, not 404.
+    private var known: Set<String> = []
+    /// Contact-URI key -> user key, so in-dialog requests to a phone's Contact reuse its registered flow.
+    private var byContact: [String: String] = [:]
+
+    public init() {}
+
+    /// The user key of a URI: its user part with escapes normalised (RFC 3261 §19.1.4).
+    public static func userKey(_ uri: SIPURI) -> String {
+        SIPURI.normalizeEscapes(uri.user ?? "")
+    }
+
+    /// Current bindings of a user, highest q first, at `now`.
+    public func lookup(_ user: String, now: NIODeadline) -> [Binding] {
+        (self.bindings[user] ?? []).filter { $0.expiresAt > now }.sorted { $0.q > $1.q }
+    }
+
+    public func isKnown(_ user: String) -> Bool { self.known.contains(user) }
+
+    /// The binding whose Contact URI is `uri`, if any (for flow reuse).
+    public func binding(forContact uri: SIPURI, now: NIODeadline) -> Binding? {
+        let key = Binding.contactKey(uri)
+        guard let user = self.byContact[key] else { return nil }
+        return self.bindings[user]?.first { Binding.contactKey($0.contact.uri) == key && $0.expiresAt > now }
+    }
+
+    /// Every binding, for `sipctl registrations`.
+    public func all(now: NIODeadline) -> [(user: String, binding: Binding)] {
+        self.bindings.keys.sorted().flatMap { user in
+            self.lookup(user, now: now).map { (user, $0) }
+        }
+    }
+
+    public var userCount: Int { self.bindings.count }
+
+    /// Replaces the bindings of a user.
+    mutating func store(_ user: String, _ list: [Binding]) {
+        self.known.insert(user)
+        for old in self.bindings[user] ?? [] { self.byContact.removeValue(forKey: Binding.contactKey(old.contact.uri)) }
+        if list.isEmpty {
+            self.bindings.removeValue(forKey: user)
+        } else {
+            self.bindings[user] = list
+            for b in list { self.byContact[Binding.contactKey(b.contact.uri)] = user }
+        }
+    }
+
+    /// Raw bindings of a user including expired ones (the registrar prunes them itself).
+    func stored(_ user: String) -> [Binding] { self.bindings[user] ?? [] }
+
+    /// Removes expired bindings; returns how many were removed.
+    @discardableResult
+    public mutating func sweep(now: NIODeadline) -> [Binding] {
+        var removed: [Binding] = []
+        for (user, list) in self.bindings {
+            let alive = list.filter { $0.expiresAt > now }
+            if alive.count != list.count {
+                removed += list.filter { $0.expiresAt <= now }
+                self.store(user, alive)
+            }
+        }
+        return removed
+    }
+}

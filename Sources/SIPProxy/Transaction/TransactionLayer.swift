@@ -1,0 +1,333 @@
+// TransactionLayer: runs the pure transaction machines (RFC 3261 §17) against the transport and the event loop's
+// timers. It is the only place in the SIP core that schedules anything; the machines never see a clock.
+
+import Logging
+import NIOCore
+
+/// Who a client transaction reports to.
+enum ClientOwner {
+    /// A branch of a proxied request (RFC 3261 §16.6): its responses feed the response context.
+    case branch(ProxyContext, Int)
+    /// A CANCEL the proxy sent on a branch (§16.10): its 200 is absorbed.
+    case cancel
+}
+
+/// Callbacks from transactions to the proxy core (the "TU" of RFC 3261 §17).
+protocol TransactionUser: AnyObject {
+    func transactionLayer(_ layer: TransactionLayer, clientResponse response: SIPResponse, owner: ClientOwner)
+    /// Timer B/F fired or the transport failed: the TU acts as if 408/503 arrived (§17.1.1.2, §17.1.4).
+    func transactionLayer(_ layer: TransactionLayer, clientFailed status: Int, owner: ClientOwner)
+    /// An ACK matched an INVITE server transaction in the Accepted state (RFC 6026 §7.1): it acknowledges a 2xx
+    /// and is forwarded like any 2xx ACK.
+    func transactionLayer(_ layer: TransactionLayer, ackFor2xx ack: SIPRequest, peer: Peer)
+}
+
+/// A server transaction: machine, where its responses go, and the proxy context it feeds.
+final class ServerEntry {
+    enum Machine {
+        case invite(InviteServerTransaction)
+        case nonInvite(NonInviteServerTransaction)
+    }
+
+    let key: TransactionKey
+    var machine: Machine
+    let request: SIPRequest
+    /// The peer the request came from, adjusted to where responses must be sent (§18.2.2).
+    let destination: Peer
+    /// To-tag for responses the proxy itself makes to this request.
+    let localTag: String
+    var timers: [TransactionTimer: Scheduled<Void>] = [:]
+    var context: ProxyContext?
+
+    init(key: TransactionKey, machine: Machine, request: SIPRequest, destination: Peer, localTag: String) {
+        self.key = key
+        self.machine = machine
+        self.request = request
+        self.destination = destination
+        self.localTag = localTag
+    }
+
+    var hasFinalResponse: Bool {
+        switch self.machine {
+        case .invite(let m): return (m.lastResponse?.statusCode ?? 0) >= 200
+        case .nonInvite(let m): return (m.lastResponse?.statusCode ?? 0) >= 200
+        }
+    }
+}
+
+/// A client transaction.
+final class ClientEntry {
+    enum Machine {
+        case invite(InviteClientTransaction)
+        case nonInvite(NonInviteClientTransaction)
+    }
+
+    let key: TransactionKey
+    var machine: Machine
+    let destination: Peer
+    let owner: ClientOwner
+    /// The request's wire form, serialized once and reused for every retransmission.
+    let wire: ByteBuffer
+    var timers: [TransactionTimer: Scheduled<Void>] = [:]
+
+    init(key: TransactionKey, machine: Machine, destination: Peer, owner: ClientOwner, wire: ByteBuffer) {
+        self.key = key
+        self.machine = machine
+        self.destination = destination
+        self.owner = owner
+        self.wire = wire
+    }
+}
+
+/// The transaction tables of one event loop.
+///
+/// `@unchecked Sendable`: all state is confined to `eventLoop`; timer callbacks are scheduled on it.
+final class TransactionLayer: @unchecked Sendable {
+    let eventLoop: EventLoop
+    let transport: TransportManager
+    let timers: TransactionTimers
+    var logger: Logger
+    weak var user: TransactionUser?
+    /// Observes every message the layer puts on the wire (the proxy core logs them).
+    var onSend: ((SIPMessage, Peer) -> Void)?
+
+    private(set) var servers: [TransactionKey: ServerEntry] = [:]
+    private(set) var clients: [TransactionKey: ClientEntry] = [:]
+
+    init(eventLoop: EventLoop, transport: TransportManager, timers: TransactionTimers, logger: Logger) {
+        self.eventLoop = eventLoop
+        self.transport = transport
+        self.timers = timers
+        self.logger = logger
+    }
+
+    // MARK: Server side
+
+    func server(_ key: TransactionKey) -> ServerEntry? { self.servers[key] }
+
+    /// Creates the server transaction for a new request.
+    func createServer(key: TransactionKey, request: SIPRequest, destination: Peer, localTag: String) -> ServerEntry {
+        let reliable = destination.transport.isReliable
+        let machine: ServerEntry.Machine =
+            request.method == .invite
+            ? .invite(InviteServerTransaction(request: request, reliable: reliable, timers: self.timers))
+            : .nonInvite(NonInviteServerTransaction(request: request, reliable: reliable, timers: self.timers))
+        let entry = ServerEntry(
+            key: key,
+            machine: machine,
+            request: request,
+            destination: destination,
+            localTag: localTag
+        )
+        self.servers[key] = entry
+        return entry
+    }
+
+    /// A retransmission of the request arrived (§17.2.1, §17.2.2): the machine resends its last response.
+    func retransmission(_ entry: ServerEntry) {
+        self.run(entry, invite: .retransmission, nonInvite: .retransmission)
+    }
+
+    /// An ACK matching an INVITE server transaction arrived.
+    func ack(_ entry: ServerEntry, _ ack: SIPRequest) {
+        self.run(entry, invite: .ack(ack), nonInvite: nil)
+    }
+
+    /// The TU sends a response on a server transaction.
+    func respond(_ entry: ServerEntry, _ response: SIPResponse) {
+        self.run(entry, invite: .sendResponse(response), nonInvite: .sendResponse(response))
+    }
+
+    private func run(
+        _ entry: ServerEntry,
+        invite: InviteServerTransaction.Event?,
+        nonInvite: NonInviteServerTransaction.Event?
+    ) {
+        switch entry.machine {
+        case .invite(var m):
+            guard let event = invite else { return }
+            let actions = m.handle(event)
+            entry.machine = .invite(m)
+            for action in actions { self.perform(action, on: entry) }
+        case .nonInvite(var m):
+            guard let event = nonInvite else { return }
+            let actions = m.handle(event)
+            entry.machine = .nonInvite(m)
+            for action in actions { self.perform(action, on: entry) }
+        }
+    }
+
+    private func perform(_ action: InviteServerTransaction.Action, on entry: ServerEntry) {
+        switch action {
+        case .send(let response):
+            self.sendResponse(response, to: entry.destination)
+        case .passACKToTU(let ack):
+            self.user?.transactionLayer(self, ackFor2xx: ack, peer: entry.destination)
+        case .timeout:
+            // Timer H: no ACK for a final response (§17.2.1); nothing to report upstream.
+            self.logger.debug("no ACK for final response", metadata: ["sip.call_id": "\(entry.request.callID)"])
+        case .transportFailure:
+            self.logger.debug("transport failure on server transaction", metadata: ["sip.call_id": "\(entry.request.callID)"])
+        case .startTimer(let timer, let amount):
+            self.schedule(timer, amount, server: entry)
+        case .cancelTimer(let timer):
+            entry.timers.removeValue(forKey: timer)?.cancel()
+        case .terminated:
+            self.removeServer(entry)
+        }
+    }
+
+    private func perform(_ action: NonInviteServerTransaction.Action, on entry: ServerEntry) {
+        switch action {
+        case .send(let response):
+            self.sendResponse(response, to: entry.destination)
+        case .transportFailure:
+            self.logger.debug("transport failure on server transaction", metadata: ["sip.call_id": "\(entry.request.callID)"])
+        case .startTimer(let timer, let amount):
+            self.schedule(timer, amount, server: entry)
+        case .cancelTimer(let timer):
+            entry.timers.removeValue(forKey: timer)?.cancel()
+        case .terminated:
+            self.removeServer(entry)
+        }
+    }
+
+    private func removeServer(_ entry: ServerEntry) {
+        for (_, t) in entry.timers { t.cancel() }
+        entry.timers.removeAll()
+        if self.servers[entry.key] === entry { self.servers.removeValue(forKey: entry.key) }
+    }
+
+    private func schedule(_ timer: TransactionTimer, _ amount: TimeAmount, server entry: ServerEntry) {
+        entry.timers.removeValue(forKey: timer)?.cancel()
+        let key = entry.key
+        entry.timers[timer] = self.eventLoop.scheduleTask(in: amount) { [weak self] in
+            guard let self, let entry = self.servers[key] else { return }
+            entry.timers.removeValue(forKey: timer)
+            self.run(entry, invite: .timerFired(timer), nonInvite: .timerFired(timer))
+        }
+    }
+
+    func sendResponse(_ response: SIPResponse, to peer: Peer) {
+        let message = SIPMessage.response(response)
+        self.onSend?(message, peer)
+        self.transport.send(message.serialize(), to: peer)
+    }
+
+    // MARK: Client side
+
+    /// Starts a client transaction for `request` (already carrying the proxy's Via with `key.branch`).
+    func startClient(key: TransactionKey, request: SIPRequest, destination: Peer, owner: ClientOwner) {
+        let reliable = destination.transport.isReliable
+        let machine: ClientEntry.Machine =
+            request.method == .invite
+            ? .invite(InviteClientTransaction(request: request, reliable: reliable, timers: self.timers))
+            : .nonInvite(NonInviteClientTransaction(request: request, reliable: reliable, timers: self.timers))
+        let message = SIPMessage.request(request)
+        self.onSend?(message, destination)
+        let entry = ClientEntry(
+            key: key,
+            machine: machine,
+            destination: destination,
+            owner: owner,
+            wire: message.serialize()
+        )
+        self.clients[key] = entry
+        self.runClient(entry, invite: .start, nonInvite: .start)
+    }
+
+    /// Routes a response to its client transaction; false when none matches (§17.1.3), so the core forwards it
+    /// statelessly (§16.7: e.g. a 2xx retransmission after the transaction ended).
+    func receive(_ response: SIPResponse) -> Bool {
+        guard let key = TransactionKey.client(for: response), let entry = self.clients[key] else { return false }
+        self.runClient(entry, invite: .response(response), nonInvite: .response(response))
+        return true
+    }
+
+    private func runClient(
+        _ entry: ClientEntry,
+        invite: InviteClientTransaction.Event,
+        nonInvite: NonInviteClientTransaction.Event
+    ) {
+        switch entry.machine {
+        case .invite(var m):
+            let actions = m.handle(invite)
+            entry.machine = .invite(m)
+            for action in actions { self.perform(action, on: entry) }
+        case .nonInvite(var m):
+            let actions = m.handle(nonInvite)
+            entry.machine = .nonInvite(m)
+            for action in actions { self.perform(action, on: entry) }
+        }
+    }
+
+    private func perform(_ action: InviteClientTransaction.Action, on entry: ClientEntry) {
+        switch action {
+        case .sendRequest:
+            self.sendWire(entry)
+        case .sendACK(let ack):
+            let message = SIPMessage.request(ack)
+            self.onSend?(message, entry.destination)
+            self.transport.send(message.serialize(), to: entry.destination)
+        case .passToTU(let response):
+            self.user?.transactionLayer(self, clientResponse: response, owner: entry.owner)
+        case .timeout:
+            self.user?.transactionLayer(self, clientFailed: 408, owner: entry.owner)
+        case .transportFailure:
+            self.user?.transactionLayer(self, clientFailed: 503, owner: entry.owner)
+        case .startTimer(let timer, let amount):
+            self.schedule(timer, amount, client: entry)
+        case .cancelTimer(let timer):
+            entry.timers.removeValue(forKey: timer)?.cancel()
+        case .terminated:
+            self.removeClient(entry)
+        }
+    }
+
+    private func perform(_ action: NonInviteClientTransaction.Action, on entry: ClientEntry) {
+        switch action {
+        case .sendRequest:
+            self.sendWire(entry)
+        case .passToTU(let response):
+            self.user?.transactionLayer(self, clientResponse: response, owner: entry.owner)
+        case .timeout:
+            self.user?.transactionLayer(self, clientFailed: 408, owner: entry.owner)
+        case .transportFailure:
+            self.user?.transactionLayer(self, clientFailed: 503, owner: entry.owner)
+        case .startTimer(let timer, let amount):
+            self.schedule(timer, amount, client: entry)
+        case .cancelTimer(let timer):
+            entry.timers.removeValue(forKey: timer)?.cancel()
+        case .terminated:
+            self.removeClient(entry)
+        }
+    }
+
+    private func sendWire(_ entry: ClientEntry) {
+        let key = entry.key
+        self.transport.send(entry.wire, to: entry.destination) { [weak self] _ in
+            // Called on the event loop when a TCP connect fails (§17.1.4: transport error).
+            guard let self, let entry = self.clients[key] else { return }
+            self.runClient(entry, invite: .transportError, nonInvite: .transportError)
+        }
+    }
+
+    private func removeClient(_ entry: ClientEntry) {
+        for (_, t) in entry.timers { t.cancel() }
+        entry.timers.removeAll()
+        if self.clients[entry.key] === entry { self.clients.removeValue(forKey: entry.key) }
+    }
+
+    private func schedule(_ timer: TransactionTimer, _ amount: TimeAmount, client entry: ClientEntry) {
+        entry.timers.removeValue(forKey: timer)?.cancel()
+        let key = entry.key
+        entry.timers[timer] = self.eventLoop.scheduleTask(in: amount) { [weak self] in
+            guard let self, let entry = self.clients[key] else { return }
+            entry.timers.removeValue(forKey: timer)
+            self.runClient(entry, invite: .timerFired(timer), nonInvite: .timerFired(timer))
+        }
+    }
+
+    /// Number of live transactions, for status and tests.
+    var count: (server: Int, client: Int) { (self.servers.count, self.clients.count) }
+}

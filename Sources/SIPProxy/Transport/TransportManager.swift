@@ -1,0 +1,218 @@
+// TransportManager: binds the UDP and TCP listeners, keeps the TCP connection table and sends messages
+// (RFC 3261 §18). Everything is confined to one event loop, the SIP core's, so no locks are needed.
+
+import Logging
+import NIOCore
+import NIOPosix
+
+/// A bound listening socket.
+public struct Listener: Sendable, CustomStringConvertible {
+    public var transport: TransportKind
+    public var address: SocketAddress
+    let channel: Channel
+
+    public var description: String { "\(self.transport.rawValue.lowercased()):\(self.address.hostPort)" }
+}
+
+/// Owns the proxy's sockets.
+///
+/// `@unchecked Sendable`: every mutable property is touched only on `eventLoop` (asserted in debug builds); the
+/// NIO handlers that call in run on that same loop because every channel is bound to it.
+public final class TransportManager: @unchecked Sendable {
+    public let eventLoop: EventLoop
+    let logger: Logger
+    private let parser: SIPParser
+    private let tcpIdleTimeout: TimeAmount
+
+    public private(set) var listeners: [Listener] = []
+    private var connections: [ConnectionID: Channel] = [:]
+    /// The newest connection to each remote address, for requests to a phone that connected to us (§18.2.2).
+    private var connectionByRemote: [SocketAddress: ConnectionID] = [:]
+    /// Outbound connections being opened, with the messages waiting for them.
+    private var pendingConnects: [SocketAddress: [(ByteBuffer, (@Sendable (TransportError) -> Void)?)]] = [:]
+    private var nextConnectionID: UInt64 = 1
+
+    /// Called on `eventLoop` for every message read from any socket.
+    public var onReceive: ((ByteBuffer, Peer) -> Void)?
+
+    public init(eventLoop: EventLoop, parser: SIPParser, tcpIdleTimeout: TimeAmount, logger: Logger) {
+        self.eventLoop = eventLoop
+        self.parser = parser
+        self.tcpIdleTimeout = tcpIdleTimeout
+        self.logger = logger
+    }
+
+    // MARK: Listening
+
+    /// Binds UDP and TCP on every address. Throws `TransportError.bindFailed` naming the address that failed.
+    public func bind(_ addresses: [SocketAddress]) async throws {
+        for address in addresses {
+            let udp = try await self.bindUDP(address)
+            let tcp = try await self.bindTCP(address)
+            try await self.eventLoop.submit {
+                self.listeners.append(udp)
+                self.listeners.append(tcp)
+            }.get()
+        }
+    }
+
+    private func bindUDP(_ address: SocketAddress) async throws -> Listener {
+        let bootstrap = DatagramBootstrap(group: self.eventLoop)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Large receive buffer: a burst of REGISTERs must not be dropped by the kernel.
+            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+            .channelOption(.maxMessagesPerRead, value: 16)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(SIPDatagramHandler(manager: self, local: address))
+                }
+            }
+        do {
+            let channel = try await bootstrap.bind(to: address).get()
+            return Listener(transport: .udp, address: channel.localAddress ?? address, channel: channel)
+        } catch {
+            throw TransportError(.bindFailed, "cannot bind udp \(address.hostPort): \(error)")
+        }
+    }
+
+    private func bindTCP(_ address: SocketAddress) async throws -> Listener {
+        let bootstrap = ServerBootstrap(group: self.eventLoop)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try self.addStreamHandlers(to: channel, listener: address)
+                }
+            }
+        do {
+            let channel = try await bootstrap.bind(to: address).get()
+            return Listener(transport: .tcp, address: channel.localAddress ?? address, channel: channel)
+        } catch {
+            throw TransportError(.bindFailed, "cannot bind tcp \(address.hostPort): \(error)")
+        }
+    }
+
+    private func addStreamHandlers(to channel: Channel, listener: SocketAddress) throws {
+        let ops = channel.pipeline.syncOperations
+        if self.tcpIdleTimeout > .zero {
+            try ops.addHandler(IdleStateHandler(allTimeout: self.tcpIdleTimeout))
+        }
+        try ops.addHandler(ByteToMessageHandler(SIPStreamDecoder(parser: self.parser)))
+        try ops.addHandler(SIPStreamHandler(manager: self, listener: listener))
+    }
+
+    /// Closes every listener and connection (graceful shutdown).
+    public func close() async {
+        let channels: [Channel] = (try? await self.eventLoop.submit {
+            self.listeners.map(\.channel) + Array(self.connections.values)
+        }.get()) ?? []
+        for channel in channels {
+            try? await channel.close()
+        }
+    }
+
+    // MARK: Connection table
+
+    func register(connection channel: Channel) -> ConnectionID {
+        self.eventLoop.assertInEventLoop()
+        let id = ConnectionID(rawValue: self.nextConnectionID)
+        self.nextConnectionID += 1
+        self.connections[id] = channel
+        if let remote = channel.remoteAddress { self.connectionByRemote[remote] = id }
+        return id
+    }
+
+    func unregister(connection id: ConnectionID) {
+        self.eventLoop.assertInEventLoop()
+        if let channel = self.connections.removeValue(forKey: id), let remote = channel.remoteAddress,
+            self.connectionByRemote[remote] == id
+        {
+            self.connectionByRemote.removeValue(forKey: remote)
+        }
+    }
+
+    /// Whether a TCP connection is still open.
+    public func isOpen(_ id: ConnectionID) -> Bool { self.connections[id] != nil }
+
+    func deliver(_ bytes: ByteBuffer, from peer: Peer) {
+        self.onReceive?(bytes, peer)
+    }
+
+    // MARK: Sending
+
+    /// The listener of `transport` that best reaches `remote`: same address family, and a loopback listener for a
+    /// loopback destination (and a non-loopback one otherwise), preferring `preferred` when it qualifies.
+    public func listener(for transport: TransportKind, to remote: SocketAddress, preferred: SocketAddress?) -> Listener? {
+        let candidates = self.listeners.filter { $0.transport == transport && $0.address.protocol == remote.protocol }
+        if let preferred, let match = candidates.first(where: { $0.address.ipAddress == preferred.ipAddress }),
+            match.address.isLoopback == remote.isLoopback
+        {
+            return match
+        }
+        return candidates.first { $0.address.isLoopback == remote.isLoopback } ?? candidates.first
+    }
+
+    /// Sends a serialized message. UDP goes out of the listening socket whose address the message carries in Via
+    /// (`peer.local`); TCP reuses `peer.connection` when open, else any open connection to the remote address,
+    /// else opens one.
+    public func send(_ buffer: ByteBuffer, to peer: Peer, onFailure: (@Sendable (TransportError) -> Void)? = nil) {
+        self.eventLoop.assertInEventLoop()
+        switch peer.transport {
+        case .udp:
+            guard
+                let listener = self.listeners.first(where: { $0.transport == .udp && $0.address == peer.local })
+                    ?? self.listener(for: .udp, to: peer.remote, preferred: peer.local)
+            else {
+                onFailure?(TransportError(.sendFailed, "no udp listener for \(peer.remote.hostPort)"))
+                return
+            }
+            let envelope = AddressedEnvelope(remoteAddress: peer.remote, data: buffer)
+            listener.channel.writeAndFlush(envelope, promise: nil)
+        case .tcp:
+            if let id = peer.connection, let channel = self.connections[id] {
+                channel.writeAndFlush(buffer, promise: nil)
+            } else if let id = self.connectionByRemote[peer.remote], let channel = self.connections[id] {
+                channel.writeAndFlush(buffer, promise: nil)
+            } else {
+                self.connect(to: peer.remote, listener: peer.local, sending: buffer, onFailure: onFailure)
+            }
+        }
+    }
+
+    private func connect(
+        to remote: SocketAddress,
+        listener: SocketAddress,
+        sending buffer: ByteBuffer,
+        onFailure: (@Sendable (TransportError) -> Void)?
+    ) {
+        if self.pendingConnects[remote] != nil {
+            self.pendingConnects[remote]!.append((buffer, onFailure))
+            return
+        }
+        self.pendingConnects[remote] = [(buffer, onFailure)]
+        let bootstrap = ClientBootstrap(group: self.eventLoop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(5))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try self.addStreamHandlers(to: channel, listener: listener)
+                }
+            }
+        bootstrap.connect(to: remote).whenComplete { result in
+            let waiting = self.pendingConnects.removeValue(forKey: remote) ?? []
+            switch result {
+            case .success(let channel):
+                for (buffer, _) in waiting { channel.write(buffer, promise: nil) }
+                channel.flush()
+            case .failure(let error):
+                self.logger.info(
+                    "tcp connect failed",
+                    metadata: ["net.peer": "\(remote.hostPort)", "error": "\(error)"]
+                )
+                let failure = TransportError(.sendFailed, "tcp connect to \(remote.hostPort) failed: \(error)")
+                for (_, onFailure) in waiting { onFailure?(failure) }
+            }
+        }
+    }
+}
