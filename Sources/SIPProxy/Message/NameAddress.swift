@@ -105,9 +105,10 @@ public struct NameAddress: Sendable, Hashable, CustomStringConvertible {
             rest = rest[end...]
         }
         if !rest.isEmpty {
-            guard rest.unicodeScalars.first == ";",
-                let params = SIPParameters.parseHeaderParameters(rest[rest.unicodeScalars.index(after: rest.startIndex)...])
-            else { return nil }
+            let paramText = rest[rest.unicodeScalars.index(after: rest.startIndex)...]
+            guard rest.unicodeScalars.first == ";", let params = SIPParameters.parseHeaderParameters(paramText) else {
+                return nil
+            }
             address.parameters = params
         }
         return address

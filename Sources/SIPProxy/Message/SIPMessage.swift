@@ -48,8 +48,12 @@ struct SIPMessageCore {
     /// Checks the headers every SIP message must have and the grammar of those the proxy relies on (RFC 3261
     /// §8.1.1, §20). Unknown headers are not checked: the proxy relays them verbatim.
     static func validate(_ headers: SIPHeaders) throws(SIPParseError) -> SIPMessageCore {
-        for name in ["from", "to", "call-id", "cseq", "via"] where !headers.contains(name) {
-            throw SIPParseError(.missingHeader(name))
+        // Bound once, so no force unwrap depends on the check above it staying in step (bad input must never trap).
+        guard let callIDText = headers["call-id"], let cseqText = headers["cseq"], let fromText = headers["from"],
+            let toText = headers["to"], headers.contains("via")
+        else {
+            let missing = ["from", "to", "call-id", "cseq", "via"].first { !headers.contains($0) } ?? "via"
+            throw SIPParseError(.missingHeader(missing))
         }
         for name in singletons {
             let values = headers.values(name)
@@ -58,19 +62,13 @@ struct SIPMessageCore {
                 throw SIPParseError(.duplicateHeader(name), values.joined(separator: " | "))
             }
         }
-        let callID = headers["call-id"]!
+        let callID = callIDText
         // Call-ID = word [ "@" word ] (RFC 3261 §25.1).
         guard !callID.isEmpty, callID.utf8.allSatisfy({ SIPGrammar.isWordChar($0) || $0 == UInt8(ascii: "@") })
         else { throw SIPParseError(.malformedHeader("call-id"), callID) }
-        guard let cseq = CSeq.parse(headers["cseq"]!) else {
-            throw SIPParseError(.malformedHeader("cseq"), headers["cseq"]!)
-        }
-        guard let from = NameAddress.parse(headers["from"]!) else {
-            throw SIPParseError(.malformedHeader("from"), headers["from"]!)
-        }
-        guard let to = NameAddress.parse(headers["to"]!) else {
-            throw SIPParseError(.malformedHeader("to"), headers["to"]!)
-        }
+        guard let cseq = CSeq.parse(cseqText) else { throw SIPParseError(.malformedHeader("cseq"), cseqText) }
+        guard let from = NameAddress.parse(fromText) else { throw SIPParseError(.malformedHeader("from"), fromText) }
+        guard let to = NameAddress.parse(toText) else { throw SIPParseError(.malformedHeader("to"), toText) }
         let vias = headers.values("via")
         guard !vias.isEmpty else { throw SIPParseError(.missingHeader("via")) }
         for via in vias where Via.parse(via) == nil {

@@ -10,7 +10,7 @@ public struct SIPParseError: Error, Sendable, Equatable, CustomStringConvertible
     public enum Kind: Sendable, Equatable {
         /// The bytes do not start with a request line or status line.
         case malformedStartLine
-        /// The request line or status line uses a SIP version other than 2.0 (answered 505, RFC 3261 §8.2.2? / §21.5.6).
+        /// The request line or status line uses a SIP version other than 2.0 (answered 505, RFC 3261 §21.5.6).
         case unsupportedVersion
         /// The Request-URI is not a valid URI, or carries something a Request-URI may not (§19.1.1 headers).
         case malformedRequestURI

@@ -106,7 +106,9 @@ public struct SIPParser: Sendable {
         switch (framing, contentLength) {
         case (_, .some(let n)):
             guard n <= available else {
-                throw SIPParseError(.truncatedBody, "Content-Length \(n), \(available) octets", isRequest: startInfo.isRequest)
+                throw SIPParseError(
+                    .truncatedBody, "Content-Length \(n), \(available) octets", isRequest: startInfo.isRequest
+                )
             }
             bodyLength = n
         case (.datagram, .none):
@@ -185,8 +187,7 @@ public struct SIPParser: Sendable {
             throw SIPParseError(.malformedStartLine, whole, isRequest: true)
         }
         let method = SIPMethod(parts[0])
-        guard parts[2].utf8.count >= 4, parts[2].utf8.prefix(4).elementsEqual("SIP/".utf8, by: { ($0 | 0x20) == ($1 | 0x20) })
-        else {
+        guard String(decoding: parts[2].utf8.prefix(4), as: UTF8.self).caseInsensitiveEquals("SIP/") else {
             throw SIPParseError(.malformedStartLine, whole, isRequest: true, method: method)
         }
         guard parts[2].caseInsensitiveEquals("SIP/2.0") else {

@@ -235,7 +235,8 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
         while i < u.count {
             // Both must be hex digits: `UInt8(_:radix:)` alone would also accept "+1".
             if u[i] == UInt8(ascii: "%"), i + 2 < u.count, SIPGrammar.isHexDigit(u[i + 1]),
-                SIPGrammar.isHexDigit(u[i + 2]), let v = UInt8(String(decoding: u[(i + 1)...(i + 2)], as: UTF8.self), radix: 16)
+                SIPGrammar.isHexDigit(u[i + 2]),
+                let v = UInt8(String(decoding: u[(i + 1)...(i + 2)], as: UTF8.self), radix: 16)
             {
                 bytes.append(v)
                 i += 3

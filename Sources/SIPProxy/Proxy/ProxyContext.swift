@@ -33,6 +33,8 @@ final class ProxyContext {
     var cancelled = false
     /// A branch answered 2xx.
     var answered = false
+    /// The call-event log line for ringing was written.
+    var ringingLogged = false
 
     init(serverKey: TransactionKey, request: SIPRequest) {
         self.serverKey = serverKey
@@ -40,6 +42,12 @@ final class ProxyContext {
     }
 
     var isInvite: Bool { self.request.method == .invite }
+
+    /// An initial INVITE: a call attempt, logged as call events (re-INVITEs are not).
+    var isCall: Bool { self.isInvite && !self.request.isInDialog }
+
+    /// `alice -> bob` for call-event log lines: display names when given, else user parts.
+    var callLabel: String { "\(self.request.from.callParty) -> \(self.request.to.callParty)" }
 
     var allBranchesFinal: Bool { self.branches.allSatisfy { $0.finalStatus != nil } }
 
@@ -54,5 +62,13 @@ final class ProxyContext {
             // Within a class, prefer a phone's own answer (e.g. 486) to a synthesized timeout.
             return a.statusCode != 408 && b.statusCode == 408
         }
+    }
+}
+
+extension NameAddress {
+    /// A short name for logs: the display name, else the user part, else the host.
+    var callParty: String {
+        if let text = self.displayText, !text.isEmpty { return text }
+        return self.uri.user ?? self.uri.host
     }
 }

@@ -100,7 +100,13 @@ extension ProxyCore {
                 return
             }
             if request.uri.user == nil {
-                // A request for the proxy itself.
+                // A request for the proxy itself: it acts as a UAS, so Require tags it does not know get 420
+                // (RFC 3261 §8.2.2.3, RFC 4475 §3.3.5).
+                let require = request.headers.values("require")
+                if !require.isEmpty && request.method != .cancel && request.method != .ack {
+                    self.reply(entry, 420, extra: [("Unsupported", require.joined(separator: ", "))])
+                    return
+                }
                 if request.method == .options {
                     self.reply(entry, 200, extra: Self.capabilityHeaders)
                 } else {
@@ -234,6 +240,17 @@ extension ProxyCore {
     private func forward(_ request: SIPRequest, targets: [ForwardTarget], entry: ServerEntry, from peer: Peer) {
         let context = ProxyContext(serverKey: entry.key, request: request)
         entry.context = context
+        if context.isCall {
+            self.logger.info(
+                "call \(context.callLabel): calling \(targets.count) contact(s)",
+                metadata: ["sip.call_id": "\(request.callID)"]
+            )
+        } else if request.method == .bye {
+            self.logger.info(
+                "call \(request.from.callParty) -> \(request.to.callParty): hung up by \(request.from.callParty)",
+                metadata: ["sip.call_id": "\(request.callID)"]
+            )
+        }
         let loopHash = Self.loopHash(request)
         let dialogCreating = !request.isInDialog && Self.dialogCreatingMethods.contains(request.method)
         var prepared: [(SIPRequest, Peer, TransactionKey)] = []
@@ -259,7 +276,9 @@ extension ProxyCore {
         }
         if prepared.isEmpty {
             self.logger.info("no reachable target for \(request.uri)", metadata: ["sip.call_id": "\(request.callID)"])
-            self.reply(entry, targets.count == 1 && targets[0].binding == nil ? 502 : 480)
+            // A host the proxy cannot resolve is unknown to it (RFC 4475 §3.1.1.2 allows 404); registered
+            // contacts that cannot be reached make the user temporarily unavailable.
+            self.reply(entry, targets.count == 1 && targets[0].binding == nil ? 404 : 480)
             return
         }
         for (copy, destination, key) in prepared {

@@ -66,6 +66,13 @@ extension ProxyCore: TransactionUser {
                 self.sendCancel(context, index)
             }
             if context.isInvite && response.statusCode > 100 { self.armTimerC(context, index) }
+            if context.isCall, response.statusCode > 100, !context.ringingLogged {
+                context.ringingLogged = true
+                self.logger.info(
+                    "call \(context.callLabel): ringing (\(response.statusCode) \(response.reason))",
+                    metadata: ["sip.call_id": "\(response.callID)"]
+                )
+            }
             // Step 5: 100 Trying is hop by hop and never forwarded.
             guard response.statusCode > 100, !context.finalForwarded,
                 let entry = self.transactions.server(context.serverKey)
@@ -93,6 +100,12 @@ extension ProxyCore: TransactionUser {
 
         if upstream.isSuccess {
             // Step 10: every 2xx is forwarded at once; for INVITE the other branches are cancelled.
+            if context.isCall && !context.answered {
+                self.logger.info(
+                    "call \(context.callLabel): answered at \(context.branches[index].destination)",
+                    metadata: ["sip.call_id": "\(upstream.callID)"]
+                )
+            }
             context.answered = true
             context.finalForwarded = true
             if let entry { self.transactions.respond(entry, upstream) }
@@ -114,6 +127,12 @@ extension ProxyCore: TransactionUser {
             best = SIPResponse.reply(to: context.request, status: 487, toTag: entry.localTag) ?? best
         } else if best.statusCode == 408 && best.to.tag == nil {
             best = SIPResponse.reply(to: context.request, status: 408, toTag: entry.localTag) ?? best
+        }
+        if context.isCall {
+            self.logger.info(
+                "call \(context.callLabel): not answered, \(best.statusCode) \(best.reason)",
+                metadata: ["sip.call_id": "\(best.callID)"]
+            )
         }
         self.transactions.respond(entry, best)
     }

@@ -5,6 +5,9 @@ import Testing
 
 @testable import SIPProxy
 
+/// Namespace of the message-layer suites, so `swift test --filter Message` selects exactly them.
+enum MessageTests {}
+
 enum TortureCorpus {
     /// `../shared/testdata/sip-torture` beside the package root. The corpus is public test data from outside the
     /// project (RFC 4475, RFC 5118) and is never copied into the repository.

@@ -1,0 +1,163 @@
+// Registrar: REGISTER semantics of RFC 3261 §10.3 on pure values, with an injected clock.
+
+import NIOCore
+import Testing
+
+@testable import SIPProxy
+
+@Suite struct RegistrarTests {
+    let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000_000)
+    let source = Peer(
+        transport: .udp,
+        remote: try! SocketAddress(ipAddress: "127.0.0.12", port: 5062),
+        local: try! SocketAddress(ipAddress: "127.0.0.10", port: 5060)
+    )
+
+    func register(
+        user: String = "bob",
+        contacts: [String],
+        expires: Int? = nil,
+        callID: String = "reg-1",
+        cseq: UInt32 = 1
+    ) -> SIPRequest {
+        var lines = [
+            "REGISTER sip:127.0.0.10:5060 SIP/2.0",
+            "Via: SIP/2.0/UDP 127.0.0.12:5062;branch=z9hG4bK-\(callID)-\(cseq)",
+            "From: <sip:\(user)@127.0.0.10>;tag=f1",
+            "To: <sip:\(user)@127.0.0.10>",
+            "Call-ID: \(callID)",
+            "CSeq: \(cseq) REGISTER",
+            "Max-Forwards: 70",
+        ]
+        for c in contacts { lines.append("Contact: \(c)") }
+        if let expires { lines.append("Expires: \(expires)") }
+        lines.append("Content-Length: 0")
+        let text = lines.joined(separator: "\r\n") + "\r\n\r\n"
+        guard case .request(let request) = try! SIPParser().parse(Array(text.utf8)) else { fatalError() }
+        return request
+    }
+
+    @Test func registersWithDefaultExpiryAndKeepsSource() throws {
+        var registrar = Registrar()
+        let result = try registrar.register(
+            self.register(contacts: ["<sip:bob@127.0.0.12:5062>"]),
+            source: self.source,
+            now: self.t0
+        ).get()
+        #expect(result.user == "bob")
+        #expect(result.bindings.count == 1)
+        #expect(result.bindings[0].remaining(at: self.t0) == 3600)
+        #expect(result.bindings[0].source == self.source)
+        #expect(registrar.store.lookup("bob", now: self.t0).count == 1)
+    }
+
+    @Test func contactParameterBeatsExpiresHeaderAndIsClamped() throws {
+        var registrar = Registrar(policy: RegistrarPolicy(defaultExpires: 3600, minExpires: 60, maxExpires: 7200))
+        let result = try registrar.register(
+            self.register(contacts: ["<sip:bob@127.0.0.12:5062>;expires=120", "<sip:bob@127.0.0.14>"], expires: 99_999),
+            source: self.source,
+            now: self.t0
+        ).get()
+        let byHost = Dictionary(uniqueKeysWithValues: result.bindings.map { ($0.contact.uri.host, $0) })
+        #expect(byHost["127.0.0.12"]?.remaining(at: self.t0) == 120)
+        #expect(byHost["127.0.0.14"]?.remaining(at: self.t0) == 7200)
+        // The stored contact drops its expires parameter: the 200 writes the remaining time instead.
+        #expect(byHost["127.0.0.12"]?.contact.parameters.contains("expires") == false)
+    }
+
+    @Test func tooBriefIsRefusedAtomically() {
+        var registrar = Registrar()
+        let result = registrar.register(
+            self.register(contacts: ["<sip:bob@127.0.0.12>", "<sip:bob@127.0.0.14>;expires=10"]),
+            source: self.source,
+            now: self.t0
+        )
+        #expect(result == .failure(.intervalTooBrief(minimum: 60)))
+        #expect(registrar.store.lookup("bob", now: self.t0).isEmpty)
+        #expect(!registrar.store.isKnown("bob"))
+    }
+
+    @Test func refreshExpireAndUnregister() throws {
+        var registrar = Registrar()
+        _ = try registrar.register(self.register(contacts: ["<sip:bob@127.0.0.12:5062>"], expires: 100),
+            source: self.source, now: self.t0).get()
+        // Refresh with a higher CSeq moves the expiry.
+        let later = self.t0 + .seconds(50)
+        let refreshed = try registrar.register(
+            self.register(contacts: ["<sip:bob@127.0.0.12:5062>"], expires: 100, cseq: 2),
+            source: self.source,
+            now: later
+        ).get()
+        #expect(refreshed.changes.count == 1)
+        if case .refreshed = refreshed.changes[0] {} else { Issue.record("expected a refresh") }
+        #expect(registrar.store.lookup("bob", now: self.t0 + .seconds(140)).count == 1)
+        // Expired bindings vanish from look-ups and are swept, but the user stays known (480, not 404).
+        #expect(registrar.store.lookup("bob", now: later + .seconds(101)).isEmpty)
+        #expect(registrar.sweep(now: later + .seconds(101)).count == 1)
+        #expect(registrar.store.isKnown("bob"))
+    }
+
+    @Test func outOfOrderCSeqDoesNotUpdate() throws {
+        var registrar = Registrar()
+        _ = try registrar.register(self.register(contacts: ["<sip:bob@127.0.0.12:5062>"], expires: 600, cseq: 5),
+            source: self.source, now: self.t0).get()
+        let stale = try registrar.register(
+            self.register(contacts: ["<sip:bob@127.0.0.12:5062>"], expires: 0, cseq: 4),
+            source: self.source,
+            now: self.t0
+        ).get()
+        #expect(stale.changes.isEmpty)
+        #expect(registrar.store.lookup("bob", now: self.t0).count == 1)
+    }
+
+    @Test func wildcardRemovesAllAndNeedsExpiresZero() throws {
+        var registrar = Registrar()
+        _ = try registrar.register(
+            self.register(contacts: ["<sip:bob@127.0.0.12>", "<sip:bob@127.0.0.14>"]),
+            source: self.source,
+            now: self.t0
+        ).get()
+        #expect(
+            registrar.register(self.register(contacts: ["*"], expires: 30, callID: "other"), source: self.source, now: self.t0)
+                == .failure(.invalidWildcard)
+        )
+        #expect(
+            registrar.register(
+                self.register(contacts: ["*", "<sip:bob@127.0.0.12>"], expires: 0, callID: "other"),
+                source: self.source,
+                now: self.t0
+            ) == .failure(.invalidWildcard)
+        )
+        let removed = try registrar.register(
+            self.register(contacts: ["*"], expires: 0, callID: "other"),
+            source: self.source,
+            now: self.t0
+        ).get()
+        #expect(removed.changes.count == 2)
+        #expect(registrar.store.lookup("bob", now: self.t0).isEmpty)
+        #expect(registrar.store.isKnown("bob"))
+    }
+
+    @Test func usersOfAllLocalDomainsShareOneNamespaceAndEscapesAreNormalised() throws {
+        var registrar = Registrar()
+        _ = try registrar.register(self.register(user: "%62ob", contacts: ["<sip:bob@127.0.0.12>"]),
+            source: self.source, now: self.t0).get()
+        #expect(registrar.store.lookup("bob", now: self.t0).count == 1)
+        let uri = try #require(SIPURI.parse("sip:bob@lab.example:5070"))
+        #expect(LocationStore.userKey(uri) == "bob")
+        // The contact index finds the binding for flow reuse.
+        let contact = try #require(SIPURI.parse("sip:bob@127.0.0.12"))
+        #expect(registrar.store.binding(forContact: contact, now: self.t0)?.source == self.source)
+    }
+
+    @Test func nonSIPAORIsRefused() {
+        var registrar = Registrar()
+        let text = [
+            "REGISTER sip:127.0.0.10 SIP/2.0", "Via: SIP/2.0/UDP 127.0.0.12;branch=z9hG4bKx",
+            "From: <http://example.com>;tag=1", "To: isbn:2983792873", "Call-ID: c", "CSeq: 1 REGISTER",
+            "Contact: <sip:bob@127.0.0.12>", "Content-Length: 0",
+        ].joined(separator: "\r\n") + "\r\n\r\n"
+        guard case .request(let request) = try! SIPParser().parse(Array(text.utf8)) else { fatalError() }
+        #expect(registrar.register(request, source: self.source, now: self.t0) == .failure(.notSIPAOR))
+    }
+}

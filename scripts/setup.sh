@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what SIPProxy needs on a fresh Debian machine: libpcap (the CPcap system library) for building, SIPp,
+# tshark, tcpdump and sngrep for the tests. Safe to run again: it only installs what is missing.
+set -euo pipefail
+
+packages=(libpcap-dev pkg-config sip-tester tshark tcpdump sngrep)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "setup: installing ${missing[*]}"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    # tshark asks whether non-root users may capture; the noninteractive default (no) is what we want.
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.1 or newer is required)" >&2; exit 1; }
