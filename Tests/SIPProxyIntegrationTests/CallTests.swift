@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+
+/// Basic call flows through the proxy, each over UDP and over TCP (caller and callee
+/// both use the transport): answer + BYE either way, CANCEL, rejections, re-INVITE.
+@Suite("Calls through the proxy", .serialized)
+struct SIPpCallTests {
+    /// Registers bob, starts bob's UAS scenario, runs alice's UAC scenario, returns both results.
+    private func call(
+        _ bed: TestBed, transport: SIPTransport,
+        caller: String, callee: String,
+        callerSets: [String: String] = [:]
+    ) async throws -> (alice: SIPpResult, bob: SIPpResult) {
+        let alice = Phone("alice", ip: "127.0.0.11", transport: transport)
+        let bob = Phone("bob", ip: "127.0.0.12", transport: transport)
+        try await bed.register(bob)
+        let uas = try await bed.startUAS(callee, as: bob)
+        let a = try await bed.run(caller, as: alice, service: "bob", sets: callerSets)
+        let b = await uas.wait()
+        return (a, b)
+    }
+
+    @Test("answered call, caller hangs up", arguments: SIPTransport.allCases)
+    func answeredCallerHangsUp(transport: SIPTransport) async throws {
+        let bed = try await TestBed("call-bye-\(transport)")
+        defer { bed.shutdown() }
+        let (a, b) = try await call(bed, transport: transport, caller: "uac-call-bye.xml", callee: "uas-answer.xml")
+        #expect(a.passed, "caller failed\n\(bed.diagnostics(a, b))")
+        #expect(b.passed, "callee failed\n\(bed.diagnostics(a, b))")
+        #expect(!a.receivedResponses(100).isEmpty, "caller got no 100 Trying\n\(bed.diagnostics(a, b))")
+        let invite = try #require(b.receivedRequests("INVITE").first, "callee saw no INVITE\n\(bed.diagnostics(a, b))")
+        #expect(bed.hasProxyRecordRoute(invite, transport: transport),
+                "INVITE lacks the proxy's Record-Route\n\(invite)\n\(bed.diagnostics(a, b))")
+        if let ok = a.receivedResponses(200).first {
+            #expect(bed.hasProxyRecordRoute(ok, transport: transport),
+                    "200 OK at the caller lacks the Record-Route\n\(bed.diagnostics(a, b))")
+        }
+        #expect(b.receivedRequests("ACK").count >= 1, "callee saw no ACK\n\(bed.diagnostics(a, b))")
+        let bye = try #require(b.receivedRequests("BYE").first, "callee saw no BYE\n\(bed.diagnostics(a, b))")
+        // Loose routing: the proxy consumed its own Route entry before forwarding.
+        #expect(!headers("Route", in: bye).contains { $0.contains(bed.proxy.hostPort) },
+                "BYE still routes via the proxy\n\(bye)")
+    }
+
+    @Test("answered call, callee hangs up", arguments: SIPTransport.allCases)
+    func answeredCalleeHangsUp(transport: SIPTransport) async throws {
+        let bed = try await TestBed("call-calleebye-\(transport)")
+        defer { bed.shutdown() }
+        let (a, b) = try await call(bed, transport: transport, caller: "uac-wait-bye.xml", callee: "uas-answer-then-bye.xml")
+        #expect(a.passed, "caller failed\n\(bed.diagnostics(a, b))")
+        #expect(b.passed, "callee failed\n\(bed.diagnostics(a, b))")
+        #expect(a.receivedRequests("BYE").count >= 1, "caller saw no BYE\n\(bed.diagnostics(a, b))")
+        if let bye = b.sentRequests("BYE").first {
+            #expect(headers("Route", in: bye).contains { $0.contains(bed.proxy.hostPort) },
+                    "callee's BYE should carry the route set\n\(bye)")
+        }
+    }
+
+    @Test("CANCEL while ringing: 200 for CANCEL, 487 for INVITE, ACK", arguments: SIPTransport.allCases)
+    func cancelWhileRinging(transport: SIPTransport) async throws {
+        let bed = try await TestBed("cancel-\(transport)")
+        defer { bed.shutdown() }
+        let (a, b) = try await call(bed, transport: transport, caller: "uac-cancel.xml", callee: "uas-ring-cancel.xml")
+        #expect(a.passed, "caller failed\n\(bed.diagnostics(a, b))")
+        #expect(b.passed, "callee failed\n\(bed.diagnostics(a, b))")
+        #expect(b.receivedRequests("CANCEL").count >= 1, "callee saw no CANCEL\n\(bed.diagnostics(a, b))")
+        #expect(a.receivedResponses(487).count >= 1, "caller got no 487\n\(bed.diagnostics(a, b))")
+        #expect(b.receivedRequests("ACK").count >= 1, "callee got no ACK for its 487\n\(bed.diagnostics(a, b))")
+    }
+
+    @Test("callee rejects: the final code reaches the caller",
+          arguments: [("uas-busy.xml", 486), ("uas-decline.xml", 603)], SIPTransport.allCases)
+    func rejected(rejection: (callee: String, code: Int), transport: SIPTransport) async throws {
+        let (callee, code) = rejection
+        let bed = try await TestBed("reject-\(code)-\(transport)")
+        defer { bed.shutdown() }
+        let (a, b) = try await call(bed, transport: transport, caller: "uac-expect-final.xml", callee: callee,
+                                    callerSets: ["code": String(code)])
+        #expect(a.passed, "caller did not get \(code)\n\(bed.diagnostics(a, b))")
+        #expect(b.passed, "callee failed (no ACK for \(code)?)\n\(bed.diagnostics(a, b))")
+        #expect(a.receivedResponses(code).count >= 1, "\(bed.diagnostics(a, b))")
+    }
+
+    @Test("re-INVITE adds video to an established call", arguments: SIPTransport.allCases)
+    func reinviteVideo(transport: SIPTransport) async throws {
+        let bed = try await TestBed("reinvite-\(transport)")
+        defer { bed.shutdown() }
+        let (a, b) = try await call(bed, transport: transport, caller: "uac-reinvite-video.xml", callee: "uas-answer-reinvite.xml")
+        #expect(a.passed, "caller failed\n\(bed.diagnostics(a, b))")
+        #expect(b.passed, "callee failed\n\(bed.diagnostics(a, b))")
+        let invites = b.receivedRequests("INVITE")
+        #expect(invites.count == 2, "callee should see INVITE and re-INVITE\n\(bed.diagnostics(a, b))")
+        #expect(invites.last?.contains("m=video") == true, "re-INVITE lost its video offer\n\(bed.diagnostics(a, b))")
+    }
+}
