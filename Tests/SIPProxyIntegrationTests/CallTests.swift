@@ -8,11 +8,12 @@ struct SIPpCallTests {
     /// Registers bob, starts bob's UAS scenario, runs alice's UAC scenario, returns both results.
     private func call(
         _ bed: TestBed, transport: SIPTransport,
+        calleeTransport: SIPTransport? = nil,
         caller: String, callee: String,
         callerSets: [String: String] = [:]
     ) async throws -> (alice: SIPpResult, bob: SIPpResult) {
         let alice = Phone("alice", ip: "127.0.0.11", transport: transport)
-        let bob = Phone("bob", ip: "127.0.0.12", transport: transport)
+        let bob = Phone("bob", ip: "127.0.0.12", transport: calleeTransport ?? transport)
         try await bed.register(bob)
         let uas = try await bed.startUAS(callee, as: bob)
         let a = try await bed.run(caller, as: alice, service: "bob", sets: callerSets)
@@ -91,5 +92,22 @@ struct SIPpCallTests {
         let invites = b.receivedRequests("INVITE")
         #expect(invites.count == 2, "callee should see INVITE and re-INVITE\n\(bed.diagnostics(a, b))")
         #expect(invites.last?.contains("m=video") == true, "re-INVITE lost its video offer\n\(bed.diagnostics(a, b))")
+    }
+
+    @Test("mixed transports: caller and callee on different transports, BYE both ways",
+          arguments: [(SIPTransport.tcp, SIPTransport.udp), (.udp, .tcp)])
+    func mixedTransports(transports: (caller: SIPTransport, callee: SIPTransport)) async throws {
+        let bed = try await TestBed("mixed-\(transports.caller)-\(transports.callee)")
+        defer { bed.shutdown() }
+        let (a, b) = try await call(bed, transport: transports.caller, calleeTransport: transports.callee,
+                                    caller: "uac-call-bye.xml", callee: "uas-answer.xml")
+        #expect(a.passed, "caller (\(transports.caller))\n\(bed.diagnostics(a, b))")
+        #expect(b.passed, "callee (\(transports.callee))\n\(bed.diagnostics(a, b))")
+        let bed2 = try await TestBed("mixed2-\(transports.caller)-\(transports.callee)")
+        defer { bed2.shutdown() }
+        let (a2, b2) = try await call(bed2, transport: transports.caller, calleeTransport: transports.callee,
+                                      caller: "uac-wait-bye.xml", callee: "uas-answer-then-bye.xml")
+        #expect(a2.passed, "caller (\(transports.caller)), callee hangs up\n\(bed2.diagnostics(a2, b2))")
+        #expect(b2.passed, "callee (\(transports.callee)) hangs up\n\(bed2.diagnostics(a2, b2))")
     }
 }
