@@ -31,11 +31,16 @@ public struct SIPParser: Sendable {
     }
 
     /// Finds the extent of the first message in a stream buffer (RFC 3261 §18.3).
-    public func frame(_ bytes: UnsafeRawBufferPointer) throws(SIPParseError) -> FrameResult {
+    ///
+    /// - Parameter searchFrom: where to resume looking for the end of the header section, so a decoder fed a
+    ///   slowly arriving header does not rescan it from the start on every read (keeps framing linear).
+    public func frame(_ bytes: UnsafeRawBufferPointer, searchFrom: Int = 0) throws(SIPParseError) -> FrameResult {
         var start = 0
         while start < bytes.count, bytes[start] == 13 || bytes[start] == 10 { start += 1 }
         if start > 0 { return .keepAlive(length: start) }
-        guard let headerEnd = SIPParser.findHeaderEnd(bytes, from: 0) else {
+        // Back up three octets: the previous read may have ended inside the CRLF CRLF.
+        let resume = min(max(0, searchFrom - 3), bytes.count)
+        guard let headerEnd = SIPParser.findHeaderEnd(bytes, from: resume) else {
             if bytes.count > self.maxMessageSize { throw SIPParseError(.messageTooLarge) }
             return .needMoreData
         }

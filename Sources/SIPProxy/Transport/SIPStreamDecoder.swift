@@ -15,19 +15,29 @@ struct SIPStreamDecoder: ByteToMessageDecoder {
     typealias InboundOut = SIPStreamFrame
 
     let parser: SIPParser
+    /// Octets of the current message already searched for the end of its header section.
+    private var searched = 0
+
+    init(parser: SIPParser) {
+        self.parser = parser
+    }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let searchFrom = self.searched
         let result = try buffer.withUnsafeReadableBytes { raw throws -> SIPParser.FrameResult in
-            try self.parser.frame(raw)
+            try self.parser.frame(raw, searchFrom: searchFrom)
         }
         switch result {
         case .needMoreData:
+            self.searched = buffer.readableBytes
             return .needMoreData
         case .keepAlive(let length):
+            self.searched = 0
             buffer.moveReaderIndex(forwardBy: length)
             context.fireChannelRead(Self.wrapInboundOut(.keepAlive(isPing: length >= 4)))
             return .continue
         case .message(let length):
+            self.searched = 0
             let slice = buffer.readSlice(length: length)!
             context.fireChannelRead(Self.wrapInboundOut(.message(slice)))
             return .continue
