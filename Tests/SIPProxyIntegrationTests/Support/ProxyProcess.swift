@@ -69,9 +69,15 @@ final class ProxyProcess {
 
     var isRunning: Bool { process.isRunning }
 
-    /// Proxy log (stderr) tail, for failure messages.
+    /// Proxy state and log (stderr) tail, for failure messages.
     func logTail(_ lines: Int = 120) -> String {
-        "--- sipctl stderr (\(stderrURL.path)) ---\n" + tail(readText(stderrURL), maxLines: lines)
+        var state = ""
+        if exitStatus == nil, !process.isRunning {
+            let reason = process.terminationReason == .uncaughtSignal ? "killed by signal" : "exited with status"
+            state = "!!! sipctl is NOT running: \(reason) \(process.terminationStatus) before the test stopped it"
+                + " (a SIGTERM logged below that the test did not send came from another process)\n"
+        }
+        return state + "--- sipctl stderr (\(stderrURL.path)) ---\n" + tail(readText(stderrURL), maxLines: lines)
     }
 
     /// SIGTERM, wait up to `grace`, then SIGKILL. Idempotent. Returns the exit status.

@@ -108,7 +108,7 @@ final class SIPpProcess {
     ///   - keys: `-key k v` (text keywords [k] in the scenario).
     ///   - sets: `-set k v` (global variables [$k]).
     ///   - calls: `-m`.
-    ///   - timeout: SIPp `-timeout` (with `-timeout_error`); the process is killed 5 s later.
+    ///   - timeout: SIPp `-timeout` (with `-timeout_error`); the process is killed 3 s later.
     init(
         name: String,
         scenario: String,
@@ -126,7 +126,7 @@ final class SIPpProcess {
         self.name = name
         self.phone = phone
         self.directory = directory
-        self.hardTimeout = .seconds(timeout + 5)
+        self.hardTimeout = .seconds(timeout + 3)
         var args: [String] = []
         if let remote { args.append(remote) }
         args += [
@@ -169,7 +169,7 @@ final class SIPpProcess {
         return bound && process.isRunning
     }
 
-    /// Waits for SIPp to exit (killing it after its own timeout + 5 s) and collects logs.
+    /// Waits for SIPp to exit (killing it after its own timeout + 3 s) and collects logs.
     func wait() async -> SIPpResult {
         if let result { return result }
         let exited = await waitUntil(timeout: hardTimeout) { !process.isRunning }
