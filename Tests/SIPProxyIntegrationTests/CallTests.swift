@@ -36,6 +36,16 @@ struct SIPpCallTests {
             #expect(bed.hasProxyRecordRoute(ok, transport: transport),
                     "200 OK at the caller lacks the Record-Route\n\(bed.diagnostics(a, b))")
         }
+        #expect(headers("Max-Forwards", in: invite) == ["69"], "Max-Forwards not decremented once\n\(invite)")
+        #expect(headers("Via", in: invite).flatMap { $0.split(separator: ",") }.count == 2,
+                "callee should see the proxy's Via on top of the caller's\n\(invite)")
+        if let ok = a.receivedResponses(200).first {
+            #expect(headers("Via", in: ok).flatMap { $0.split(separator: ",") }.count == 1,
+                    "the proxy must remove its Via from responses\n\(ok)")
+        }
+        if let trying = a.receivedResponses(100).first {
+            #expect(headers("To", in: trying).first?.contains("tag=") != true, "100 Trying must not carry a To tag\n\(trying)")
+        }
         #expect(b.receivedRequests("ACK").count >= 1, "callee saw no ACK\n\(bed.diagnostics(a, b))")
         let bye = try #require(b.receivedRequests("BYE").first, "callee saw no BYE\n\(bed.diagnostics(a, b))")
         // Loose routing: the proxy consumed its own Route entry before forwarding.
@@ -67,6 +77,26 @@ struct SIPpCallTests {
         #expect(b.receivedRequests("CANCEL").count >= 1, "callee saw no CANCEL\n\(bed.diagnostics(a, b))")
         #expect(a.receivedResponses(487).count >= 1, "caller got no 487\n\(bed.diagnostics(a, b))")
         #expect(b.receivedRequests("ACK").count >= 1, "callee got no ACK for its 487\n\(bed.diagnostics(a, b))")
+        // RFC 3261 9.1 / 16.10: the CANCEL (and the ACK for the 487) the proxy sends match its INVITE:
+        // same Request-URI, top Via branch, Call-ID, CSeq number.
+        if let invite = b.receivedRequests("INVITE").first, let cancel = b.receivedRequests("CANCEL").first {
+            func topBranch(_ m: String) -> String? {
+                headers("Via", in: m).first?.split(separator: ",").first?.split(separator: ";")
+                    .first { $0.hasPrefix("branch=") }.map(String.init)
+            }
+            #expect(invite.split(separator: " ").dropFirst().first == cancel.split(separator: " ").dropFirst().first,
+                    "CANCEL Request-URI differs from the INVITE's\n\(invite)\n\(cancel)")
+            #expect(topBranch(invite) != nil && topBranch(invite) == topBranch(cancel),
+                    "CANCEL branch differs from the INVITE's\n\(invite)\n\(cancel)")
+            #expect(headers("CSeq", in: cancel).first == headers("CSeq", in: invite).first?.replacingOccurrences(of: "INVITE", with: "CANCEL"),
+                    "CANCEL CSeq\n\(cancel)")
+            if let ack = b.receivedRequests("ACK").first {
+                #expect(topBranch(ack) == topBranch(invite), "ACK for 487 must reuse the INVITE branch\n\(ack)")
+            }
+        }
+        if let final = a.receivedResponses(487).first {
+            #expect(headers("To", in: final).first?.contains("tag=") == true, "487 needs a To tag\n\(final)")
+        }
     }
 
     @Test("callee rejects: the final code reaches the caller",

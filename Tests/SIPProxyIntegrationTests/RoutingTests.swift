@@ -70,6 +70,44 @@ struct SIPpRoutingTests {
         #expect(a.receivedResponses(200).count >= 1)
     }
 
+    @Test("forking: both contacts reject; the best final response (6xx over 4xx) reaches the caller")
+    func forkingBothReject() async throws {
+        let bed = try await TestBed("fork-reject")
+        defer { bed.shutdown() }
+        let bobDesk = Phone("bob", ip: "127.0.0.12")
+        let bobMobile = Phone("bob", ip: "127.0.0.14")
+        try await bed.register(bobDesk)
+        try await bed.register(bobMobile)
+        let busy = try await bed.startUAS("uas-busy.xml", as: bobDesk)
+        let decline = try await bed.startUAS("uas-decline.xml", as: bobMobile)
+        let alice = Phone("alice", ip: "127.0.0.11")
+        let a = try await bed.run("uac-expect-final.xml", as: alice, service: "bob", sets: ["code": "603"])
+        let b1 = await busy.wait()
+        let b2 = await decline.wait()
+        #expect(a.passed, "caller should get 603 (RFC 3261 16.7: 6xx beats 4xx)\n\(bed.diagnostics(a, b1, b2))")
+        #expect(b1.passed && b2.passed, "both contacts should get an ACK\n\(bed.diagnostics(a, b1, b2))")
+    }
+
+    @Test("forking: one contact busy, the other answers; the caller gets 200, not 486")
+    func forkingBusyAndAnswer() async throws {
+        let bed = try await TestBed("fork-busy-answer")
+        defer { bed.shutdown() }
+        let bobDesk = Phone("bob", ip: "127.0.0.12")
+        let bobMobile = Phone("bob", ip: "127.0.0.14")
+        try await bed.register(bobDesk)
+        try await bed.register(bobMobile)
+        let busy = try await bed.startUAS("uas-busy.xml", as: bobDesk)
+        let answer = try await bed.startUAS("uas-answer-slow.xml", as: bobMobile)
+        let alice = Phone("alice", ip: "127.0.0.11")
+        let a = try await bed.run("uac-call-bye.xml", as: alice, service: "bob")
+        let b1 = await busy.wait()
+        let b2 = await answer.wait()
+        #expect(a.passed, "caller\n\(bed.diagnostics(a, b1, b2))")
+        #expect(b1.passed, "busy contact should get the ACK for its 486\n\(bed.diagnostics(a, b1, b2))")
+        #expect(b2.passed, "answering contact\n\(bed.diagnostics(a, b1, b2))")
+        #expect(a.receivedResponses(486).isEmpty, "the 486 of one branch must not reach the caller\n\(bed.diagnostics(a, b1, b2))")
+    }
+
     @Test("one user in two simultaneous calls (bob receives calls from alice and carol)")
     func twoSimultaneousCalls() async throws {
         let bed = try await TestBed("two-calls")
