@@ -40,23 +40,32 @@ public final class SIPProxyServer: Service, Sendable {
             configuration: self.configuration,
             logger: self.logger
         )
+        var control: ControlServer?
         do {
             let addresses =
                 self.configuration.listen.isEmpty
                 ? ProxyConfiguration.defaultListenAddresses() : self.configuration.listen
             try await transport.bind(addresses)
             core.start()
+            control = try await ControlServer.start(
+                path: self.configuration.controlSocket,
+                group: group,
+                dispatcher: ProxyControl(core: core, startedAt: .now()),
+                logger: self.logger
+            )
             let listeners = try await loop.submit { transport.listeners }.get()
             self.onReady(listeners)
             // Suspends until the ServiceGroup starts a graceful shutdown (SIGTERM/SIGINT).
             try? await gracefulShutdown()
             self.logger.info("shutting down")
         } catch {
+            await control?.close()
             await transport.close()
             try? await group.shutdownGracefully()
             throw error
         }
         core.stop()
+        await control?.close()
         await transport.close()
         try? await group.shutdownGracefully()
     }

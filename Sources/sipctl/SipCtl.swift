@@ -7,6 +7,13 @@ struct SipCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sipctl",
         abstract: "SIPProxy: a SIP proxy and registrar with a built-in trace recorder.",
-        subcommands: [Serve.self]
+        subcommands: [Serve.self, Registrations.self, Status.self]
     )
+}
+
+/// A runtime failure: printed as one line (`Error: ...`) with exit status 1, without the usage text that
+/// ArgumentParser adds to `ValidationError`s (those stay for malformed command lines).
+struct SipCtlError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }

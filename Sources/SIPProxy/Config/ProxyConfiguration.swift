@@ -19,8 +19,8 @@ public struct ProxyConfiguration: Sendable {
     public var maxMessageSize = 65_535
     /// How often expired bindings are swept.
     public var sweepInterval: TimeAmount = .seconds(5)
-    /// Working directory for runtime files (traces, journal, control socket).
-    public var runtimeDirectory = "."
+    /// The control socket's path (relative paths are in the working directory).
+    public var controlSocket = ControlServer.defaultPath
 
     public init() {}
 

@@ -5,6 +5,12 @@ import Logging
 import NIOCore
 import NIOPosix
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A bound listening socket.
 public struct Listener: Sendable, CustomStringConvertible {
     public var transport: TransportKind
@@ -42,6 +48,9 @@ public final class TransportManager: @unchecked Sendable {
         self.logger = logger
     }
 
+    /// SO_REUSEPORT, which NIO does not name.
+    static let reusePort = NIOBSDSocket.Option(rawValue: SO_REUSEPORT)
+
     // MARK: Listening
 
     /// Binds UDP and TCP on every address. Throws `TransportError.bindFailed` naming the address that failed.
@@ -57,8 +66,8 @@ public final class TransportManager: @unchecked Sendable {
     }
 
     private func bindUDP(_ address: SocketAddress) async throws -> Listener {
+        // No SO_REUSEADDR on UDP: on Linux it would let a second proxy bind the same address and steal traffic.
         let bootstrap = DatagramBootstrap(group: self.eventLoop)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
             // Large receive buffer: a burst of REGISTERs must not be dropped by the kernel.
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .channelOption(.maxMessagesPerRead, value: 16)
@@ -71,13 +80,16 @@ public final class TransportManager: @unchecked Sendable {
             let channel = try await bootstrap.bind(to: address).get()
             return Listener(transport: .udp, address: channel.localAddress ?? address, channel: channel)
         } catch {
-            throw TransportError(.bindFailed, "cannot bind udp \(address.hostPort): \(error)")
+            throw TransportError(.bindFailed, "cannot bind udp \(address.hostPort): \(TransportError.explain(error))")
         }
     }
 
     private func bindTCP(_ address: SocketAddress) async throws -> Listener {
         let bootstrap = ServerBootstrap(group: self.eventLoop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // SO_REUSEPORT lets outbound connections leave from the listening port too (see `connect`). A
+            // second proxy cannot join the port: its UDP bind, which comes first, fails.
+            .serverChannelOption(ChannelOptions.socketOption(TransportManager.reusePort), value: 1)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
@@ -89,7 +101,7 @@ public final class TransportManager: @unchecked Sendable {
             let channel = try await bootstrap.bind(to: address).get()
             return Listener(transport: .tcp, address: channel.localAddress ?? address, channel: channel)
         } catch {
-            throw TransportError(.bindFailed, "cannot bind tcp \(address.hostPort): \(error)")
+            throw TransportError(.bindFailed, "cannot bind tcp \(address.hostPort): \(TransportError.explain(error))")
         }
     }
 
@@ -191,15 +203,28 @@ public final class TransportManager: @unchecked Sendable {
             return
         }
         self.pendingConnects[remote] = [(buffer, onFailure)]
-        let bootstrap = ClientBootstrap(group: self.eventLoop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(5))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try self.addStreamHandlers(to: channel, listener: listener)
+        @Sendable func bootstrap(fromListeningPort: Bool) -> ClientBootstrap {
+            var b = ClientBootstrap(group: self.eventLoop)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connectTimeout(.seconds(5))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try self.addStreamHandlers(to: channel, listener: listener)
+                    }
                 }
+            if fromListeningPort {
+                // Connect from the listening address and port, so the phone (and the trace) sees the proxy at
+                // the address it advertises in Via and Record-Route.
+                b = b.channelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .channelOption(ChannelOptions.socketOption(TransportManager.reusePort), value: 1)
+                    .bind(to: listener)
             }
-        bootstrap.connect(to: remote).whenComplete { result in
+            return b
+        }
+        // A TIME_WAIT on the same four-tuple refuses the bound connect: then use an ephemeral port.
+        bootstrap(fromListeningPort: true).connect(to: remote).flatMapError { _ in
+            bootstrap(fromListeningPort: false).connect(to: remote)
+        }.whenComplete { result in
             let waiting = self.pendingConnects.removeValue(forKey: remote) ?? []
             switch result {
             case .success(let channel):

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Configuration
+import Foundation
 import Logging
 import NIOCore
 import SIPProxy
@@ -32,6 +33,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .long, help: "Host to write in Via and Record-Route instead of the listening address (NAT).")
     var advertise: String?
+
+    @Option(name: .long, help: "Control socket path (default: $SIPPROXY_SOCKET or ./sipproxy.sock).")
+    var socket: String?
 
     @Option(name: .long, help: "YAML configuration file; flags override its values.")
     var config: String?
@@ -70,9 +74,14 @@ struct Serve: AsyncParsableCommand {
             if let maxExpires { settings.registrar.maxExpires = maxExpires }
             if let defaultExpires { settings.registrar.defaultExpires = defaultExpires }
             if let logLevel, let parsed = Logger.Level(rawValue: logLevel) { level = parsed }
+            if let socket {
+                settings.controlSocket = socket
+            } else if let env = ProcessInfo.processInfo.environment["SIPPROXY_SOCKET"], !env.isEmpty {
+                settings.controlSocket = env
+            }
             try settings.validate()
         } catch let error as ConfigurationError {
-            throw ValidationError(error.description)
+            throw SipCtlError(error.description)
         }
 
         let logLevel = level
@@ -96,7 +105,9 @@ struct Serve: AsyncParsableCommand {
         do {
             try await group.run()
         } catch let error as TransportError {
-            throw ValidationError(error.description)
+            throw SipCtlError(error.description)
+        } catch let error as ControlError {
+            throw SipCtlError(error.description)
         }
     }
 

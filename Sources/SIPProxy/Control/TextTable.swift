@@ -1,0 +1,39 @@
+// TextTable: aligned plain-text tables for sipctl output (kept in the library so it is unit tested).
+
+/// A table with a header row, left-aligned columns separated by two spaces.
+public struct TextTable: Sendable {
+    public var headers: [String]
+    public var rows: [[String]]
+
+    public init(headers: [String], rows: [[String]] = []) {
+        self.headers = headers
+        self.rows = rows
+    }
+
+    public func render() -> String {
+        let all = [self.headers] + self.rows
+        var widths = Array(repeating: 0, count: self.headers.count)
+        for row in all {
+            for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
+        }
+        var out = ""
+        for row in all {
+            var line = ""
+            for (i, cell) in row.enumerated() where i < widths.count {
+                line += cell
+                if i < widths.count - 1 { line += String(repeating: " ", count: widths[i] - cell.count + 2) }
+            }
+            out += line + "\n"
+        }
+        return out
+    }
+}
+
+extension RegistrationInfo {
+    /// `sipctl registrations` as a table.
+    public static func table(_ list: [RegistrationInfo]) -> String {
+        if list.isEmpty { return "no registrations\n" }
+        let rows = list.map { [$0.aor, $0.contact, $0.transport, $0.source, "\($0.expiresIn) s"] }
+        return TextTable(headers: ["AOR", "CONTACT", "TRANSPORT", "SOURCE", "EXPIRES IN"], rows: rows).render()
+    }
+}

@@ -1,0 +1,55 @@
+// `sipctl registrations` and `sipctl status`: what the running proxy knows.
+
+import ArgumentParser
+import SIPProxy
+
+struct Registrations: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the current registrations of the running proxy (AOR, contact, transport, source, expiry)."
+    )
+
+    @OptionGroup var options: GlobalOptions
+
+    func run() async throws {
+        let response = try await ControlCommand.send("registrations", self.options)
+        let list = response.registrations ?? []
+        if self.options.json {
+            print(try ControlCoding.encode(list))
+        } else {
+            print(RegistrationInfo.table(list), terminator: "")
+        }
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the running proxy's listeners and counters.")
+
+    @OptionGroup var options: GlobalOptions
+
+    func run() async throws {
+        let response = try await ControlCommand.send("status", self.options)
+        guard let status = response.status else { throw SipCtlError("the proxy sent no status") }
+        if self.options.json {
+            print(try ControlCoding.encode(status))
+            return
+        }
+        print("listening:  \(status.listeners.joined(separator: ", "))")
+        print("users:      \(status.users) (\(status.bindings) bindings)")
+        print("transactions: \(status.serverTransactions) server, \(status.clientTransactions) client")
+        print("uptime:     \(status.uptimeSeconds) s")
+    }
+}
+
+/// Sends a control command and turns transport failures and `ok: false` answers into one-line errors.
+enum ControlCommand {
+    static func send(_ command: String, _ options: GlobalOptions) async throws -> ControlResponse {
+        let response: ControlResponse
+        do {
+            response = try await ControlClient.send(ControlRequest(command: command), socket: options.socketPath)
+        } catch let error as ControlClientError {
+            throw SipCtlError(error.message)
+        }
+        guard response.ok else { throw SipCtlError(response.error ?? "the proxy refused '\(command)'") }
+        return response
+    }
+}
