@@ -72,4 +72,19 @@ struct SIPpRegistrarTests {
         let call = try await bed.run("uac-expect-final.xml", as: alice, service: "bob", sets: ["code": "480"])
         #expect(call.passed, "call after Contact:* should get 480\n\(bed.diagnostics(call))")
     }
+
+    @Test("too short Expires gets 423 with Min-Expires, and no binding is made")
+    func intervalTooBrief() async throws {
+        let bed = try await TestBed("423")
+        defer { bed.shutdown() }
+        let bob = Phone("bob", ip: "127.0.0.12")
+        let r = try await bed.run("register-expect-final.xml", as: bob, keys: ["expires": "10"], sets: ["code": "423"])
+        #expect(r.passed, "\(bed.diagnostics(r))")
+        if let brief = r.receivedResponses(423).first {
+            #expect(!headers("Min-Expires", in: brief).isEmpty, "423 without Min-Expires\n\(brief)")
+        }
+        let alice = Phone("alice", ip: "127.0.0.11")
+        let call = try await bed.run("uac-expect-final.xml", as: alice, service: "bob", sets: ["code": "404"])
+        #expect(call.passed, "a refused REGISTER must not create the user (expected 404)\n\(bed.diagnostics(call))")
+    }
 }

@@ -188,6 +188,17 @@ struct SIPpRoutingTests {
         #expect(b.receivedRequests("INVITE").count == 1, "callee saw the INVITE \(b.receivedRequests("INVITE").count) times\n\(bed.diagnostics(a, d, b))")
     }
 
+    @Test("CANCEL for an unknown transaction gets 481")
+    func cancelUnknown() async throws {
+        let bed = try await TestBed("481")
+        defer { bed.shutdown() }
+        let bob = Phone("bob", ip: "127.0.0.12")
+        try await bed.register(bob)
+        let alice = Phone("alice", ip: "127.0.0.11")
+        let r = try await bed.run("cancel-unknown.xml", as: alice, service: "bob")
+        #expect(r.passed, "\(bed.diagnostics(r))")
+    }
+
     @Test("sipctl serve exits 0 on SIGTERM")
     func gracefulShutdown() async throws {
         let bed = try await TestBed("shutdown")
