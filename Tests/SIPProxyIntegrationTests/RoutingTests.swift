@@ -15,32 +15,32 @@ struct SIPpRoutingTests {
         #expect(r.receivedResponses(404).count >= 1, "\(bed.diagnostics(r))")
     }
 
-    @Test("INVITE to a user whose binding was removed gets 480")
-    func unregisteredUser() async throws {
-        let bed = try await TestBed("480")
+    @Test("INVITE to a user whose binding was removed gets 480", arguments: SIPTransport.allCases)
+    func unregisteredUser(transport: SIPTransport) async throws {
+        let bed = try await TestBed("480-\(transport)")
         defer { bed.shutdown() }
-        let bob = Phone("bob", ip: "127.0.0.12")
+        let bob = Phone("bob", ip: "127.0.0.12", transport: transport)
         try await bed.register(bob)
         let unreg = try await bed.run("register-remove.xml", as: bob)
         #expect(unreg.passed, "\(bed.diagnostics(unreg))")
-        let alice = Phone("alice", ip: "127.0.0.11")
+        let alice = Phone("alice", ip: "127.0.0.11", transport: transport)
         let r = try await bed.run("uac-expect-final.xml", as: alice, service: "bob", sets: ["code": "480"])
         #expect(r.passed, "expected 480 Temporarily Unavailable\n\(bed.diagnostics(r))")
     }
 
-    @Test("Max-Forwards: 0 gets 483 (INVITE and OPTIONS), nothing reaches the callee")
-    func maxForwardsZero() async throws {
-        let bed = try await TestBed("483")
+    @Test("Max-Forwards: 0 gets 483 (INVITE and OPTIONS), nothing reaches the callee", arguments: SIPTransport.allCases)
+    func maxForwardsZero(transport: SIPTransport) async throws {
+        let bed = try await TestBed("483-\(transport)")
         defer { bed.shutdown() }
-        let bob = Phone("bob", ip: "127.0.0.12")
+        let bob = Phone("bob", ip: "127.0.0.12", transport: transport)
         try await bed.register(bob)
         // bob's UAS would fail on any INVITE: only uac-expect-final must complete.
         let uas = try await bed.startUAS("uas-busy.xml", as: bob, timeout: 3)
-        let alice = Phone("alice", ip: "127.0.0.11")
+        let alice = Phone("alice", ip: "127.0.0.11", transport: transport)
         let invite = try await bed.run("uac-expect-final.xml", as: alice, service: "bob",
                                        sets: ["code": "483", "maxfwd": "0"])
         #expect(invite.passed, "INVITE with Max-Forwards 0\n\(bed.diagnostics(invite))")
-        let alice2 = Phone("alice", ip: "127.0.0.11")
+        let alice2 = Phone("alice", ip: "127.0.0.11", transport: transport)
         let options = try await bed.run("options-maxforwards0.xml", as: alice2, service: "bob")
         #expect(options.passed, "OPTIONS with Max-Forwards 0\n\(bed.diagnostics(options))")
         uas.terminate()
@@ -48,17 +48,17 @@ struct SIPpRoutingTests {
         #expect(b.received.isEmpty, "the callee must not see requests with Max-Forwards 0\n\(b)")
     }
 
-    @Test("forking: two contacts ring, one answers, the other is CANCELled (487)")
-    func forking() async throws {
-        let bed = try await TestBed("fork")
+    @Test("forking: two contacts ring, one answers, the other is CANCELled (487)", arguments: SIPTransport.allCases)
+    func forking(transport: SIPTransport) async throws {
+        let bed = try await TestBed("fork-\(transport)")
         defer { bed.shutdown() }
-        let bobDesk = Phone("bob", ip: "127.0.0.12")
-        let bobMobile = Phone("bob", ip: "127.0.0.14")
+        let bobDesk = Phone("bob", ip: "127.0.0.12", transport: transport)
+        let bobMobile = Phone("bob", ip: "127.0.0.14", transport: transport)
         try await bed.register(bobDesk)
         try await bed.register(bobMobile)
         let answering = try await bed.startUAS("uas-answer-slow.xml", as: bobDesk)
         let ringing = try await bed.startUAS("uas-ring-cancel.xml", as: bobMobile)
-        let alice = Phone("alice", ip: "127.0.0.11")
+        let alice = Phone("alice", ip: "127.0.0.11", transport: transport)
         let a = try await bed.run("uac-call-bye.xml", as: alice, service: "bob")
         let desk = await answering.wait()
         let mobile = await ringing.wait()
@@ -70,17 +70,17 @@ struct SIPpRoutingTests {
         #expect(a.receivedResponses(200).count >= 1)
     }
 
-    @Test("forking: both contacts reject; the best final response (6xx over 4xx) reaches the caller")
-    func forkingBothReject() async throws {
-        let bed = try await TestBed("fork-reject")
+    @Test("forking: both contacts reject; the best final response (6xx over 4xx) reaches the caller", arguments: SIPTransport.allCases)
+    func forkingBothReject(transport: SIPTransport) async throws {
+        let bed = try await TestBed("fork-reject-\(transport)")
         defer { bed.shutdown() }
-        let bobDesk = Phone("bob", ip: "127.0.0.12")
-        let bobMobile = Phone("bob", ip: "127.0.0.14")
+        let bobDesk = Phone("bob", ip: "127.0.0.12", transport: transport)
+        let bobMobile = Phone("bob", ip: "127.0.0.14", transport: transport)
         try await bed.register(bobDesk)
         try await bed.register(bobMobile)
         let busy = try await bed.startUAS("uas-busy.xml", as: bobDesk)
         let decline = try await bed.startUAS("uas-decline.xml", as: bobMobile)
-        let alice = Phone("alice", ip: "127.0.0.11")
+        let alice = Phone("alice", ip: "127.0.0.11", transport: transport)
         let a = try await bed.run("uac-expect-final.xml", as: alice, service: "bob", sets: ["code": "603"])
         let b1 = await busy.wait()
         let b2 = await decline.wait()
@@ -88,17 +88,17 @@ struct SIPpRoutingTests {
         #expect(b1.passed && b2.passed, "both contacts should get an ACK\n\(bed.diagnostics(a, b1, b2))")
     }
 
-    @Test("forking: one contact busy, the other answers; the caller gets 200, not 486")
-    func forkingBusyAndAnswer() async throws {
-        let bed = try await TestBed("fork-busy-answer")
+    @Test("forking: one contact busy, the other answers; the caller gets 200, not 486", arguments: SIPTransport.allCases)
+    func forkingBusyAndAnswer(transport: SIPTransport) async throws {
+        let bed = try await TestBed("fork-busy-answer-\(transport)")
         defer { bed.shutdown() }
-        let bobDesk = Phone("bob", ip: "127.0.0.12")
-        let bobMobile = Phone("bob", ip: "127.0.0.14")
+        let bobDesk = Phone("bob", ip: "127.0.0.12", transport: transport)
+        let bobMobile = Phone("bob", ip: "127.0.0.14", transport: transport)
         try await bed.register(bobDesk)
         try await bed.register(bobMobile)
         let busy = try await bed.startUAS("uas-busy.xml", as: bobDesk)
         let answer = try await bed.startUAS("uas-answer-slow.xml", as: bobMobile)
-        let alice = Phone("alice", ip: "127.0.0.11")
+        let alice = Phone("alice", ip: "127.0.0.11", transport: transport)
         let a = try await bed.run("uac-call-bye.xml", as: alice, service: "bob")
         let b1 = await busy.wait()
         let b2 = await answer.wait()
@@ -108,15 +108,15 @@ struct SIPpRoutingTests {
         #expect(a.receivedResponses(486).isEmpty, "the 486 of one branch must not reach the caller\n\(bed.diagnostics(a, b1, b2))")
     }
 
-    @Test("one user in two simultaneous calls (bob receives calls from alice and carol)")
-    func twoSimultaneousCalls() async throws {
-        let bed = try await TestBed("two-calls")
+    @Test("one user in two simultaneous calls (bob receives calls from alice and carol)", arguments: SIPTransport.allCases)
+    func twoSimultaneousCalls(transport: SIPTransport) async throws {
+        let bed = try await TestBed("two-calls-\(transport)")
         defer { bed.shutdown() }
-        let bob = Phone("bob", ip: "127.0.0.12")
+        let bob = Phone("bob", ip: "127.0.0.12", transport: transport)
         try await bed.register(bob)
         let uas = try await bed.startUAS("uas-answer.xml", as: bob, calls: 2)
-        let alice = Phone("alice", ip: "127.0.0.11")
-        let carol = Phone("carol", ip: "127.0.0.13")
+        let alice = Phone("alice", ip: "127.0.0.11", transport: transport)
+        let carol = Phone("carol", ip: "127.0.0.13", transport: transport)
         let pa = try bed.start("uac-call-bye.xml", as: alice, client: true, service: "bob")
         let pc = try bed.start("uac-call-bye.xml", as: carol, client: true, service: "bob")
         let a = await pa.wait()
@@ -129,17 +129,17 @@ struct SIPpRoutingTests {
         #expect(callIDs.count == 2, "bob should see two calls: \(callIDs)")
     }
 
-    @Test("REFER: bob transfers alice to carol; alice answers 202, NOTIFYs, then calls carol")
-    func referTransfer() async throws {
-        let bed = try await TestBed("refer")
+    @Test("REFER: bob transfers alice to carol; alice answers 202, NOTIFYs, then calls carol", arguments: SIPTransport.allCases)
+    func referTransfer(transport: SIPTransport) async throws {
+        let bed = try await TestBed("refer-\(transport)")
         defer { bed.shutdown() }
-        let bob = Phone("bob", ip: "127.0.0.12")
-        let carol = Phone("carol", ip: "127.0.0.13")
+        let bob = Phone("bob", ip: "127.0.0.12", transport: transport)
+        let carol = Phone("carol", ip: "127.0.0.13", transport: transport)
         try await bed.register(bob)
         try await bed.register(carol)
         let transferor = try await bed.startUAS("refer-transferor.xml", as: bob,
                                                 keys: ["referto": "sip:carol@\(bed.proxy.hostPort)"])
-        let alice = Phone("alice", ip: "127.0.0.11")
+        let alice = Phone("alice", ip: "127.0.0.11", transport: transport)
         let a = try await bed.run("refer-transferee.xml", as: alice, service: "bob")
         let b = await transferor.wait()
         #expect(a.passed, "alice (transferee)\n\(bed.diagnostics(a, b))")
@@ -151,7 +151,7 @@ struct SIPpRoutingTests {
 
         // alice now calls the Refer-To target through the proxy.
         let callee = try await bed.startUAS("uas-answer.xml", as: carol)
-        let alice2 = Phone("alice", ip: "127.0.0.11")
+        let alice2 = Phone("alice", ip: "127.0.0.11", transport: transport)
         let a2 = try await bed.run("uac-call-bye.xml", as: alice2, service: "carol")
         let c = await callee.wait()
         #expect(a2.passed, "alice -> carol\n\(bed.diagnostics(a2, c))")

@@ -159,6 +159,9 @@ final class SIPpProcess {
 
     var isRunning: Bool { process.isRunning }
 
+    /// The result of `wait()`, once it returned.
+    var lastResult: SIPpResult? { result }
+
     /// Waits until this SIPp (as a server) has bound its SIP port, so requests sent to it
     /// are not lost. Returns false when it did not within the timeout (or died).
     func waitListening(timeout: Duration = .seconds(5)) async -> Bool {

@@ -98,9 +98,20 @@ final class TestBed {
         results.map(\.description).joined(separator: "\n\n") + "\n\n" + proxy.logTail()
     }
 
+    private var isShutDown = false
+
+    /// Stops everything. The directory with the logs is deleted when every SIPp run of
+    /// this test passed (set SIPPROXY_IT_KEEP=1 to always keep it); otherwise it stays
+    /// for inspection (its path is in the failure messages).
     func shutdown() {
+        guard !isShutDown else { return }
+        isShutDown = true
         for p in processes { p.terminate() }
         proxy.stop()
+        let keep = ProcessInfo.processInfo.environment["SIPPROXY_IT_KEEP"].map { !$0.isEmpty && $0 != "0" } ?? false
+        if !keep, processes.allSatisfy({ $0.lastResult?.passed == true }) {
+            try? FileManager.default.removeItem(at: directory)
+        }
     }
 
     deinit { shutdown() }
