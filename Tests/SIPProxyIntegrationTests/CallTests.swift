@@ -99,6 +99,17 @@ struct SIPpCallTests {
         }
     }
 
+    @Test("CANCEL before the callee's first provisional: the proxy holds it until the 180 (RFC 3261 9.1)",
+          arguments: SIPTransport.allCases)
+    func cancelBeforeProvisional(transport: SIPTransport) async throws {
+        let bed = try await TestBed("cancel-early-\(transport)")
+        defer { bed.shutdown() }
+        let (a, b) = try await call(bed, transport: transport, caller: "uac-cancel-early.xml", callee: "uas-slow-ring-cancel.xml")
+        #expect(a.passed, "caller should get 200 for CANCEL and 487\n\(bed.diagnostics(a, b))")
+        #expect(b.passed, "callee got the CANCEL before sending its 180, or no CANCEL at all\n\(bed.diagnostics(a, b))")
+        #expect(b.receivedRequests("CANCEL").count >= 1, "callee saw no CANCEL\n\(bed.diagnostics(a, b))")
+    }
+
     @Test("callee rejects: the final code reaches the caller",
           arguments: [("uas-busy.xml", 486), ("uas-decline.xml", 603)], SIPTransport.allCases)
     func rejected(rejection: (callee: String, code: Int), transport: SIPTransport) async throws {
