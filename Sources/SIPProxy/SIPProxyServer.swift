@@ -5,6 +5,13 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Dispatch
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The proxy as a Service.
 public final class SIPProxyServer: Service, Sendable {
@@ -28,29 +35,61 @@ public final class SIPProxyServer: Service, Sendable {
         // for several loops later (one per core) by encoding the owning loop in the branch.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
+        let recorder = TraceRecorder(logger: self.logger)
+        var journal: CallJournal?
+        var control: ControlServer?
+        var hangup: DispatchSourceSignal?
+        defer { hangup?.cancel() }
+        func closeAll() async {
+            await control?.close()
+            recorder.shutdown()
+            journal?.close()
+        }
         let transport = TransportManager(
             eventLoop: loop,
             parser: SIPParser(maxMessageSize: self.configuration.maxMessageSize),
             tcpIdleTimeout: self.configuration.tcpIdleTimeout,
-            logger: self.logger
+            logger: self.logger,
+            recorder: recorder
         )
-        let core = ProxyCore(
-            eventLoop: loop,
-            transport: transport,
-            configuration: self.configuration,
-            logger: self.logger
-        )
-        var control: ControlServer?
         do {
+            if let journalConfiguration = self.configuration.journal {
+                let opened = try CallJournal(configuration: journalConfiguration)
+                journal = opened
+                // Calls a killed run left in progress are journaled as interrupted before anything new.
+                let interrupted = try opened.recover()
+                if !interrupted.isEmpty {
+                    self.logger.notice("journaled \(interrupted.count) call(s) interrupted by the previous run")
+                }
+            }
+            if let trace = self.configuration.trace {
+                // Blocks until the first file is open: fine here, before any traffic.
+                try recorder.start(trace)
+            }
+            let core = ProxyCore(
+                eventLoop: loop,
+                transport: transport,
+                configuration: self.configuration,
+                logger: self.logger,
+                journal: journal
+            )
             let addresses =
                 self.configuration.listen.isEmpty
                 ? ProxyConfiguration.defaultListenAddresses() : self.configuration.listen
             try await transport.bind(addresses)
             core.start()
+            let reloader = PhraseReloader(selection: self.configuration.phrasesSelection, core: core, logger: self.logger)
+            hangup = Self.onHangup { reloader.reload { _ in } }
             control = try await ControlServer.start(
                 path: self.configuration.controlSocket,
                 group: group,
-                dispatcher: ProxyControl(core: core, startedAt: .now()),
+                dispatcher: ProxyControl(
+                    core: core,
+                    startedAt: .now(),
+                    phraseReloader: reloader,
+                    recorder: recorder,
+                    traceDefaults: self.configuration.trace ?? TraceSettings()
+                ),
                 logger: self.logger
             )
             let listeners = try await loop.submit { transport.listeners }.get()
@@ -58,15 +97,25 @@ public final class SIPProxyServer: Service, Sendable {
             // Suspends until the ServiceGroup starts a graceful shutdown (SIGTERM/SIGINT).
             try? await gracefulShutdown()
             self.logger.info("shutting down")
+            core.stop()
         } catch {
-            await control?.close()
             await transport.close()
+            await closeAll()
             try? await group.shutdownGracefully()
             throw error
         }
-        core.stop()
-        await control?.close()
+        // Sockets first, so nothing new arrives; then the trace file and the journal are flushed and closed.
         await transport.close()
+        await closeAll()
         try? await group.shutdownGracefully()
+    }
+
+    /// SIGHUP reloads the phrase file (the classic daemon convention).
+    private static func onHangup(_ action: @escaping @Sendable () -> Void) -> DispatchSourceSignal {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler(handler: action)
+        source.resume()
+        return source
     }
 }

@@ -15,13 +15,19 @@ import Darwin
 enum ControlClient {
     /// Sends one request and returns the proxy's answer; failures become one-line `ValidationError`-style errors.
     static func send(_ request: ControlRequest, socket path: String) async throws -> ControlResponse {
+        try await self.send(request, socket: path, as: ControlResponse.self)
+    }
+
+    /// Sends one request and decodes the answer as `R` (a response shape with extra fields, such as
+    /// `LiveCallsResponse`).
+    static func send<R: Decodable>(_ request: ControlRequest, socket path: String, as: R.Type) async throws -> R {
         if access(path, F_OK) != 0 {
             throw ControlClientError.describe(ControlClientError(message: "ENOENT"), path: path)
         }
         return try await self.exchange(request, path: path)
     }
 
-    private static func exchange(_ request: ControlRequest, path: String) async throws -> ControlResponse {
+    private static func exchange<R: Decodable>(_ request: ControlRequest, path: String) async throws -> R {
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: String.self)
         let channel: Channel
@@ -57,7 +63,7 @@ enum ControlClient {
         }
         try? await channel.close()
         do {
-            return try ControlCoding.decode(ControlResponse.self, from: answer)
+            return try ControlCoding.decode(R.self, from: answer)
         } catch {
             throw ControlClientError(message: "the proxy sent an unreadable answer: \(error)")
         }

@@ -19,6 +19,17 @@ public struct ProxyConfiguration: Sendable {
     public var maxMessageSize = 65_535
     /// How often expired bindings are swept.
     public var sweepInterval: TimeAmount = .seconds(5)
+    /// Reason phrases (`--phrases sk` or a file); English and relayed phrases untouched by default.
+    public var phrases = PhraseBook.standard
+    /// What `--phrases` named (a built-in language or a file path), re-read on reload.
+    public var phrasesSelection: String?
+    /// The trace recorder's settings at start-up; nil starts with recording off (`sipctl trace start` turns it on).
+    public var trace: TraceSettings? = TraceSettings()
+    /// The call journal; nil for none.
+    public var journal: CallJournal.Configuration? = CallJournal.Configuration(
+        path: "calls.jsonl",
+        textLogPath: "calls.log"
+    )
     /// The control socket's path (relative paths are in the working directory).
     public var controlSocket = ControlServer.defaultPath
 

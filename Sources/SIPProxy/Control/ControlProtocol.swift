@@ -10,16 +10,104 @@
 //     -> {"command":"nonsense"}
 //     <- {"ok":false,"error":"unknown command 'nonsense'"}
 //
-// Commands: `registrations`; `status`. Unknown fields are ignored so older clients keep working.
+// Commands: `registrations`; `status`; `phrases.show` (with optional `language`); `phrases.reload`;
+// `trace.start` (with optional `trace` overrides), `trace.stop`, `trace.status`, `trace.list`; `calls.live`. Unknown fields are ignored so older clients keep working.
 
 import Foundation
 
 /// A request line.
 public struct ControlRequest: Codable, Sendable, Equatable {
     public var command: String
+    /// `phrases.show`: the language whose table to return (default: the proxy's default language).
+    public var language: String?
+    /// `trace.start`: what to change from the start-up trace settings.
+    public var trace: TraceStartOptions?
 
-    public init(command: String) {
+    public init(command: String, language: String? = nil, trace: TraceStartOptions? = nil) {
         self.command = command
+        self.language = language
+        self.trace = trace
+    }
+}
+
+/// `sipctl trace start` options; each nil field keeps the proxy's start-up setting.
+public struct TraceStartOptions: Codable, Sendable, Equatable {
+    public var directory: String?
+    public var maxFileSize: Int?
+    public var maxFiles: Int?
+    /// Seconds before a file is rotated.
+    public var maxDuration: Int?
+    /// Milliseconds within which a record reaches the disk (0: every record).
+    public var flushInterval: Int?
+    /// A filter expression (`method=INVITE,BYE user=alice callid=... peer=127.0.0.11`); "" records everything.
+    public var filter: String?
+
+    public init(
+        directory: String? = nil,
+        maxFileSize: Int? = nil,
+        maxFiles: Int? = nil,
+        maxDuration: Int? = nil,
+        flushInterval: Int? = nil,
+        filter: String? = nil
+    ) {
+        self.directory = directory
+        self.maxFileSize = maxFileSize
+        self.maxFiles = maxFiles
+        self.maxDuration = maxDuration
+        self.flushInterval = flushInterval
+        self.filter = filter
+    }
+
+    /// The settings to start with: `base` with these overrides, validated.
+    public func apply(to base: TraceSettings) throws(TraceError) -> TraceSettings {
+        var s = base
+        if let v = self.directory { s.directory = v }
+        if let v = self.maxFileSize { s.maxFileSize = v }
+        if let v = self.maxFiles { s.maxFiles = v }
+        if let v = self.maxDuration { s.maxDuration = v }
+        if let v = self.flushInterval { s.flushInterval = v }
+        if let v = self.filter { s.filter = v.trimmingSIPWhitespace().isEmpty ? nil : try TraceFilter.parse(v) }
+        try s.validate()
+        return s
+    }
+}
+
+/// The active phrase policy and one table, for `sipctl phrases`.
+public struct PhrasesInfo: Codable, Sendable, Equatable {
+    public var source: String
+    public var defaultLanguage: String
+    public var languages: [String]
+    public var rewriteRelayed: Bool
+    public var rewriteCodes: [Int]?
+    public var acceptLanguage: Bool
+    public var language: String
+    /// Code (as text: JSON object keys are strings) -> phrase.
+    public var table: [String: String]
+
+    public init(book: PhraseBook, language: String?) {
+        let lang = (language ?? book.defaultLanguage).lowercased()
+        self.source = book.source
+        self.defaultLanguage = book.defaultLanguage
+        self.languages = book.tables.keys.sorted()
+        self.rewriteRelayed = book.rewriteRelayed
+        self.rewriteCodes = book.rewriteCodes?.sorted()
+        self.acceptLanguage = book.useAcceptLanguage
+        self.language = lang
+        var table: [String: String] = [:]
+        for (code, phrase) in book.tables[lang]?.phrases ?? [:] { table[String(code)] = phrase }
+        self.table = table
+    }
+
+    /// `sipctl phrases` as text.
+    public func render() -> String {
+        var out = "source: \(self.source)\n"
+        out += "default language: \(self.defaultLanguage) (tables: \(self.languages.joined(separator: ", ")))\n"
+        let codes = self.rewriteCodes.map { $0.map(String.init).joined(separator: ", ") } ?? "all codes"
+        out += "relayed responses: \(self.rewriteRelayed ? "rewritten (\(codes))" : "phrases kept")\n"
+        out += "Accept-Language: \(self.acceptLanguage ? "honoured" : "ignored")\n\n"
+        let rows = self.table.keys.compactMap(Int.init).sorted().map { [String($0), self.table[String($0)] ?? ""] }
+        out += TextTable(headers: ["CODE", "PHRASE (\(self.language))"], rows: rows).render()
+        return out
     }
 }
 
@@ -50,6 +138,12 @@ public struct ControlResponse: Codable, Sendable, Equatable {
     public var error: String?
     public var registrations: [RegistrationInfo]?
     public var status: ProxyStatus?
+    public var phrases: PhrasesInfo?
+    public var trace: TraceStatus?
+    public var traceFiles: [TraceFileInfo]?
+    /// `calls.live`: the calls in progress and the proxy's clock.
+    public var liveCalls: [CallRecord]?
+    public var serverTime: WallClock?
 
     public init(ok: Bool = true, error: String? = nil) {
         self.ok = ok

@@ -1,14 +1,52 @@
 // ProxyControl: answers control requests from the proxy's state.
 
+import Dispatch
 import NIOCore
 
 /// The dispatcher of a running proxy.
 struct ProxyControl: ControlDispatcher {
     let core: ProxyCore
     let startedAt: NIODeadline
+    let phraseReloader: PhraseReloader
+    let recorder: TraceRecorder
+    /// Settings `sipctl trace start` starts from (the start-up ones); the request overrides what it names.
+    let traceDefaults: TraceSettings
+    /// Starting and stopping block until files are open or flushed: never on the event loop.
+    private let traceQueue = DispatchQueue(label: "sipproxy.trace-control")
+
+    init(
+        core: ProxyCore,
+        startedAt: NIODeadline,
+        phraseReloader: PhraseReloader,
+        recorder: TraceRecorder,
+        traceDefaults: TraceSettings
+    ) {
+        self.core = core
+        self.startedAt = startedAt
+        self.phraseReloader = phraseReloader
+        self.recorder = recorder
+        self.traceDefaults = traceDefaults
+    }
 
     func handle(_ request: ControlRequest) -> EventLoopFuture<ControlResponse> {
         let core = self.core
+        if request.command.hasPrefix("trace.") {
+            return self.handleTrace(request)
+        }
+        if request.command == "phrases.reload" {
+            let promise = core.eventLoop.makePromise(of: ControlResponse.self)
+            self.phraseReloader.reload { result in
+                switch result {
+                case .success(let book):
+                    var response = ControlResponse()
+                    response.phrases = PhrasesInfo(book: book, language: nil)
+                    promise.succeed(response)
+                case .failure(let error):
+                    promise.succeed(.failure("reload failed, the current phrases stay: \(error)"))
+                }
+            }
+            return promise.futureResult
+        }
         let startedAt = self.startedAt
         return core.eventLoop.submit {
             let now = core.now()
@@ -39,9 +77,55 @@ struct ProxyControl: ControlDispatcher {
                     uptimeSeconds: Int((now - startedAt).nanoseconds / 1_000_000_000)
                 )
                 return response
+            case CallsControl.liveCommand:
+                var response = ControlResponse()
+                response.liveCalls = core.tracker.inProgress
+                response.serverTime = .now()
+                return response
+            case "phrases.show":
+                var response = ControlResponse()
+                response.phrases = PhrasesInfo(book: core.phrases, language: request.language)
+                return response
             default:
                 return .failure("unknown command '\(request.command)'")
             }
         }
+    }
+
+    /// `trace.start` (optional `trace` overrides), `trace.stop`, `trace.status`, `trace.list`.
+    private func handleTrace(_ request: ControlRequest) -> EventLoopFuture<ControlResponse> {
+        let promise = self.core.eventLoop.makePromise(of: ControlResponse.self)
+        let recorder = self.recorder
+        let defaults = self.traceDefaults
+        self.traceQueue.async {
+            var response = ControlResponse()
+            switch request.command {
+            case "trace.start":
+                do throws(TraceError) {
+                    let settings = try (request.trace ?? TraceStartOptions()).apply(to: defaults)
+                    try recorder.start(settings)
+                    response.trace = recorder.status()
+                } catch {
+                    response = .failure("cannot start the trace: \(error)")
+                }
+            case "trace.stop":
+                recorder.stop()
+                response.trace = recorder.status()
+            case "trace.status":
+                response.trace = recorder.status()
+            case "trace.list":
+                let status = recorder.status()
+                do throws(TraceError) {
+                    response.trace = status
+                    response.traceFiles = try TraceFiles.list(directory: status.settings.directory)
+                } catch {
+                    response = .failure("cannot list \(status.settings.directory): \(error)")
+                }
+            default:
+                response = .failure("unknown command '\(request.command)'")
+            }
+            promise.succeed(response)
+        }
+        return promise.futureResult
     }
 }

@@ -37,7 +37,7 @@ extension SIPResponse {
 /// 400 when the proxy can read enough to answer). Returns nil when the request cannot be answered (no Via, From,
 /// To, Call-ID or CSeq line, or an ACK, which is never answered).
 enum MalformedRequestReply {
-    static func build(_ bytes: ByteBuffer, error: SIPParseError) -> ByteBuffer? {
+    static func build(_ bytes: ByteBuffer, error: SIPParseError, phrases: PhraseBook) -> ByteBuffer? {
         guard error.isRequest == true, error.method != .ack else { return nil }
         var vias: [String] = []
         var single: [String: String] = [:]
@@ -65,7 +65,8 @@ enum MalformedRequestReply {
         else { return nil }
         // §8.2.6.2: a final response carries a To tag.
         if !to.contains("tag=") { to += ";tag=sp\(error.status)" }
-        var out = "SIP/2.0 \(error.status) \(error.reason)\r\n"
+        let reason = phrases.generated(error.status, for: nil, detail: error.reason)
+        var out = "SIP/2.0 \(error.status) \(reason)\r\n"
         for via in vias { out += "Via: \(via)\r\n" }
         out += "From: \(from)\r\nTo: \(to)\r\nCall-ID: \(callID)\r\nCSeq: \(cseq)\r\n"
         out += "Server: SIPProxy\r\nContent-Length: 0\r\n\r\n"

@@ -353,7 +353,7 @@ extension ProxyCore {
             let response = SIPResponse.reply(
                 to: entry.request,
                 status: status,
-                reason: reason,
+                reason: self.phrases.generated(status, for: entry.request, detail: reason),
                 toTag: entry.localTag,
                 extraHeaders: extra
             )

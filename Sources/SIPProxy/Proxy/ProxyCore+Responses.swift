@@ -19,6 +19,7 @@ extension ProxyCore: TransactionUser {
         }
         var copy = response
         copy.headers.removeFirstValue("via")
+        copy.reason = self.phrases.relayed(response.statusCode, original: response.reason, for: nil)
         guard let next = copy.topVia, let destination = self.responseDestination(of: next) else { return }
         self.transactions.sendResponse(copy, to: destination)
     }
@@ -43,7 +44,14 @@ extension ProxyCore: TransactionUser {
         guard context.branches[index].finalStatus == nil else { return }
         // §16.7 step 2 / §16.8: a timeout acts as a 408, a transport failure as a 503, made from the request as
         // received so it can go upstream.
-        guard let synthesized = SIPResponse.reply(to: context.request, status: status, toTag: nil) else { return }
+        guard
+            let synthesized = SIPResponse.reply(
+                to: context.request,
+                status: status,
+                reason: self.phrases.generated(status, for: context.request),
+                toTag: nil
+            )
+        else { return }
         self.branchFinal(context, index, synthesized)
     }
 
@@ -59,6 +67,8 @@ extension ProxyCore: TransactionUser {
         var upstream = response
         upstream.headers.removeFirstValue("via")
         guard upstream.headers.contains("via") else { return }
+        // Only the phrase may change on the way up (issue: localized phrases); code, headers, body stay.
+        upstream.reason = self.phrases.relayed(response.statusCode, original: response.reason, for: context.request)
 
         if response.isProvisional {
             context.branches[index].provisional = true
@@ -121,12 +131,12 @@ extension ProxyCore: TransactionUser {
         guard var best = context.bestFinal() else { return }
         if best.statusCode == 503 {
             // §16.7 step 6: a 503 is not passed on as such (it would make the UAC try another proxy).
-            best = SIPResponse.reply(to: context.request, status: 500, toTag: entry.localTag) ?? best
+            best = self.localReply(context, 500, toTag: entry.localTag) ?? best
         } else if context.cancelled && best.statusCode == 408 {
             // Cancelled by the caller and no branch answered 487 in time: the caller expects 487 (§16.10).
-            best = SIPResponse.reply(to: context.request, status: 487, toTag: entry.localTag) ?? best
+            best = self.localReply(context, 487, toTag: entry.localTag) ?? best
         } else if best.statusCode == 408 && best.to.tag == nil {
-            best = SIPResponse.reply(to: context.request, status: 408, toTag: entry.localTag) ?? best
+            best = self.localReply(context, 408, toTag: entry.localTag) ?? best
         }
         if context.isCall {
             self.logger.info(
@@ -135,5 +145,14 @@ extension ProxyCore: TransactionUser {
             )
         }
         self.transactions.respond(entry, best)
+    }
+
+    private func localReply(_ context: ProxyContext, _ status: Int, toTag: String) -> SIPResponse? {
+        SIPResponse.reply(
+            to: context.request,
+            status: status,
+            reason: self.phrases.generated(status, for: context.request),
+            toTag: toTag
+        )
     }
 }

@@ -23,6 +23,11 @@ public final class ProxyCore: @unchecked Sendable {
     var logger: Logger
     let now: @Sendable () -> NIODeadline
     var registrar: Registrar
+    /// Call tracking for the journal: fed every message in and out, so it sees what phones see.
+    var tracker = CallTracker()
+    let journal: CallJournal?
+    /// Reason phrases for generated and relayed responses; replaced whole on reload.
+    public internal(set) var phrases: PhraseBook
     private var sweepTask: RepeatedTask?
     /// Monotonic counter making every branch the proxy creates unique (§8.1.1.7, §16.6 step 8).
     var branchCounter: UInt64 = 0
@@ -34,8 +39,10 @@ public final class ProxyCore: @unchecked Sendable {
         transport: TransportManager,
         configuration: ProxyConfiguration,
         logger: Logger,
+        journal: CallJournal? = nil,
         now: @escaping @Sendable () -> NIODeadline = { .now() }
     ) {
+        self.journal = journal
         self.eventLoop = eventLoop
         self.transport = transport
         self.configuration = configuration
@@ -43,6 +50,7 @@ public final class ProxyCore: @unchecked Sendable {
         self.logger = logger
         self.now = now
         self.registrar = Registrar(policy: configuration.registrar)
+        self.phrases = configuration.phrases
         self.transactions = TransactionLayer(
             eventLoop: eventLoop,
             transport: transport,
@@ -107,7 +115,7 @@ public final class ProxyCore: @unchecked Sendable {
     }
 
     private func handleMalformed(_ bytes: ByteBuffer, error: SIPParseError, from peer: Peer) {
-        if let reply = MalformedRequestReply.build(bytes, error: error) {
+        if let reply = MalformedRequestReply.build(bytes, error: error, phrases: self.phrases) {
             self.logger.info(
                 "malformed request from \(peer): \(error) -> \(error.status)",
                 metadata: ["net.peer": "\(peer)"]
@@ -120,6 +128,10 @@ public final class ProxyCore: @unchecked Sendable {
     }
 
     private func sweepBindings() {
+        if let journal = self.journal {
+            // Calls that never ended cleanly (a lost BYE) are closed by the tracker's idle limits.
+            journal.record(self.tracker.expire(now: .now()))
+        }
         let removed = self.registrar.sweep(now: self.now())
         for binding in removed {
             self.logger.info("registration expired: \(binding.aor) at \(binding.contact.uri)")
@@ -169,7 +181,15 @@ public final class ProxyCore: @unchecked Sendable {
 
     // MARK: Logging
 
+    /// Feeds the call tracker: every message the proxy reads or writes, with the phrase actually on the wire.
+    func observe(_ message: SIPMessage, _ direction: CallObservation.Direction, _ peer: Peer) {
+        guard let journal = self.journal else { return }
+        let events = self.tracker.observe(message, direction: direction, peer: peer, at: .now())
+        if !events.isEmpty { journal.record(events) }
+    }
+
     func logReceived(_ message: SIPMessage, from peer: Peer) {
+        self.observe(message, .received, peer)
         self.logger.info(
             "in  \(message.summary) from \(peer)",
             metadata: ["sip.call_id": "\(message.callID)"]
@@ -177,10 +197,16 @@ public final class ProxyCore: @unchecked Sendable {
     }
 
     func logSent(_ message: SIPMessage, to peer: Peer) {
+        self.observe(message, .sent, peer)
         self.logger.info(
             "out \(message.summary) to \(peer)",
             metadata: ["sip.call_id": "\(message.callID)"]
         )
+    }
+
+    /// Installs a new phrase book (reload); takes effect for the next response.
+    public func setPhrases(_ book: PhraseBook) {
+        self.eventLoop.execute { self.phrases = book }
     }
 
     /// Current bindings, for the control socket and tests.

@@ -18,7 +18,7 @@ final class SIPDatagramHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = Self.unwrapInboundIn(data)
         let peer = Peer(transport: .udp, remote: envelope.remoteAddress, local: self.local)
-        self.manager.deliver(envelope.data, from: peer)
+        self.manager.deliver(envelope.data, from: peer, socketLocal: self.local)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

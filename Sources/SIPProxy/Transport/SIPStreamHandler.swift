@@ -24,7 +24,13 @@ final class SIPStreamHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let id = self.id { self.manager.unregister(connection: id) }
+        if let id = self.id {
+            self.manager.unregister(
+                connection: id,
+                local: context.channel.localAddress,
+                remote: context.channel.remoteAddress
+            )
+        }
         context.fireChannelInactive()
     }
 
@@ -33,7 +39,7 @@ final class SIPStreamHandler: ChannelInboundHandler {
         case .message(let bytes):
             guard let remote = context.channel.remoteAddress, let id = self.id else { return }
             let peer = Peer(transport: .tcp, remote: remote, local: self.listener, connection: id)
-            self.manager.deliver(bytes, from: peer)
+            self.manager.deliver(bytes, from: peer, socketLocal: context.channel.localAddress ?? self.listener)
         case .keepAlive(let isPing):
             // RFC 5626 §4.4.1: a double-CRLF ping is answered with a single CRLF pong.
             if isPing {

@@ -40,12 +40,21 @@ public final class TransportManager: @unchecked Sendable {
 
     /// Called on `eventLoop` for every message read from any socket.
     public var onReceive: ((ByteBuffer, Peer) -> Void)?
+    /// The trace tap (Kamailio siptrace's place): every message read or written at this edge is mirrored to it.
+    let recorder: TraceRecorder?
 
-    public init(eventLoop: EventLoop, parser: SIPParser, tcpIdleTimeout: TimeAmount, logger: Logger) {
+    public init(
+        eventLoop: EventLoop,
+        parser: SIPParser,
+        tcpIdleTimeout: TimeAmount,
+        logger: Logger,
+        recorder: TraceRecorder? = nil
+    ) {
         self.eventLoop = eventLoop
         self.parser = parser
         self.tcpIdleTimeout = tcpIdleTimeout
         self.logger = logger
+        self.recorder = recorder
     }
 
     /// SO_REUSEPORT, which NIO does not name.
@@ -135,20 +144,52 @@ public final class TransportManager: @unchecked Sendable {
         return id
     }
 
-    func unregister(connection id: ConnectionID) {
+    func unregister(connection id: ConnectionID, local: SocketAddress?, remote: SocketAddress?) {
         self.eventLoop.assertInEventLoop()
         if let channel = self.connections.removeValue(forKey: id), let remote = channel.remoteAddress,
             self.connectionByRemote[remote] == id
         {
             self.connectionByRemote.removeValue(forKey: remote)
         }
+        if let recorder = self.recorder, recorder.isRecording, let local, let remote {
+            recorder.record(.connectionClosed(direction: .received, source: remote, destination: local, connection: id))
+        }
     }
 
     /// Whether a TCP connection is still open.
     public func isOpen(_ id: ConnectionID) -> Bool { self.connections[id] != nil }
 
-    func deliver(_ bytes: ByteBuffer, from peer: Peer) {
+    /// A message read from a socket; `socketLocal` is the socket's own address (for TCP the connection's).
+    func deliver(_ bytes: ByteBuffer, from peer: Peer, socketLocal: SocketAddress) {
+        self.trace(.received, bytes, transport: peer.transport, source: peer.remote, destination: socketLocal,
+            connection: peer.connection)
         self.onReceive?(bytes, peer)
+    }
+
+    /// Mirrors one message to the recorder, stamped now (when it was read from or written to the socket).
+    private func trace(
+        _ direction: TraceEvent.Direction,
+        _ bytes: ByteBuffer,
+        transport: TransportKind,
+        source: SocketAddress,
+        destination: SocketAddress,
+        connection: ConnectionID?
+    ) {
+        guard let recorder = self.recorder, recorder.isRecording else { return }
+        let payload = Array(bytes.readableBytesView)
+        // Parse only when the filter needs parsed fields: recording everything stays a copy and a queue push.
+        let summary = recorder.needsSummary ? TraceSummary(parsing: payload, parser: self.parser) : nil
+        recorder.record(
+            TraceEvent(
+                direction: direction,
+                transport: transport,
+                source: source,
+                destination: destination,
+                connection: connection,
+                payload: payload,
+                summary: summary
+            )
+        )
     }
 
     // MARK: Sending
@@ -180,15 +221,28 @@ public final class TransportManager: @unchecked Sendable {
                 return
             }
             let envelope = AddressedEnvelope(remoteAddress: peer.remote, data: buffer)
+            self.trace(.sent, buffer, transport: .udp, source: listener.address, destination: peer.remote,
+                connection: nil)
             listener.channel.writeAndFlush(envelope, promise: nil)
         case .tcp:
             if let id = peer.connection, let channel = self.connections[id] {
-                channel.writeAndFlush(buffer, promise: nil)
+                self.write(buffer, on: channel, id: id)
             } else if let id = self.connectionByRemote[peer.remote], let channel = self.connections[id] {
-                channel.writeAndFlush(buffer, promise: nil)
+                self.write(buffer, on: channel, id: id)
             } else {
                 self.connect(to: peer.remote, listener: peer.local, sending: buffer, onFailure: onFailure)
             }
+        }
+    }
+
+    private func write(_ buffer: ByteBuffer, on channel: Channel, id: ConnectionID?, flush: Bool = true) {
+        if let local = channel.localAddress, let remote = channel.remoteAddress {
+            self.trace(.sent, buffer, transport: .tcp, source: local, destination: remote, connection: id)
+        }
+        if flush {
+            channel.writeAndFlush(buffer, promise: nil)
+        } else {
+            channel.write(buffer, promise: nil)
         }
     }
 
@@ -228,7 +282,8 @@ public final class TransportManager: @unchecked Sendable {
             let waiting = self.pendingConnects.removeValue(forKey: remote) ?? []
             switch result {
             case .success(let channel):
-                for (buffer, _) in waiting { channel.write(buffer, promise: nil) }
+                let id = channel.remoteAddress.flatMap { self.connectionByRemote[$0] }
+                for (buffer, _) in waiting { self.write(buffer, on: channel, id: id, flush: false) }
                 channel.flush()
             case .failure(let error):
                 self.logger.info(

@@ -43,9 +43,14 @@ struct Status: AsyncParsableCommand {
 /// Sends a control command and turns transport failures and `ok: false` answers into one-line errors.
 enum ControlCommand {
     static func send(_ command: String, _ options: GlobalOptions) async throws -> ControlResponse {
+        try await self.send(ControlRequest(command: command), options)
+    }
+
+    static func send(_ request: ControlRequest, _ options: GlobalOptions) async throws -> ControlResponse {
+        let command = request.command
         let response: ControlResponse
         do {
-            response = try await ControlClient.send(ControlRequest(command: command), socket: options.socketPath)
+            response = try await ControlClient.send(request, socket: options.socketPath)
         } catch let error as ControlClientError {
             throw SipCtlError(error.message)
         }

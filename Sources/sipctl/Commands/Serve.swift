@@ -43,6 +43,39 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String?
 
+    @Option(name: .long, help: "Reason phrases: a built-in language (en, sk) or a YAML phrase file.")
+    var phrases: String?
+
+    @Flag(name: .long, help: "Relay phones' reason phrases unchanged (only the proxy's own responses use the table).")
+    var keepRelayedPhrases = false
+
+    @Option(name: .long, help: "Trace directory (default: traces).")
+    var traceDir: String?
+
+    @Flag(name: .long, help: "Start with trace recording off (`sipctl trace start` turns it on).")
+    var noTrace = false
+
+    @Option(name: .long, help: "Rotate trace files at this size (e.g. 10MB).")
+    var traceMaxSize: String?
+
+    @Option(name: .long, help: "Keep at most this many trace files.")
+    var traceMaxFiles: Int?
+
+    @Option(name: .long, help: "Rotate trace files after this long (e.g. 1h).")
+    var traceDuration: String?
+
+    @Option(name: .long, help: "Record only matching messages (see `sipctl trace start --help`).")
+    var traceFilter: String?
+
+    @Option(name: .long, help: "Trace records reach the disk within this many milliseconds (0: every record).")
+    var traceFlushMs: Int?
+
+    @Option(name: .long, help: "Call journal file (JSON Lines; default: calls.jsonl).")
+    var journal: String?
+
+    @Flag(name: .long, help: "Keep no call journal.")
+    var noJournal = false
+
     @Option(name: .long, help: "Shortest registration accepted in seconds (shorter ones get 423).")
     var minExpires: Int?
 
@@ -74,6 +107,16 @@ struct Serve: AsyncParsableCommand {
             if let maxExpires { settings.registrar.maxExpires = maxExpires }
             if let defaultExpires { settings.registrar.defaultExpires = defaultExpires }
             if let logLevel, let parsed = Logger.Level(rawValue: logLevel) { level = parsed }
+            if let phrases { settings.phrasesSelection = phrases }
+            if let selection = settings.phrasesSelection {
+                do throws(PhraseError) {
+                    settings.phrases = try PhraseFile.load(selection) { try String(contentsOfFile: $0, encoding: .utf8) }
+                } catch {
+                    throw ConfigurationError(error.description)
+                }
+            }
+            if self.keepRelayedPhrases { settings.phrases.rewriteRelayed = false }
+            try self.applyTraceAndJournal(to: &settings)
             if let socket {
                 settings.controlSocket = socket
             } else if let env = ProcessInfo.processInfo.environment["SIPPROXY_SOCKET"], !env.isEmpty {
@@ -111,8 +154,44 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
+    private func applyTraceAndJournal(to settings: inout ProxyConfiguration) throws {
+        if self.noTrace {
+            settings.trace = nil
+        } else {
+            let options = TraceStartOptions(
+                directory: self.traceDir,
+                maxFileSize: try self.traceMaxSize.map { text in
+                    guard let v = SizeText.parse(text) else { throw ConfigurationError("invalid --trace-max-size '\(text)'") }
+                    return v
+                },
+                maxFiles: self.traceMaxFiles,
+                maxDuration: try self.traceDuration.map { text in
+                    guard let v = DurationText.parse(text) else { throw ConfigurationError("invalid --trace-duration '\(text)'") }
+                    return v
+                },
+                flushInterval: self.traceFlushMs,
+                filter: self.traceFilter
+            )
+            do throws(TraceError) {
+                settings.trace = try options.apply(to: settings.trace ?? TraceSettings())
+            } catch {
+                throw ConfigurationError("invalid trace settings: \(error)")
+            }
+        }
+        if self.noJournal {
+            settings.journal = nil
+        } else if let path = self.journal {
+            settings.journal = CallJournal.Configuration(path: path, textLogPath: Self.textLog(for: path))
+        }
+    }
+
+    /// `calls.jsonl` -> `calls.log` beside it.
+    static func textLog(for path: String) -> String {
+        path.hasSuffix(".jsonl") ? String(path.dropLast(6)) + ".log" : path + ".log"
+    }
+
     /// Reads the YAML file through swift-configuration. Keys: `listen` (list), `domains` (list), `advertise`,
-    /// `log_level`, `registrar.min_expires`, `registrar.max_expires`, `registrar.default_expires`.
+    /// `log_level`, `phrases` (en, sk or a phrase file), `registrar.min_expires`, `registrar.max_expires`, `registrar.default_expires`.
     static func apply(file path: String, to settings: inout ProxyConfiguration, level: inout Logger.Level)
         async throws
     {
@@ -133,6 +212,23 @@ struct Serve: AsyncParsableCommand {
                 throw ConfigurationError("invalid log_level '\(text)' in \(path)")
             }
             level = parsed
+        }
+        if let v = reader.string(forKey: "phrases") { settings.phrasesSelection = v }
+        if reader.bool(forKey: "trace.enabled") == false { settings.trace = nil }
+        if settings.trace != nil {
+            if let v = reader.string(forKey: "trace.directory") { settings.trace?.directory = v }
+            if let v = reader.int(forKey: "trace.max_files") { settings.trace?.maxFiles = v }
+            if let v = reader.string(forKey: "trace.max_size") {
+                guard let n = SizeText.parse(v) else { throw ConfigurationError("invalid trace.max_size '\(v)' in \(path)") }
+                settings.trace?.maxFileSize = n
+            }
+            if let v = reader.string(forKey: "trace.duration") {
+                guard let n = DurationText.parse(v) else { throw ConfigurationError("invalid trace.duration '\(v)' in \(path)") }
+                settings.trace?.maxDuration = n
+            }
+        }
+        if let v = reader.string(forKey: "journal") {
+            settings.journal = CallJournal.Configuration(path: v, textLogPath: Self.textLog(for: v))
         }
         if let v = reader.int(forKey: "registrar.min_expires") { settings.registrar.minExpires = v }
         if let v = reader.int(forKey: "registrar.max_expires") { settings.registrar.maxExpires = v }

@@ -1,0 +1,239 @@
+// CallRecord: one call as the journal stores it (one JSON object per line, JSON Lines).
+//
+//     {"callID":"a84b4c76e66710","caller":"sip:alice@example.com","callee":"sip:bob@example.com",
+//      "invite":"2026-12-01T10:33:18.412+01:00","inviteUs":1796117598412000, ..., "outcome":"completed",
+//      "finalCode":200,"finalReason":"OK","hungUpBy":"caller","ringSeconds":5.8,"talkSeconds":9.02, ...}
+//
+// Times are written twice: ISO 8601 with milliseconds and the zone offset (for people and other tools) and raw
+// microseconds since the epoch (`…Us`, authoritative when read back). Absent values are left out.
+
+import Foundation
+
+/// How a call ended (the journal's `outcome`).
+public enum CallOutcome: String, Sendable, Codable, CaseIterable, Hashable {
+    /// Answered, then ended by a BYE (RFC 3261 §15).
+    case completed
+    /// The caller sent CANCEL before an answer and got 487 (RFC 3261 §9).
+    case cancelled
+    /// The callee declined: 603.
+    case declined
+    /// 486 Busy Here or 600 Busy Everywhere.
+    case busy
+    /// Nobody answered in time: 408, a 480 sent by a phone, or a 487 the caller did not ask for (Timer C).
+    case noAnswer = "no-answer"
+    /// The proxy could not reach the callee: 404/604, or a 480 the proxy generated itself (no registered contact).
+    case unreachable
+    /// Any other final response.
+    case failed
+    /// No message for too long (a lost BYE, a vanished phone): closed by `CallTracker.expire(now:)`.
+    case timedOut = "timed-out"
+    /// Still in progress when the proxy stopped without a clean shutdown (written by `CallJournal.recover()`).
+    case interrupted
+}
+
+/// The side of a call.
+public enum CallParty: String, Sendable, Codable, Hashable {
+    case caller
+    case callee
+}
+
+/// One media stream of the session description (an SDP `m=` line, RFC 4566 §5.14).
+public struct CallMedia: Sendable, Codable, Hashable {
+    /// `audio`, `video`, `application`, ...
+    public var type: String
+    /// The transport port; 0 means the stream is rejected or removed (RFC 3264 §6, §8.2).
+    public var port: Int
+    /// Codec names in preference order, from `a=rtpmap` or the RFC 3551 static payload types.
+    public var codecs: [String]
+
+    public init(type: String, port: Int, codecs: [String]) {
+        self.type = type
+        self.port = port
+        self.codecs = codecs
+    }
+
+    /// Whether the stream is in use (port not zero).
+    public var isActive: Bool { self.port != 0 }
+}
+
+/// A call as the proxy saw it.
+public struct CallRecord: Sendable, Equatable, Codable {
+    public var callID: String
+    /// The caller's From tag: with `callID` it identifies the call (RFC 3261 §12: a dialog is Call-ID + tags; the
+    /// record spans every early dialog of a forked INVITE, so only the caller's tag is part of the key).
+    public var fromTag: String
+    /// Caller AOR (`sip:alice@example.com`) and display name.
+    public var caller: String
+    public var callerName: String?
+    /// The original To of the INVITE.
+    public var callee: String
+    public var calleeName: String?
+    /// `ip:port` the INVITE came from.
+    public var source: String?
+    /// `ip:port` of the branch whose 2xx the proxy received.
+    public var answeredFrom: String?
+    /// The Contact URI of that 2xx.
+    public var answeringContact: String?
+
+    public var inviteAt: WallClock
+    public var ringingAt: WallClock?
+    public var answeredAt: WallClock?
+    public var endedAt: WallClock?
+
+    /// `calling`, `ringing`, `answered` while in progress, `ended` afterwards.
+    public var state: String
+    public var outcome: CallOutcome?
+    /// The final response the proxy sent to the caller, and its reason phrase as sent on the wire.
+    public var finalCode: Int?
+    public var finalReason: String?
+    public var hungUpBy: CallParty?
+    /// From INVITE to answer (or to the end when unanswered): how long the caller waited. Milliseconds precision.
+    public var ringSeconds: Double?
+    /// From answer to end; nil when unanswered.
+    public var talkSeconds: Double?
+    public var media: [CallMedia]
+    /// A re-INVITE turned video on during the call.
+    public var videoAdded: Bool
+    /// The Refer-To URI of a REFER in this call (RFC 3515).
+    public var transferredTo: String?
+    /// The Call-ID of the call whose REFER led to this one.
+    public var transferredFrom: String?
+
+    /// The zone the ISO 8601 strings are written in (not a field: read back from the strings' offset).
+    public var timeZone: TimeZone
+
+    public init(
+        callID: String, fromTag: String, caller: String, callerName: String? = nil, callee: String,
+        calleeName: String? = nil, inviteAt: WallClock, timeZone: TimeZone = .current
+    ) {
+        self.callID = callID
+        self.fromTag = fromTag
+        self.caller = caller
+        self.callerName = callerName
+        self.callee = callee
+        self.calleeName = calleeName
+        self.inviteAt = inviteAt
+        self.state = "calling"
+        self.media = []
+        self.videoAdded = false
+        self.timeZone = timeZone
+    }
+
+    /// Call-ID and caller tag: the record's identity.
+    public var key: String { "\(self.callID);\(self.fromTag)" }
+
+    /// The user part of the caller's AOR (`alice`), for the text log and tables.
+    public var callerUser: String { Self.user(of: self.caller) }
+    public var calleeUser: String { Self.user(of: self.callee) }
+
+    static func user(of aor: String) -> String {
+        var text = Substring(aor)
+        if let colon = text.firstIndex(of: ":") { text = text[text.index(after: colon)...] }
+        if let at = text.firstIndex(of: "@") { return String(text[..<at]) }
+        return String(text)
+    }
+
+    /// Sets the end, the durations and the final state.
+    mutating func close(_ outcome: CallOutcome, at time: WallClock) {
+        self.outcome = outcome
+        self.state = "ended"
+        self.endedAt = time
+        self.ringSeconds = max(0, (self.answeredAt ?? time).seconds(since: self.inviteAt))
+        if let answered = self.answeredAt { self.talkSeconds = max(0, time.seconds(since: answered)) }
+    }
+
+    // MARK: Codable
+
+    enum CodingKeys: String, CodingKey {
+        case callID, fromTag, caller, callerName, callee, calleeName, source, answeredFrom, answeringContact
+        case invite, inviteUs, ringing, ringingUs, answer, answerUs, end, endUs
+        case state, outcome, finalCode, finalReason, hungUpBy, ringSeconds, talkSeconds, media, videoAdded
+        case transferredTo, transferredFrom
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.callID = try c.decode(String.self, forKey: .callID)
+        self.fromTag = try c.decodeIfPresent(String.self, forKey: .fromTag) ?? ""
+        self.caller = try c.decode(String.self, forKey: .caller)
+        self.callerName = try c.decodeIfPresent(String.self, forKey: .callerName)
+        self.callee = try c.decode(String.self, forKey: .callee)
+        self.calleeName = try c.decodeIfPresent(String.self, forKey: .calleeName)
+        self.source = try c.decodeIfPresent(String.self, forKey: .source)
+        self.answeredFrom = try c.decodeIfPresent(String.self, forKey: .answeredFrom)
+        self.answeringContact = try c.decodeIfPresent(String.self, forKey: .answeringContact)
+        let inviteText = try c.decodeIfPresent(String.self, forKey: .invite)
+        let zone = inviteText.flatMap(WallClock.offset(ofISO8601:)).flatMap { TimeZone(secondsFromGMT: $0) }
+        self.timeZone = zone ?? .current
+        func time(_ us: CodingKeys, _ iso: CodingKeys) throws -> WallClock? {
+            if let micros = try c.decodeIfPresent(Int64.self, forKey: us) { return WallClock(microseconds: micros) }
+            guard let text = try c.decodeIfPresent(String.self, forKey: iso) else { return nil }
+            guard let value = WallClock.parseISO8601(text, timeZone: .current) else {
+                throw DecodingError.dataCorruptedError(forKey: iso, in: c, debugDescription: "bad time '\(text)'")
+            }
+            return value
+        }
+        guard let invite = try time(.inviteUs, .invite) else {
+            throw DecodingError.keyNotFound(CodingKeys.inviteUs, .init(codingPath: [], debugDescription: "no time"))
+        }
+        self.inviteAt = invite
+        self.ringingAt = try time(.ringingUs, .ringing)
+        self.answeredAt = try time(.answerUs, .answer)
+        self.endedAt = try time(.endUs, .end)
+        self.state = try c.decodeIfPresent(String.self, forKey: .state) ?? "ended"
+        self.outcome = try c.decodeIfPresent(CallOutcome.self, forKey: .outcome)
+        self.finalCode = try c.decodeIfPresent(Int.self, forKey: .finalCode)
+        self.finalReason = try c.decodeIfPresent(String.self, forKey: .finalReason)
+        self.hungUpBy = try c.decodeIfPresent(CallParty.self, forKey: .hungUpBy)
+        self.ringSeconds = try c.decodeIfPresent(Double.self, forKey: .ringSeconds)
+        self.talkSeconds = try c.decodeIfPresent(Double.self, forKey: .talkSeconds)
+        self.media = try c.decodeIfPresent([CallMedia].self, forKey: .media) ?? []
+        self.videoAdded = try c.decodeIfPresent(Bool.self, forKey: .videoAdded) ?? false
+        self.transferredTo = try c.decodeIfPresent(String.self, forKey: .transferredTo)
+        self.transferredFrom = try c.decodeIfPresent(String.self, forKey: .transferredFrom)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(self.callID, forKey: .callID)
+        try c.encode(self.fromTag, forKey: .fromTag)
+        try c.encode(self.caller, forKey: .caller)
+        try c.encodeIfPresent(self.callerName, forKey: .callerName)
+        try c.encode(self.callee, forKey: .callee)
+        try c.encodeIfPresent(self.calleeName, forKey: .calleeName)
+        try c.encodeIfPresent(self.source, forKey: .source)
+        try c.encodeIfPresent(self.answeredFrom, forKey: .answeredFrom)
+        try c.encodeIfPresent(self.answeringContact, forKey: .answeringContact)
+        func time(_ value: WallClock?, _ us: CodingKeys, _ iso: CodingKeys) throws {
+            guard let value else { return }
+            try c.encode(value.iso8601(in: self.timeZone), forKey: iso)
+            try c.encode(value.microseconds, forKey: us)
+        }
+        try time(self.inviteAt, .inviteUs, .invite)
+        try time(self.ringingAt, .ringingUs, .ringing)
+        try time(self.answeredAt, .answerUs, .answer)
+        try time(self.endedAt, .endUs, .end)
+        try c.encode(self.state, forKey: .state)
+        try c.encodeIfPresent(self.outcome, forKey: .outcome)
+        try c.encodeIfPresent(self.finalCode, forKey: .finalCode)
+        try c.encodeIfPresent(self.finalReason, forKey: .finalReason)
+        try c.encodeIfPresent(self.hungUpBy, forKey: .hungUpBy)
+        try c.encodeIfPresent(self.ringSeconds, forKey: .ringSeconds)
+        try c.encodeIfPresent(self.talkSeconds, forKey: .talkSeconds)
+        try c.encode(self.media, forKey: .media)
+        try c.encode(self.videoAdded, forKey: .videoAdded)
+        try c.encodeIfPresent(self.transferredTo, forKey: .transferredTo)
+        try c.encodeIfPresent(self.transferredFrom, forKey: .transferredFrom)
+    }
+
+    /// The record as one JSON line (no newline): sorted keys, so lines are stable and diffable.
+    public func jsonLine() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    public static func decode(jsonLine line: String) throws -> CallRecord {
+        try JSONDecoder().decode(CallRecord.self, from: Data(line.utf8))
+    }
+}

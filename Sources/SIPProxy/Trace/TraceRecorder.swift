@@ -1,0 +1,335 @@
+// TraceRecorder: the façade of the SIP trace recorder. The transport calls `record` on its event loop for every SIP
+// message it reads or writes; a dedicated writer thread frames the events and writes the pcap ring buffer.
+
+import Dispatch
+import Logging
+import NIOPosix
+import Synchronization
+
+/// Records SIP traffic into a rotating ring of pcap files.
+///
+/// Thread model:
+/// - `record(_:)` runs on the caller's thread (the NIO event loop) and never blocks on I/O: it checks an atomic
+///   flag (not recording: return), then under a mutex applies the filter and appends the event to a bounded queue
+///   (`TraceSettings.queueCapacity` events and `queueByteBudget` payload octets). When the queue is full the event
+///   is dropped and counted in `TraceStatus.drops`; memory never grows without bound.
+/// - One writer thread (a one-thread `NIOThreadPool` running a single long-lived work item, started on the first
+///   `start`) takes the whole queue at once (swapping arrays under the mutex), frames the events (`PacketFramer`),
+///   writes and flushes them (`PcapWriter`), and sleeps on a semaphore until new events arrive or a flush or
+///   rotation is due.
+/// - `start`, `stop` and `shutdown` are serialized with each other and wait for the writer: `start` until the first
+///   file is open, `stop` until every event queued before it is written and the file closed. They may block for the
+///   time of that disk I/O, so call them off the event loop when that matters.
+/// - Call `shutdown()` before dropping the last reference: the writer thread holds the recorder until then.
+///
+/// Use from the transport (on the event loop, for every message read or written):
+///
+/// ```swift
+/// recorder.record(TraceEvent(
+///     direction: .received, transport: peer.transport, source: peer.remote, destination: peer.local,
+///     connection: peer.connection, timestamp: .now(), payload: Array(buffer.readableBytesView), summary: summary
+/// ))
+/// ```
+///
+/// and `TraceEvent.connectionClosed(...)` when a TCP connection ends, so that the stream gets its FIN exchange.
+public final class TraceRecorder: Sendable {
+    enum Item: Sendable {
+        case event(TraceEvent)
+        case start(TraceSettings, Reply)
+        case stop(Reply)
+    }
+
+    /// A one-shot answer from the writer thread.
+    final class Reply: Sendable {
+        private let semaphore = DispatchSemaphore(value: 0)
+        private let error = Mutex<TraceError?>(nil)
+
+        func finish(_ error: TraceError?) {
+            self.error.withLock { $0 = error }
+            self.semaphore.signal()
+        }
+
+        func wait() -> TraceError? {
+            self.semaphore.wait()
+            return self.error.withLock { $0 }
+        }
+    }
+
+    struct State: Sendable {
+        var recording = false
+        var settings = TraceSettings()
+        var queue: [Item] = []
+        var queuedEvents = 0
+        var queuedBytes = 0
+        /// The writer is (about to be) asleep on `wakeup`: the next enqueue signals it.
+        var writerWaiting = false
+        var writerStarted = false
+        var shutDown = false
+        /// Test hook: the writer leaves the queue alone.
+        var paused = false
+        // Published by the writer (drops also by `record`); reset by `start`.
+        var currentFile: String?
+        var bytes: Int64 = 0
+        var records: Int64 = 0
+        var drops: Int64 = 0
+        var filesKept = 0
+        var lastError: String?
+    }
+
+    private let logger: Logger
+    /// Mirror of `State.recording` for the lock-free early return of `record` (the mutex holds the truth).
+    private let recordingFlag = Atomic<Bool>(false)
+    private let summaryFlag = Atomic<Bool>(false)
+    private let state = Mutex(State())
+    /// Serializes `start`, `stop` and `shutdown`.
+    private let control = Mutex(())
+    private let wakeup = DispatchSemaphore(value: 0)
+    private let writerExited = DispatchSemaphore(value: 0)
+    private let pool = NIOThreadPool(numberOfThreads: 1)
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    // MARK: Control
+
+    /// Starts recording into `settings.directory` (created with its parents), or restarts with new settings
+    /// (stopping the current recording first). Returns once the first file is open. Throws `.invalidSettings`,
+    /// `.directory` (cannot create or write the directory) or `.file` (libpcap cannot open the file).
+    public func start(_ settings: TraceSettings) throws(TraceError) {
+        try settings.validate()
+        try self.control.withLock { _ throws(TraceError) in
+            try TraceFileSystem.createDirectory(settings.directory)
+            self.stopLocked()
+            let reply = Reply()
+            let (startWriter, wake) = try self.state.withLock { state throws(TraceError) -> (Bool, Bool) in
+                guard !state.shutDown else { throw TraceError(.invalidSettings, "the trace recorder is shut down") }
+                state.recording = true
+                state.settings = settings
+                state.currentFile = nil
+                state.bytes = 0
+                state.records = 0
+                state.drops = 0
+                state.lastError = nil
+                state.queue.append(.start(settings, reply))
+                let startWriter = !state.writerStarted
+                state.writerStarted = true
+                return (startWriter, Self.takeWakeup(&state))
+            }
+            if startWriter {
+                self.pool.start()
+                self.pool.submit { _ in self.writerLoop() }
+            }
+            if wake { self.wakeup.signal() }
+            let filter = settings.filter
+            let wantsSummary = filter.map { $0.methods != nil || $0.users != nil || $0.callIDs != nil } ?? false
+            self.summaryFlag.store(wantsSummary, ordering: .releasing)
+            self.recordingFlag.store(true, ordering: .releasing)
+            if let error = reply.wait() {
+                self.state.withLock { $0.recording = false }
+                self.recordingFlag.store(false, ordering: .releasing)
+                throw error
+            }
+            self.logger.info("trace recording started", metadata: ["directory": "\(settings.directory)"])
+        }
+    }
+
+    /// Stops recording: every event recorded before is written, the file flushed and closed. No-op when not
+    /// recording.
+    public func stop() {
+        self.control.withLock { _ in self.stopLocked() }
+    }
+
+    /// `stop`, then ends the writer thread. The recorder cannot be started again.
+    public func shutdown() {
+        self.control.withLock { _ in
+            self.stopLocked()
+            let (started, wake) = self.state.withLock { state -> (Bool, Bool) in
+                guard !state.shutDown else { return (false, false) }
+                state.shutDown = true
+                return (state.writerStarted, Self.takeWakeup(&state))
+            }
+            guard started else { return }
+            if wake { self.wakeup.signal() }
+            // The writer may be between checks: keep waking it until it has left its loop.
+            while self.writerExited.wait(timeout: .now() + .milliseconds(100)) == .timedOut {
+                self.wakeup.signal()
+            }
+            self.pool.shutdownGracefully { _ in }
+        }
+    }
+
+    private func stopLocked() {
+        let reply = Reply()
+        let wake: Bool? = self.state.withLock { state in
+            guard state.recording else { return nil }
+            state.recording = false
+            state.paused = false
+            state.queue.append(.stop(reply))
+            return Self.takeWakeup(&state)
+        }
+        self.recordingFlag.store(false, ordering: .releasing)
+        guard let wake else { return }
+        if wake { self.wakeup.signal() }
+        _ = reply.wait()
+        self.logger.info("trace recording stopped")
+    }
+
+    /// Whether the writer must be signalled, clearing its waiting flag (call with the state locked).
+    private static func takeWakeup(_ state: inout State) -> Bool {
+        guard state.writerWaiting else { return false }
+        state.writerWaiting = false
+        return true
+    }
+
+    // MARK: Recording
+
+    /// Queues the event for the writer if recording and the filter matches; drops and counts it if the queue is full.
+    /// Never blocks on I/O; safe from any thread.
+    /// Whether `record` would keep anything: callers skip building events (copying payloads) when it is false.
+    public var isRecording: Bool { self.recordingFlag.load(ordering: .relaxed) }
+
+    /// Whether the active filter looks at parsed fields (method, user, Call-ID), so events need a `summary`.
+    public var needsSummary: Bool { self.summaryFlag.load(ordering: .relaxed) }
+
+    public func record(_ event: TraceEvent) {
+        guard self.recordingFlag.load(ordering: .relaxed) else { return }
+        let wake = self.state.withLock { state -> Bool in
+            guard state.recording else { return false }
+            if let filter = state.settings.filter, !filter.matches(event) { return false }
+            guard state.queuedEvents < state.settings.queueCapacity,
+                state.queuedBytes + event.payload.count <= state.settings.queueByteBudget
+            else {
+                state.drops += 1
+                return false
+            }
+            state.queue.append(.event(event))
+            state.queuedEvents += 1
+            state.queuedBytes += event.payload.count
+            return Self.takeWakeup(&state)
+        }
+        if wake { self.wakeup.signal() }
+    }
+
+    public func status() -> TraceStatus {
+        self.state.withLock { state in
+            TraceStatus(
+                recording: state.recording,
+                currentFile: state.currentFile,
+                bytes: state.bytes,
+                records: state.records,
+                drops: state.drops,
+                filesKept: state.filesKept,
+                settings: state.settings,
+                lastError: state.lastError
+            )
+        }
+    }
+
+    /// Test hook: while paused the writer takes nothing from the queue (so it fills up). `stop` unpauses.
+    func setWriterPausedForTesting(_ paused: Bool) {
+        let wake = self.state.withLock { state -> Bool in
+            state.paused = paused
+            return paused ? false : Self.takeWakeup(&state)
+        }
+        if wake { self.wakeup.signal() }
+    }
+
+    // MARK: Writer thread
+
+    private func writerLoop() {
+        var framer = PacketFramer()
+        var writer: PcapWriter?
+        var batch: [Item] = []
+        while true {
+            var exit = false
+            let took = self.state.withLock { state -> Bool in
+                if !state.paused && !state.queue.isEmpty {
+                    swap(&state.queue, &batch)
+                    state.queuedEvents = 0
+                    state.queuedBytes = 0
+                    return true
+                }
+                if state.shutDown && state.queue.isEmpty {
+                    exit = true
+                    return false
+                }
+                state.writerWaiting = true
+                return false
+            }
+            if exit { break }
+            if !took {
+                // Sleep until an enqueue signals, a flush is due, or a second passes (duration rotation).
+                let micros = min(writer?.microsecondsUntilFlush() ?? 1_000_000, 1_000_000)
+                _ = self.wakeup.wait(timeout: .now() + .microseconds(Int(micros)))
+                self.state.withLock { $0.writerWaiting = false }
+                writer?.tick()
+                self.publish(writer, events: 0, drops: 0, error: nil)
+                continue
+            }
+            var events: Int64 = 0
+            var drops: Int64 = 0
+            var lastError: TraceError?
+            for item in batch {
+                switch item {
+                case .event(let event):
+                    guard let writer else { continue }
+                    do throws(TraceError) {
+                        if writer.prepareForGroup(ofAtMost: PacketFramer.estimatedFileSize(of: event)) {
+                            framer.resynchronize()
+                        }
+                        try writer.write(try framer.frames(for: event))
+                        if event.kind == .message { events += 1 }
+                    } catch {
+                        drops += 1
+                        if lastError == nil { self.logger.warning("trace: \(error.detail)") }
+                        lastError = error
+                    }
+                case .start(let settings, let reply):
+                    writer?.close()
+                    writer = nil
+                    framer = PacketFramer()
+                    do throws(TraceError) {
+                        let opened = try PcapWriter(configuration: PcapWriter.Configuration(settings))
+                        try opened.rotate()
+                        writer = opened
+                        self.publish(writer, events: events, drops: drops, error: lastError)
+                        (events, drops, lastError) = (0, 0, nil)
+                        reply.finish(nil)
+                    } catch {
+                        reply.finish(error)
+                    }
+                case .stop(let reply):
+                    writer?.close()
+                    self.publish(writer, events: events, drops: drops, error: lastError)
+                    (events, drops, lastError) = (0, 0, nil)
+                    writer = nil
+                    framer = PacketFramer()
+                    reply.finish(nil)
+                }
+            }
+            batch.removeAll(keepingCapacity: true)
+            writer?.tick()
+            self.publish(writer, events: events, drops: drops, error: lastError)
+        }
+        writer?.close()
+        self.writerExited.signal()
+    }
+
+    /// Copies the writer's counters into the state (under the mutex, for `status`).
+    private func publish(_ writer: PcapWriter?, events: Int64, drops: Int64, error: TraceError?) {
+        let path = writer?.currentPath
+        let bytes = writer?.bytesWritten
+        let kept = writer?.filesKept
+        let writeError = writer?.lastWriteError
+        self.state.withLock { state in
+            state.currentFile = path
+            if let bytes { state.bytes = bytes }
+            if let kept { state.filesKept = kept }
+            state.records += events
+            state.drops += drops
+            if let error { state.lastError = error.detail }
+            if let writeError { state.lastError = writeError }
+        }
+    }
+}
