@@ -162,6 +162,15 @@ final class SIPpProcess {
     /// The result of `wait()`, once it returned.
     var lastResult: SIPpResult? { result }
 
+    /// Set by `stop()`: the test ended this SIPp on purpose (its exit code means nothing).
+    private(set) var stoppedByTest = false
+
+    /// Ends a SIPp the test no longer needs (e.g. a UAS that must receive nothing).
+    func stop() {
+        stoppedByTest = true
+        terminate()
+    }
+
     /// Waits until this SIPp (as a server) has bound its SIP port, so requests sent to it
     /// are not lost. Returns false when it did not within the timeout (or died).
     func waitListening(timeout: Duration = .seconds(5)) async -> Bool {

@@ -109,7 +109,7 @@ final class TestBed {
         for p in processes { p.terminate() }
         proxy.stop()
         let keep = ProcessInfo.processInfo.environment["SIPPROXY_IT_KEEP"].map { !$0.isEmpty && $0 != "0" } ?? false
-        if !keep, processes.allSatisfy({ $0.lastResult?.passed == true }) {
+        if !keep, processes.allSatisfy({ $0.stoppedByTest || $0.lastResult?.passed == true }) {
             try? FileManager.default.removeItem(at: directory)
         }
     }
