@@ -193,6 +193,34 @@ struct SIPpRoutingTests {
         #expect(b.receivedRequests("INVITE").count == 1, "callee saw the INVITE \(b.receivedRequests("INVITE").count) times\n\(bed.diagnostics(a, d, b))")
     }
 
+    @Test("an expired registration is not used: the user gets 480 afterwards")
+    func registrationExpires() async throws {
+        let bed = try await TestBed("expiry", proxyArguments: ["--min-expires", "1"])
+        defer { bed.shutdown() }
+        let bob = Phone("bob", ip: "127.0.0.12")
+        try await bed.register(bob, expires: 2)
+        try await Task.sleep(for: .milliseconds(3_000))
+        let alice = Phone("alice", ip: "127.0.0.11")
+        let r = try await bed.run("uac-expect-final.xml", as: alice, service: "bob", sets: ["code": "480"])
+        #expect(r.passed, "binding with Expires: 2 should be gone after 3 s\n\(bed.diagnostics(r))")
+    }
+
+    @Test("a burst of 30 calls (10 per second) to one callee all complete", arguments: SIPTransport.allCases)
+    func burstOfCalls(transport: SIPTransport) async throws {
+        let bed = try await TestBed("burst-\(transport)", logLevel: "info")
+        defer { bed.shutdown() }
+        let bob = Phone("bob", ip: "127.0.0.12", transport: transport)
+        try await bed.register(bob)
+        let uas = try await bed.startUAS("uas-answer.xml", as: bob, calls: 30, timeout: 20)
+        let alice = Phone("alice", ip: "127.0.0.11", transport: transport)
+        let a = try await bed.run("uac-call-bye.xml", as: alice, service: "bob", calls: 30, timeout: 20,
+                                  extraArguments: ["-r", "10", "-rp", "1000", "-l", "30"])
+        let b = await uas.wait()
+        #expect(a.passed, "caller side\n\(bed.diagnostics(a, b))")
+        #expect(b.passed, "callee side\n\(bed.diagnostics(a, b))")
+        #expect(b.receivedRequests("INVITE").count == 30, "callee saw \(b.receivedRequests("INVITE").count) INVITEs")
+    }
+
     @Test("CANCEL for an unknown transaction gets 481")
     func cancelUnknown() async throws {
         let bed = try await TestBed("481")

@@ -10,10 +10,10 @@ final class TestBed {
     private var processes: [SIPpProcess] = []
     private var counter = 0
 
-    init(_ label: String, proxyArguments: [String] = []) async throws {
+    init(_ label: String, proxyArguments: [String] = [], logLevel: String = "debug") async throws {
         _ = try TestEnvironment.requireSIPp()
         self.label = label
-        self.proxy = try await ProxyProcess.start(label: label, extraArguments: proxyArguments)
+        self.proxy = try await ProxyProcess.start(label: label, extraArguments: proxyArguments, logLevel: logLevel)
         self.directory = proxy.workDirectory
     }
 
