@@ -151,4 +151,28 @@ struct SIPpCallTests {
         #expect(a2.passed, "caller (\(transports.caller)), callee hangs up\n\(bed2.diagnostics(a2, b2))")
         #expect(b2.passed, "callee (\(transports.callee)) hangs up\n\(bed2.diagnostics(a2, b2))")
     }
+
+    @Test("a phone is reached over the flow it registered from (TCP connection / UDP source), not via its Contact port",
+          arguments: SIPTransport.allCases)
+    func flowReuse(transport: SIPTransport) async throws {
+        let bed = try await TestBed("flow-\(transport)")
+        defer { bed.shutdown() }
+        let bob = Phone("bob", ip: "127.0.0.12", transport: transport)
+        // One SIPp: REGISTER over its own TCP connection, stay 4 s; the INVITE (new Call-ID)
+        // is handled by the out-of-call scenario uas-answer.xml on that same connection.
+        // The Contact names a port nobody listens on (as behind a NAT): only the flow works.
+        let deadPort = PortAllocator.block(on: bob.ip)
+        let phone = try bed.start("register-hold.xml", as: bob, client: true,
+                                  keys: ["expires": "300", "contactport": String(deadPort)],
+                                  extraArguments: ["-oocsf", TestEnvironment.scenario("uas-answer.xml")])
+        let registered = await waitUntil(timeout: .seconds(5)) { readText(phone.messageURL).contains("SIP/2.0 200 OK") }
+        #expect(registered, "bob's REGISTER got no 200")
+        let alice = Phone("alice", ip: "127.0.0.11", transport: transport)
+        let a = try await bed.run("uac-call-bye.xml", as: alice, service: "bob")
+        let b = await phone.wait()
+        #expect(a.passed, "caller\n\(bed.diagnostics(a, b))")
+        #expect(b.passed, "bob (register + out-of-call UAS)\n\(bed.diagnostics(a, b))")
+        #expect(b.receivedRequests("INVITE").count == 1, "INVITE did not come over bob's registration connection\n\(bed.diagnostics(a, b))")
+        #expect(b.receivedRequests("BYE").count == 1, "\(bed.diagnostics(a, b))")
+    }
 }
