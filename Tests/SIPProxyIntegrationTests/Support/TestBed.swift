@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Testing
 
 /// One test's world: a fresh proxy in a fresh directory, and the SIPp processes the test
@@ -111,6 +116,8 @@ final class TestBed {
         let keep = ProcessInfo.processInfo.environment["SIPPROXY_IT_KEEP"].map { !$0.isEmpty && $0 != "0" } ?? false
         if !keep, processes.allSatisfy({ $0.stoppedByTest || $0.lastResult?.passed == true }) {
             try? FileManager.default.removeItem(at: directory)
+            // The per-run parent directory goes too once empty (rmdir refuses otherwise).
+            _ = rmdir(directory.deletingLastPathComponent().path)
         }
     }
 
