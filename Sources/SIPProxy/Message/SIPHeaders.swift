@@ -43,8 +43,24 @@ public struct SIPHeaders: Sendable, Equatable, Sequence {
         "j": "reject-contact", "d": "request-disposition", "y": "identity", "n": "identity-info",
     ]
 
+    /// Keys of the names phones write most, as they write them: a dictionary hit avoids lower-casing.
+    static let commonKeys: [String: String] = {
+        var map: [String: String] = [:]
+        for name in [
+            "Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards", "Content-Length", "Content-Type",
+            "Route", "Record-Route", "Expires", "User-Agent", "Allow", "Supported", "Subject", "Server",
+            "Accept", "Date", "Call-Id", "Cseq", "Event", "Require", "Proxy-Require", "Accept-Language",
+        ] {
+            map[name] = name.lowercased()
+            map[name.lowercased()] = name.lowercased()
+        }
+        for (short, long) in compactForms { map[short] = long; map[short.uppercased()] = long }
+        return map
+    }()
+
     /// The lookup key for a header name: lower-cased, compact forms expanded.
     public static func canonicalKey(_ name: String) -> String {
+        if let known = commonKeys[name] { return known }
         let lower = name.lowercased()
         if lower.utf8.count == 1, let long = compactForms[lower] { return long }
         return lower
@@ -128,54 +144,81 @@ public struct SIPHeaders: Sendable, Equatable, Sequence {
     /// Splits a header value at top-level commas: commas inside `"..."` (with `\` escapes) and `<...>` do not
     /// separate values. Empty elements are kept so that validators can reject `a,,b` (RFC 4475 §3.1.2.1).
     public static func splitCommaList(_ value: String) -> [String] {
+        // Byte scan: every delimiter is ASCII and UTF-8 continuation bytes never equal an ASCII byte, so slicing
+        // at these positions is slicing at scalar boundaries. Most values hold no comma at all.
+        let u = value.utf8
+        guard u.contains(UInt8(ascii: ",")) else {
+            let trimmed = value.trimmingSIPWhitespace()
+            return trimmed.isEmpty ? [] : [trimmed]
+        }
         var result: [String] = []
-        // Scalars, not Characters, for the same reason as `SIPGrammar.splitOutsideQuotes`.
-        var current = String.UnicodeScalarView()
         var inQuotes = false
         var escaped = false
         var angle = 0
-        for ch in value.unicodeScalars {
+        var start = u.startIndex
+        var i = u.startIndex
+        while i != u.endIndex {
+            let c = u[i]
             if inQuotes {
-                current.append(ch)
                 if escaped {
                     escaped = false
-                } else if ch == "\\" {
+                } else if c == UInt8(ascii: "\\") {
                     escaped = true
-                } else if ch == "\"" {
+                } else if c == UInt8(ascii: "\"") {
                     inQuotes = false
                 }
-                continue
+            } else {
+                switch c {
+                case UInt8(ascii: "\""): inQuotes = true
+                case UInt8(ascii: "<"): angle += 1
+                case UInt8(ascii: ">"): angle = Swift.max(0, angle - 1)
+                case UInt8(ascii: ",") where angle == 0:
+                    result.append(value[start..<i].trimmingSIPWhitespace())
+                    start = u.index(after: i)
+                default: break
+                }
             }
-            switch ch {
-            case "\"":
-                inQuotes = true
-                current.append(ch)
-            case "<":
-                angle += 1
-                current.append(ch)
-            case ">":
-                angle = Swift.max(0, angle - 1)
-                current.append(ch)
-            case "," where angle == 0:
-                result.append(String(current).trimmingSIPWhitespace())
-                current = String.UnicodeScalarView()
-            default:
-                current.append(ch)
-            }
+            i = u.index(after: i)
         }
-        result.append(String(current).trimmingSIPWhitespace())
+        result.append(value[start..<u.endIndex].trimmingSIPWhitespace())
         if result.count == 1 && result[0].isEmpty { return [] }
         return result
+    }
+
+    /// The first comma-separated value of a header, without splitting the rest.
+    public func firstValue(_ name: String) -> String? {
+        let key = Self.canonicalKey(name)
+        guard let line = self.fields.first(where: { $0.key == key })?.value else { return nil }
+        return line.utf8.contains(UInt8(ascii: ",")) ? SIPHeaders.splitCommaList(line).first : line
     }
 }
 
 extension StringProtocol {
     /// Trims SP, HTAB, CR and LF (RFC 3261 §25.1 LWS) from both ends.
     public func trimmingSIPWhitespace() -> String {
-        let scalars = self.unicodeScalars
-        guard let start = scalars.firstIndex(where: { !$0.isSIPWhitespace }) else { return "" }
-        let end = scalars.lastIndex(where: { !$0.isSIPWhitespace })!
-        return String(String.UnicodeScalarView(scalars[start...end]))
+        Substring(self).trimmingSIPWhitespace()
+    }
+
+    static func isSIPWhitespaceByte(_ c: UInt8) -> Bool { c == 32 || c == 9 || c == 13 || c == 10 }
+}
+
+extension String {
+    /// Trims SP, HTAB, CR and LF from both ends; returns the string itself when there is nothing to trim.
+    public func trimmingSIPWhitespace() -> String {
+        guard let first = self.utf8.first, let last = self.utf8.last else { return self }
+        if !Self.isSIPWhitespaceByte(first) && !Self.isSIPWhitespaceByte(last) { return self }
+        return self[...].trimmingSIPWhitespace()
+    }
+}
+
+extension Substring {
+    public func trimmingSIPWhitespace() -> String {
+        let u = self.utf8
+        var start = u.startIndex
+        var end = u.endIndex
+        while start != end, Self.isSIPWhitespaceByte(u[start]) { start = u.index(after: start) }
+        while end != start, Self.isSIPWhitespaceByte(u[u.index(before: end)]) { end = u.index(before: end) }
+        return String(self[start..<end])
     }
 }
 

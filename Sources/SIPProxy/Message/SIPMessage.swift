@@ -41,52 +41,97 @@ struct SIPMessageCore {
     var cseq: CSeq
     var from: NameAddress
     var to: NameAddress
-
-    /// Headers that may appear at most once (RFC 3261 §20, RFC 4475 §3.3.8).
-    static let singletons = ["call-id", "cseq", "from", "to", "max-forwards", "content-type", "expires"]
+    var topVia: Via
 
     /// Checks the headers every SIP message must have and the grammar of those the proxy relies on (RFC 3261
-    /// §8.1.1, §20). Unknown headers are not checked: the proxy relays them verbatim.
+    /// §8.1.1, §20), in one pass over the header list. Unknown headers are not checked: the proxy relays them
+    /// verbatim.
     static func validate(_ headers: SIPHeaders) throws(SIPParseError) -> SIPMessageCore {
-        // Bound once, so no force unwrap depends on the check above it staying in step (bad input must never trap).
-        guard let callIDText = headers["call-id"], let cseqText = headers["cseq"], let fromText = headers["from"],
-            let toText = headers["to"], headers.contains("via")
-        else {
-            let missing = ["from", "to", "call-id", "cseq", "via"].first { !headers.contains($0) } ?? "via"
-            throw SIPParseError(.missingHeader(missing))
+        var callIDText: String?
+        var cseqText: String?
+        var fromText: String?
+        var toText: String?
+        var topVia: Via?
+        // Headers that may appear at most once (RFC 3261 §20, RFC 4475 §3.3.8): values seen so far.
+        var counts = (callID: 0, cseq: 0, from: 0, to: 0, maxForwards: 0, contentType: 0, expires: 0)
+        func count(_ value: String) -> Int {
+            // From/To with commas inside quotes or <> stay one value.
+            value.isEmpty ? 0 : (value.utf8.contains(UInt8(ascii: ",")) ? SIPHeaders.splitCommaList(value).count : 1)
         }
-        for name in singletons {
-            let values = headers.values(name)
-            if values.count > 1 {
-                // Several Call-IDs, From, To: RFC 4475 §3.3.8. From/To with commas inside quotes stay one value.
-                throw SIPParseError(.duplicateHeader(name), values.joined(separator: " | "))
+        func values(_ value: String) -> [String] {
+            value.utf8.contains(UInt8(ascii: ",")) ? SIPHeaders.splitCommaList(value) : (value.isEmpty ? [] : [value])
+        }
+        for field in headers.fields {
+            switch field.key {
+            case "call-id":
+                counts.callID += count(field.value)
+                if callIDText == nil { callIDText = field.value }
+            case "cseq":
+                counts.cseq += count(field.value)
+                if cseqText == nil { cseqText = field.value }
+            case "from":
+                counts.from += count(field.value)
+                if fromText == nil { fromText = field.value }
+            case "to":
+                counts.to += count(field.value)
+                if toText == nil { toText = field.value }
+            case "max-forwards":
+                counts.maxForwards += count(field.value)
+                if !SIPGrammar.isDigits(field.value) {
+                    throw SIPParseError(.malformedHeader("max-forwards"), field.value)
+                }
+            case "content-type":
+                counts.contentType += count(field.value)
+            case "expires":
+                counts.expires += count(field.value)
+            case "via":
+                for value in values(field.value) {
+                    guard let via = Via.parse(value) else { throw SIPParseError(.malformedHeader("via"), value) }
+                    if topVia == nil { topVia = via }
+                }
+                if field.value.isEmpty { throw SIPParseError(.malformedHeader("via"), field.value) }
+            case "contact", "route", "record-route":
+                for value in values(field.value) {
+                    if field.key == "contact" && value == "*" { continue }
+                    if NameAddress.parse(value) == nil { throw SIPParseError(.malformedHeader(field.key), value) }
+                }
+            case "date":
+                // RFC 3261 §20.17: rfc1123-date, always in GMT (RFC 4475 §3.1.2.12).
+                if !field.value.hasSuffix("GMT") { throw SIPParseError(.malformedHeader("date"), field.value) }
+            default:
+                break
             }
         }
-        let callID = callIDText
+        guard let callID = callIDText, let cseqValue = cseqText, let fromValue = fromText, let toValue = toText,
+            let topVia
+        else {
+            let missing: String
+            if fromText == nil {
+                missing = "from"
+            } else if toText == nil {
+                missing = "to"
+            } else if callIDText == nil {
+                missing = "call-id"
+            } else if cseqText == nil {
+                missing = "cseq"
+            } else {
+                missing = "via"
+            }
+            throw SIPParseError(.missingHeader(missing))
+        }
+        let singletonCounts = [
+            ("call-id", counts.callID), ("cseq", counts.cseq), ("from", counts.from), ("to", counts.to),
+            ("max-forwards", counts.maxForwards), ("content-type", counts.contentType), ("expires", counts.expires),
+        ]
+        for (name, n) in singletonCounts where n > 1 {
+            throw SIPParseError(.duplicateHeader(name), headers.values(name).joined(separator: " | "))
+        }
         // Call-ID = word [ "@" word ] (RFC 3261 §25.1).
         guard !callID.isEmpty, callID.utf8.allSatisfy({ SIPGrammar.isWordChar($0) || $0 == UInt8(ascii: "@") })
         else { throw SIPParseError(.malformedHeader("call-id"), callID) }
-        guard let cseq = CSeq.parse(cseqText) else { throw SIPParseError(.malformedHeader("cseq"), cseqText) }
-        guard let from = NameAddress.parse(fromText) else { throw SIPParseError(.malformedHeader("from"), fromText) }
-        guard let to = NameAddress.parse(toText) else { throw SIPParseError(.malformedHeader("to"), toText) }
-        let vias = headers.values("via")
-        guard !vias.isEmpty else { throw SIPParseError(.missingHeader("via")) }
-        for via in vias where Via.parse(via) == nil {
-            throw SIPParseError(.malformedHeader("via"), via)
-        }
-        if let maxForwards = headers["max-forwards"], !SIPGrammar.isDigits(maxForwards) {
-            throw SIPParseError(.malformedHeader("max-forwards"), maxForwards)
-        }
-        for name in ["contact", "route", "record-route"] {
-            for value in headers.values(name) {
-                if name == "contact" && value == "*" { continue }
-                if NameAddress.parse(value) == nil { throw SIPParseError(.malformedHeader(name), value) }
-            }
-        }
-        if let date = headers["date"], !date.hasSuffix("GMT") {
-            // RFC 3261 §20.17: rfc1123-date, always in GMT (RFC 4475 §3.1.2.12).
-            throw SIPParseError(.malformedHeader("date"), date)
-        }
-        return SIPMessageCore(callID: callID, cseq: cseq, from: from, to: to)
+        guard let cseq = CSeq.parse(cseqValue) else { throw SIPParseError(.malformedHeader("cseq"), cseqValue) }
+        guard let from = NameAddress.parse(fromValue) else { throw SIPParseError(.malformedHeader("from"), fromValue) }
+        guard let to = NameAddress.parse(toValue) else { throw SIPParseError(.malformedHeader("to"), toValue) }
+        return SIPMessageCore(callID: callID, cseq: cseq, from: from, to: to, topVia: topVia)
     }
 }

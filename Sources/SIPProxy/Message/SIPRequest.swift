@@ -5,7 +5,10 @@
 public struct SIPRequest: Sendable, Equatable {
     public var method: SIPMethod
     public var uri: SIPURI
-    public var headers: SIPHeaders
+    /// Mutations keep `topVia` in step (no `oldValue` in the observer, so edits stay in place).
+    public var headers: SIPHeaders {
+        didSet { self.syncTopVia() }
+    }
     /// The body, byte-exact (RFC 3261 §7.4).
     public var body: [UInt8]
 
@@ -13,6 +16,9 @@ public struct SIPRequest: Sendable, Equatable {
     public let cseq: CSeq
     public let from: NameAddress
     public let to: NameAddress
+    /// The topmost Via value, parsed once; validation guarantees one.
+    public private(set) var topVia: Via?
+    private var topViaText: String?
 
     /// Builds a request and validates its headers, the same checks the parser applies to received bytes.
     public init(method: SIPMethod, uri: SIPURI, headers: SIPHeaders, body: [UInt8] = []) throws(SIPParseError) {
@@ -37,10 +43,17 @@ public struct SIPRequest: Sendable, Equatable {
         self.cseq = core.cseq
         self.from = core.from
         self.to = core.to
+        self.topVia = core.topVia
+        self.topViaText = headers.firstValue("via")
     }
 
-    /// The topmost Via value (always present and valid after validation).
-    public var topVia: Via? { self.headers.values("via").first.flatMap(Via.parse) }
+    private mutating func syncTopVia() {
+        let text = self.headers.firstValue("via")
+        if text != self.topViaText {
+            self.topViaText = text
+            self.topVia = text.flatMap(Via.parse)
+        }
+    }
 
     /// Every Via value, top first.
     public var vias: [Via] { self.headers.values("via").compactMap(Via.parse) }

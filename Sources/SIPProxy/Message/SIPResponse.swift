@@ -6,13 +6,19 @@ public struct SIPResponse: Sendable, Equatable {
     public var statusCode: Int
     /// The reason phrase as received; the proxy relays it unchanged unless a phrase table rewrites it.
     public var reason: String
-    public var headers: SIPHeaders
+    /// Mutations keep `topVia` in step (no `oldValue` in the observer, so edits stay in place).
+    public var headers: SIPHeaders {
+        didSet { self.syncTopVia() }
+    }
     public var body: [UInt8]
 
     public let callID: String
     public let cseq: CSeq
     public let from: NameAddress
     public let to: NameAddress
+    /// The topmost Via value, parsed once; validation guarantees one.
+    public private(set) var topVia: Via?
+    private var topViaText: String?
 
     public init(statusCode: Int, reason: String, headers: SIPHeaders, body: [UInt8] = []) throws(SIPParseError) {
         guard (100...699).contains(statusCode) else {
@@ -34,14 +40,46 @@ public struct SIPResponse: Sendable, Equatable {
         self.cseq = core.cseq
         self.from = core.from
         self.to = core.to
+        self.topVia = core.topVia
+        self.topViaText = headers.firstValue("via")
     }
 
-    public var topVia: Via? { self.headers.values("via").first.flatMap(Via.parse) }
+    private mutating func syncTopVia() {
+        let text = self.headers.firstValue("via")
+        if text != self.topViaText {
+            self.topViaText = text
+            self.topVia = text.flatMap(Via.parse)
+        }
+    }
 
     public var vias: [Via] { self.headers.values("via").compactMap(Via.parse) }
 
     public var contacts: [NameAddress] {
         NameAddress.parseList(self.headers.values("contact").filter { $0 != "*" }) ?? []
+    }
+
+    /// A response built from a request's validated fields (the proxy's own replies): skips validating what
+    /// was validated when the request was parsed.
+    init(
+        statusCode: Int,
+        reason: String,
+        headers: SIPHeaders,
+        callID: String,
+        cseq: CSeq,
+        from: NameAddress,
+        to: NameAddress,
+        topVia: Via?
+    ) {
+        self.statusCode = statusCode
+        self.reason = reason
+        self.headers = headers
+        self.body = []
+        self.callID = callID
+        self.cseq = cseq
+        self.from = from
+        self.to = to
+        self.topVia = topVia
+        self.topViaText = headers.firstValue("via")
     }
 
     public var isProvisional: Bool { self.statusCode < 200 }

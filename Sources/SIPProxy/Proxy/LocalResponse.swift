@@ -17,7 +17,11 @@ extension SIPResponse {
         for line in request.headers.lines("via") { headers.add("Via", line) }
         headers.add("From", request.headers["from"] ?? request.from.serialized)
         var to = request.headers["to"] ?? request.to.serialized
-        if status > 100, request.to.tag == nil, let toTag { to += ";tag=\(toTag)" }
+        var toAddress = request.to
+        if status > 100, request.to.tag == nil, let toTag {
+            to += ";tag=\(toTag)"
+            toAddress.parameters.set("tag", toTag)
+        }
         headers.add("To", to)
         headers.add("Call-ID", request.callID)
         headers.add("CSeq", request.headers["cseq"] ?? request.cseq.description)
@@ -25,10 +29,17 @@ extension SIPResponse {
         for (name, value) in extraHeaders { headers.add(name, value) }
         headers.add("Server", "SIPProxy")
         headers.add("Content-Length", "0")
-        return try? SIPResponse(
+        guard (100...699).contains(status) else { return nil }
+        // The copied headers were validated when the request was parsed: no second validation (hot path).
+        return SIPResponse(
             statusCode: status,
             reason: reason ?? SIPStatus.defaultReason(status),
-            headers: headers
+            headers: headers,
+            callID: request.callID,
+            cseq: request.cseq,
+            from: request.from,
+            to: toAddress,
+            topVia: request.topVia
         )
     }
 }
