@@ -63,6 +63,7 @@ let package = Package(
             name: "SIPProxyIntegrationTests",
             dependencies: [
                 "SIPProxy",
+                "sipctl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

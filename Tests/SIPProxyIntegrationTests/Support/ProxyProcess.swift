@@ -1,0 +1,105 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A running `sipctl serve`, started in its own temporary working directory.
+/// Stdout (banner) and stderr (logs) go to files in that directory.
+/// `stop()` (also called from `deinit`) sends SIGTERM, then SIGKILL after a grace period.
+final class ProxyProcess {
+    let ip: String
+    let port: Int
+    let workDirectory: URL
+    let stdoutURL: URL
+    let stderrURL: URL
+    private let process = Process()
+    private(set) var exitStatus: Int32?
+
+    /// `sip:ip:port` host part used in Request-URIs and AORs.
+    var hostPort: String { "\(ip):\(port)" }
+
+    private init(ip: String, port: Int, workDirectory: URL) {
+        self.ip = ip
+        self.port = port
+        self.workDirectory = workDirectory
+        self.stdoutURL = workDirectory.appendingPathComponent("proxy.stdout")
+        self.stderrURL = workDirectory.appendingPathComponent("proxy.stderr")
+    }
+
+    /// Starts the proxy listening on `ip:<free port>` and waits for `SIPProxy ready`.
+    static func start(
+        ip: String = "127.0.0.10",
+        label: String,
+        extraArguments: [String] = [],
+        logLevel: String = "debug",
+        readyTimeout: Duration = .seconds(15)
+    ) async throws -> ProxyProcess {
+        let binary = try TestEnvironment.sipctlBinary()
+        let port = PortAllocator.block(on: ip)
+        let dir = try TestEnvironment.makeTemporaryDirectory("proxy-\(label)")
+        let proxy = ProxyProcess(ip: ip, port: port, workDirectory: dir)
+        _ = FileManager.default.createFile(atPath: proxy.stdoutURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: proxy.stderrURL.path, contents: nil)
+        proxy.process.executableURL = URL(fileURLWithPath: binary)
+        proxy.process.arguments = ["serve", "--listen", "\(ip):\(port)", "--log-level", logLevel] + extraArguments
+        proxy.process.currentDirectoryURL = dir
+        proxy.process.standardInput = FileHandle.nullDevice
+        proxy.process.standardOutput = try FileHandle(forWritingTo: proxy.stdoutURL)
+        proxy.process.standardError = try FileHandle(forWritingTo: proxy.stderrURL)
+        try proxy.process.run()
+
+        let ready = await waitUntil(timeout: readyTimeout) {
+            readText(proxy.stdoutURL).contains("SIPProxy ready") || !proxy.process.isRunning
+        }
+        guard ready, proxy.process.isRunning, readText(proxy.stdoutURL).contains("SIPProxy ready") else {
+            let why = proxy.process.isRunning ? "no 'SIPProxy ready' within \(readyTimeout)" : "exited with \(proxy.process.terminationStatus)"
+            proxy.stop()
+            throw TestSupportError("""
+                sipctl serve did not start (\(why)): \(binary) \(proxy.process.arguments ?? [])
+                --- stdout ---
+                \(readText(proxy.stdoutURL))
+                --- stderr ---
+                \(tail(readText(proxy.stderrURL)))
+                """)
+        }
+        return proxy
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    /// Proxy state and log (stderr) tail, for failure messages.
+    func logTail(_ lines: Int = 120) -> String {
+        var state = ""
+        if exitStatus == nil, !process.isRunning {
+            let reason = process.terminationReason == .uncaughtSignal ? "killed by signal" : "exited with status"
+            state = "!!! sipctl is NOT running: \(reason) \(process.terminationStatus) before the test stopped it"
+                + " (a SIGTERM logged below that the test did not send came from another process)\n"
+        }
+        return state + "--- sipctl stderr (\(stderrURL.path)) ---\n" + tail(readText(stderrURL), maxLines: lines)
+    }
+
+    /// SIGTERM, wait up to `grace`, then SIGKILL. Idempotent. Returns the exit status.
+    @discardableResult
+    func stop(grace: TimeInterval = 3) -> Int32? {
+        if let exitStatus { return exitStatus }
+        guard process.processIdentifier > 0 else { return nil }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGTERM)
+            let deadline = Date().addingTimeInterval(grace)
+            while process.isRunning && Date() < deadline { usleep(10_000) }
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                let killDeadline = Date().addingTimeInterval(2)
+                while process.isRunning && Date() < killDeadline { usleep(10_000) }
+            }
+        }
+        if !process.isRunning {
+            exitStatus = process.terminationStatus
+        }
+        return exitStatus
+    }
+
+    deinit { stop() }
+}
