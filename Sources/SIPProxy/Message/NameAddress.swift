@@ -72,10 +72,10 @@ public struct NameAddress: Sendable, Hashable, CustomStringConvertible {
             displayName = String(rest[..<end])
             rest = rest[end...]
             while let f = rest.unicodeScalars.first, f == " " || f == "\t" {
-                rest = rest[rest.unicodeScalars.index(after: rest.startIndex)...]
+                rest = rest[rest.utf8.index(after: rest.startIndex)...]
             }
             guard rest.unicodeScalars.first == "<" else { return nil }
-        } else if let lt = rest.unicodeScalars.firstIndex(of: "<") {
+        } else if let lt = rest.utf8.firstIndex(of: UInt8(ascii: "<")) {
             // Unquoted display name: *(token LWS); RFC 4475 §3.1.1.6 allows no LWS before "<".
             let name = rest[..<lt].trimmingSIPWhitespace()
             if !name.isEmpty {
@@ -87,15 +87,15 @@ public struct NameAddress: Sendable, Hashable, CustomStringConvertible {
         }
         var address = NameAddress(displayName: displayName, uri: SIPURI(host: ""))
         if rest.unicodeScalars.first == "<" {
-            guard let gt = rest.unicodeScalars.firstIndex(of: ">") else { return nil }
-            let uriText = rest[rest.unicodeScalars.index(after: rest.startIndex)..<gt]
+            guard let gt = rest.utf8.firstIndex(of: UInt8(ascii: ">")) else { return nil }
+            let uriText = rest[rest.utf8.index(after: rest.startIndex)..<gt]
             // No LWS inside the brackets (RFC 4475 §3.1.2.14).
             guard let uri = SIPURI.parse(uriText) else { return nil }
             address.uri = uri
-            rest = rest[rest.unicodeScalars.index(after: gt)...].trimmingSIPWhitespaceSubstring()
+            rest = rest[rest.utf8.index(after: gt)...].trimmingSIPWhitespaceSubstring()
         } else {
             // addr-spec: the URI ends at the first ";" and may not contain "," ";" "?" (RFC 3261 §20).
-            let end = rest.unicodeScalars.firstIndex(of: ";") ?? rest.endIndex
+            let end = rest.utf8.firstIndex(of: UInt8(ascii: ";")) ?? rest.endIndex
             let uriText = rest[..<end].trimmingSIPWhitespace()
             guard !uriText.contains("?"), !uriText.contains(","),
                 !uriText.contains(" "), let uri = SIPURI.parse(uriText)
@@ -105,7 +105,7 @@ public struct NameAddress: Sendable, Hashable, CustomStringConvertible {
             rest = rest[end...]
         }
         if !rest.isEmpty {
-            let paramText = rest[rest.unicodeScalars.index(after: rest.startIndex)...]
+            let paramText = rest[rest.utf8.index(after: rest.startIndex)...]
             guard rest.unicodeScalars.first == ";", let params = SIPParameters.parseHeaderParameters(paramText) else {
                 return nil
             }

@@ -112,15 +112,24 @@ enum SIPGrammar {
     /// Whether a host is a valid hostname, IPv4address or IPv6reference (RFC 3261 §25.1, RFC 5118 §4.10
     /// tolerates the three-colon form).
     static func isValidHost<S: StringProtocol>(_ host: S) -> Bool {
-        let u = Array(host.utf8)
-        guard !u.isEmpty else { return false }
-        if u.first == UInt8(ascii: "[") {
-            guard u.last == UInt8(ascii: "]"), u.count > 2 else { return false }
-            let inner = u[1..<(u.count - 1)]
-            guard inner.contains(UInt8(ascii: ":")) else { return false }
-            return inner.allSatisfy { c in
-                c == UInt8(ascii: ":") || c == UInt8(ascii: ".") || isHexDigit(c)
+        let u = host.utf8
+        guard let first = u.first else { return false }
+        if first == UInt8(ascii: "[") {
+            // [IPv6] : hex digits, ":" and "." (an embedded IPv4) between the brackets.
+            var count = 0
+            var sawColon = false
+            var last: UInt8 = 0
+            for (i, c) in u.enumerated() {
+                count += 1
+                last = c
+                if i == 0 { continue }
+                if c == UInt8(ascii: "]") { continue }
+                if c == UInt8(ascii: ":") { sawColon = true; continue }
+                guard c == UInt8(ascii: ".") || isHexDigit(c) else { return false }
             }
+            // Only the last octet may be "]".
+            let closing = u.filter { $0 == UInt8(ascii: "]") }.count
+            return last == UInt8(ascii: "]") && closing == 1 && count > 2 && sawColon
         }
         // hostname / IPv4address: alphanum, "-" and "." (a trailing "." is allowed).
         return u.allSatisfy { c in
@@ -142,17 +151,17 @@ enum SIPGrammar {
     static func splitHostPort(_ s: Substring) -> (host: String, port: Int?)? {
         var host: Substring
         var portPart: Substring?
-        if s.first == "[" {
-            guard let close = s.firstIndex(of: "]") else { return nil }
+        if s.utf8.first == UInt8(ascii: "[") {
+            guard let close = s.utf8.firstIndex(of: UInt8(ascii: "]")) else { return nil }
             host = s[s.startIndex...close]
-            let rest = s[s.index(after: close)...]
+            let rest = s[s.utf8.index(after: close)...]
             if !rest.isEmpty {
-                guard rest.first == ":" else { return nil }
+                guard rest.utf8.first == UInt8(ascii: ":") else { return nil }
                 portPart = rest.dropFirst()
             }
-        } else if let colon = s.firstIndex(of: ":") {
+        } else if let colon = s.utf8.firstIndex(of: UInt8(ascii: ":")) {
             host = s[..<colon]
-            portPart = s[s.index(after: colon)...]
+            portPart = s[s.utf8.index(after: colon)...]
         } else {
             host = s
         }

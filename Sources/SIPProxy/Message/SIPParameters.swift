@@ -69,9 +69,9 @@ public struct SIPParameters: Sendable, Hashable, Sequence {
         for raw in SIPGrammar.splitOutsideQuotes(text, separator: ";") {
             let part = raw.trimmingSIPWhitespace()
             guard !part.isEmpty else { return nil }
-            if let eq = part.firstIndex(of: "=") {
+            if let eq = part.utf8.firstIndex(of: UInt8(ascii: "=")) {
                 let name = part[..<eq].trimmingSIPWhitespace()
-                let value = part[part.index(after: eq)...].trimmingSIPWhitespace()
+                let value = part[part.utf8.index(after: eq)...].trimmingSIPWhitespace()
                 guard SIPGrammar.isToken(name), !value.isEmpty else { return nil }
                 if value.first == "\"" {
                     guard let end = SIPGrammar.endOfQuotedString(Substring(value)), end == value.endIndex else {
@@ -101,8 +101,8 @@ public struct SIPParameters: Sendable, Hashable, Sequence {
         for part in text.split(separator: ";", omittingEmptySubsequences: false) {
             guard !part.isEmpty else { return nil }
             guard part.utf8.allSatisfy(SIPURI.isParamChar) else { return nil }
-            if let eq = part.firstIndex(of: "=") {
-                result.append(SIPParameter(String(part[..<eq]), String(part[part.index(after: eq)...])))
+            if let eq = part.utf8.firstIndex(of: UInt8(ascii: "=")) {
+                result.append(SIPParameter(String(part[..<eq]), String(part[part.utf8.index(after: eq)...])))
             } else {
                 result.append(SIPParameter(String(part), nil))
             }

@@ -91,7 +91,7 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
         // URIs are ASCII (RFC 3986 §2, RFC 3261 §25.1: anything else is %-escaped) without SP or controls; checking
         // this first also makes the Character-based scanning below equal to scanning bytes.
         guard !s.utf8.contains(where: { $0 <= 0x20 || $0 >= 0x7F }) else { return nil }
-        guard let colon = s.firstIndex(of: ":") else { return nil }
+        guard let colon = s.utf8.firstIndex(of: UInt8(ascii: ":")) else { return nil }
         let scheme = s[..<colon]
         // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )  (RFC 3986 §3.1)
         guard let first = scheme.utf8.first, (first | 0x20) >= UInt8(ascii: "a"), (first | 0x20) <= UInt8(ascii: "z"),
@@ -100,7 +100,7 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
                     || $0 == UInt8(ascii: ".")
             })
         else { return nil }
-        let rest = s[s.index(after: colon)...]
+        let rest = s[s.utf8.index(after: colon)...]
         guard !rest.isEmpty, !rest.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else { return nil }
         let lowerScheme = scheme.lowercased()
         switch lowerScheme {
@@ -130,13 +130,13 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
         var hostPart = rest
         // The first "@" ends the userinfo: "@" cannot appear unescaped in parameters or headers, but ";" and "?"
         // can appear in the user part (RFC 4475 §3.1.1.9 and §3.1.1.2).
-        if let at = rest.firstIndex(of: "@") {
+        if let at = rest.utf8.firstIndex(of: UInt8(ascii: "@")) {
             let userinfo = rest[..<at]
-            hostPart = rest[rest.index(after: at)...]
+            hostPart = rest[rest.utf8.index(after: at)...]
             guard !userinfo.isEmpty else { return nil }
-            if let pc = userinfo.firstIndex(of: ":") {
+            if let pc = userinfo.utf8.firstIndex(of: UInt8(ascii: ":")) {
                 uri.user = String(userinfo[..<pc])
-                uri.password = String(userinfo[userinfo.index(after: pc)...])
+                uri.password = String(userinfo[userinfo.utf8.index(after: pc)...])
             } else {
                 uri.user = String(userinfo)
             }
@@ -147,23 +147,23 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
                 guard password.utf8.allSatisfy(isUserChar), validEscapes(password) else { return nil }
             }
         }
-        if let q = hostPart.firstIndex(of: "?") {
-            uri.headers = String(hostPart[hostPart.index(after: q)...])
+        if let q = hostPart.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            uri.headers = String(hostPart[hostPart.utf8.index(after: q)...])
             hostPart = hostPart[..<q]
             guard let headers = uri.headers, !headers.isEmpty, validEscapes(headers) else { return nil }
         }
         // The host may be a bracketed IPv6 reference containing ":"; parameters start at the first ";" after it.
         var hostPortEnd = hostPart.endIndex
-        if let close = hostPart.firstIndex(of: "]") {
-            hostPortEnd = hostPart[close...].firstIndex(of: ";") ?? hostPart.endIndex
-        } else if let semi = hostPart.firstIndex(of: ";") {
+        if let close = hostPart.utf8.firstIndex(of: UInt8(ascii: "]")) {
+            hostPortEnd = hostPart[close...].utf8.firstIndex(of: UInt8(ascii: ";")) ?? hostPart.endIndex
+        } else if let semi = hostPart.utf8.firstIndex(of: UInt8(ascii: ";")) {
             hostPortEnd = semi
         }
         guard let (host, port) = SIPGrammar.splitHostPort(hostPart[..<hostPortEnd]) else { return nil }
         uri.host = host
         uri.port = port
         if hostPortEnd < hostPart.endIndex {
-            let paramText = hostPart[hostPart.index(after: hostPortEnd)...]
+            let paramText = hostPart[hostPart.utf8.index(after: hostPortEnd)...]
             guard let params = SIPParameters.parseURIParameters(paramText), validEscapes(paramText) else {
                 return nil
             }

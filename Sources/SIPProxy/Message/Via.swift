@@ -54,21 +54,21 @@ public struct Via: Sendable, Hashable, CustomStringConvertible {
         // sent-protocol = protocol-name SLASH protocol-version SLASH transport
         var fields: [String] = []
         for _ in 0..<2 {
-            guard let slash = s.firstIndex(of: "/") else { return nil }
+            guard let slash = s.utf8.firstIndex(of: UInt8(ascii: "/")) else { return nil }
             fields.append(s[..<slash].trimmingSIPWhitespace())
-            s = s[s.index(after: slash)...].trimmingSIPWhitespaceSubstring()
+            s = s[s.utf8.index(after: slash)...].trimmingSIPWhitespaceSubstring()
         }
         guard fields[0].caseInsensitiveEquals("SIP"), fields[1] == "2.0" else { return nil }
         guard let space = s.firstIndex(where: { $0 == " " || $0 == "\t" }) else { return nil }
         let transport = s[..<space]
         guard SIPGrammar.isToken(transport) else { return nil }
         s = s[space...].trimmingSIPWhitespaceSubstring()
-        let semi = s.firstIndex(of: ";") ?? s.endIndex
+        let semi = s.utf8.firstIndex(of: UInt8(ascii: ";")) ?? s.endIndex
         let sentBy = s[..<semi].trimmingSIPWhitespaceSubstring()
         guard let (host, port) = SIPGrammar.splitHostPort(sentBy) else { return nil }
         var via = Via(transport: transport.uppercased(), host: host, port: port)
         if semi < s.endIndex {
-            guard let params = SIPParameters.parseHeaderParameters(s[s.index(after: semi)...]) else { return nil }
+            guard let params = SIPParameters.parseHeaderParameters(s[s.utf8.index(after: semi)...]) else { return nil }
             via.parameters = params
         }
         return via
