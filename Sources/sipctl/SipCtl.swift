@@ -7,7 +7,7 @@ struct SipCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sipctl",
         abstract: "SIPProxy: a SIP proxy and registrar with a built-in trace recorder.",
-        subcommands: [Serve.self, Registrations.self, Status.self, Calls.self, Trace.self, Phrases.self]
+        subcommands: [Serve.self, Registrations.self, Status.self, Calls.self, Trace.self, Phrases.self, Forward.self]
     )
 }
 

@@ -98,6 +98,12 @@ public struct CallRecord: Sendable, Equatable, Codable {
     public var transferredTo: String?
     /// The Call-ID of the call whose REFER led to this one.
     public var transferredFrom: String?
+    /// Call forwarding by the proxy: the last target the call was forwarded to (`sip:carol@host`), the reason
+    /// of that forward (RFC 5806 diversion-reason: `unconditional`, `user-busy`, `no-answer`, `unavailable`,
+    /// `deflection` for a followed 3xx), and every target in order for a chain. `callee` stays the original.
+    public var forwardedTo: String?
+    public var forwardReason: String?
+    public var forwardChain: [String]?
 
     /// The zone the ISO 8601 strings are written in (not a field: read back from the strings' offset).
     public var timeZone: TimeZone
@@ -149,6 +155,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
         case invite, inviteUs, ringing, ringingUs, answer, answerUs, end, endUs
         case state, outcome, finalCode, finalReason, hungUpBy, ringSeconds, talkSeconds, media, videoAdded
         case transferredTo, transferredFrom
+        case forwardedTo, forwardReason, forwardChain
     }
 
     public init(from decoder: Decoder) throws {
@@ -191,6 +198,9 @@ public struct CallRecord: Sendable, Equatable, Codable {
         self.videoAdded = try c.decodeIfPresent(Bool.self, forKey: .videoAdded) ?? false
         self.transferredTo = try c.decodeIfPresent(String.self, forKey: .transferredTo)
         self.transferredFrom = try c.decodeIfPresent(String.self, forKey: .transferredFrom)
+        self.forwardedTo = try c.decodeIfPresent(String.self, forKey: .forwardedTo)
+        self.forwardReason = try c.decodeIfPresent(String.self, forKey: .forwardReason)
+        self.forwardChain = try c.decodeIfPresent([String].self, forKey: .forwardChain)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -224,6 +234,9 @@ public struct CallRecord: Sendable, Equatable, Codable {
         try c.encode(self.videoAdded, forKey: .videoAdded)
         try c.encodeIfPresent(self.transferredTo, forKey: .transferredTo)
         try c.encodeIfPresent(self.transferredFrom, forKey: .transferredFrom)
+        try c.encodeIfPresent(self.forwardedTo, forKey: .forwardedTo)
+        try c.encodeIfPresent(self.forwardReason, forKey: .forwardReason)
+        try c.encodeIfPresent(self.forwardChain, forKey: .forwardChain)
     }
 
     /// The record as one JSON line (no newline): sorted keys, so lines are stable and diffable.

@@ -174,7 +174,8 @@ public struct CallTracker: Sendable {
         switch request.method {
         case .cancel:
             // §9.1: CANCEL has the INVITE's Call-ID, From and To (no To tag); it only matters before an answer.
-            if fromCaller { self.sessions[key]?.facts.cancelRequested = true }
+            // Only the caller's own CANCEL counts, not those the proxy sends (Timer C, forwarding on no answer).
+            if fromCaller && direction == .received { self.sessions[key]?.facts.cancelRequested = true }
         case .bye:
             // §15.1.1: either side may end the dialog; the sender hung up.
             guard var session = self.sessions[key], session.facts.answered else { return }
@@ -206,6 +207,8 @@ public struct CallTracker: Sendable {
         if var session = self.sessions[key] {
             session.lastActivity = time
             if direction == .received && session.record.source == nil { session.record.source = peer.remote.hostPort }
+            // A forwarded INVITE the proxy sent (Diversion / History-Info): the journal's forwardedTo/-Reason.
+            if direction == .sent { Self.noteForwarding(request, in: &session.record) }
             if request.cseq.number > session.inviteCSeq {
                 // The same call retried with credentials after 401/407 (RFC 3261 §22.2): a new INVITE transaction.
                 session.inviteCSeq = request.cseq.number
@@ -235,6 +238,7 @@ public struct CallTracker: Sendable {
         if direction == .received { record.source = peer.remote.hostPort }
         record.media = SessionDescription.media(of: request.body) ?? []
         record.transferredFrom = self.matchTransfer(request, at: time)
+        if direction == .sent { Self.noteForwarding(request, in: &record) }
         self.sessions[key] = Session(record: record, inviteCSeq: request.cseq.number, lastActivity: time)
         events.append(.started(record))
     }

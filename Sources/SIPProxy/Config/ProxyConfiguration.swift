@@ -32,6 +32,15 @@ public struct ProxyConfiguration: Sendable {
     )
     /// The control socket's path (relative paths are in the working directory).
     public var controlSocket = ControlServer.defaultPath
+    /// Call forwarding rules by user (config `forwarding:`); run-time changes are kept in `forwardingStatePath`.
+    public var forwarding: [String: ForwardingRule] = [:]
+    /// Where `sipctl forward set/clear` changes are saved and read back at start (nil: not saved).
+    /// `sipctl serve` uses `forwarding.json` in the working directory.
+    public var forwardingStatePath: String?
+    /// Follow 3xx redirects from phones (RFC 3261 §16.5); off relays them to the caller.
+    public var followRedirects = true
+    /// Forwards (rules and redirects) one call may take.
+    public var forwardingHopLimit = ForwardingPlanner.defaultHopLimit
 
     public init() {}
 
@@ -83,6 +92,14 @@ public struct ProxyConfiguration: Sendable {
         for domain in self.domains where !SIPGrammar.isValidHost(domain) {
             throw ConfigurationError("invalid --domain '\(domain)'")
         }
+        for (user, rule) in self.forwarding {
+            do throws(ForwardingError) {
+                try rule.validate()
+            } catch {
+                throw ConfigurationError("forwarding rule of \(user): \(error)")
+            }
+        }
+        guard self.forwardingHopLimit >= 1 else { throw ConfigurationError("the forwarding hop limit must be >= 1") }
     }
 }
 

@@ -11,7 +11,7 @@
 //     <- {"ok":false,"error":"unknown command 'nonsense'"}
 //
 // Commands: `registrations`; `status`; `phrases.show` (with optional `language`); `phrases.reload`;
-// `trace.start` (with optional `trace` overrides), `trace.stop`, `trace.status`, `trace.list`; `calls.live`. Unknown fields are ignored so older clients keep working.
+// `trace.start` (with optional `trace` overrides), `trace.stop`, `trace.status`, `trace.list`; `calls.live`; `forward.set`, `forward.show`, `forward.clear` (with `user`, `rule`). Unknown fields are ignored so older clients keep working.
 
 import Foundation
 
@@ -22,11 +22,23 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var language: String?
     /// `trace.start`: what to change from the start-up trace settings.
     public var trace: TraceStartOptions?
+    /// `forward.set` / `forward.show` / `forward.clear`: the user, and for `forward.set` the fields to change
+    /// (see ControlProtocol+Forwarding.swift).
+    public var user: String?
+    public var rule: ForwardingRule?
 
-    public init(command: String, language: String? = nil, trace: TraceStartOptions? = nil) {
+    public init(
+        command: String,
+        language: String? = nil,
+        trace: TraceStartOptions? = nil,
+        user: String? = nil,
+        rule: ForwardingRule? = nil
+    ) {
         self.command = command
         self.language = language
         self.trace = trace
+        self.user = user
+        self.rule = rule
     }
 }
 
@@ -144,6 +156,8 @@ public struct ControlResponse: Codable, Sendable, Equatable {
     /// `calls.live`: the calls in progress and the proxy's clock.
     public var liveCalls: [CallRecord]?
     public var serverTime: WallClock?
+    /// `forward.*`: the forwarding rules in force (one user's, or everyone's for `forward.show` without a user).
+    public var forwarding: [ForwardingInfo]?
 
     public init(ok: Bool = true, error: String? = nil) {
         self.ok = ok

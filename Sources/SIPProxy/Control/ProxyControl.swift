@@ -33,6 +33,9 @@ struct ProxyControl: ControlDispatcher {
         if request.command.hasPrefix("trace.") {
             return self.handleTrace(request)
         }
+        if request.command.hasPrefix(ForwardingControl.prefix) {
+            return self.handleForwarding(request)
+        }
         if request.command == "phrases.reload" {
             let promise = core.eventLoop.makePromise(of: ControlResponse.self)
             self.phraseReloader.reload { result in

@@ -35,6 +35,8 @@ final class ProxyContext {
     var answered = false
     /// The call-event log line for ringing was written.
     var ringingLogged = false
+    /// Call forwarding and redirect recursion state (ProxyCore+Forwarding); nil for a plain call.
+    var forwarding: ForwardingContext?
 
     init(serverKey: TransactionKey, request: SIPRequest) {
         self.serverKey = serverKey

@@ -116,6 +116,8 @@ extension ProxyCore {
             }
             // §16.5: the location service gives the targets.
             let user = LocationStore.userKey(request.uri)
+            // Call forwarding rules of the user (ProxyCore+Forwarding) take over the call when there are any.
+            if self.forwardCall(request, user: user, entry: entry, from: peer) { return }
             let bindings = self.registrar.store.lookup(user, now: self.now())
             if bindings.isEmpty {
                 // 404 for a user the proxy has never seen; 480 for one that registered before (§21.4.18).
@@ -251,6 +253,17 @@ extension ProxyCore {
                 metadata: ["sip.call_id": "\(request.callID)"]
             )
         }
+        if self.startBranches(context, request, targets: targets, from: peer) == 0 {
+            self.logger.info("no reachable target for \(request.uri)", metadata: ["sip.call_id": "\(request.callID)"])
+            // A host the proxy cannot resolve is unknown to it (RFC 4475 §3.1.1.2 allows 404); registered
+            // contacts that cannot be reached make the user temporarily unavailable.
+            self.reply(entry, targets.count == 1 && targets[0].binding == nil ? 404 : 480)
+        }
+    }
+
+    /// §16.6 for each target: a copy of `request` per reachable target, appended to the context's branches and
+    /// started (also for the later branch groups of call forwarding). Returns the number of branches started.
+    func startBranches(_ context: ProxyContext, _ request: SIPRequest, targets: [ForwardTarget], from peer: Peer) -> Int {
         let loopHash = Self.loopHash(request)
         let dialogCreating = !request.isInDialog && Self.dialogCreatingMethods.contains(request.method)
         var prepared: [(SIPRequest, Peer, TransactionKey)] = []
@@ -274,17 +287,12 @@ extension ProxyCore {
             copy.headers.prepend("Via", self.via(destination, branch: branch))
             prepared.append((copy, destination, TransactionKey.client(branch: branch, method: request.method)))
         }
-        if prepared.isEmpty {
-            self.logger.info("no reachable target for \(request.uri)", metadata: ["sip.call_id": "\(request.callID)"])
-            // A host the proxy cannot resolve is unknown to it (RFC 4475 §3.1.1.2 allows 404); registered
-            // contacts that cannot be reached make the user temporarily unavailable.
-            self.reply(entry, targets.count == 1 && targets[0].binding == nil ? 404 : 480)
-            return
-        }
+        let first = context.branches.count
         for (copy, destination, key) in prepared {
             context.branches.append(ProxyBranch(key: key, request: copy, destination: destination))
         }
-        for (index, (copy, destination, key)) in prepared.enumerated() {
+        for (offset, (copy, destination, key)) in prepared.enumerated() {
+            let index = first + offset
             self.transactions.startClient(
                 key: key,
                 request: copy,
@@ -293,6 +301,7 @@ extension ProxyCore {
             )
             if context.isInvite { self.armTimerC(context, index) }
         }
+        return prepared.count
     }
 
     /// Timer C (§16.6 step 11): an INVITE branch that stays provisional too long is cancelled; one with no

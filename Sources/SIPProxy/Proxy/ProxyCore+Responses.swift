@@ -123,7 +123,12 @@ extension ProxyCore: TransactionUser {
             return
         }
         if context.finalForwarded { return }
-        context.finals.append(upstream)
+        // Call forwarding and redirect recursion (ProxyCore+Forwarding) may try the next target instead.
+        switch self.forwardingVerdict(context, index, upstream) {
+        case .handled: return
+        case .ignore: break
+        case .collect: context.finals.append(upstream)
+        }
         // A 6xx ends the search: the other branches are cancelled (§16.7 step 5 and 6).
         if upstream.statusCode >= 600 && context.isInvite { self.cancelPendingBranches(context, except: index) }
         guard context.allBranchesFinal, let entry else { return }

@@ -33,6 +33,8 @@ public final class ProxyCore: @unchecked Sendable {
     var branchCounter: UInt64 = 0
     /// A per-process random prefix so branches do not repeat across restarts.
     let instanceTag: String
+    /// Call forwarding rules in force and their state file (ProxyCore+Forwarding).
+    var forwarding: ForwardingService
 
     public init(
         eventLoop: EventLoop,
@@ -58,6 +60,7 @@ public final class ProxyCore: @unchecked Sendable {
             logger: logger
         )
         self.instanceTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        self.forwarding = ForwardingService(configuration: configuration, logger: logger)
         self.transactions.user = self
         self.transactions.onSend = { [weak self] message, peer in self?.logSent(message, to: peer) }
     }

@@ -85,6 +85,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Registration length when the phone asks for none, in seconds.")
     var defaultExpires: Int?
 
+    @Flag(name: .long, help: "Relay 3xx redirects from phones to the caller instead of following their Contacts.")
+    var noFollowRedirects = false
+
+    @Option(name: .long, help: "File keeping `sipctl forward` changes across restarts (default: forwarding.json).")
+    var forwardingState: String?
+
     func validate() throws {
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("invalid --log-level '\(logLevel)'")
@@ -106,6 +112,8 @@ struct Serve: AsyncParsableCommand {
             if let minExpires { settings.registrar.minExpires = minExpires }
             if let maxExpires { settings.registrar.maxExpires = maxExpires }
             if let defaultExpires { settings.registrar.defaultExpires = defaultExpires }
+            if self.noFollowRedirects { settings.followRedirects = false }
+            settings.forwardingStatePath = self.forwardingState ?? settings.forwardingStatePath ?? "forwarding.json"
             if let logLevel, let parsed = Logger.Level(rawValue: logLevel) { level = parsed }
             if let phrases { settings.phrasesSelection = phrases }
             if let selection = settings.phrasesSelection {
@@ -191,7 +199,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// Reads the YAML file through swift-configuration. Keys: `listen` (list), `domains` (list), `advertise`,
-    /// `log_level`, `phrases` (en, sk or a phrase file), `registrar.min_expires`, `registrar.max_expires`, `registrar.default_expires`.
+    /// `log_level`, `phrases` (en, sk or a phrase file), `registrar.min_expires`, `registrar.max_expires`, `registrar.default_expires`, `follow_redirects`,
+    /// `forwarding_state`, `forwarding_hop_limit`, `forwarding` (user -> always/busy/no_answer/no_answer_after/unavailable).
     static func apply(file path: String, to settings: inout ProxyConfiguration, level: inout Logger.Level)
         async throws
     {
@@ -233,5 +242,17 @@ struct Serve: AsyncParsableCommand {
         if let v = reader.int(forKey: "registrar.min_expires") { settings.registrar.minExpires = v }
         if let v = reader.int(forKey: "registrar.max_expires") { settings.registrar.maxExpires = v }
         if let v = reader.int(forKey: "registrar.default_expires") { settings.registrar.defaultExpires = v }
+        if let v = reader.bool(forKey: "follow_redirects") { settings.followRedirects = v }
+        if let v = reader.string(forKey: "forwarding_state") { settings.forwardingStatePath = v }
+        if let v = reader.int(forKey: "forwarding_hop_limit") { settings.forwardingHopLimit = v }
+        // `forwarding:` maps users to rules: read with the YAML parser (the reader cannot list a section's keys).
+        do {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            settings.forwarding = try ForwardingConfig.parse(yaml: text, name: path)
+        } catch let error as ForwardingError {
+            throw ConfigurationError(error.description)
+        } catch {
+            throw ConfigurationError("cannot read config file '\(path)': \(error)")
+        }
     }
 }

@@ -34,11 +34,13 @@ final class ProxyProcess {
         label: String,
         extraArguments: [String] = [],
         logLevel: String = "debug",
-        readyTimeout: Duration = .seconds(15)
+        readyTimeout: Duration = .seconds(15),
+        workDirectory: URL? = nil
     ) async throws -> ProxyProcess {
         let binary = try TestEnvironment.sipctlBinary()
         let port = PortAllocator.block(on: ip)
-        let dir = try TestEnvironment.makeTemporaryDirectory("proxy-\(label)")
+        // A given directory restarts a proxy where an earlier one ran (its journal, state files).
+        let dir = try workDirectory ?? TestEnvironment.makeTemporaryDirectory("proxy-\(label)")
         let proxy = ProxyProcess(ip: ip, port: port, workDirectory: dir)
         _ = FileManager.default.createFile(atPath: proxy.stdoutURL.path, contents: nil)
         _ = FileManager.default.createFile(atPath: proxy.stderrURL.path, contents: nil)

@@ -10,7 +10,7 @@ import Testing
 /// starts. `shutdown()` (call it in `defer`) kills whatever is still running.
 final class TestBed {
     let label: String
-    let proxy: ProxyProcess
+    private(set) var proxy: ProxyProcess
     let directory: URL
     private var processes: [SIPpProcess] = []
     private var counter = 0
@@ -20,6 +20,13 @@ final class TestBed {
         self.label = label
         self.proxy = try await ProxyProcess.start(label: label, extraArguments: proxyArguments, logLevel: logLevel)
         self.directory = proxy.workDirectory
+    }
+
+    /// Stops the proxy and starts a new one in the same working directory (a new port: phones register again).
+    func restartProxy(arguments: [String] = [], logLevel: String = "debug") async throws {
+        proxy.stop()
+        proxy = try await ProxyProcess.start(label: label, extraArguments: arguments, logLevel: logLevel,
+                                             workDirectory: directory)
     }
 
     /// Starts SIPp in the background. `client` UAs send to the proxy.

@@ -1,0 +1,432 @@
+// ProxyCore+Forwarding: call forwarding and redirect recursion in the proxy core (RFC 3261 §16.5, §16.7 step 4).
+//
+//     INVITE bob --> [rules of bob] --always--> carol's phones          (one branch group per target user)
+//                        |--busy (486/600)-------> next group
+//                        |--no answer in N s---> CANCEL bob's branches, next group
+//                        |--unavailable (no binding, 480, 408, 404, 503)--> next group
+//     3xx from a phone ---> its Contacts (by q) as the next group (when follow_redirects is on)
+//
+// Every forwarded INVITE carries Diversion (RFC 5806) and History-Info (RFC 7044) built from the whole chain;
+// the call tracker reads them back from the INVITE it sees sent, so the journal records the forward.
+//
+// Hooks in the existing files: `process` calls `forwardCall` before the location lookup (§16.5);
+// `branchFinal` asks `forwardingVerdict` before collecting a final response (§16.7 step 4-6); the branches of
+// every group are started by `startBranches`.
+
+import Logging
+import NIOCore
+
+/// The forwarding part of a core: the rules in force and where they are saved.
+struct ForwardingService {
+    var table: ForwardingTable
+    let store: ForwardingStore?
+    let followRedirects: Bool
+    let hopLimit: Int
+
+    init(configuration: ProxyConfiguration, logger: Logger) {
+        self.followRedirects = configuration.followRedirects
+        self.hopLimit = configuration.forwardingHopLimit
+        var table = ForwardingTable(base: configuration.forwarding)
+        if let path = configuration.forwardingStatePath {
+            let store = ForwardingStore(path: path)
+            self.store = store
+            do throws(ForwardingError) {
+                // Read once at start-up, before any traffic: a blocking read is fine here.
+                table.overrides = try store.load()
+                if !table.overrides.isEmpty {
+                    logger.info("forwarding: \(table.overrides.count) run-time rule(s) loaded from \(path)")
+                }
+            } catch {
+                logger.warning("forwarding: ignoring the saved rules: \(error)")
+            }
+        } else {
+            self.store = nil
+        }
+        self.table = table
+    }
+}
+
+/// The forwarding state of one call (a ProxyContext of an initial INVITE).
+final class ForwardingContext {
+    /// The user whose phones the current group rings (nil when it rings a plain URI).
+    var user: String?
+    /// Every forward taken so far, in order.
+    var hops: [ForwardingHop] = []
+    /// Users and URIs already tried (loop protection).
+    var visited: Set<String> = []
+    /// The first branch of the current group: earlier branches are superseded (their finals are ignored).
+    var groupStart = 0
+    /// The no-answer timer of the current group.
+    var noAnswerTimer: Scheduled<Void>?
+    /// 3xx responses of the current group held back while their Contacts may still be tried.
+    var heldRedirects: [SIPResponse] = []
+
+    init(user: String?) {
+        self.user = user
+    }
+}
+
+/// What `branchFinal` does with a final non-2xx response.
+enum ForwardingVerdict {
+    /// The response started the next target: nothing more to do.
+    case handled
+    /// Not a candidate for the caller (a superseded branch, a held 3xx), but the response context may be done.
+    case ignore
+    /// The normal path: collect it as a candidate for the best response.
+    case collect
+}
+
+extension ProxyCore {
+    func forwardingPlanner() -> ForwardingPlanner {
+        let now = self.now()
+        return ForwardingPlanner(
+            rules: self.forwarding.table.rules,
+            hopLimit: self.forwarding.hopLimit,
+            isLocal: { [unowned self] uri in self.isLocal(uri) },
+            isRegistered: { [unowned self] user in !self.registrar.store.lookup(user, now: now).isEmpty }
+        )
+    }
+
+    // MARK: Start of a call (hook in `process`, §16.5)
+
+    /// Takes over an initial INVITE for a local user who has forwarding rules. Returns false to leave the request
+    /// to the normal location lookup (no rules, or a plain unregistered user).
+    func forwardCall(_ request: SIPRequest, user: String, entry: ServerEntry, from peer: Peer) -> Bool {
+        guard request.method == .invite, !request.isInDialog, self.forwarding.table.rule(for: user) != nil else {
+            return false
+        }
+        let planner = self.forwardingPlanner()
+        var visited: Set<String> = []
+        let plan = planner.plan(callTo: user, visited: &visited)
+        if case .unavailable = plan.outcome, plan.hops.isEmpty { return false }
+
+        let context = ProxyContext(serverKey: entry.key, request: request)
+        entry.context = context
+        let state = ForwardingContext(user: user)
+        state.visited = visited
+        context.forwarding = state
+        self.logger.info(
+            "call \(context.callLabel): calling, forwarding rules of \(user): \(self.forwarding.table.rule(for: user)?.summary ?? "none")",
+            metadata: ["sip.call_id": "\(request.callID)"]
+        )
+        switch plan.outcome {
+        case .loop:
+            self.logForwards(context, plan.hops)
+            self.logger.info(
+                "call \(context.callLabel): forwarding loop (\(self.chainText(user, plan.hops))), 482",
+                metadata: ["sip.call_id": "\(request.callID)"]
+            )
+            self.reply(entry, 482)
+        case .tooManyHops:
+            self.logger.info(
+                "call \(context.callLabel): more than \(self.forwarding.hopLimit) forwards, 483",
+                metadata: ["sip.call_id": "\(request.callID)"]
+            )
+            self.reply(entry, 483)
+        case .unavailable(let target):
+            self.logForwards(context, plan.hops)
+            state.hops = plan.hops
+            self.logger.info(
+                "call \(context.callLabel): \(target) is not registered, 480",
+                metadata: ["sip.call_id": "\(request.callID)"]
+            )
+            self.reply(entry, 480)
+        case .none:
+            self.reply(entry, 480)
+        case .user, .uri:
+            if self.startGroup(context, state, plan, from: peer) == 0 {
+                self.logger.info(
+                    "no reachable target for \(request.uri)",
+                    metadata: ["sip.call_id": "\(request.callID)"]
+                )
+                self.reply(entry, 480)
+            }
+        }
+        return true
+    }
+
+    // MARK: Final responses (hook in `branchFinal`, §16.7)
+
+    /// Decides what a branch's final non-2xx response does: start the next target of a forwarding rule or of a
+    /// 3xx's Contacts, be ignored (a superseded branch), or be collected as usual.
+    func forwardingVerdict(_ context: ProxyContext, _ index: Int, _ response: SIPResponse) -> ForwardingVerdict {
+        guard context.isCall, !context.answered else { return .collect }
+        let isRedirect = (300..<400).contains(response.statusCode) && self.forwarding.followRedirects
+        var state = context.forwarding
+        if state == nil && isRedirect && !context.cancelled {
+            // Redirect recursion needs no rule: the state is made on the first 3xx.
+            let created = ForwardingContext(user: self.redirectingUser(context.request))
+            if let user = created.user { created.visited.insert(ForwardingDestination.user(user).visitKey) }
+            context.forwarding = created
+            state = created
+        }
+        guard let state else { return .collect }
+        if index < state.groupStart { return .ignore }
+        var verdict = ForwardingVerdict.collect
+        if isRedirect {
+            state.heldRedirects.append(response)
+            verdict = .ignore
+        }
+        let group = context.branches[state.groupStart...]
+        guard group.allSatisfy({ $0.finalStatus != nil }) else { return verdict }
+        state.noAnswerTimer?.cancel()
+        state.noAnswerTimer = nil
+        guard !context.cancelled else { return self.releaseRedirects(context, state, verdict) }
+
+        let peer = self.transactions.server(context.serverKey)?.destination
+        let planner = self.forwardingPlanner()
+        if !state.heldRedirects.isEmpty, let peer {
+            if self.followRedirects(context, state, planner: planner, from: peer) { return .handled }
+        }
+        let statuses = group.compactMap(\.finalStatus)
+        guard let user = state.user, let condition = Self.condition(for: statuses, cancelled: context.cancelled),
+            let peer
+        else { return self.releaseRedirects(context, state, verdict) }
+        var visited = state.visited
+        let plan = planner.plan(after: condition, of: user, visited: &visited, hopsSoFar: state.hops.count)
+        switch plan.outcome {
+        case .user, .uri:
+            state.visited = visited
+            if self.startGroup(context, state, plan, from: peer) > 0 {
+                context.finals.removeAll()
+                state.heldRedirects.removeAll()
+                return .handled
+            }
+        case .loop:
+            self.logger.info(
+                "call \(context.callLabel): forwarding \(user) (\(condition.logWord)) loops back, stopping",
+                metadata: ["sip.call_id": "\(context.request.callID)"]
+            )
+        case .tooManyHops:
+            self.logger.info(
+                "call \(context.callLabel): forwarding limit of \(self.forwarding.hopLimit) reached, stopping",
+                metadata: ["sip.call_id": "\(context.request.callID)"]
+            )
+        case .unavailable(let target):
+            self.logger.info(
+                "call \(context.callLabel): forward target \(target) (\(condition.logWord)) is not registered",
+                metadata: ["sip.call_id": "\(context.request.callID)"]
+            )
+        case .none:
+            break
+        }
+        return self.releaseRedirects(context, state, verdict)
+    }
+
+    /// No next target: the held 3xx responses become candidates for the caller again.
+    private func releaseRedirects(
+        _ context: ProxyContext,
+        _ state: ForwardingContext,
+        _ verdict: ForwardingVerdict
+    ) -> ForwardingVerdict {
+        context.finals.append(contentsOf: state.heldRedirects)
+        state.heldRedirects.removeAll()
+        return verdict
+    }
+
+    /// The condition a group's final codes mean: busy wins, then a timeout/cancel (no answer), then unavailable.
+    /// A decline (603) or other failures forward nowhere.
+    static func condition(for statuses: [Int], cancelled: Bool) -> ForwardingCondition? {
+        if statuses.contains(where: { $0 == 486 || $0 == 600 }) { return .busy }
+        if !cancelled && statuses.contains(487) { return .noAnswer }  // the proxy's Timer C cancelled the phones
+        if statuses.contains(where: { [480, 408, 404, 410, 503].contains($0) }) { return .unavailable }
+        return nil
+    }
+
+    /// §16.5 / §16.7 step 4: the Contacts of the held 3xx responses, highest q first, become the next group.
+    private func followRedirects(
+        _ context: ProxyContext,
+        _ state: ForwardingContext,
+        planner: ForwardingPlanner,
+        from peer: Peer
+    ) -> Bool {
+        let contacts = state.heldRedirects.flatMap(\.contacts).enumerated().sorted { a, b in
+            let qa = Double(a.element.parameters["q"] ?? "") ?? 1
+            let qb = Double(b.element.parameters["q"] ?? "") ?? 1
+            return qa != qb ? qa > qb : a.offset < b.offset
+        }.map(\.element)
+        let from = state.user ?? self.redirectingUser(context.request) ?? "unknown"
+        var visited = state.visited
+        var targets: [ForwardTarget] = []
+        var hops: [ForwardingHop]?
+        var groupUser: String?
+        for contact in contacts where contact.uri.isSIP {
+            var uri = contact.uri
+            uri.headers = nil
+            let destination: ForwardingDestination =
+                self.isLocal(uri) && uri.user != nil ? .user(LocationStore.userKey(uri)) : .uri(uri)
+            let plan = planner.plan(redirectTo: destination, from: from, visited: &visited, hopsSoFar: state.hops.count)
+            let found = self.targets(for: plan.outcome)
+            guard !found.isEmpty else { continue }
+            if hops == nil {
+                hops = plan.hops
+                if case .user(let u) = plan.outcome { groupUser = u }
+            }
+            targets += found
+        }
+        guard let hops, !targets.isEmpty else { return false }
+        let started = self.startTargets(context, state, hops: hops, user: groupUser, targets: targets, from: peer)
+        guard started > 0 else { return false }
+        state.visited = visited
+        context.finals.removeAll()
+        state.heldRedirects.removeAll()
+        return true
+    }
+
+    // MARK: Groups
+
+    /// The branches for a plan's outcome: a user's bindings, or the URI.
+    private func targets(for outcome: ForwardingPlan.Outcome) -> [ForwardTarget] {
+        switch outcome {
+        case .user(let user):
+            return self.registrar.store.lookup(user, now: self.now()).map {
+                ForwardTarget(uri: $0.contact.uri, binding: $0)
+            }
+        case .uri(let uri):
+            return [ForwardTarget(uri: uri, binding: nil)]
+        default:
+            return []
+        }
+    }
+
+    /// Starts the group a plan leads to; returns the number of branches started.
+    @discardableResult
+    private func startGroup(
+        _ context: ProxyContext,
+        _ state: ForwardingContext,
+        _ plan: ForwardingPlan,
+        from peer: Peer
+    ) -> Int {
+        var user: String?
+        if case .user(let u) = plan.outcome { user = u }
+        return self.startTargets(
+            context, state, hops: plan.hops, user: user, targets: self.targets(for: plan.outcome), from: peer
+        )
+    }
+
+    /// Starts `targets` as the new current group with the chain's Diversion and History-Info; arms the
+    /// no-answer timer of the group's user.
+    private func startTargets(
+        _ context: ProxyContext,
+        _ state: ForwardingContext,
+        hops: [ForwardingHop],
+        user: String?,
+        targets: [ForwardTarget],
+        from peer: Peer
+    ) -> Int {
+        guard !targets.isEmpty else { return 0 }
+        let allHops = state.hops + hops
+        var request = context.request
+        if !allHops.isEmpty {
+            let base = context.request.uri
+            // Newest forward on top, above any Diversion the request arrived with (RFC 5806 §4).
+            for value in ForwardingHeaders.diversion(allHops, base: base).reversed() {
+                request.headers.prepend("Diversion", value)
+            }
+            let existing = context.request.headers.values("history-info")
+            for value in ForwardingHeaders.historyInfo(allHops, original: base, existing: existing) {
+                request.headers.add("History-Info", value)
+            }
+        }
+        let previousStart = state.groupStart
+        state.groupStart = context.branches.count
+        let started = self.startBranches(context, request, targets: targets, from: peer)
+        guard started > 0 else {
+            state.groupStart = previousStart
+            return 0
+        }
+        state.hops = allHops
+        state.user = user
+        self.logForwards(context, hops)
+        if context.isCall && hops.isEmpty {
+            self.logger.info(
+                "call \(context.callLabel): calling \(started) contact(s)",
+                metadata: ["sip.call_id": "\(context.request.callID)"]
+            )
+        }
+        self.armNoAnswer(context, state)
+        return started
+    }
+
+    /// `call alice -> bob: forwarded to carol (busy)`, one line per forward.
+    private func logForwards(_ context: ProxyContext, _ hops: [ForwardingHop]) {
+        for hop in hops {
+            let by = hop.from == context.request.to.callParty ? "" : " by \(hop.from)"
+            self.logger.info(
+                "call \(context.callLabel): forwarded to \(hop.to) (\(hop.reason.logWord))\(by)",
+                metadata: ["sip.call_id": "\(context.request.callID)"]
+            )
+        }
+    }
+
+    private func chainText(_ user: String, _ hops: [ForwardingHop]) -> String {
+        ([user] + hops.map(\.to.description)).joined(separator: " -> ")
+    }
+
+    /// The no-answer rule of the group's user: after its delay the group's branches are cancelled and the target
+    /// is tried (a per-call timer on the core's loop, like Timer C).
+    private func armNoAnswer(_ context: ProxyContext, _ state: ForwardingContext) {
+        state.noAnswerTimer?.cancel()
+        state.noAnswerTimer = nil
+        guard context.isCall, let user = state.user, let rule = self.forwarding.table.rule(for: user),
+            rule.noAnswer != nil
+        else { return }
+        let serverKey = context.serverKey
+        let groupStart = state.groupStart
+        state.noAnswerTimer = self.eventLoop.scheduleTask(in: .seconds(Int64(rule.noAnswerSeconds))) {
+            [weak self] in
+            guard let self, let context = self.transactions.server(serverKey)?.context,
+                let state = context.forwarding, state.groupStart == groupStart
+            else { return }
+            self.noAnswerExpired(context, state, user: user)
+        }
+    }
+
+    private func noAnswerExpired(_ context: ProxyContext, _ state: ForwardingContext, user: String) {
+        state.noAnswerTimer = nil
+        guard !context.answered, !context.cancelled, !context.finalForwarded,
+            let peer = self.transactions.server(context.serverKey)?.destination
+        else { return }
+        let oldStart = state.groupStart
+        var visited = state.visited
+        let plan = self.forwardingPlanner().plan(
+            after: .noAnswer, of: user, visited: &visited, hopsSoFar: state.hops.count
+        )
+        guard plan.outcome.isTarget else {
+            self.logger.info(
+                "call \(context.callLabel): no answer from \(user), no further target (\(plan.outcome))",
+                metadata: ["sip.call_id": "\(context.request.callID)"]
+            )
+            return
+        }
+        let end = context.branches.count
+        state.visited = visited
+        guard self.startGroup(context, state, plan, from: peer) > 0 else { return }
+        // The phones of the previous group stop ringing (§16.10-style CANCEL; before a provisional it waits).
+        for index in oldStart..<end {
+            let branch = context.branches[index]
+            guard branch.finalStatus == nil, !branch.cancelSent else { continue }
+            if branch.provisional {
+                self.sendCancel(context, index)
+            } else {
+                context.branches[index].cancelPending = true
+            }
+        }
+        context.finals.removeAll()
+    }
+
+    /// The user a 3xx is attributed to: the Request-URI's user when it is this proxy's, else the To user.
+    private func redirectingUser(_ request: SIPRequest) -> String? {
+        if self.isLocal(request.uri), request.uri.user != nil { return LocationStore.userKey(request.uri) }
+        return request.to.uri.user
+    }
+}
+
+extension ForwardingPlan.Outcome {
+    var isTarget: Bool {
+        switch self {
+        case .user, .uri: return true
+        default: return false
+        }
+    }
+}
