@@ -19,10 +19,13 @@ struct TraceTests {
     /// Registers bob, starts his answering UAS (`calls` calls), runs alice's `uac-call-bye` (`calls` calls).
     private func call(
         _ bed: TestBed, transport: SIPTransport, calls: Int = 1, caller: String = "alice",
-        callerIP: String = "127.0.0.11", calleeIP: String = "127.0.0.12", register: Bool = true
+        callerIP: String = "127.0.0.11", calleeIP: String = "127.0.0.12",
+        phones: (caller: Phone, callee: Phone)? = nil
     ) async throws -> CallRun {
-        let alice = Phone(caller, ip: callerIP, transport: transport)
-        let bob = Phone("bob", ip: calleeIP, transport: transport)
+        // Reusing the phones (same ports) keeps bob at one binding: a new port per call would add a binding each
+        // time, and the proxy would fork to (and retransmit to) the stale ones.
+        let alice = phones?.caller ?? Phone(caller, ip: callerIP, transport: transport)
+        let bob = phones?.callee ?? Phone("bob", ip: calleeIP, transport: transport)
         let reg = try await bed.register(bob)
         let uas = try await bed.startUAS("uas-answer.xml", as: bob, calls: calls, timeout: 10 + calls)
         let a = try await bed.run("uac-call-bye.xml", as: alice, service: "bob", calls: calls, timeout: 10 + calls)
@@ -340,16 +343,17 @@ struct TraceTests {
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(decoded.currentFile ?? "-").path))
 
         // Call 1 recorded, call 2 while stopped not, call 3 after start recorded.
-        let first = try await call(bed, transport: .udp)
+        let phones = (caller: Phone("alice", ip: "127.0.0.11"), callee: Phone("bob", ip: "127.0.0.12"))
+        let first = try await call(bed, transport: .udp, phones: phones)
         let stop = try await sipctl(["trace", "stop"], cwd: dir)
         #expect(stop.succeeded && stop.stdout.contains("recording:  off"), "\(stop)")
         let stopped = try await sipctl(["trace", "status", "--json"], cwd: dir)
         let stoppedStatus = try JSONDecoder().decode(TraceStatus.self, from: Data(stopped.stdout.utf8))
         #expect(!stoppedStatus.recording && stoppedStatus.currentFile == nil, "\(stopped)")
-        let second = try await call(bed, transport: .udp)
+        let second = try await call(bed, transport: .udp, phones: phones)
         let start = try await sipctl(["trace", "start"], cwd: dir)
         #expect(start.succeeded && start.stdout.contains("recording:  on"), "\(start)")
-        let third = try await call(bed, transport: .udp)
+        let third = try await call(bed, transport: .udp, phones: phones)
         let stop2 = try await sipctl(["trace", "stop"], cwd: dir)
         #expect(stop2.succeeded, "\(stop2)")
         for r in [first, second, third] {
@@ -372,8 +376,8 @@ struct TraceTests {
         let filtered = try await sipctl(["trace", "start", "--filter", "user=alice", "--json"], cwd: dir)
         let filteredStatus = try JSONDecoder().decode(TraceStatus.self, from: Data(filtered.stdout.utf8))
         #expect(filteredStatus.recording && filteredStatus.settings.filter?.users == ["alice"], "\(filtered)")
-        let aliceCall = try await call(bed, transport: .udp)
-        let carolCall = try await call(bed, transport: .udp, caller: "carol", callerIP: "127.0.0.13")
+        let aliceCall = try await call(bed, transport: .udp, phones: phones)
+        let carolCall = try await call(bed, transport: .udp, phones: (Phone("carol", ip: "127.0.0.13"), phones.callee))
         _ = try await sipctl(["trace", "stop"], cwd: dir)
         let newFiles = traceFiles(in: dir.appendingPathComponent("traces")).filter { !before.contains($0) }
         #expect(!newFiles.isEmpty)
