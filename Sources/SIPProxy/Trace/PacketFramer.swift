@@ -140,6 +140,23 @@ public struct PacketFramer: Sendable {
         }
     }
 
+    /// The stream an event belongs to. The transport may not know a new outbound connection's number yet when it
+    /// writes the first message (the event then has no connection): such a stream is adopted by the first event of
+    /// the same addresses that names the connection, and an event without a connection joins the most recently used
+    /// stream of its addresses, so that one connection stays one TCP stream (no second handshake on the same ports).
+    private mutating func streamKey(_ event: TraceEvent) -> ConnectionKey {
+        let key = Self.key(event)
+        if self.streams[key] != nil { return key }
+        if key.connection != nil {
+            let anonymous = ConnectionKey(connection: nil, proxy: key.proxy, peer: key.peer)
+            if let stream = self.streams.removeValue(forKey: anonymous) { self.streams[key] = stream }
+            return key
+        }
+        let match = self.streams.filter { $0.key.proxy == key.proxy && $0.key.peer == key.peer }
+            .max { $0.value.lastUse < $1.value.lastUse }
+        return match?.key ?? key
+    }
+
     /// A deterministic initial sequence number per connection and side (splitmix64 of the connection number), so
     /// that tests are reproducible and the streams of different connections do not look alike.
     static func initialSequenceNumber(_ connection: ConnectionID?, _ side: Side) -> UInt32 {
@@ -157,7 +174,7 @@ public struct PacketFramer: Sendable {
         destination: Endpoint,
         sender: Side
     ) -> [[UInt8]] {
-        let key = Self.key(event)
+        let key = self.streamKey(event)
         let receiver: Side = sender == .proxy ? .peer : .proxy
         var packets: [[UInt8]] = []
         self.useCounter += 1
@@ -266,7 +283,7 @@ public struct PacketFramer: Sendable {
         destination: Endpoint,
         sender: Side
     ) -> [[UInt8]] {
-        let key = Self.key(event)
+        let key = self.streamKey(event)
         guard var stream = self.streams.removeValue(forKey: key), stream.synchronized else { return [] }
         let receiver: Side = sender == .proxy ? .peer : .proxy
         // Orderly release (RFC 793 §3.5): each FIN takes one sequence number.

@@ -3,6 +3,12 @@
 
 import CPcap
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Writes frames to `sip-YYYYMMDD-HHMMSS-NNNN.pcap` files (UTC, see `TraceFileName`) in one directory: classic pcap
 /// (microsecond timestamps), LINKTYPE_ETHERNET, snapshot length 262,144; the file header and records are produced
 /// by libpcap only.
@@ -52,6 +58,10 @@ public final class PcapWriter {
     static let fileHeaderSize = 24
     static let recordHeaderSize = 16
     static let snapshotLength: Int32 = 262_144
+    /// The stdio buffer of each file. Records are only ever flushed whole: before a group would not fit in what is
+    /// left of the buffer, the buffer is flushed, so stdio never writes part of a record on its own (a process
+    /// killed between flushes leaves no record cut short).
+    static let bufferSize = 1 << 20
 
     public let configuration: Configuration
     private let clock: () -> TraceTimestamp
@@ -66,6 +76,10 @@ public final class PcapWriter {
     private var currentOpened = TraceTimestamp(microseconds: 0)
     /// When the oldest unflushed record was written, nil when everything is flushed.
     private var unflushedSince: TraceTimestamp?
+    /// Octets written to the stdio buffer since the last flush.
+    private var unflushedBytes = 0
+    /// The current file's stdio buffer (glibc ignores the size of `setvbuf` without a buffer), freed after closing.
+    private var fileBuffer: UnsafeMutablePointer<CChar>?
     /// Set by `prepareForGroup`: the rotation for the next write is decided.
     private var preparedGroupSize: Int?
     /// Totals since creation.
@@ -126,6 +140,9 @@ public final class PcapWriter {
         if self.dumper != nil && !prepared && self.mustRotate(now: now, groupSize: groupSize) { self.closeFile() }
         if self.dumper == nil { try self.openFile() }
         guard let dumper = self.dumper else { return }
+        let bufferedSize = frames.reduce(0) { $0 + Self.recordHeaderSize + min($1.bytes.count, Int(Self.snapshotLength)) }
+        if self.unflushedBytes > 0 && self.unflushedBytes + bufferedSize >= Self.bufferSize { self.flush() }
+        self.unflushedBytes += bufferedSize
         let user = UnsafeMutablePointer<UInt8>(dumper)
         for frame in frames {
             var header = pcap_pkthdr()
@@ -171,6 +188,7 @@ public final class PcapWriter {
             self.lastWriteError = "cannot write \(self.currentPath ?? "?"): \(TraceFileSystem.lastError())"
         }
         self.unflushedSince = nil
+        self.unflushedBytes = 0
     }
 
     /// Flushes and closes the current file (a later `write` opens a new one).
@@ -196,9 +214,12 @@ public final class PcapWriter {
         guard let dumper = self.dumper else { return }
         self.flush()
         pcap_dump_close(dumper)
+        self.fileBuffer?.deallocate()
+        self.fileBuffer = nil
         self.dumper = nil
         self.currentPath = nil
         self.unflushedSince = nil
+        self.unflushedBytes = 0
     }
 
     private func openFile() throws(TraceError) {
@@ -211,11 +232,20 @@ public final class PcapWriter {
             self.sequence = (self.sequence + 1) % 10_000
             if !TraceFileSystem.exists(path) { break }
         }
-        guard let dumper = pcap_dump_open(self.pcap, path) else {
+        // Our own FILE with a buffer that holds whole groups (see `bufferSize`); libpcap writes the header.
+        guard let file = fopen(path, "wb") else {
+            throw TraceError(.file, "cannot open capture file \(path): \(TraceFileSystem.lastError())")
+        }
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Self.bufferSize)
+        setvbuf(file, buffer, _IOFBF, Self.bufferSize)
+        guard let dumper = pcap_dump_fopen(self.pcap, file) else {
+            fclose(file)
+            buffer.deallocate()
             throw TraceError(.file, "cannot open capture file \(path): \(String(cString: pcap_geterr(self.pcap)))")
         }
         // The file header goes out now: a reader (or a crash) never sees a half-written header.
         pcap_dump_flush(dumper)
+        self.fileBuffer = buffer
         self.dumper = dumper
         self.currentPath = path
         self.currentOpened = now

@@ -282,9 +282,13 @@ public final class TransportManager: @unchecked Sendable {
             let waiting = self.pendingConnects.removeValue(forKey: remote) ?? []
             switch result {
             case .success(let channel):
-                let id = channel.remoteAddress.flatMap { self.connectionByRemote[$0] }
-                for (buffer, _) in waiting { self.write(buffer, on: channel, id: id, flush: false) }
-                channel.flush()
+                // NIO completes the connect promise before it fires channelActive, where the connection gets
+                // its id: write on the next tick, once it is registered.
+                self.eventLoop.execute {
+                    let id = channel.remoteAddress.flatMap { self.connectionByRemote[$0] }
+                    for (buffer, _) in waiting { self.write(buffer, on: channel, id: id, flush: false) }
+                    channel.flush()
+                }
             case .failure(let error):
                 self.logger.info(
                     "tcp connect failed",

@@ -28,9 +28,10 @@ final class ProxyProcess {
         self.stderrURL = workDirectory.appendingPathComponent("proxy.stderr")
     }
 
-    /// Starts the proxy listening on `ip:<free port>` and waits for `SIPProxy ready`.
+    /// Starts the proxy listening on `ip:<free port>` (or `ip:port` when given) and waits for `SIPProxy ready`.
     static func start(
         ip: String = "127.0.0.10",
+        port fixedPort: Int? = nil,
         label: String,
         extraArguments: [String] = [],
         logLevel: String = "debug",
@@ -38,7 +39,7 @@ final class ProxyProcess {
         workDirectory: URL? = nil
     ) async throws -> ProxyProcess {
         let binary = try TestEnvironment.sipctlBinary()
-        let port = PortAllocator.block(on: ip)
+        let port = fixedPort ?? PortAllocator.block(on: ip)
         // A given directory restarts a proxy where an earlier one ran (its journal, state files).
         let dir = try workDirectory ?? TestEnvironment.makeTemporaryDirectory("proxy-\(label)")
         let proxy = ProxyProcess(ip: ip, port: port, workDirectory: dir)
@@ -71,6 +72,21 @@ final class ProxyProcess {
 
     var isRunning: Bool { process.isRunning }
 
+    /// The proxy's process id (only ever signal this one: other `sipctl serve` processes run on the machine).
+    var pid: Int32 { process.processIdentifier }
+
+    /// Sends `signal` (e.g. SIGKILL) and waits up to `timeout` for the process to end. Returns whether it ended;
+    /// the exit status is then recorded, so `stop()` does nothing more.
+    @discardableResult
+    func kill(signal: Int32, timeout: TimeInterval = 5) -> Bool {
+        guard exitStatus == nil, process.processIdentifier > 0, process.isRunning else { return !process.isRunning }
+        posixKill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if !process.isRunning { exitStatus = process.terminationStatus }
+        return !process.isRunning
+    }
+
     /// Proxy state and log (stderr) tail, for failure messages.
     func logTail(_ lines: Int = 120) -> String {
         var state = ""
@@ -88,11 +104,11 @@ final class ProxyProcess {
         if let exitStatus { return exitStatus }
         guard process.processIdentifier > 0 else { return nil }
         if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
+            posixKill(process.processIdentifier, SIGTERM)
             let deadline = Date().addingTimeInterval(grace)
             while process.isRunning && Date() < deadline { usleep(10_000) }
             if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
+                posixKill(process.processIdentifier, SIGKILL)
                 let killDeadline = Date().addingTimeInterval(2)
                 while process.isRunning && Date() < killDeadline { usleep(10_000) }
             }
@@ -104,4 +120,9 @@ final class ProxyProcess {
     }
 
     deinit { stop() }
+}
+
+/// `kill(2)` (the name `kill` is taken by `ProxyProcess.kill(signal:)` inside the class).
+private func posixKill(_ pid: Int32, _ signal: Int32) {
+    _ = kill(pid, signal)
 }

@@ -15,10 +15,15 @@ final class TestBed {
     private var processes: [SIPpProcess] = []
     private var counter = 0
 
-    init(_ label: String, proxyArguments: [String] = [], logLevel: String = "debug") async throws {
+    init(
+        _ label: String, proxyArguments: [String] = [], logLevel: String = "debug",
+        proxyIP: String = "127.0.0.10", proxyPort: Int? = nil
+    ) async throws {
         _ = try TestEnvironment.requireSIPp()
         self.label = label
-        self.proxy = try await ProxyProcess.start(label: label, extraArguments: proxyArguments, logLevel: logLevel)
+        self.proxy = try await ProxyProcess.start(
+            ip: proxyIP, port: proxyPort, label: label, extraArguments: proxyArguments, logLevel: logLevel
+        )
         self.directory = proxy.workDirectory
     }
 

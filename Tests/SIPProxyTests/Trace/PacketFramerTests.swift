@@ -130,6 +130,26 @@ import Testing
 
     // MARK: TCP
 
+    /// The transport writes the first message of a connection it opened before it knows the connection's number:
+    /// the reply (with the number) must continue that stream, not open a second one on the same ports.
+    @Test func firstWriteWithoutConnectionNumberStaysOneStream() throws {
+        var framer = PacketFramer()
+        let invite = try framer.frames(
+            for: TraceTest.event(.sent, .tcp, from: self.proxy4, to: self.phone4, connection: nil, payload: [UInt8]("INVITE".utf8))
+        )
+        #expect(invite.count == 5)  // SYN, SYN-ACK, ACK, data, ACK
+        let reply = try framer.frames(
+            for: TraceTest.event(.received, .tcp, from: self.phone4, to: self.proxy4, connection: 9, payload: [UInt8]("180".utf8))
+        )
+        #expect(reply.count == 2, "no second handshake: data and its ACK only")
+        #expect(framer.connectionCount == 1)
+        let ack = try framer.frames(
+            for: TraceTest.event(.sent, .tcp, from: self.proxy4, to: self.phone4, connection: 9, payload: [UInt8]("ACK".utf8))
+        )
+        #expect(ack.count == 2)
+        #expect(framer.connectionCount == 1)
+    }
+
     @Test func tcpHandshakeSequenceProgressionAndSegmentation() throws {
         var framer = PacketFramer()
         let invite = [UInt8](repeating: 0x49, count: 5000)
