@@ -199,6 +199,64 @@ struct SIPpJournalTests {
         #expect(r.finalCode == 480, "\(diag)")
     }
 
+    @Test("a phone's own rejection: 480 no-answer, 404 unreachable, 500 failed, 503 (sent on as 500) failed, 600 busy",
+          arguments: [
+            (480, "Temporarily Unavailable", 480, CallOutcome.noAnswer),
+            (404, "Not Found", 404, .unreachable),
+            (500, "Server Internal Error", 500, .failed),
+            (503, "Service Unavailable", 500, .failed),
+            (600, "Busy Everywhere", 600, .busy),
+          ])
+    func phoneRejects(rejection: (code: Int, reason: String, callerGets: Int, outcome: CallOutcome)) async throws {
+        let bed = try await TestBed("journal-phone-\(rejection.code)")
+        defer { bed.shutdown() }
+        let bob = Phone("bob", ip: "127.0.0.12")
+        try await bed.register(bob)
+        let scenario = try TestEnvironment.scenarioCopy(
+            "uas-reject.xml", in: bed.directory, label: "reject-\(rejection.code)",
+            replacing: [("SIP/2.0 480 Temporarily Unavailable", "SIP/2.0 \(rejection.code) \(rejection.reason)")])
+        let uas = try await bed.startUAS(scenario, as: bob)
+        let alice = Phone("alice", ip: "127.0.0.11")
+        let a = try await bed.run("uac-expect-final.xml", as: alice, service: "bob",
+                                  sets: ["code": String(rejection.callerGets)])
+        let b = await uas.wait()
+        #expect(a.passed && b.passed, "\(bed.diagnostics(a, b))")
+        let r = try await onlyRecord(bed, a, b)
+        let diag = "\(r)\n\(Self.journalDump(bed))"
+        #expect(r.outcome == rejection.outcome, "\(diag)")
+        #expect(r.finalCode == rejection.callerGets, "finalCode is what the caller got\n\(diag)")
+        #expect(r.ringingAt != nil && r.answeredAt == nil, "\(diag)")
+    }
+
+    @Test("--journal FILE writes there (and FILE.log); --no-journal writes nothing")
+    func journalFlags() async throws {
+        let bed = try await TestBed("journal-flags", proxyArguments: ["--journal", "custom.jsonl"])
+        defer { bed.shutdown() }
+        let alice = Phone("alice", ip: "127.0.0.11")
+        let a = try await bed.run("uac-expect-final.xml", as: alice, service: "nobody", sets: ["code": "404"])
+        #expect(a.passed, "\(bed.diagnostics(a))")
+        let custom = bed.directory.appendingPathComponent("custom.jsonl")
+        let written = await waitUntil(timeout: .seconds(3)) { readText(custom).contains(Self.callID(a) ?? "?") }
+        #expect(written, "custom.jsonl lacks the call\n\(readText(custom))")
+        #expect(!FileManager.default.fileExists(atPath: Self.journalURL(bed.directory).path), "calls.jsonl should not exist")
+        #expect(readText(bed.directory.appendingPathComponent("custom.log")).contains("alice called nobody"),
+                "custom.log")
+        let calls = try await ToolRunner.sipctl(["calls", "--file", "custom.jsonl", "--json"], in: bed.directory)
+        #expect((try? JSONDecoder().decode([CallRecord].self, from: Data(calls.stdout.utf8)))?.first?.outcome == .unreachable,
+                "\(calls)")
+        let missing = try await ToolRunner.sipctl(["calls"], in: bed.directory)
+        #expect(!missing.succeeded && missing.stderr.contains("no call journal"), "\(missing)")
+
+        let bed2 = try await TestBed("journal-none", proxyArguments: ["--no-journal"])
+        defer { bed2.shutdown() }
+        let a2 = try await bed2.run("uac-expect-final.xml", as: Phone("alice", ip: "127.0.0.11"), service: "nobody",
+                                    sets: ["code": "404"])
+        #expect(a2.passed, "\(bed2.diagnostics(a2))")
+        try await Task.sleep(for: .milliseconds(1_200))
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: bed2.directory.path)) ?? []
+        #expect(!files.contains { $0.hasPrefix("calls") }, "--no-journal wrote \(files)")
+    }
+
     // MARK: Several branches, several calls
 
     @Test("forked call: two contacts ring, one answers: ONE record with the answering contact")
@@ -361,6 +419,82 @@ struct SIPpJournalTests {
         #expect(final == after, "a clean restart must not add records\n\(Self.journalDump(bed))")
     }
 
+    @Test("kill -9 right after a call ended (snapshot not yet rewritten): no interrupted duplicate")
+    func killRightAfterEnd() async throws {
+        let bed = try await TestBed("journal-kill9-end")
+        defer { bed.shutdown() }
+        let bob = Phone("bob", ip: "127.0.0.12")
+        try await bed.register(bob)
+        let uas = try await bed.startUAS("uas-answer.xml", as: bob)
+        let alice = Phone("alice", ip: "127.0.0.11")
+        let caller = try bed.start("uac-call-bye.xml", as: alice, client: true, service: "bob")
+        // Crash as soon as the BYE's 200 went through (before the 1 s snapshot interval passes).
+        let ended = await waitUntil(timeout: .seconds(5), interval: .milliseconds(5)) {
+            readText(Self.journalURL(bed.directory)).contains("\"outcome\":\"completed\"")
+        }
+        bed.proxy.crash()
+        #expect(ended, "the call never reached the journal\n\(Self.journalDump(bed))")
+        let a = await caller.wait()
+        let b = await uas.wait()
+        #expect(a.passed && b.passed, "\(bed.diagnostics(a, b))")
+        let snapshotBefore = readText(bed.directory.appendingPathComponent("calls.inprogress.jsonl"))
+        let restarted = try await ProxyProcess.start(label: "journal-kill9-end-2", restarting: bed.proxy)
+        defer { restarted.stop() }
+        let records = try await Self.waitForRecords(bed, count: 2, timeout: .milliseconds(800))
+        #expect(records.count == 1 && records.first?.outcome == .completed,
+                "one completed record, no interrupted copy (snapshot at the crash: \(snapshotBefore.isEmpty ? "empty" : snapshotBefore))\n\(Self.journalDump(bed))")
+    }
+
+    @Test("kill -9 while a call rings: interrupted, never answered")
+    func killWhileRinging() async throws {
+        let bed = try await TestBed("journal-kill9-ring")
+        defer { bed.shutdown() }
+        let bob = Phone("bob", ip: "127.0.0.12")
+        try await bed.register(bob)
+        // bob rings and waits for a CANCEL that never comes; alice waits for an answer.
+        let uas = try await bed.startUAS("uas-ring-cancel.xml", as: bob, timeout: 30)
+        let alice = Phone("alice", ip: "127.0.0.11")
+        let caller = try bed.start("uac-call-hold.xml", as: alice, client: true, service: "bob", timeout: 30)
+        let snapshot = bed.directory.appendingPathComponent("calls.inprogress.jsonl")
+        let ringing = await waitUntil(timeout: .seconds(5)) { readText(snapshot).contains("\"state\":\"ringing\"") }
+        #expect(ringing, "the snapshot never showed the call ringing\n\(Self.journalDump(bed))")
+        bed.proxy.crash()
+        caller.stop()
+        uas.stop()
+        let restarted = try await ProxyProcess.start(label: "journal-kill9-ring-2", restarting: bed.proxy)
+        defer { restarted.stop() }
+        let records = try await Self.waitForRecords(bed, count: 1)
+        let diag = Self.journalDump(bed)
+        #expect(records.count == 1, "\(diag)")
+        let r = try #require(records.first, "\(diag)")
+        #expect(r.outcome == .interrupted && r.answeredAt == nil && r.ringingAt != nil && r.talkSeconds == nil, "\(diag)")
+    }
+
+    @Test("graceful stop (SIGTERM) with a call in progress: after the restart the call is journaled as interrupted")
+    func gracefulStopDuringCall() async throws {
+        let bed = try await TestBed("journal-term")
+        defer { bed.shutdown() }
+        let bob = Phone("bob", ip: "127.0.0.12")
+        try await bed.register(bob)
+        let uas = try await bed.startUAS("uas-answer.xml", as: bob, timeout: 30)
+        let alice = Phone("alice", ip: "127.0.0.11")
+        let caller = try bed.start("uac-call-hold.xml", as: alice, client: true, service: "bob", timeout: 30,
+                                   extraArguments: ["-d", "20000"])
+        let inCall = await waitUntil(timeout: .seconds(5)) { readText(caller.messageURL).contains("ACK sip:") }
+        #expect(inCall, "alice's call was not answered")
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(bed.proxy.stop(grace: 5) == 0, "\(bed.proxy.logTail())")
+        caller.stop()
+        uas.stop()
+        let afterStop = try Self.records(in: bed.directory)
+        let restarted = try await ProxyProcess.start(label: "journal-term-2", restarting: bed.proxy)
+        defer { restarted.stop() }
+        let records = try await Self.waitForRecords(bed, count: 1)
+        let diag = "journal right after the stop: \(afterStop.count) record(s)\n\(Self.journalDump(bed))"
+        #expect(records.count == 1, "\(diag)")
+        #expect(records.first?.outcome == .interrupted && records.first?.answeredAt != nil, "\(diag)")
+    }
+
     // MARK: sipctl calls
 
     @Test("sipctl calls: --user, --outcome, --limit filters; --json, --csv, table and summary")
@@ -445,6 +579,10 @@ struct SIPpJournalTests {
         let busyTable = try await ToolRunner.sipctl(["calls", "--outcome", "busy"], in: bed.directory)
         #expect(busyTable.lines.last == "1 call: 1 busy; talk time 0:00:00", "\(busyTable)")
 
+        let (since, sinceRecords) = try await json(["--since", "10m"])
+        #expect(sinceRecords.count == 4, "--since 10m\n\(since)")
+        let old = try await ToolRunner.sipctl(["calls", "--until", "10m"], in: bed.directory)
+        #expect(old.succeeded && old.lines == ["no calls"], "--until 10m (ten minutes ago)\n\(old)")
         let none = try await ToolRunner.sipctl(["calls", "--user", "dave"], in: bed.directory)
         #expect(none.succeeded && none.lines == ["no calls"], "\(none)")
         let bad = try await ToolRunner.sipctl(["calls", "--outcome", "hungup"], in: bed.directory)
