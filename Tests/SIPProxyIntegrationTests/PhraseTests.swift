@@ -136,6 +136,51 @@ struct SIPpPhraseTests {
         Self.expectStatus(r404, 404, "Nenájdené", bed.diagnostics(r404))
     }
 
+    @Test("--phrases sk: a phone's 480 and 600 are relayed in Slovak; its 503 becomes the proxy's own 500 (Slovak)")
+    func otherPhoneCodes() async throws {
+        let bed = try await TestBed("phr-other", proxyArguments: ["--phrases", "sk"])
+        defer { bed.shutdown() }
+        let phones = Phones(.udp)
+        try await bed.register(phones.bob)
+        for (code, reason, callerGets, phrase) in [
+            (480, "Temporarily Unavailable", 480, "Dočasne nedostupný"),
+            (600, "Busy Everywhere", 600, "Všade obsadené"),
+            (503, "Service Unavailable", 500, "Vnútorná chyba servera"),
+        ] {
+            let scenario = try TestEnvironment.scenarioCopy(
+                "uas-reject.xml", in: bed.directory, label: "reject-\(code)",
+                replacing: [("SIP/2.0 480 Temporarily Unavailable", "SIP/2.0 \(code) \(reason)")])
+            let (a, b) = try await Self.call(bed, phones, uac: "uac-expect-final.xml", uas: scenario,
+                                             sets: ["code": String(callerGets)])
+            #expect(a.passed && b.passed, "phone \(code)\n\(bed.diagnostics(a, b))")
+            Self.expectStatus(a, callerGets, phrase, "phone sent \(code) \(reason)\n\(bed.diagnostics(a, b))")
+        }
+    }
+
+    @Test("the journal and sipctl calls show the phrase the caller got (UTF-8)")
+    func journalShowsLocalizedPhrase() async throws {
+        let bed = try await TestBed("phr-journal", proxyArguments: ["--phrases", "sk"])
+        defer { bed.shutdown() }
+        let phones = Phones(.udp)
+        try await bed.register(phones.bob)
+        let (a1, b1) = try await Self.call(bed, phones, uac: "uac-expect-final.xml", uas: "uas-busy.xml", sets: ["code": "486"])
+        #expect(a1.passed && b1.passed, "\(bed.diagnostics(a1, b1))")
+        let (a2, b2) = try await Self.call(bed, phones, uac: "uac-cancel.xml", uas: "uas-ring-cancel.xml")
+        #expect(a2.passed && b2.passed, "\(bed.diagnostics(a2, b2))")
+        let r404 = try await bed.run("uac-expect-final.xml", as: phones.alice(), service: "nobody", sets: ["code": "404"])
+        #expect(r404.passed, "\(bed.diagnostics(r404))")
+        let journal = bed.directory.appendingPathComponent("calls.jsonl")
+        _ = await waitUntil(timeout: .seconds(3)) { readText(journal).split(separator: "\n").count >= 3 }
+        let records = readText(journal).split(separator: "\n").compactMap { try? CallRecord.decode(jsonLine: String($0)) }
+        #expect(records.map(\.finalReason) == ["Obsadené", "Požiadavka zrušená", "Nenájdené"],
+                "finalReason is the phrase as sent to the caller\n\(readText(journal))")
+        let csv = try await ToolRunner.sipctl(["calls", "--csv"], in: bed.directory)
+        #expect(csv.stdout.contains(",busy,486,Obsadené,") && csv.stdout.contains(",cancelled,487,Požiadavka zrušená,"),
+                "\(csv)")
+        let log = readText(bed.directory.appendingPathComponent("calls.log"))
+        #expect(log.contains("alice called bob: busy (486 Obsadené)"), "calls.log\n\(log)")
+    }
+
     // MARK: Accept-Language
 
     @Test("Accept-Language picks the language of generated phrases",
@@ -193,6 +238,51 @@ struct SIPpPhraseTests {
                 && info?.rewriteCodes == [486] && info?.defaultLanguage == "sk", "sipctl phrases --json\n\(show)")
     }
 
+    @Test("Accept-Language also picks the table for relayed phrases (custom en and sk tables)")
+    func acceptLanguageRelayed() async throws {
+        let dir = try TestEnvironment.makeTemporaryDirectory("phrases-two")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("phrases.yaml")
+        try Self.writeFile(file, "en:\n  486: Line busy\nsk:\n  486: Linka obsadená\noptions:\n  default: sk\n")
+        let bed = try await TestBed("phr-two", proxyArguments: ["--phrases", file.path])
+        defer { bed.shutdown() }
+        let phones = Phones(.udp)
+        try await bed.register(phones.bob)
+        for (header, phrase) in [("en", "Line busy"), ("sk", "Linka obsadená"), ("en-GB;q=0.9, sk;q=0.1", "Line busy"), ("de", "Linka obsadená")] {
+            let (a, b) = try await Self.call(bed, phones, uac: "uac-expect-final-lang.xml", uas: "uas-busy.xml",
+                                             sets: ["code": "486"], keys: ["lang": header])
+            #expect(a.passed && b.passed, "\(bed.diagnostics(a, b))")
+            Self.expectStatus(a, 486, phrase, "Accept-Language: \(header)\n\(bed.diagnostics(a, b))")
+        }
+    }
+
+    @Test("phrases from the file go out byte for byte: a decomposed (NFD) phrase is not normalized")
+    func decomposedPhrase() async throws {
+        let dir = try TestEnvironment.makeTemporaryDirectory("phrases-nfd")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("phrases.yaml")
+        let nfd = "Obsadene\u{301}"  // e + COMBINING ACUTE ACCENT
+        try Self.writeFile(file, "sk:\n  486: \(nfd)\n")
+        let bed = try await TestBed("phr-nfd", proxyArguments: ["--phrases", file.path])
+        defer { bed.shutdown() }
+        let phones = Phones(.udp)
+        try await bed.register(phones.bob)
+        let (a, b) = try await Self.call(bed, phones, uac: "uac-expect-final.xml", uas: "uas-busy.xml", sets: ["code": "486"])
+        #expect(a.passed && b.passed, "\(bed.diagnostics(a, b))")
+        Self.expectStatus(a, 486, nfd, bed.diagnostics(a, b))
+    }
+
+    @Test("sipctl serve --phrases with an unknown language (no file of that name) refuses to start")
+    func unknownSelection() async throws {
+        let dir = try TestEnvironment.makeTemporaryDirectory("phrases-unknown")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let port = PortAllocator.block(on: "127.0.0.10")
+        let run = try await ToolRunner.sipctl(["serve", "--listen", "127.0.0.10:\(port)", "--phrases", "cs"], in: dir, timeout: 8)
+        #expect(!run.timedOut && !run.succeeded, "serve must exit with an error\n\(run)")
+        #expect((run.stderr + run.stdout).contains("cs"), "the error should name the selection\n\(run)")
+        #expect(!run.stdout.contains("SIPProxy ready"), "\(run)")
+    }
+
     @Test("the proxy's pcap trace decodes in tshark with the localized phrase")
     func pcapTrace() async throws {
         guard let tshark = ToolRunner.which("tshark") else {
@@ -231,6 +321,10 @@ struct SIPpPhraseTests {
             ("sk:\n  486: Obsadené\n  999: Nie\n", 3, "not a status code"),
             ("sk:\n  486: Obsadené\noptions:\n  colour: red\n", 4, "unknown option"),
             ("sk:\n  486: [Obsadené\n", 3, "not valid YAML"),
+            ("sk:\n  486: \"Ob\\u0007sadené\"\n", 2, "control character"),
+            ("sk:\n  180: Zvoní\n  486: \"\"\n", 3, "empty"),
+            ("sk:\n  486: Obsadené\noptions:\n  default: cs\n", 4, "has no table"),
+            ("sk:\n  486:\n    - Obsadené\n", 3, "must be text"),
           ])
     func checkInvalid(bad: (text: String, line: Int, message: String)) async throws {
         let dir = try TestEnvironment.makeTemporaryDirectory("phrases-check")
