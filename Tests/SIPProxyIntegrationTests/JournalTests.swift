@@ -384,6 +384,9 @@ struct SIPpJournalTests {
         }
         #expect(answered, "the snapshot never showed the call answered\n\(Self.journalDump(bed))\n\(bed.proxy.logTail())")
 
+        // The call stays up a while: the interrupted record should know it lasted until (about) the crash.
+        try await Task.sleep(for: .seconds(3))
+        let crashedAt = WallClock.now()
         bed.proxy.crash()
         #expect(!bed.proxy.isRunning, "sipctl serve survived SIGKILL")
         caller.stop()
@@ -403,7 +406,11 @@ struct SIPpJournalTests {
         #expect(interrupted.answeredAt != nil, "it was answered before the crash\n\(diag)")
         if let answeredAt = interrupted.answeredAt, let endedAt = interrupted.endedAt {
             #expect(endedAt >= answeredAt, "\(diag)")
+            #expect(endedAt.seconds(since: crashedAt) > -1.5,
+                    "the call was up until the crash \(crashedAt.microseconds), but the record ends \(-endedAt.seconds(since: crashedAt)) s earlier\n\(diag)")
         }
+        #expect((interrupted.talkSeconds ?? 0) >= 2.5,
+                "talkSeconds \(interrupted.talkSeconds ?? -1): the call had been answered > 3 s before the crash\n\(diag)")
         #expect(interrupted.hungUpBy == nil, "\(diag)")
         #expect(readText(snapshot).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty,
                 "the snapshot should be empty after recovery\n\(diag)")
