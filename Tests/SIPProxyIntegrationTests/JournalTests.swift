@@ -57,13 +57,13 @@ struct SIPpJournalTests {
 
     /// Registers bob, starts his UAS, runs alice's UAC; returns both results.
     private func call(
-        _ bed: TestBed, caller: String, callee: String, bob: Phone? = nil,
+        _ bed: TestBed, caller: String, callee: String, bob: Phone? = nil, transport: SIPTransport = .udp,
         callerSets: [String: String] = [:], callerArgs: [String] = []
     ) async throws -> (alice: SIPpResult, bob: SIPpResult) {
-        let bob = bob ?? Phone("bob", ip: "127.0.0.12")
+        let bob = bob ?? Phone("bob", ip: "127.0.0.12", transport: transport)
         try await bed.register(bob)
         let uas = try await bed.startUAS(callee, as: bob)
-        let alice = Phone("alice", ip: "127.0.0.11")
+        let alice = Phone("alice", ip: "127.0.0.11", transport: transport)
         let a = try await bed.run(caller, as: alice, service: "bob", sets: callerSets, extraArguments: callerArgs)
         let b = await uas.wait()
         return (a, b)
@@ -80,13 +80,14 @@ struct SIPpJournalTests {
 
     // MARK: Answered calls
 
-    @Test("answered call, the caller hangs up: completed, hungUpBy caller, talk time of the SIPp pause")
-    func answeredCallerHangsUp() async throws {
-        let bed = try await TestBed("journal-bye-caller")
+    @Test("answered call, the caller hangs up: completed, hungUpBy caller, talk time of the SIPp pause",
+          arguments: SIPTransport.allCases)
+    func answeredCallerHangsUp(transport: SIPTransport) async throws {
+        let bed = try await TestBed("journal-bye-caller-\(transport)")
         defer { bed.shutdown() }
-        let bob = Phone("bob", ip: "127.0.0.12")
+        let bob = Phone("bob", ip: "127.0.0.12", transport: transport)
         let (a, b) = try await call(bed, caller: "uac-call-hold.xml", callee: "uas-answer.xml", bob: bob,
-                                    callerArgs: ["-d", "1500"])
+                                    transport: transport, callerArgs: ["-d", "1500"])
         #expect(a.passed && b.passed, "\(bed.diagnostics(a, b))")
         let r = try await onlyRecord(bed, a, b)
         let diag = "\(r)\n\(Self.journalDump(bed))"
@@ -500,6 +501,49 @@ struct SIPpJournalTests {
         let diag = "journal right after the stop: \(afterStop.count) record(s)\n\(Self.journalDump(bed))"
         #expect(records.count == 1, "\(diag)")
         #expect(records.first?.outcome == .interrupted && records.first?.answeredAt != nil, "\(diag)")
+    }
+
+    @Test("a line half-written by a crash: sipctl calls warns and lists the rest; the next run starts a new line")
+    func halfWrittenLine() async throws {
+        let bed = try await TestBed("journal-torn")
+        defer { bed.shutdown() }
+        let alice = Phone("alice", ip: "127.0.0.11")
+        let a1 = try await bed.run("uac-expect-final.xml", as: alice, service: "nobody", sets: ["code": "404"])
+        #expect(a1.passed, "\(bed.diagnostics(a1))")
+        let first = try await Self.waitForRecords(bed, count: 1)
+        try #require(first.count == 1, "\(Self.journalDump(bed))")
+        bed.proxy.crash()
+        // What a crash in the middle of a write leaves: a line without its end.
+        let handle = try FileHandle(forWritingTo: Self.journalURL(bed.directory))
+        handle.seekToEndOfFile()
+        handle.write(Data(#"{"callID":"torn@x","caller":"sip:alice@127.0.0.10","cal"#.utf8))
+        try handle.close()
+        let restarted = try await ProxyProcess.start(label: "journal-torn-2", restarting: bed.proxy)
+        defer { restarted.stop() }
+        let a2 = try await bed.run("uac-expect-final.xml", as: Phone("alice", ip: "127.0.0.11"), service: "nobody",
+                                   sets: ["code": "404"])
+        #expect(a2.passed, "\(bed.diagnostics(a2))")
+        let appended = await waitUntil(timeout: .seconds(3)) {
+            readText(Self.journalURL(bed.directory)).contains(Self.callID(a2) ?? "?")
+        }
+        #expect(appended, "\(Self.journalDump(bed))")
+        let lines = readText(Self.journalURL(bed.directory)).split(separator: "\n")
+        #expect(lines.count == 3, "good, torn, good\n\(Self.journalDump(bed))")
+        #expect(lines.last.flatMap { try? CallRecord.decode(jsonLine: String($0)) }?.callID == Self.callID(a2),
+                "the new record must start on its own line\n\(Self.journalDump(bed))")
+        let run = try await ToolRunner.sipctl(["calls", "--json"], in: bed.directory)
+        #expect(run.succeeded, "\(run)")
+        let listed = (try? JSONDecoder().decode([CallRecord].self, from: Data(run.stdout.utf8))) ?? []
+        #expect(listed.map(\.callID) == [Self.callID(a1), Self.callID(a2)].compactMap { $0 }, "\(run)")
+        #expect(run.stderr.contains("warning:"), "the torn line should be reported\n\(run)")
+    }
+
+    @Test("sipctl calls --live without a running proxy fails with a message")
+    func liveWithoutProxy() async throws {
+        let dir = try TestEnvironment.makeTemporaryDirectory("journal-live-none")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try await ToolRunner.sipctl(["calls", "--live", "--duration", "1"], in: dir, timeout: 10)
+        #expect(!run.timedOut && !run.succeeded && !run.stderr.isEmpty, "\(run)")
     }
 
     // MARK: sipctl calls

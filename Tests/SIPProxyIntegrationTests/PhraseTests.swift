@@ -256,6 +256,37 @@ struct SIPpPhraseTests {
         }
     }
 
+    @Test("a phrase with a comma and quotes: on the wire as written, quoted in sipctl calls --csv")
+    func phraseWithCommaInCSV() async throws {
+        let dir = try TestEnvironment.makeTemporaryDirectory("phrases-csv")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("phrases.yaml")
+        let phrase = #"Obsadené, skúste "neskôr""#
+        try Self.writeFile(file, "sk:\n  486: '\(phrase)'\n")
+        let bed = try await TestBed("phr-csv", proxyArguments: ["--phrases", file.path])
+        defer { bed.shutdown() }
+        let phones = Phones(.udp)
+        try await bed.register(phones.bob)
+        let (a, b) = try await Self.call(bed, phones, uac: "uac-expect-final.xml", uas: "uas-busy.xml", sets: ["code": "486"])
+        #expect(a.passed && b.passed, "\(bed.diagnostics(a, b))")
+        Self.expectStatus(a, 486, phrase, bed.diagnostics(a, b))
+        _ = await waitUntil(timeout: .seconds(3)) { readText(bed.directory.appendingPathComponent("calls.jsonl")).contains("busy") }
+        let csv = try await ToolRunner.sipctl(["calls", "--csv"], in: bed.directory)
+        #expect(csv.stdout.contains(#",busy,486,"Obsadené, skúste ""neskôr""","#), "RFC 4180 quoting\n\(csv)")
+    }
+
+    @Test("sipctl phrases reload on a proxy started without --phrases fails with a message")
+    func reloadWithoutFile() async throws {
+        let bed = try await TestBed("phr-nofile")
+        defer { bed.shutdown() }
+        let run = try await ToolRunner.sipctl(["phrases", "reload"], in: bed.directory)
+        #expect(!run.succeeded && run.stderr.contains("--phrases"), "\(run)")
+        let show = try await ToolRunner.sipctl(["phrases", "--json"], in: bed.directory)
+        let info = try? JSONDecoder().decode(PhrasesInfo.self, from: Data(show.stdout.utf8))
+        #expect(info?.defaultLanguage == "en" && info?.table["486"] == "Busy Here" && info?.rewriteRelayed == false,
+                "\(show)")
+    }
+
     @Test("phrases from the file go out byte for byte: a decomposed (NFD) phrase is not normalized")
     func decomposedPhrase() async throws {
         let dir = try TestEnvironment.makeTemporaryDirectory("phrases-nfd")
