@@ -258,6 +258,21 @@ struct SIPpJournalTests {
         #expect(!files.contains { $0.hasPrefix("calls") }, "--no-journal wrote \(files)")
     }
 
+    @Test("the callee's registered TCP contact refuses the connection: the caller gets 500, journaled as failed")
+    func tcpContactRefused() async throws {
+        let bed = try await TestBed("journal-refused")
+        defer { bed.shutdown() }
+        let bob = Phone("bob", ip: "127.0.0.12", transport: .tcp)
+        try await bed.register(bob)  // SIPp exits: nothing listens on bob's contact any more
+        let alice = Phone("alice", ip: "127.0.0.11", transport: .tcp)
+        let a = try await bed.run("uac-expect-final.xml", as: alice, service: "bob", sets: ["code": "500"])
+        #expect(a.passed, "\(bed.diagnostics(a))")
+        let r = try await onlyRecord(bed, a)
+        let diag = "\(r)\n\(Self.journalDump(bed))"
+        #expect(r.finalCode == 500, "\(diag)")
+        #expect(r.outcome == .failed, "\(diag)")
+    }
+
     // MARK: Several branches, several calls
 
     @Test("forked call: two contacts ring, one answers: ONE record with the answering contact")
@@ -466,6 +481,9 @@ struct SIPpJournalTests {
         let snapshot = bed.directory.appendingPathComponent("calls.inprogress.jsonl")
         let ringing = await waitUntil(timeout: .seconds(5)) { readText(snapshot).contains("\"state\":\"ringing\"") }
         #expect(ringing, "the snapshot never showed the call ringing\n\(Self.journalDump(bed))")
+        let live = try await ToolRunner.sipctl(["calls", "--live", "--duration", "1"], in: bed.directory, timeout: 10)
+        #expect(live.succeeded && live.stdout.contains("ringing") && live.stdout.contains("alice@\(Self.proxyHost)"),
+                "--live should show the ringing call\n\(live)")
         bed.proxy.crash()
         caller.stop()
         uas.stop()
@@ -666,6 +684,10 @@ struct SIPpJournalTests {
         let calls = try? JSONDecoder().decode([CallRecord].self, from: Data(json.stdout.utf8))
         #expect(calls?.count == 1 && calls?.first?.state == "answered" && calls?.first?.caller == aliceAOR,
                 "--live --json\n\(json)")
+        let other = try await ToolRunner.sipctl(["calls", "--live", "--json", "--duration", "1", "--user", "carol"],
+                                                in: bed.directory, timeout: 10)
+        #expect(other.succeeded && other.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]",
+                "--live --user carol: not carol's call\n\(other)")
         let a = await caller.wait()
         let b = await uas.wait()
         #expect(a.passed && b.passed, "\(bed.diagnostics(a, b))")

@@ -314,6 +314,17 @@ struct SIPpPhraseTests {
         #expect(!run.stdout.contains("SIPProxy ready"), "\(run)")
     }
 
+    @Test("--phrases sk over TCP: the callee's contact refuses the connection, the caller gets the proxy's 500 in Slovak")
+    func refusedContactSlovak() async throws {
+        let bed = try await TestBed("phr-refused", proxyArguments: ["--phrases", "sk"])
+        defer { bed.shutdown() }
+        let phones = Phones(.tcp)
+        try await bed.register(phones.bob)
+        let r = try await bed.run("uac-expect-final.xml", as: phones.alice(), service: "bob", sets: ["code": "500"])
+        #expect(r.passed, "\(bed.diagnostics(r))")
+        Self.expectStatus(r, 500, "Vnútorná chyba servera", bed.diagnostics(r))
+    }
+
     @Test("the proxy's pcap trace decodes in tshark with the localized phrase")
     func pcapTrace() async throws {
         guard let tshark = ToolRunner.which("tshark") else {
@@ -412,18 +423,19 @@ struct SIPpPhraseTests {
         #expect(bed.proxy.isRunning, "\(bed.proxy.logTail())")
     }
 
-    @Test("reload under load: 50 calls while the phrases are reloaded several times; every call succeeds")
-    func reloadUnderLoad() async throws {
+    @Test("reload under load: 50 calls while the phrases are reloaded several times; every call succeeds",
+          arguments: SIPTransport.allCases)
+    func reloadUnderLoad(transport: SIPTransport) async throws {
         let dir = try TestEnvironment.makeTemporaryDirectory("phrases-load")
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("phrases.yaml")
         try Self.writeFile(file, "sk:\n  180: Zvoní A\n")
-        let bed = try await TestBed("phr-load", proxyArguments: ["--phrases", file.path], logLevel: "info")
+        let bed = try await TestBed("phr-load-\(transport)", proxyArguments: ["--phrases", file.path], logLevel: "info")
         defer { bed.shutdown() }
-        let bob = Phone("bob", ip: "127.0.0.12")
+        let bob = Phone("bob", ip: "127.0.0.12", transport: transport)
         try await bed.register(bob)
         let uas = try await bed.startUAS("uas-answer.xml", as: bob, calls: 50, timeout: 30)
-        let alice = Phone("alice", ip: "127.0.0.11")
+        let alice = Phone("alice", ip: "127.0.0.11", transport: transport)
         let caller = try bed.start("uac-call-bye.xml", as: alice, client: true, service: "bob", calls: 50, timeout: 30,
                                    extraArguments: ["-r", "10", "-rp", "1000", "-l", "50"])
         var reloads: [ToolRun] = []
