@@ -420,6 +420,15 @@ struct SIPpPhraseTests {
         }
         #expect(applied, "SIGHUP did not log a reload\n\(bed.proxy.logTail())")
         try await busyCall("Obsadené D", "after SIGHUP")
+
+        // SIGHUP with a broken file: refused (logged), the table stays.
+        try Self.writeFile(file, "sk:\n  486: [Obsadené E\n")
+        kill(bed.proxy.processIdentifier, SIGHUP)
+        let refused = await waitUntil(timeout: .seconds(3)) {
+            readText(bed.proxy.stderrURL).contains("phrase reload failed")
+        }
+        #expect(refused, "SIGHUP with a broken file should log the refusal\n\(bed.proxy.logTail())")
+        try await busyCall("Obsadené D", "after SIGHUP with a broken file")
         #expect(bed.proxy.isRunning, "\(bed.proxy.logTail())")
     }
 
