@@ -228,6 +228,9 @@ final class Writer {
     private var leftoverTime: WallClock?
     private var snapshotDirty = false
     private var lastSnapshot = WallClock(microseconds: 0)
+    /// When the unchanged snapshot's modification time was last refreshed: while calls are in progress it is
+    /// kept within `snapshotInterval` of now, because `recover` ends interrupted calls at that time.
+    private var lastTouch = WallClock(microseconds: 0)
     private var unsyncedSince: WallClock?
     /// The local day (yyyymmdd) of the journal's last write, for daily rotation.
     private var day: Int?
@@ -253,8 +256,8 @@ final class Writer {
         if let since = self.unsyncedSince, case .interval(let seconds) = self.configuration.durability {
             deadline = since.adding(seconds: seconds)
         }
-        if self.snapshotDirty {
-            let next = self.lastSnapshot.adding(seconds: self.configuration.snapshotInterval)
+        if self.snapshotDirty || !self.inProgress.isEmpty {
+            let next = max(self.lastSnapshot, self.lastTouch).adding(seconds: self.configuration.snapshotInterval)
             deadline = min(deadline ?? next, next)
         }
         return deadline
@@ -343,6 +346,16 @@ final class Writer {
                 self.unsyncedSince = nil
             }
             self.writeSnapshot(now: now)
+        } else if !self.snapshotDirty && !self.inProgress.isEmpty
+            && now.seconds(since: max(self.lastSnapshot, self.lastTouch)) >= self.configuration.snapshotInterval
+        {
+            // Nothing changed, but the calls are still up: a crash now must not end them at the last change
+            // (an hour-long call would be journaled as a few seconds). Only the timestamp is refreshed.
+            if utimes(self.configuration.snapshotPath, nil) != 0 {
+                self.warnings.append(
+                    "cannot touch \(self.configuration.snapshotPath): \(String(cString: strerror(errno)))")
+            }
+            self.lastTouch = now
         }
     }
 

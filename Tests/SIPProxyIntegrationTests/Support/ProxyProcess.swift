@@ -29,6 +29,8 @@ final class ProxyProcess {
     }
 
     /// Starts the proxy listening on `ip:<free port>` (or `ip:port` when given) and waits for `SIPProxy ready`.
+    /// `restarting` reuses an earlier (stopped or killed) proxy's address, port and working directory, so the
+    /// new run finds what the old one left there (call journal, snapshot); its stdout/stderr are appended.
     static func start(
         ip: String = "127.0.0.10",
         port fixedPort: Int? = nil,
@@ -36,21 +38,31 @@ final class ProxyProcess {
         extraArguments: [String] = [],
         logLevel: String = "debug",
         readyTimeout: Duration = .seconds(15),
-        workDirectory: URL? = nil
+        workDirectory: URL? = nil,
+        restarting previous: ProxyProcess? = nil
     ) async throws -> ProxyProcess {
         let binary = try TestEnvironment.sipctlBinary()
-        let port = fixedPort ?? PortAllocator.block(on: ip)
+        let ip = previous?.ip ?? ip
+        let port = previous?.port ?? fixedPort ?? PortAllocator.block(on: ip)
         // A given directory restarts a proxy where an earlier one ran (its journal, state files).
-        let dir = try workDirectory ?? TestEnvironment.makeTemporaryDirectory("proxy-\(label)")
+        let dir = try previous?.workDirectory ?? workDirectory ?? TestEnvironment.makeTemporaryDirectory("proxy-\(label)")
         let proxy = ProxyProcess(ip: ip, port: port, workDirectory: dir)
-        _ = FileManager.default.createFile(atPath: proxy.stdoutURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: proxy.stderrURL.path, contents: nil)
+        if previous == nil {
+            _ = FileManager.default.createFile(atPath: proxy.stdoutURL.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: proxy.stderrURL.path, contents: nil)
+        } else {
+            // The "ready" wait must see this run's banner, not the old one.
+            try? FileManager.default.removeItem(at: proxy.stdoutURL)
+            _ = FileManager.default.createFile(atPath: proxy.stdoutURL.path, contents: nil)
+        }
         proxy.process.executableURL = URL(fileURLWithPath: binary)
         proxy.process.arguments = ["serve", "--listen", "\(ip):\(port)", "--log-level", logLevel] + extraArguments
         proxy.process.currentDirectoryURL = dir
         proxy.process.standardInput = FileHandle.nullDevice
         proxy.process.standardOutput = try FileHandle(forWritingTo: proxy.stdoutURL)
-        proxy.process.standardError = try FileHandle(forWritingTo: proxy.stderrURL)
+        let stderrHandle = try FileHandle(forWritingTo: proxy.stderrURL)
+        stderrHandle.seekToEndOfFile()
+        proxy.process.standardError = stderrHandle
         try proxy.process.run()
 
         let ready = await waitUntil(timeout: readyTimeout) {
@@ -85,6 +97,14 @@ final class ProxyProcess {
         while process.isRunning && Date() < deadline { usleep(10_000) }
         if !process.isRunning { exitStatus = process.terminationStatus }
         return !process.isRunning
+    }
+
+    /// The `sipctl serve` process id (0 before it started), e.g. to send it SIGHUP.
+    var processIdentifier: Int32 { process.processIdentifier }
+
+    /// SIGKILL (a crash: no graceful shutdown) and wait until it is gone.
+    func crash() {
+        self.kill(signal: SIGKILL, timeout: 3)
     }
 
     /// Proxy state and log (stderr) tail, for failure messages.

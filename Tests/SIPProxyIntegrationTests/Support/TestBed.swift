@@ -47,7 +47,8 @@ final class TestBed {
         extraArguments: [String] = []
     ) throws -> SIPpProcess {
         counter += 1
-        let name = "\(counter)-\(phone.user)-\(scenario.replacingOccurrences(of: ".xml", with: ""))"
+        let base = URL(fileURLWithPath: scenario).lastPathComponent  // a generated scenario is an absolute path
+        let name = "\(counter)-\(phone.user)-\(base.replacingOccurrences(of: ".xml", with: ""))"
         var allKeys = ["user": phone.user]
         allKeys.merge(keys) { _, new in new }
         let p = try SIPpProcess(

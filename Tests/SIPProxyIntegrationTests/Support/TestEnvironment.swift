@@ -17,8 +17,24 @@ enum TestEnvironment {
 
     static let scenariosDirectory: URL = packageRoot.appendingPathComponent("Scenarios")
 
+    /// A scenario in `Scenarios/`, or an absolute path (a scenario a test generated).
     static func scenario(_ name: String) -> String {
-        scenariosDirectory.appendingPathComponent(name).path
+        if name.hasPrefix("/") { return name }
+        return scenariosDirectory.appendingPathComponent(name).path
+    }
+
+    /// Writes a copy of `Scenarios/<name>` into `directory` with `replacements` applied (e.g. another status
+    /// line: SIPp needs response codes at load time, so they cannot be `-key` values); returns its path.
+    static func scenarioCopy(_ name: String, in directory: URL, label: String,
+                             replacing replacements: [(String, String)]) throws -> String {
+        var text = try String(contentsOfFile: scenario(name), encoding: .isoLatin1)
+        for (old, new) in replacements {
+            guard text.contains(old) else { throw TestSupportError("\(name) has no '\(old)'") }
+            text = text.replacingOccurrences(of: old, with: new)
+        }
+        let url = directory.appendingPathComponent("\(label)-\(name)")
+        try text.write(to: url, atomically: true, encoding: .isoLatin1)
+        return url.path
     }
 
     /// The `sipctl` executable: `$SIPCTL_BIN`, else next to the running test bundle
