@@ -97,7 +97,7 @@ public final class SIPProxyServer: Service, Sendable {
             // Suspends until the ServiceGroup starts a graceful shutdown (SIGTERM/SIGINT).
             try? await gracefulShutdown()
             self.logger.info("shutting down")
-            core.stop()
+            await core.stop()
         } catch {
             await transport.close()
             await closeAll()

@@ -78,12 +78,21 @@ public final class ProxyCore: @unchecked Sendable {
         }
     }
 
-    public func stop() {
-        self.eventLoop.execute {
+    /// Stops taking messages; calls still in progress are journaled as `interrupted` now, since a clean
+    /// shutdown ends them (a killed proxy leaves them to the next start's recovery instead).
+    public func stop() async {
+        try? await self.eventLoop.submit {
             self.sweepTask?.cancel()
             self.sweepTask = nil
             self.transport.onReceive = nil
-        }
+            guard let journal = self.journal else { return }
+            let now = WallClock.now()
+            for var record in self.tracker.inProgress {
+                record.close(.interrupted, at: now)
+                journal.append(record)
+            }
+            self.tracker = CallTracker()
+        }.get()
     }
 
     // MARK: Receiving
