@@ -27,7 +27,8 @@ public enum CallOutcome: String, Sendable, Codable, CaseIterable, Hashable {
     case failed
     /// No message for too long (a lost BYE, a vanished phone): closed by `CallTracker.expire(now:)`.
     case timedOut = "timed-out"
-    /// Still in progress when the proxy stopped without a clean shutdown (written by `CallJournal.recover()`).
+    /// Still in progress when the proxy stopped: at once on a clean shutdown, by `CallJournal.recover()` at the
+    /// next start after a crash.
     case interrupted
 }
 
