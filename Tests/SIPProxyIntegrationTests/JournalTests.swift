@@ -451,13 +451,15 @@ struct SIPpJournalTests {
         let uas = try await bed.startUAS("uas-answer.xml", as: bob)
         let alice = Phone("alice", ip: "127.0.0.11")
         let caller = try bed.start("uac-call-bye.xml", as: alice, client: true, service: "bob")
-        // Crash as soon as the BYE's 200 went through (before the 1 s snapshot interval passes).
+        // Crash as soon as the caller has its 200 for BYE and the record is on disk, before the 1 s snapshot
+        // interval passes. (Crashing on the journal line alone races the proxy's relay of that 200: the tracker
+        // ends the call when the callee's 200 arrives, before the proxy forwards it.)
+        let a = await caller.wait()
         let ended = await waitUntil(timeout: .seconds(5), interval: .milliseconds(5)) {
             readText(Self.journalURL(bed.directory)).contains("\"outcome\":\"completed\"")
         }
         bed.proxy.crash()
         #expect(ended, "the call never reached the journal\n\(Self.journalDump(bed))")
-        let a = await caller.wait()
         let b = await uas.wait()
         #expect(a.passed && b.passed, "\(bed.diagnostics(a, b))")
         let snapshotBefore = readText(bed.directory.appendingPathComponent("calls.inprogress.jsonl"))
