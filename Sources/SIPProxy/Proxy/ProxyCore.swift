@@ -29,6 +29,13 @@ public final class ProxyCore: @unchecked Sendable {
     /// Reason phrases for generated and relayed responses; replaced whole on reload.
     public internal(set) var phrases: PhraseBook
     private var sweepTask: RepeatedTask?
+    /// The listeners' addresses as text, computed once: formatting a socket address is not free and this is
+    /// asked several times per message.
+    struct Identity {
+        var portsByIP: [String: Set<Int>] = [:]
+        var allPorts: Set<Int> = []
+    }
+    var identity = Identity()
     /// Monotonic counter making every branch the proxy creates unique (§8.1.1.7, §16.6 step 8).
     var branchCounter: UInt64 = 0
     /// A per-process random prefix so branches do not repeat across restarts.
@@ -68,6 +75,11 @@ public final class ProxyCore: @unchecked Sendable {
     /// Connects to the transport and starts the binding sweep. Call on any thread.
     public func start() {
         self.eventLoop.execute {
+            for listener in self.transport.listeners {
+                guard let ip = listener.address.ipAddress?.lowercased(), let port = listener.address.port else { continue }
+                self.identity.portsByIP[ip, default: []].insert(port)
+                self.identity.allPorts.insert(port)
+            }
             self.transport.onReceive = { [weak self] bytes, peer in self?.receive(bytes, from: peer) }
             self.sweepTask = self.eventLoop.scheduleRepeatedTask(
                 initialDelay: self.configuration.sweepInterval,
@@ -158,18 +170,10 @@ public final class ProxyCore: @unchecked Sendable {
     func isLocal(host: String, port: Int?) -> Bool {
         let bare = host.hasPrefix("[") ? String(host.dropFirst().dropLast()).lowercased() : host.lowercased()
         if self.configuration.domains.contains(where: { $0.caseInsensitiveEquals(bare) }) { return true }
-        let ports = self.transport.listeners.compactMap { l -> Int? in
-            l.address.ipAddress == bare ? l.address.port : nil
-        }
-        if self.configuration.advertise?.caseInsensitiveEquals(bare) == true
-            || !ports.isEmpty
-        {
-            guard let port else { return true }
-            let listenPorts = self.configuration.advertise?.caseInsensitiveEquals(bare) == true
-                ? self.transport.listeners.compactMap { $0.address.port } : ports
-            return listenPorts.contains(port)
-        }
-        return false
+        let isAdvertised = self.configuration.advertise?.caseInsensitiveEquals(bare) == true
+        guard let ports = isAdvertised ? self.identity.allPorts : self.identity.portsByIP[bare] else { return false }
+        guard let port else { return true }
+        return ports.contains(port)
     }
 
     func isLocal(_ uri: SIPURI) -> Bool {

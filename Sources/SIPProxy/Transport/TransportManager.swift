@@ -16,6 +16,17 @@ public struct Listener: Sendable, CustomStringConvertible {
     public var transport: TransportKind
     public var address: SocketAddress
     let channel: Channel
+    /// `address.ipAddress` and `address.isLoopback`, formatted once (both are asked per forwarded message).
+    let ip: String
+    let isLoopback: Bool
+
+    init(transport: TransportKind, address: SocketAddress, channel: Channel) {
+        self.transport = transport
+        self.address = address
+        self.channel = channel
+        self.ip = address.ipAddress ?? ""
+        self.isLoopback = address.isLoopback
+    }
 
     public var description: String { "\(self.transport.rawValue.lowercased()):\(self.address.hostPort)" }
 }
@@ -197,13 +208,21 @@ public final class TransportManager: @unchecked Sendable {
     /// The listener of `transport` that best reaches `remote`: same address family, and a loopback listener for a
     /// loopback destination (and a non-loopback one otherwise), preferring `preferred` when it qualifies.
     public func listener(for transport: TransportKind, to remote: SocketAddress, preferred: SocketAddress?) -> Listener? {
-        let candidates = self.listeners.filter { $0.transport == transport && $0.address.protocol == remote.protocol }
-        if let preferred, let match = candidates.first(where: { $0.address.ipAddress == preferred.ipAddress }),
-            match.address.isLoopback == remote.isLoopback
+        let remoteIsLoopback = remote.isLoopback
+        var fallback: Listener?
+        var sameScope: Listener?
+        for candidate in self.listeners where candidate.transport == transport
+            && candidate.address.protocol == remote.protocol
         {
-            return match
+            if let preferred, candidate.address == preferred || candidate.ip == preferred.ipAddress,
+                candidate.isLoopback == remoteIsLoopback
+            {
+                return candidate
+            }
+            if sameScope == nil && candidate.isLoopback == remoteIsLoopback { sameScope = candidate }
+            if fallback == nil { fallback = candidate }
         }
-        return candidates.first { $0.address.isLoopback == remote.isLoopback } ?? candidates.first
+        return sameScope ?? fallback
     }
 
     /// Sends a serialized message. UDP goes out of the listening socket whose address the message carries in Via
