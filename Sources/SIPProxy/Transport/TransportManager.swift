@@ -48,6 +48,8 @@ public final class TransportManager: @unchecked Sendable {
     /// Outbound connections being opened, with the messages waiting for them.
     private var pendingConnects: [SocketAddress: [(ByteBuffer, (@Sendable (TransportError) -> Void)?)]] = [:]
     private var nextConnectionID: UInt64 = 1
+    private var unflushedDatagramChannels: [ObjectIdentifier: Channel] = [:]
+    private var datagramFlushScheduled = false
 
     /// Called on `eventLoop` for every message read from any socket.
     public var onReceive: ((ByteBuffer, Peer) -> Void)?
@@ -242,7 +244,7 @@ public final class TransportManager: @unchecked Sendable {
             let envelope = AddressedEnvelope(remoteAddress: peer.remote, data: buffer)
             self.trace(.sent, buffer, transport: .udp, source: listener.address, destination: peer.remote,
                 connection: nil)
-            listener.channel.writeAndFlush(envelope, promise: nil)
+            self.writeDatagram(envelope, on: listener.channel)
         case .tcp:
             if let id = peer.connection, let channel = self.connections[id] {
                 self.write(buffer, on: channel, id: id)
@@ -251,6 +253,21 @@ public final class TransportManager: @unchecked Sendable {
             } else {
                 self.connect(to: peer.remote, listener: peer.local, sending: buffer, onFailure: onFailure)
             }
+        }
+    }
+
+    /// Datagrams written during one event-loop tick are flushed together at its end, so NIO sends them with
+    /// one `sendmmsg` instead of a `sendmsg` each (a read burst of requests produces a burst of answers).
+    private func writeDatagram(_ envelope: AddressedEnvelope<ByteBuffer>, on channel: Channel) {
+        channel.write(envelope, promise: nil)
+        self.unflushedDatagramChannels[ObjectIdentifier(channel)] = channel
+        guard !self.datagramFlushScheduled else { return }
+        self.datagramFlushScheduled = true
+        self.eventLoop.execute {
+            self.datagramFlushScheduled = false
+            let channels = self.unflushedDatagramChannels
+            self.unflushedDatagramChannels.removeAll(keepingCapacity: true)
+            for (_, channel) in channels { channel.flush() }
         }
     }
 
