@@ -14,6 +14,8 @@ enum AnalysisFixtures {
     static let captures = [
         "sipp-udp-lo.pcap", "sipp-udp-lo.pcapng", "sipp-udp-sll.pcap", "sipp-udp-sll2.pcap", "sipp-tcp-lo.pcap",
         "tcp-split-coalesced.pcap", "udp-frag-vlan.pcap",
+        // Written by SIPProxy's own recorder (a call through `sipctl serve` over UDP, then over TCP).
+        "proxy-recorder-udp.pcap", "proxy-recorder-tcp.pcap",
     ]
 
     /// Compares `text` with the golden file `name` (or writes it when UPDATE_GOLDEN=1).
