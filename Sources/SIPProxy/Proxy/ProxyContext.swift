@@ -38,9 +38,14 @@ final class ProxyContext {
     /// Call forwarding and redirect recursion state (ProxyCore+Forwarding); nil for a plain call.
     var forwarding: ForwardingContext?
 
-    init(serverKey: TransactionKey, request: SIPRequest) {
+    /// §16.3 step 4 hash of the request as it arrived: every branch's Via carries it, and loop detection
+    /// compares an arriving request's hash with it, so both must be taken over the same (unprocessed) fields.
+    let loopHash: UInt64
+
+    init(serverKey: TransactionKey, request: SIPRequest, loopHash: UInt64) {
         self.serverKey = serverKey
         self.request = request
+        self.loopHash = loopHash
     }
 
     var isInvite: Bool { self.request.method == .invite }

@@ -100,7 +100,7 @@ extension ProxyCore {
         let plan = planner.plan(callTo: user, visited: &visited)
         if case .unavailable = plan.outcome, plan.hops.isEmpty { return false }
 
-        let context = ProxyContext(serverKey: entry.key, request: request)
+        let context = ProxyContext(serverKey: entry.key, request: request, loopHash: Self.loopHash(entry.request))
         entry.context = context
         let state = ForwardingContext(user: user)
         state.visited = visited

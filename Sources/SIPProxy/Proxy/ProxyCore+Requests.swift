@@ -65,7 +65,7 @@ extension ProxyCore {
             return
         }
         let requestURIIsLocal = self.isLocal(request.uri)
-        let addressedToProxy = requestURIIsLocal && request.uri.user == nil && request.routes.isEmpty
+        let addressedToProxy = requestURIIsLocal && request.uri.user == nil && !request.headers.contains("route")
         // §16.3 step 3: Max-Forwards 0 is refused with 483, unless the request is for the proxy itself
         // (RFC 4475 §3.3.11: OPTIONS answered by the element it targets).
         if request.maxForwards == 0 && !(addressedToProxy && request.method == .options) {
@@ -78,18 +78,9 @@ extension ProxyCore {
             self.reply(entry, 482)
             return
         }
-        // §16.4: a strict router before us put our Record-Route URI in the Request-URI and the real target in
-        // the last Route value.
-        if requestURIIsLocal, request.uri.isLooseRouter, let last = request.routes.last {
-            request.uri = last.uri
-            Self.removeLastRoute(&request)
-        }
-        // §16.4: remove our own Route values (phones send them pre-loaded; a double Record-Route gives two).
-        while let top = request.routes.first, self.isLocal(top.uri) {
-            request.headers.removeFirstValue("route")
-        }
+        self.processRoutes(&request)
 
-        if !request.routes.isEmpty {
+        if request.headers.contains("route") {
             // Loose routing: the Request-URI stays, the next hop is the top Route (§16.6 step 6-7).
             self.forward(request, targets: [ForwardTarget(uri: request.uri, binding: nil)], entry: entry, from: peer)
             return
@@ -240,7 +231,7 @@ extension ProxyCore {
     }
 
     private func forward(_ request: SIPRequest, targets: [ForwardTarget], entry: ServerEntry, from peer: Peer) {
-        let context = ProxyContext(serverKey: entry.key, request: request)
+        let context = ProxyContext(serverKey: entry.key, request: request, loopHash: Self.loopHash(entry.request))
         entry.context = context
         if context.isCall {
             self.logger.info(
@@ -264,7 +255,7 @@ extension ProxyCore {
     /// §16.6 for each target: a copy of `request` per reachable target, appended to the context's branches and
     /// started (also for the later branch groups of call forwarding). Returns the number of branches started.
     func startBranches(_ context: ProxyContext, _ request: SIPRequest, targets: [ForwardTarget], from peer: Peer) -> Int {
-        let loopHash = Self.loopHash(request)
+        let loopHash = context.loopHash
         let dialogCreating = !request.isInDialog && Self.dialogCreatingMethods.contains(request.method)
         var prepared: [(SIPRequest, Peer, TransactionKey)] = []
         for target in targets {
@@ -327,15 +318,9 @@ extension ProxyCore {
     func forwardStateless(_ incoming: SIPRequest, from peer: Peer) {
         var request = incoming
         if request.maxForwards == 0 { return }
-        if self.isLocal(request.uri), request.uri.isLooseRouter, let last = request.routes.last {
-            request.uri = last.uri
-            Self.removeLastRoute(&request)
-        }
-        while let top = request.routes.first, self.isLocal(top.uri) {
-            request.headers.removeFirstValue("route")
-        }
+        self.processRoutes(&request)
         var target = ForwardTarget(uri: request.uri, binding: nil)
-        if request.routes.isEmpty, self.isLocal(request.uri) {
+        if !request.headers.contains("route"), self.isLocal(request.uri) {
             // An ACK sent to the proxy's AOR instead of the callee's Contact: deliver it to the user's phone.
             guard let binding = self.registrar.store.lookup(LocationStore.userKey(request.uri), now: self.now()).first
             else { return }
@@ -451,8 +436,27 @@ extension ProxyCore {
     /// changed, has another hash and passes).
     func detectsLoop(_ request: SIPRequest, loopHash: UInt64) -> Bool {
         let marker = "\(Via.magicCookie)-sp\(String(loopHash, radix: 36))-"
-        return request.vias.dropFirst(0).contains { via in
-            (via.branch?.hasPrefix(marker) ?? false) && self.isLocal(via)
+        // Only Via lines carrying the marker are parsed: on almost every request there is none.
+        return request.headers.lines("via").contains { line in
+            line.contains(marker)
+                && SIPHeaders.splitCommaList(line).contains { value in
+                    guard let via = Via.parse(value) else { return false }
+                    return (via.branch?.hasPrefix(marker) ?? false) && self.isLocal(via)
+                }
+        }
+    }
+
+    /// §16.4 route information preprocessing, shared by the stateful path and the stateless 2xx ACK:
+    /// a strict router before us put our Record-Route URI in the Request-URI and the real target in the last
+    /// Route value; then our own Route values are removed from the top (phones send them pre-loaded, and a
+    /// double Record-Route gives two). Only the top value is parsed on each step.
+    func processRoutes(_ request: inout SIPRequest) {
+        if self.isLocal(request.uri), request.uri.isLooseRouter, let last = request.routes.last {
+            request.uri = last.uri
+            Self.removeLastRoute(&request)
+        }
+        while let top = request.headers.firstValue("route").flatMap(NameAddress.parse), self.isLocal(top.uri) {
+            request.headers.removeFirstValue("route")
         }
     }
 
