@@ -141,6 +141,19 @@ public struct SIPHeaders: Sendable, Equatable, Sequence {
         return first
     }
 
+    /// Replaces the first comma-separated value of a header in place (the rest of its line stays), in one
+    /// mutation: used to stamp `received`/`rport` on the top Via (RFC 3581 §4).
+    public mutating func replaceFirstValue(_ name: String, with value: String) {
+        let key = Self.canonicalKey(name)
+        guard let index = self.fields.firstIndex(where: { $0.key == key }) else {
+            self.add(name, value)
+            return
+        }
+        var parts = SIPHeaders.splitCommaList(self.fields[index].value)
+        if parts.isEmpty { parts = [value] } else { parts[0] = value }
+        self.fields[index] = SIPHeaderField(name: self.fields[index].name, value: parts.joined(separator: ", "))
+    }
+
     /// Splits a header value at top-level commas: commas inside `"..."` (with `\` escapes) and `<...>` do not
     /// separate values. Empty elements are kept so that validators can reject `a,,b` (RFC 4475 §3.1.2.1).
     public static func splitCommaList(_ value: String) -> [String] {

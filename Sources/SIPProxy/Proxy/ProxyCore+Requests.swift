@@ -384,8 +384,7 @@ extension ProxyCore {
         }
         guard changed else { return request }
         var copy = request
-        copy.headers.removeFirstValue("via")
-        copy.headers.prepend("Via", via.serialized)
+        copy.headers.replaceFirstValue("via", with: via.serialized)
         return copy
     }
 
