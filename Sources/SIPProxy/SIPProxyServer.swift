@@ -47,8 +47,9 @@ public final class SIPProxyServer: Service, Sendable {
         }
         let transport = TransportManager(
             eventLoop: loop,
-            parser: SIPParser(maxMessageSize: self.configuration.maxMessageSize),
-            tcpIdleTimeout: self.configuration.tcpIdleTimeout,
+            parser: SIPParser(maxMessageSize: self.configuration.limits.maxMessageSize),
+            limits: self.configuration.limits,
+            destinations: DestinationPolicy.forLocalInterfaces(),
             logger: self.logger,
             recorder: recorder
         )

@@ -51,7 +51,7 @@ struct SIPpRegistrarTests {
         }
     }
 
-    @Test("Contact: * with Expires: 0 removes all bindings; the user then gets 480")
+    @Test("Contact: * with Expires: 0 removes the sender's bindings only; once both phones sent it the user gets 480")
     func wildcard() async throws {
         let bed = try await TestBed("wildcard")
         defer { bed.shutdown() }
@@ -65,7 +65,19 @@ struct SIPpRegistrarTests {
                     "both contacts should be listed: \(contacts)\n\(bed.diagnostics(second))")
         }
 
-        let r = try await bed.run("register-wildcard.xml", as: bob1)
+        // Without authentication a REGISTER may only remove bindings its own address made: bob1's wildcard
+        // leaves bob2's binding, which the 200 still lists.
+        let other = try await bed.run("register-wildcard.xml", as: Phone("bob", ip: "127.0.0.13"))
+        #expect(!other.passed, "a stranger's Contact: * must not empty the AOR\n\(bed.diagnostics(other))")
+        let registrations = try await sipctl(["registrations", "--json"], cwd: bed.directory)
+        #expect(registrations.stdout.contains(bob1.address) && registrations.stdout.contains(bob2.address),
+                "both bindings survive a stranger's Contact: *\n\(registrations)")
+        let r1 = try await bed.run("register-wildcard.xml", as: bob1)
+        #expect(!r1.passed, "bob2's binding is still listed after bob1's Contact: *\n\(bed.diagnostics(r1))")
+        let after = try await sipctl(["registrations", "--json"], cwd: bed.directory)
+        #expect(!after.stdout.contains(bob1.address) && after.stdout.contains(bob2.address),
+                "bob1's own Contact: * removes bob1's binding only\n\(after)")
+        let r = try await bed.run("register-wildcard.xml", as: bob2)
         #expect(r.passed, "\(bed.diagnostics(r))")
 
         let alice = Phone("alice", ip: "127.0.0.11")

@@ -158,7 +158,7 @@ final class TCPStream {
                         continue
                     }
                     switch framed {
-                    case .needMoreData:
+                    case .needMoreData, .needBody:
                         break loop
                     case .keepAlive(let length):
                         consumed += length

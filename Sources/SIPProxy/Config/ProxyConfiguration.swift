@@ -13,10 +13,12 @@ public struct ProxyConfiguration: Sendable {
     public var advertise: String?
     public var registrar = RegistrarPolicy()
     public var timers = TransactionTimers.default
-    /// TCP connections with no traffic for this long are closed. Longer than the default registration interval
-    /// so a registered TCP phone stays reachable between refreshes.
-    public var tcpIdleTimeout: TimeAmount = .seconds(3900)
-    public var maxMessageSize = 65_535
+    /// Connection caps, message size, TCP timeouts and the per-source rate limit.
+    public var limits = TransportLimits()
+    /// Whom the proxy forwards for (`--relay`): `local` unless the lab is closed.
+    public var relay = RelayPolicy.local
+    /// Server transactions alive at once; past this, new requests get 503 with Retry-After.
+    public var maxTransactions = 50_000
     /// How often expired bindings are swept.
     public var sweepInterval: TimeAmount = .seconds(5)
     /// Reason phrases (`--phrases sk` or a file); English and relayed phrases untouched by default.
@@ -85,7 +87,20 @@ public struct ProxyConfiguration: Sendable {
                 "registrar expiry limits must satisfy 0 <= min (\(r.minExpires)) <= default (\(r.defaultExpires)) <= max (\(r.maxExpires))"
             )
         }
-        guard self.maxMessageSize >= 1024 else { throw ConfigurationError("max message size must be >= 1024") }
+        let l = self.limits
+        guard l.maxMessageSize >= 1024, l.maxMessageSize <= 16 << 20 else {
+            throw ConfigurationError("max message size must be between 1024 and 16777216 octets")
+        }
+        guard l.maxConnections >= 1, l.maxConnectionsPerSource >= 1 else {
+            throw ConfigurationError("connection limits must be at least 1")
+        }
+        guard l.rateLimit.limit >= 0, l.rateLimit.window > .zero, l.rateLimit.banTime >= .zero else {
+            throw ConfigurationError("invalid rate limit")
+        }
+        guard self.maxTransactions >= 1 else { throw ConfigurationError("the transaction limit must be at least 1") }
+        guard r.maxContacts >= 1, r.maxBindings >= 1 else {
+            throw ConfigurationError("registrar contact and binding limits must be at least 1")
+        }
         if let advertise = self.advertise, !SIPGrammar.isValidHost(advertise) {
             throw ConfigurationError("invalid --advertise '\(advertise)'")
         }

@@ -142,6 +142,30 @@ public struct ProxyStatus: Codable, Sendable, Equatable {
     public var serverTransactions: Int
     public var clientTransactions: Int
     public var uptimeSeconds: Int
+    /// Resource use against the configured caps, and what the safety checks refused.
+    public var limits: LimitsStatus?
+}
+
+/// `sipctl status`: each bounded resource with its cap, and the refusal counters.
+public struct LimitsStatus: Codable, Sendable, Equatable {
+    public var relay: String
+    public var connections: Int
+    public var maxConnections: Int
+    public var maxConnectionsPerSource: Int
+    public var maxTransactions: Int
+    public var maxBindings: Int
+    public var maxContactsPerUser: Int
+    public var maxMessageSize: Int
+    public var idleTimeoutSeconds: Int
+    /// "N requests / S s, ban B s", or "off".
+    public var rateLimit: String
+    public var bannedSources: [String]
+    public var rateLimitedRequests: Int
+    public var refusedConnections: Int
+    public var refusedDestinations: Int
+    public var sendErrors: Int
+    public var oversizedMessages: Int
+    public var listenerRestarts: Int
 }
 
 /// A response line.

@@ -77,7 +77,8 @@ struct ProxyControl: ControlDispatcher {
                     bindings: all.count,
                     serverTransactions: counts.server,
                     clientTransactions: counts.client,
-                    uptimeSeconds: Int((now - startedAt).nanoseconds / 1_000_000_000)
+                    uptimeSeconds: Int((now - startedAt).nanoseconds / 1_000_000_000),
+                    limits: Self.limits(core)
                 )
                 return response
             case CallsControl.liveCommand:
@@ -93,6 +94,33 @@ struct ProxyControl: ControlDispatcher {
                 return .failure("unknown command '\(request.command)'")
             }
         }
+    }
+
+    /// The caps in force and the counters of what they refused (runs on the core's event loop).
+    private static func limits(_ core: ProxyCore) -> LimitsStatus {
+        let c = core.configuration
+        let transport = core.transport
+        let rate = c.limits.rateLimit
+        return LimitsStatus(
+            relay: c.relay.rawValue,
+            connections: transport.connectionCount,
+            maxConnections: c.limits.maxConnections,
+            maxConnectionsPerSource: c.limits.maxConnectionsPerSource,
+            maxTransactions: c.maxTransactions,
+            maxBindings: c.registrar.maxBindings,
+            maxContactsPerUser: c.registrar.maxContacts,
+            maxMessageSize: c.limits.maxMessageSize,
+            idleTimeoutSeconds: Int(c.limits.idleTimeout.wholeSeconds),
+            rateLimit: rate.isEnabled
+                ? "\(rate.limit) requests / \(rate.window.wholeSeconds) s, ban \(rate.banTime.wholeSeconds) s" : "off",
+            bannedSources: transport.bannedSources,
+            rateLimitedRequests: transport.counters.rateLimited,
+            refusedConnections: transport.counters.refusedConnections,
+            refusedDestinations: transport.counters.refusedDestinations,
+            sendErrors: transport.counters.sendErrors,
+            oversizedMessages: transport.counters.oversizedMessages,
+            listenerRestarts: transport.counters.listenerRestarts
+        )
     }
 
     /// `trace.start` (optional `trace` overrides), `trace.stop`, `trace.status`, `trace.list`.

@@ -22,8 +22,11 @@ public struct SIPParser: Sendable {
 
     /// Result of looking for one message at the start of a stream buffer.
     public enum FrameResult: Equatable, Sendable {
-        /// Not enough bytes yet.
+        /// Not enough bytes yet: the end of the header section has not arrived.
         case needMoreData
+        /// The header section is complete but the body is not: the message will be this many octets, so the caller
+        /// waits for them without searching the header again.
+        case needBody(length: Int)
         /// Leading CRLFs: a keep-alive ping ("\r\n\r\n", RFC 5626 §4.4.1) or stray line ends, to be consumed.
         case keepAlive(length: Int)
         /// A whole message of this many octets.
@@ -47,7 +50,7 @@ public struct SIPParser: Sendable {
         let contentLength = try SIPParser.scanContentLength(bytes, 0..<headerEnd.headerLength) ?? 0
         let total = headerEnd.bodyStart + contentLength
         if total > self.maxMessageSize { throw SIPParseError(.messageTooLarge) }
-        return bytes.count >= total ? .message(length: total) : .needMoreData
+        return bytes.count >= total ? .message(length: total) : .needBody(length: total)
     }
 
     public func parse(_ bytes: [UInt8], framing: Framing = .datagram) throws(SIPParseError) -> SIPMessage {

@@ -36,17 +36,21 @@ extension ProxyCore {
             self.transactions.retransmission(entry)
             return
         }
+        guard self.transactions.count.server < self.configuration.maxTransactions else {
+            // §21.5.4: overloaded; Retry-After tells a well-behaved client when to come back. Stateless: the
+            // table is full, and keeping state for the refusal would defeat the limit.
+            self.transport.logThrottled("tx-cap", .warning, "\(self.configuration.maxTransactions) transactions in progress: answering 503")
+            self.replyStatelessly(to: request, from: peer, 503, extra: [("Retry-After", "5")])
+            return
+        }
         let entry = self.transactions.createServer(
             key: key,
             request: request,
             destination: Self.responseDestination(for: request, peer: peer),
             localTag: self.localTag(for: key)
         )
-        if request.method == .invite {
-            // §16.2 / §16.7 step 5: a stateful proxy answers INVITE with 100 Trying at once so the UAC stops
-            // retransmitting.
-            self.reply(entry, 100)
-        }
+        // 100 Trying (§16.2) goes out when the INVITE is forwarded (`startBranches`): a request the proxy answers
+        // itself at once gets its final response alone, so an unknown source gets one datagram for one.
         self.process(request, entry: entry, from: peer)
     }
 
@@ -78,10 +82,14 @@ extension ProxyCore {
             self.reply(entry, 482)
             return
         }
-        self.processRoutes(&request)
+        let followsOwnRoute = self.processRoutes(&request)
 
         if request.headers.contains("route") {
             // Loose routing: the Request-URI stays, the next hop is the top Route (§16.6 step 6-7).
+            guard self.mayRelay(request, from: peer, followsOwnRoute: followsOwnRoute, target: nil) else {
+                self.refuseRelay(request, entry: entry, from: peer)
+                return
+            }
             self.forward(request, targets: [ForwardTarget(uri: request.uri, binding: nil)], entry: entry, from: peer)
             return
         }
@@ -115,12 +123,47 @@ extension ProxyCore {
                 self.reply(entry, self.registrar.store.isKnown(user) ? 480 : 404)
                 return
             }
-            let targets = bindings.map { ForwardTarget(uri: $0.contact.uri, binding: $0) }
+            // One branch per flow: contacts registered over the same socket address reach the same place, and a
+            // spoofed REGISTER with many contacts must not multiply every INVITE towards one victim.
+            var flows = Set<Peer>()
+            let targets = bindings.filter { flows.insert($0.source).inserted }.map {
+                ForwardTarget(uri: $0.contact.uri, binding: $0)
+            }
             self.forward(request, targets: targets, entry: entry, from: peer)
             return
         }
         // Not ours, no Route: forward to the Request-URI (in-dialog requests to a phone's Contact, §16.5).
+        guard self.mayRelay(request, from: peer, followsOwnRoute: followsOwnRoute, target: request.uri) else {
+            self.refuseRelay(request, entry: entry, from: peer)
+            return
+        }
         self.forward(request, targets: [ForwardTarget(uri: request.uri, binding: nil)], entry: entry, from: peer)
+    }
+
+    // MARK: Relay policy
+
+    /// Whether a request may go to a destination that is not one of the proxy's users (`RelayPolicy`): always with
+    /// `--relay any`; otherwise when it follows the proxy's own Record-Route inside a dialog (§16.12), comes from a
+    /// registered phone's address, or goes to a registered phone's Contact.
+    func mayRelay(_ request: SIPRequest, from peer: Peer, followsOwnRoute: Bool, target: SIPURI?) -> Bool {
+        switch self.configuration.relay {
+        case .any:
+            return true
+        case .local:
+            if followsOwnRoute && request.isInDialog { return true }
+            if self.registrar.store.isRegisteredSource(peer.remote) { return true }
+            if let target, self.registrar.store.binding(forContact: target, now: self.now()) != nil { return true }
+            return false
+        }
+    }
+
+    /// 403 for a request the relay policy refuses; nothing is sent onward and no connection is opened.
+    private func refuseRelay(_ request: SIPRequest, entry: ServerEntry, from peer: Peer) {
+        self.transport.logThrottled(
+            "relay:\(peer.remote.ipAddress ?? "")", .notice,
+            "relay refused: \(request.method) \(request.uri) from \(peer) (not a registered phone; --relay any allows it)"
+        )
+        self.reply(entry, 403, reason: "Relaying Denied")
     }
 
     // MARK: Registrar
@@ -279,6 +322,10 @@ extension ProxyCore {
             prepared.append((copy, destination, TransactionKey.client(branch: branch, method: request.method)))
         }
         let first = context.branches.count
+        if first == 0, context.isInvite, !prepared.isEmpty, let entry = self.transactions.server(context.serverKey) {
+            // §16.2 / §16.7 step 5: the INVITE goes on, so a 100 Trying stops the UAC's retransmissions.
+            self.reply(entry, 100)
+        }
         for (copy, destination, key) in prepared {
             context.branches.append(ProxyBranch(key: key, request: copy, destination: destination))
         }
@@ -318,8 +365,19 @@ extension ProxyCore {
     func forwardStateless(_ incoming: SIPRequest, from peer: Peer) {
         var request = incoming
         if request.maxForwards == 0 { return }
-        self.processRoutes(&request)
+        // The ACK of a final response the proxy made itself and sent statelessly: it ends here (§17.2.1).
+        if let key = self.serverKey(for: incoming), incoming.to.tag == self.localTag(for: key) { return }
+        let followsOwnRoute = self.processRoutes(&request)
         var target = ForwardTarget(uri: request.uri, binding: nil)
+        if request.headers.contains("route") || !self.isLocal(request.uri) {
+            let next = request.routes.first?.uri ?? request.uri
+            guard self.mayRelay(request, from: peer, followsOwnRoute: followsOwnRoute, target: next) else {
+                self.transport.logThrottled(
+                    "relay:\(peer.remote.ipAddress ?? "")", .notice, "relay refused: ACK \(request.uri) from \(peer)"
+                )
+                return
+            }
+        }
         if !request.headers.contains("route"), self.isLocal(request.uri) {
             // An ACK sent to the proxy's AOR instead of the callee's Contact: deliver it to the user's phone.
             guard let binding = self.registrar.store.lookup(LocationStore.userKey(request.uri), now: self.now()).first
@@ -352,7 +410,32 @@ extension ProxyCore {
                 extraHeaders: extra
             )
         else { return }
+        if status >= 200, entry.context == nil, entry.request.method == .invite,
+            !entry.destination.transport.isReliable,
+            !self.registrar.store.isRegisteredSource(entry.destination.remote)
+        {
+            // An INVITE server transaction retransmits a final response until the ACK (§17.2.1, Timer G): sent to
+            // a forged source, one datagram would buy eleven. A final answer the proxy makes itself, at once, to
+            // an unknown UDP source is therefore sent once, statelessly (§16.7 lets a proxy answer statelessly;
+            // a lost one is repeated when the INVITE is retransmitted).
+            self.transactions.respondStatelessly(entry, response)
+            return
+        }
         self.transactions.respond(entry, response)
+    }
+
+    /// A response sent with no transaction at all, for requests refused before one is created (overload).
+    func replyStatelessly(to request: SIPRequest, from peer: Peer, _ status: Int, extra: [(String, String)] = []) {
+        guard request.method != .ack, let key = self.serverKey(for: request),
+            let response = SIPResponse.reply(
+                to: request,
+                status: status,
+                reason: self.phrases.generated(status, for: request, detail: nil),
+                toTag: self.localTag(for: key),
+                extraHeaders: extra
+            )
+        else { return }
+        self.transactions.sendResponse(response, to: Self.responseDestination(for: request, peer: peer))
     }
 
     static let allowValue = SIPMethod.known.map(\.rawValue).joined(separator: ", ")
@@ -449,14 +532,21 @@ extension ProxyCore {
     /// a strict router before us put our Record-Route URI in the Request-URI and the real target in the last
     /// Route value; then our own Route values are removed from the top (phones send them pre-loaded, and a
     /// double Record-Route gives two). Only the top value is parsed on each step.
-    func processRoutes(_ request: inout SIPRequest) {
+    /// Returns whether the request carried the proxy's own URI (a Route value or a strict router's Request-URI),
+    /// i.e. it follows a route set the proxy recorded.
+    @discardableResult
+    func processRoutes(_ request: inout SIPRequest) -> Bool {
+        var followsOwnRoute = false
         if self.isLocal(request.uri), request.uri.isLooseRouter, let last = request.routes.last {
             request.uri = last.uri
             Self.removeLastRoute(&request)
+            followsOwnRoute = true
         }
         while let top = request.headers.firstValue("route").flatMap(NameAddress.parse), self.isLocal(top.uri) {
             request.headers.removeFirstValue("route")
+            followsOwnRoute = true
         }
+        return followsOwnRoute
     }
 
     static func removeLastRoute(_ request: inout SIPRequest) {

@@ -13,13 +13,13 @@ extension ProxyCore {
             return self.destination(for: route.uri, from: peer, now: now)
         }
         if let binding = target.binding {
-            return self.flow(of: binding) ?? self.destination(for: target.uri, from: peer, now: now, useBindings: false)
+            return self.flow(of: binding) ?? self.reconnect(to: binding, from: peer)
         }
         return self.destination(for: target.uri, from: peer, now: now)
     }
 
-    private func destination(for uri: SIPURI, from peer: Peer, now: NIODeadline, useBindings: Bool = true) -> Peer? {
-        if useBindings, let binding = self.registrar.store.binding(forContact: uri, now: now),
+    private func destination(for uri: SIPURI, from peer: Peer, now: NIODeadline) -> Peer? {
+        if let binding = self.registrar.store.binding(forContact: uri, now: now),
             let flow = self.flow(of: binding)
         {
             return flow
@@ -30,6 +30,10 @@ extension ProxyCore {
             // Only IP literals are routed: DNS (RFC 3263) would block the event loop, and the phones of a small
             // switchboard register with their addresses.
             self.logger.info("cannot route to host '\(host)': not an IP address")
+            return nil
+        }
+        if let why = self.transport.destinations.refusal(address) {
+            self.transport.logThrottled("dst:\(host)", .notice, "cannot route to \(address.hostPort): \(why)")
             return nil
         }
         guard let listener = self.transport.listener(for: transport, to: address, preferred: peer.local) else {
@@ -50,6 +54,20 @@ extension ProxyCore {
             if let id = source.connection, self.transport.isOpen(id) { return source }
             return nil
         }
+    }
+
+    /// A TCP binding whose connection closed: a new connection goes to the address the REGISTER came from, never
+    /// to whatever host the Contact names, so a binding cannot aim the proxy at a third party. The Contact's port
+    /// is used when the Contact names that same address (the phone's listening port); else the source port.
+    private func reconnect(to binding: Binding, from peer: Peer) -> Peer? {
+        let source = binding.source.remote
+        guard let ip = source.ipAddress else { return nil }
+        let contactHost = SIPURI(host: binding.contact.uri.maddr ?? binding.contact.uri.host).bareHost
+        let port = contactHost == ip.lowercased() ? (binding.contact.uri.port ?? 5060) : (source.port ?? 5060)
+        guard let address = try? SocketAddress(ipAddress: ip, port: port),
+            let listener = self.transport.listener(for: .tcp, to: address, preferred: binding.source.local)
+        else { return nil }
+        return Peer(transport: .tcp, remote: address, local: listener.address)
     }
 
     /// `SIP/2.0/UDP host:port;branch=...` for the socket the request leaves from.

@@ -55,7 +55,8 @@ public final class ProxyCore: @unchecked Sendable {
         self.eventLoop = eventLoop
         self.transport = transport
         self.configuration = configuration
-        self.parser = SIPParser(maxMessageSize: configuration.maxMessageSize)
+        // Datagrams are read whole up to the IP limit; streams are framed up to `limits.maxMessageSize`.
+        self.parser = SIPParser(maxMessageSize: max(65_535, configuration.limits.maxMessageSize))
         self.logger = logger
         self.now = now
         self.registrar = Registrar(policy: configuration.registrar)
@@ -81,6 +82,7 @@ public final class ProxyCore: @unchecked Sendable {
                 self.identity.allPorts.insert(port)
             }
             self.transport.onReceive = { [weak self] bytes, peer in self?.receive(bytes, from: peer) }
+            self.transport.onOversized = { [weak self] bytes, peer in self?.handleOversized(bytes, from: peer) }
             self.sweepTask = self.eventLoop.scheduleRepeatedTask(
                 initialDelay: self.configuration.sweepInterval,
                 delay: self.configuration.sweepInterval
@@ -97,6 +99,7 @@ public final class ProxyCore: @unchecked Sendable {
             self.sweepTask?.cancel()
             self.sweepTask = nil
             self.transport.onReceive = nil
+            self.transport.onOversized = nil
             guard let journal = self.journal else { return }
             let now = WallClock.now()
             for var record in self.tracker.inProgress {
@@ -136,6 +139,21 @@ public final class ProxyCore: @unchecked Sendable {
         case .failure(let error):
             self.handleMalformed(bytes, error: error, from: peer)
         }
+    }
+
+    /// A stream message over the size limit: 513 Message Too Large (RFC 3261 §21.5.11) from its header lines when
+    /// they can be read; the transport closes the connection after it.
+    private func handleOversized(_ bytes: ByteBuffer, from peer: Peer) {
+        let head = bytes.getString(at: bytes.readerIndex, length: min(bytes.readableBytes, 32)) ?? ""
+        let isRequest = !head.hasPrefix("SIP/")
+        let method = head.split(separator: " ", maxSplits: 1).first.map { SIPMethod(String($0)) }
+        let error = SIPParseError(
+            .messageTooLarge,
+            "over \(self.configuration.limits.maxMessageSize) octets",
+            isRequest: isRequest,
+            method: isRequest ? method : nil
+        )
+        self.handleMalformed(bytes, error: error, from: peer)
     }
 
     private func handleMalformed(_ bytes: ByteBuffer, error: SIPParseError, from peer: Peer) {

@@ -10,6 +10,14 @@ public struct LocationStore: Sendable {
     private var known: Set<String> = []
     /// Contact-URI key -> user key, so in-dialog requests to a phone's Contact reuse its registered flow.
     private var byContact: [String: String] = [:]
+    /// Bindings per source address (the flow a REGISTER came from): a source with one is a registered phone,
+    /// which the relay policy lets call other domains.
+    private var bySource: [SocketAddress: Int] = [:]
+    /// Bindings stored, expired ones not yet swept included.
+    public private(set) var bindingCount = 0
+
+    /// Users remembered at most (a flood of one-off names must not grow memory without bound).
+    static let knownCapacity = 100_000
 
     public init() {}
 
@@ -24,6 +32,9 @@ public struct LocationStore: Sendable {
     }
 
     public func isKnown(_ user: String) -> Bool { self.known.contains(user) }
+
+    /// Whether some binding was registered from this socket address.
+    public func isRegisteredSource(_ address: SocketAddress) -> Bool { self.bySource[address] != nil }
 
     /// The binding whose Contact URI is `uri`, if any (for flow reuse).
     public func binding(forContact uri: SIPURI, now: NIODeadline) -> Binding? {
@@ -43,13 +54,27 @@ public struct LocationStore: Sendable {
 
     /// Replaces the bindings of a user.
     mutating func store(_ user: String, _ list: [Binding]) {
-        self.known.insert(user)
-        for old in self.bindings[user] ?? [] { self.byContact.removeValue(forKey: Binding.contactKey(old.contact.uri)) }
+        for old in self.bindings[user] ?? [] {
+            self.byContact.removeValue(forKey: Binding.contactKey(old.contact.uri))
+            if let n = self.bySource[old.source.remote] { self.bySource[old.source.remote] = n > 1 ? n - 1 : nil }
+            self.bindingCount -= 1
+        }
         if list.isEmpty {
             self.bindings.removeValue(forKey: user)
         } else {
+            // Users are remembered (404 versus 480) only once they have registered: a failed or empty request
+            // must not grow the set.
+            if self.known.count >= Self.knownCapacity, !self.known.contains(user) {
+                // Forget some user without bindings: at worst a call to them gets 404 instead of 480.
+                if let stale = self.known.first(where: { self.bindings[$0] == nil }) { self.known.remove(stale) }
+            }
+            self.known.insert(user)
             self.bindings[user] = list
-            for b in list { self.byContact[Binding.contactKey(b.contact.uri)] = user }
+            for b in list {
+                self.byContact[Binding.contactKey(b.contact.uri)] = user
+                self.bySource[b.source.remote, default: 0] += 1
+                self.bindingCount += 1
+            }
         }
     }
 

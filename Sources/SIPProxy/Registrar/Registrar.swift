@@ -11,14 +11,28 @@ public struct RegistrarPolicy: Sendable, Equatable {
     public var minExpires: Int = 60
     /// Longer requests are shortened to this (RFC 3261 §10.3 step 7: the registrar MAY shorten).
     public var maxExpires: Int = 86_400
-    /// Contacts kept per AOR.
-    public var maxContacts: Int = 16
+    /// Contacts kept per AOR (each one is a fork target: more would multiply every INVITE).
+    public var maxContacts: Int = 10
+    /// Bindings kept in all, across every AOR (the location store must not grow without bound).
+    public var maxBindings: Int = 100_000
+    /// Longest Contact value accepted, in octets: a real phone's, with +sip.instance and reg-id, is about 200; a
+    /// long one would be echoed in every 200 OK of the AOR and inflate it.
+    public var maxContactLength: Int = 1024
 
-    public init(defaultExpires: Int = 3600, minExpires: Int = 60, maxExpires: Int = 86_400, maxContacts: Int = 16) {
+    public init(
+        defaultExpires: Int = 3600,
+        minExpires: Int = 60,
+        maxExpires: Int = 86_400,
+        maxContacts: Int = 10,
+        maxBindings: Int = 100_000,
+        maxContactLength: Int = 1024
+    ) {
         self.defaultExpires = defaultExpires
         self.minExpires = minExpires
         self.maxExpires = maxExpires
         self.maxContacts = maxContacts
+        self.maxBindings = maxBindings
+        self.maxContactLength = maxContactLength
     }
 }
 
@@ -41,19 +55,27 @@ public struct Registrar: Sendable {
     public var policy: RegistrarPolicy
     public private(set) var store = LocationStore()
 
+    /// Longest user part of an AOR (phones use short names; a 40 KB one is an attack on memory).
+    static let maxUserLength = 256
+
     public init(policy: RegistrarPolicy = RegistrarPolicy()) {
         self.policy = policy
     }
 
     /// Applies a REGISTER whose Request-URI names one of the proxy's domains (the caller checked that).
+    ///
+    /// - Parameter authenticated: the request's sender proved it is the AOR's user (digest); without that, bindings
+    ///   can only be removed by the address that created them.
     public mutating func register(
         _ request: SIPRequest,
         source: Peer,
+        authenticated: Bool = false,
         now: NIODeadline
     ) -> Result<RegistrationResult, RegistrarError> {
         // §10.3 step 3: the AOR is the To URI; it must be SIP or SIPS.
         guard request.to.uri.isSIP else { return .failure(.notSIPAOR) }
         let user = LocationStore.userKey(request.to.uri)
+        guard user.utf8.count <= Self.maxUserLength else { return .failure(.invalidContact("user name too long")) }
         let aor = "sip:\(request.to.uri.user ?? "")@\(request.to.uri.host)"
         let headerExpires = request.headers["expires"].flatMap { SIPGrammar.parseNumber($0, limit: 1 << 40) }
             .map { Int($0) }
@@ -69,12 +91,21 @@ public struct Registrar: Sendable {
         // the same with a CSeq that is not higher).
         if rawContacts.contains("*") {
             guard rawContacts.count == 1, headerExpires == 0 else { return .failure(.invalidWildcard) }
-            let removed = current.filter { !($0.callID == request.callID && request.cseq.number <= $0.cseq) }
-            let kept = current.filter { $0.callID == request.callID && request.cseq.number <= $0.cseq }
+            // Without authentication a request may only remove bindings its own address created: anyone could
+            // otherwise log every phone out with one datagram.
+            let removable = { (b: Binding) in
+                (authenticated || b.source.remote.ipAddress == source.remote.ipAddress)
+                    && !(b.callID == request.callID && request.cseq.number <= b.cseq)
+            }
+            let removed = current.filter(removable)
+            let kept = current.filter { !removable($0) }
             self.store.store(user, kept)
             return .success(RegistrationResult(user: user, bindings: kept, changes: removed.map { .removed($0) }))
         }
 
+        if let long = rawContacts.first(where: { $0.utf8.count > self.policy.maxContactLength }) {
+            return .failure(.contactTooLong(limit: self.policy.maxContactLength, length: long.utf8.count))
+        }
         guard let contacts = NameAddress.parseList(rawContacts) else {
             return .failure(.invalidContact(rawContacts.joined(separator: ", ")))
         }
@@ -106,7 +137,10 @@ public struct Registrar: Sendable {
                 if old.callID == request.callID && request.cseq.number <= old.cseq { continue }
             }
             if expires == 0 {
-                if let index { changes.append(.removed(current.remove(at: index))) }
+                // Removal by another address is ignored without authentication (see the wildcard above).
+                if let index, authenticated || current[index].source.remote.ipAddress == source.remote.ipAddress {
+                    changes.append(.removed(current.remove(at: index)))
+                }
                 continue
             }
             var stored = contact
@@ -127,6 +161,9 @@ public struct Registrar: Sendable {
             } else {
                 guard current.count < self.policy.maxContacts else {
                     return .failure(.tooManyContacts(limit: self.policy.maxContacts))
+                }
+                guard self.store.bindingCount < self.policy.maxBindings else {
+                    return .failure(.locationStoreFull(limit: self.policy.maxBindings))
                 }
                 current.append(binding)
                 changes.append(.added(binding))

@@ -13,6 +13,10 @@ public enum RegistrarError: Error, Sendable, Equatable {
     case intervalTooBrief(minimum: Int)
     /// Too many contacts for one AOR.
     case tooManyContacts(limit: Int)
+    /// A Contact value longer than the limit.
+    case contactTooLong(limit: Int, length: Int)
+    /// The location store holds its maximum number of bindings: 503 with Retry-After (RFC 3261 §21.5.4).
+    case locationStoreFull(limit: Int)
 
     /// The response status and reason.
     public var status: (code: Int, reason: String) {
@@ -22,6 +26,8 @@ public enum RegistrarError: Error, Sendable, Equatable {
         case .invalidContact: return (400, "Invalid Contact")
         case .intervalTooBrief: return (423, "Interval Too Brief")
         case .tooManyContacts: return (403, "Too Many Contacts")
+        case .contactTooLong: return (400, "Contact Too Long")
+        case .locationStoreFull: return (503, "Location Store Full")
         }
     }
 }

@@ -138,6 +138,13 @@ final class TransactionLayer: @unchecked Sendable {
         self.run(entry, invite: .sendResponse(response), nonInvite: .sendResponse(response))
     }
 
+    /// Sends a final response once and ends the transaction without its retransmission timers (the proxy's own
+    /// answer to an unknown UDP source: see `ProxyCore.reply`). A retransmitted request starts afresh.
+    func respondStatelessly(_ entry: ServerEntry, _ response: SIPResponse) {
+        self.sendResponse(response, to: entry.destination)
+        self.removeServer(entry)
+    }
+
     private func run(
         _ entry: ServerEntry,
         invite: InviteServerTransaction.Event?,

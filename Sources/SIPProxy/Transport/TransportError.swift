@@ -15,6 +15,8 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
         case bindFailed
         /// A message could not be delivered: no listener for that transport or the connection failed.
         case sendFailed
+        /// The destination is broadcast, multicast, unspecified or reserved (`DestinationPolicy`): nothing was sent.
+        case refusedDestination
         /// A `--listen` value is not `IP:PORT`.
         case invalidAddress
     }

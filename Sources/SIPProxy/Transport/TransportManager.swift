@@ -39,35 +39,81 @@ public final class TransportManager: @unchecked Sendable {
     public let eventLoop: EventLoop
     let logger: Logger
     private let parser: SIPParser
-    private let tcpIdleTimeout: TimeAmount
+    public let limits: TransportLimits
+    let destinations: DestinationPolicy
 
     public private(set) var listeners: [Listener] = []
     private var connections: [ConnectionID: Channel] = [:]
     /// The newest connection to each remote address, for requests to a phone that connected to us (§18.2.2).
     private var connectionByRemote: [SocketAddress: ConnectionID] = [:]
+    /// Open connections per remote IP address, for `maxConnectionsPerSource`.
+    private var connectionsBySource: [String: Int] = [:]
+    /// Connections accepted but not yet active, counted against the caps so a burst cannot overshoot them.
+    private var acceptedPending = 0
     /// Outbound connections being opened, with the messages waiting for them.
     private var pendingConnects: [SocketAddress: [(ByteBuffer, (@Sendable (TransportError) -> Void)?)]] = [:]
     private var nextConnectionID: UInt64 = 1
     private var unflushedDatagramChannels: [ObjectIdentifier: Channel] = [:]
     private var datagramFlushScheduled = false
+    /// Set by `close()`: a listener closing after this is the shutdown, not a fault to repair.
+    private var isClosing = false
+    /// One log line per bad destination or refused source per interval.
+    private var throttle = LogThrottle()
+    /// Per-source request rate limit (pike), applied before a message is traced or parsed.
+    private var rateLimiter: SourceRateLimiter
+    /// Counters shown by `sipctl status`.
+    public private(set) var counters = Counters()
+
+    public struct Counters: Sendable, Equatable {
+        /// Messages not sent because the destination is broadcast, multicast or reserved.
+        public var refusedDestinations = 0
+        /// Sends that failed at the socket.
+        public var sendErrors = 0
+        /// Connections refused by the caps.
+        public var refusedConnections = 0
+        /// Listeners re-opened after the system closed them.
+        public var listenerRestarts = 0
+        /// Stream messages over the size limit (answered 513, connection closed).
+        public var oversizedMessages = 0
+        /// Requests dropped because their source went over the rate limit.
+        public var rateLimited = 0
+    }
 
     /// Called on `eventLoop` for every message read from any socket.
     public var onReceive: ((ByteBuffer, Peer) -> Void)?
+    /// Called on `eventLoop` with the first `limits.maxMessageSize` octets of a stream message that is too large;
+    /// the receiver may answer 513 on the connection before it is closed.
+    public var onOversized: ((ByteBuffer, Peer) -> Void)?
     /// The trace tap (Kamailio siptrace's place): every message read or written at this edge is mirrored to it.
     let recorder: TraceRecorder?
 
     public init(
         eventLoop: EventLoop,
         parser: SIPParser,
-        tcpIdleTimeout: TimeAmount,
+        limits: TransportLimits = TransportLimits(),
+        destinations: DestinationPolicy = DestinationPolicy(),
         logger: Logger,
         recorder: TraceRecorder? = nil
     ) {
         self.eventLoop = eventLoop
         self.parser = parser
-        self.tcpIdleTimeout = tcpIdleTimeout
+        self.limits = limits
+        self.destinations = destinations
+        self.rateLimiter = SourceRateLimiter(policy: limits.rateLimit)
         self.logger = logger
         self.recorder = recorder
+    }
+
+    /// Open TCP connections, for status.
+    public var connectionCount: Int { self.connections.count }
+
+    /// Sources ignored by the rate limit right now, for status.
+    public var bannedSources: [String] { self.rateLimiter.banned(now: .now()) }
+
+    /// Responses are not rate limited: they answer requests the proxy sent, and dropping them would hurt the
+    /// calls of the sources that are not flooding.
+    private static func isResponse(_ bytes: ByteBuffer) -> Bool {
+        bytes.readableBytes >= 4 && bytes.getInteger(at: bytes.readerIndex, as: UInt32.self) == 0x5349_502F  // "SIP/"
     }
 
     /// SO_REUSEPORT, which NIO does not name.
@@ -88,21 +134,51 @@ public final class TransportManager: @unchecked Sendable {
     }
 
     private func bindUDP(_ address: SocketAddress) async throws -> Listener {
+        do {
+            let channel = try await self.udpBootstrap(address).bind(to: address).get()
+            self.watch(udp: channel, address: address)
+            return Listener(transport: .udp, address: channel.localAddress ?? address, channel: channel)
+        } catch {
+            throw TransportError(.bindFailed, "cannot bind udp \(address.hostPort): \(TransportError.explain(error))")
+        }
+    }
+
+    private func udpBootstrap(_ address: SocketAddress) -> DatagramBootstrap {
         // No SO_REUSEADDR on UDP: on Linux it would let a second proxy bind the same address and steal traffic.
-        let bootstrap = DatagramBootstrap(group: self.eventLoop)
+        DatagramBootstrap(group: self.eventLoop)
             // Large receive buffer: a burst of REGISTERs must not be dropped by the kernel.
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .channelOption(.maxMessagesPerRead, value: 16)
+            // A datagram is read whole: NIO's default 2 KB buffer cuts an INVITE with video and ICE candidates
+            // (RFC 3261 §18.1.1 allows UDP messages up to the IP limit, 65,535 octets).
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(SIPDatagramHandler(manager: self, local: address))
                 }
             }
-        do {
-            let channel = try await bootstrap.bind(to: address).get()
-            return Listener(transport: .udp, address: channel.localAddress ?? address, channel: channel)
-        } catch {
-            throw TransportError(.bindFailed, "cannot bind udp \(address.hostPort): \(TransportError.explain(error))")
+    }
+
+    /// A UDP socket that the system closes under us (an errno NIO deems fatal) is re-opened on the same address,
+    /// so one bad datagram never silences the proxy until a restart.
+    private func watch(udp channel: Channel, address: SocketAddress) {
+        channel.closeFuture.whenComplete { _ in
+            guard !self.isClosing else { return }
+            self.counters.listenerRestarts += 1
+            self.logger.error("udp listener \(address.hostPort) was closed by the system; re-opening it")
+            self.udpBootstrap(address).bind(to: address).whenComplete { result in
+                switch result {
+                case .success(let fresh):
+                    if let index = self.listeners.firstIndex(where: { $0.channel === channel }) {
+                        self.listeners[index] = Listener(transport: .udp, address: fresh.localAddress ?? address, channel: fresh)
+                    }
+                    self.watch(udp: fresh, address: address)
+                case .failure(let error):
+                    self.logger.critical(
+                        "cannot re-open udp listener \(address.hostPort): \(TransportError.explain(error))"
+                    )
+                }
+            }
         }
     }
 
@@ -113,9 +189,17 @@ public final class TransportManager: @unchecked Sendable {
             // second proxy cannot join the port: its UDP bind, which comes first, fails.
             .serverChannelOption(ChannelOptions.socketOption(TransportManager.reusePort), value: 1)
             .serverChannelOption(.backlog, value: 256)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // Out of descriptors (EMFILE/ENFILE), accept fails at once and would be retried at once: back
+                    // off instead of spinning a core.
+                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler())
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try self.admit(channel)
                     try self.addStreamHandlers(to: channel, listener: address)
                 }
             }
@@ -129,17 +213,36 @@ public final class TransportManager: @unchecked Sendable {
 
     private func addStreamHandlers(to channel: Channel, listener: SocketAddress) throws {
         let ops = channel.pipeline.syncOperations
-        if self.tcpIdleTimeout > .zero {
-            try ops.addHandler(IdleStateHandler(allTimeout: self.tcpIdleTimeout))
+        var parser = self.parser
+        parser.maxMessageSize = self.limits.maxMessageSize
+        try ops.addHandler(ByteToMessageHandler(SIPStreamDecoder(parser: parser)))
+        try ops.addHandler(SIPStreamHandler(manager: self, listener: listener, limits: self.limits))
+    }
+
+    /// The connection caps, checked when a connection is accepted (before any byte is read from it).
+    private func admit(_ channel: Channel) throws {
+        self.eventLoop.assertInEventLoop()
+        let source = channel.remoteAddress?.ipAddress ?? "?"
+        let total = self.connections.count + self.acceptedPending
+        let fromSource = self.connectionsBySource[source, default: 0]
+        guard total < self.limits.maxConnections, fromSource < self.limits.maxConnectionsPerSource else {
+            self.counters.refusedConnections += 1
+            let why = total >= self.limits.maxConnections
+                ? "\(self.limits.maxConnections) connections open" : "\(fromSource) connections from \(source)"
+            self.logThrottled(
+                "conn:\(source)", .notice, "refused tcp connection from \(source): \(why) (connection cap)"
+            )
+            throw TransportError(.sendFailed, "connection cap")
         }
-        try ops.addHandler(ByteToMessageHandler(SIPStreamDecoder(parser: self.parser)))
-        try ops.addHandler(SIPStreamHandler(manager: self, listener: listener))
+        self.acceptedPending += 1
+        self.connectionsBySource[source, default: 0] += 1
     }
 
     /// Closes every listener and connection (graceful shutdown).
     public func close() async {
         let channels: [Channel] = (try? await self.eventLoop.submit {
-            self.listeners.map(\.channel) + Array(self.connections.values)
+            self.isClosing = true
+            return self.listeners.map(\.channel) + Array(self.connections.values)
         }.get()) ?? []
         for channel in channels {
             try? await channel.close()
@@ -150,6 +253,12 @@ public final class TransportManager: @unchecked Sendable {
 
     func register(connection channel: Channel) -> ConnectionID {
         self.eventLoop.assertInEventLoop()
+        if self.acceptedPending > 0, channel.parent != nil {
+            self.acceptedPending -= 1
+        } else if let source = channel.remoteAddress?.ipAddress {
+            // Outbound connections are counted here; accepted ones were counted by `admit`.
+            self.connectionsBySource[source, default: 0] += 1
+        }
         let id = ConnectionID(rawValue: self.nextConnectionID)
         self.nextConnectionID += 1
         self.connections[id] = channel
@@ -159,10 +268,11 @@ public final class TransportManager: @unchecked Sendable {
 
     func unregister(connection id: ConnectionID, local: SocketAddress?, remote: SocketAddress?) {
         self.eventLoop.assertInEventLoop()
-        if let channel = self.connections.removeValue(forKey: id), let remote = channel.remoteAddress,
-            self.connectionByRemote[remote] == id
-        {
-            self.connectionByRemote.removeValue(forKey: remote)
+        if let channel = self.connections.removeValue(forKey: id), let remote = channel.remoteAddress {
+            if self.connectionByRemote[remote] == id { self.connectionByRemote.removeValue(forKey: remote) }
+            if let source = remote.ipAddress, let count = self.connectionsBySource[source] {
+                self.connectionsBySource[source] = count > 1 ? count - 1 : nil
+            }
         }
         if let recorder = self.recorder, recorder.isRecording, let local, let remote {
             recorder.record(.connectionClosed(direction: .received, source: remote, destination: local, connection: id))
@@ -174,9 +284,42 @@ public final class TransportManager: @unchecked Sendable {
 
     /// A message read from a socket; `socketLocal` is the socket's own address (for TCP the connection's).
     func deliver(_ bytes: ByteBuffer, from peer: Peer, socketLocal: SocketAddress) {
+        if self.limits.rateLimit.isEnabled, !Self.isResponse(bytes) {
+            switch self.rateLimiter.admit(peer.remote.ipAddress ?? "", now: .now()) {
+            case .allowed:
+                break
+            case .banned:
+                self.counters.rateLimited += 1
+                let policy = self.limits.rateLimit
+                self.logger.warning(
+                    "rate limit: \(peer.remote.ipAddress ?? "?") sent over \(policy.limit) requests in \(policy.window.wholeSeconds) s; ignoring it for \(policy.banTime.wholeSeconds) s"
+                )
+                return
+            case .dropped:
+                self.counters.rateLimited += 1
+                return
+            }
+        }
         self.trace(.received, bytes, transport: peer.transport, source: peer.remote, destination: socketLocal,
             connection: peer.connection)
         self.onReceive?(bytes, peer)
+    }
+
+    /// A stream message over the size limit: traced as far as it was read, then offered to the core for a 513.
+    func deliverOversized(_ bytes: ByteBuffer, from peer: Peer) {
+        self.counters.oversizedMessages += 1
+        self.logThrottled(
+            "big:\(peer.remote.ipAddress ?? "")", .notice,
+            "message from \(peer) exceeds \(self.limits.maxMessageSize) octets; answering 513 and closing the connection"
+        )
+        self.onOversized?(bytes, peer)
+    }
+
+    /// Logs at most one line per key every few seconds, with the count of lines left out.
+    func logThrottled(_ key: String, _ level: Logger.Level, _ message: String) {
+        guard let suppressed = self.throttle.admit(key, now: .now()) else { return }
+        let suffix = suppressed > 0 ? " (\(suppressed) similar suppressed)" : ""
+        self.logger.log(level: level, "\(message)\(suffix)")
     }
 
     /// Mirrors one message to the recorder, stamped now (when it was read from or written to the socket).
@@ -232,6 +375,14 @@ public final class TransportManager: @unchecked Sendable {
     /// else opens one.
     public func send(_ buffer: ByteBuffer, to peer: Peer, onFailure: (@Sendable (TransportError) -> Void)? = nil) {
         self.eventLoop.assertInEventLoop()
+        if peer.connection == nil, let why = self.destinations.refusal(peer.remote) {
+            // §18.1.1 sends to one host: a broadcast or multicast target is refused before any socket sees it.
+            self.counters.refusedDestinations += 1
+            self.logThrottled("dst:\(peer.remote.ipAddress ?? "")", .notice, "not sending to \(peer.remote.hostPort): \(why)")
+            let error = TransportError(.refusedDestination, "\(peer.remote.hostPort) is a \(why)")
+            if let onFailure { self.eventLoop.execute { onFailure(error) } }
+            return
+        }
         switch peer.transport {
         case .udp:
             guard
@@ -244,7 +395,7 @@ public final class TransportManager: @unchecked Sendable {
             let envelope = AddressedEnvelope(remoteAddress: peer.remote, data: buffer)
             self.trace(.sent, buffer, transport: .udp, source: listener.address, destination: peer.remote,
                 connection: nil)
-            self.writeDatagram(envelope, on: listener.channel)
+            self.writeDatagram(envelope, on: listener.channel, onFailure: onFailure)
         case .tcp:
             if let id = peer.connection, let channel = self.connections[id] {
                 self.write(buffer, on: channel, id: id)
@@ -258,8 +409,24 @@ public final class TransportManager: @unchecked Sendable {
 
     /// Datagrams written during one event-loop tick are flushed together at its end, so NIO sends them with
     /// one `sendmmsg` instead of a `sendmsg` each (a read burst of requests produces a burst of answers).
-    private func writeDatagram(_ envelope: AddressedEnvelope<ByteBuffer>, on channel: Channel) {
-        channel.write(envelope, promise: nil)
+    private func writeDatagram(
+        _ envelope: AddressedEnvelope<ByteBuffer>,
+        on channel: Channel,
+        onFailure: (@Sendable (TransportError) -> Void)?
+    ) {
+        // A failed send is about this destination only (EHOSTUNREACH, EMSGSIZE, EPERM from a firewall): it is
+        // logged once per destination and reported to the transaction (§17.1.4), never fatal for the listener.
+        let promise = self.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenFailure { error in
+            self.counters.sendErrors += 1
+            let remote = envelope.remoteAddress
+            self.logThrottled(
+                "send:\(remote.hostPort)", .notice,
+                "udp send to \(remote.hostPort) failed: \(TransportError.explain(error))"
+            )
+            onFailure?(TransportError(.sendFailed, "udp send to \(remote.hostPort) failed"))
+        }
+        channel.write(envelope, promise: promise)
         self.unflushedDatagramChannels[ObjectIdentifier(channel)] = channel
         guard !self.datagramFlushScheduled else { return }
         self.datagramFlushScheduled = true
@@ -290,6 +457,15 @@ public final class TransportManager: @unchecked Sendable {
     ) {
         if self.pendingConnects[remote] != nil {
             self.pendingConnects[remote]!.append((buffer, onFailure))
+            return
+        }
+        guard self.connections.count + self.acceptedPending + self.pendingConnects.count < self.limits.maxConnections
+        else {
+            self.counters.refusedConnections += 1
+            self.logThrottled("conn-out", .notice, "not opening a tcp connection to \(remote.hostPort): connection cap")
+            if let onFailure {
+                self.eventLoop.execute { onFailure(TransportError(.sendFailed, "connection cap reached")) }
+            }
             return
         }
         self.pendingConnects[remote] = [(buffer, onFailure)]

@@ -36,6 +36,16 @@ struct Status: AsyncParsableCommand {
         print("listening:  \(status.listeners.joined(separator: ", "))")
         print("users:      \(status.users) (\(status.bindings) bindings)")
         print("transactions: \(status.serverTransactions) server, \(status.clientTransactions) client")
+        if let l = status.limits {
+            print("relay:      \(l.relay)")
+            print("limits:     \(l.connections)/\(l.maxConnections) tcp connections (\(l.maxConnectionsPerSource) per address), "
+                + "\(l.maxTransactions) transactions, \(l.maxBindings) bindings, \(l.maxContactsPerUser) contacts per user, "
+                + "\(l.maxMessageSize) octets per message, idle \(l.idleTimeoutSeconds) s")
+            print("rate limit: \(l.rateLimit); banned now: \(l.bannedSources.isEmpty ? "none" : l.bannedSources.joined(separator: ", "))")
+            print("refused:    \(l.rateLimitedRequests) rate-limited requests, \(l.refusedConnections) connections, "
+                + "\(l.refusedDestinations) destinations, \(l.oversizedMessages) oversized messages; "
+                + "\(l.sendErrors) send errors, \(l.listenerRestarts) listener restarts")
+        }
         print("uptime:     \(status.uptimeSeconds) s")
     }
 }

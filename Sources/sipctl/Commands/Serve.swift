@@ -85,6 +85,36 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Registration length when the phone asks for none, in seconds.")
     var defaultExpires: Int?
 
+    @Option(name: .long, help: "Whom to forward for: local (own users and domains, registered phones; others get 403) or any (open relay, closed labs only).")
+    var relay: String?
+
+    @Option(name: .long, help: "Largest SIP message on TCP in octets (larger: 513 and the connection is closed; default 65535).")
+    var maxMessageSize: Int?
+
+    @Option(name: .long, help: "TCP connections open at once (default 2048).")
+    var maxConnections: Int?
+
+    @Option(name: .long, help: "TCP connections from one IP address (default 128).")
+    var maxConnectionsPerSource: Int?
+
+    @Option(name: .long, help: "Close a TCP connection after this many seconds without a complete message (default 3900).")
+    var tcpIdleTimeout: Int?
+
+    @Option(name: .long, help: "Requests per source address: N/SECONDS (default 400/2), or off.")
+    var rateLimit: String?
+
+    @Option(name: .long, help: "Seconds a source over the rate limit is ignored (default 60).")
+    var rateLimitBan: Int?
+
+    @Option(name: .long, help: "Transactions in progress at once; more get 503 (default 50000).")
+    var maxTransactions: Int?
+
+    @Option(name: .long, help: "Contacts per user (default 10).")
+    var maxContacts: Int?
+
+    @Option(name: .long, help: "Bindings in the location store in all (default 100000).")
+    var maxBindings: Int?
+
     @Flag(name: .long, help: "Relay 3xx redirects from phones to the caller instead of following their Contacts.")
     var noFollowRedirects = false
 
@@ -113,6 +143,7 @@ struct Serve: AsyncParsableCommand {
             if let maxExpires { settings.registrar.maxExpires = maxExpires }
             if let defaultExpires { settings.registrar.defaultExpires = defaultExpires }
             if self.noFollowRedirects { settings.followRedirects = false }
+            try self.applyLimits(to: &settings)
             settings.forwardingStatePath = self.forwardingState ?? settings.forwardingStatePath ?? "forwarding.json"
             if let logLevel, let parsed = Logger.Level(rawValue: logLevel) { level = parsed }
             if let phrases { settings.phrasesSelection = phrases }
@@ -138,7 +169,18 @@ struct Serve: AsyncParsableCommand {
         let logLevel = level
         LoggingSystem.bootstrap { label in ConsoleLogHandler(label: label, level: logLevel) }
         let logger = Logger(label: "sipproxy")
+        let relayPolicy = settings.relay
         let server = SIPProxyServer(configuration: settings, logger: logger) { listeners in
+            if listeners.contains(where: { !$0.address.isLoopback }) {
+                // The assignment wants registration without authentication; on a reachable address say what
+                // that means, once.
+                logger.warning(
+                    "no authentication: anyone who reaches \(listeners.first { !$0.address.isLoopback }!) can register as any user"
+                )
+            }
+            if relayPolicy == .any {
+                logger.warning("--relay any: the proxy forwards requests from anyone to anywhere (open relay)")
+            }
             var banner = "SIPProxy listening on:\n"
             for listener in listeners { banner += "  \(listener)\n" }
             banner += "SIPProxy ready\n"
@@ -193,6 +235,51 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
+    private func applyLimits(to settings: inout ProxyConfiguration) throws {
+        if let relay { settings.relay = try Self.relayPolicy(relay, source: "--relay") }
+        if let maxMessageSize { settings.limits.maxMessageSize = maxMessageSize }
+        if let maxConnections { settings.limits.maxConnections = maxConnections }
+        if let maxConnectionsPerSource { settings.limits.maxConnectionsPerSource = maxConnectionsPerSource }
+        if let tcpIdleTimeout { settings.limits.idleTimeout = try Self.seconds(tcpIdleTimeout, "--tcp-idle-timeout") }
+        if let rateLimit { try Self.applyRateLimit(rateLimit, source: "--rate-limit", to: &settings.limits.rateLimit) }
+        if let rateLimitBan { settings.limits.rateLimit.banTime = try Self.seconds(rateLimitBan, "--rate-limit-ban") }
+        if let maxTransactions { settings.maxTransactions = maxTransactions }
+        if let maxContacts { settings.registrar.maxContacts = maxContacts }
+        if let maxBindings { settings.registrar.maxBindings = maxBindings }
+    }
+
+    static func relayPolicy(_ text: String, source: String) throws -> RelayPolicy {
+        guard let policy = RelayPolicy(rawValue: text.lowercased()) else {
+            throw ConfigurationError("invalid \(source) '\(text)': expected local or any")
+        }
+        return policy
+    }
+
+    /// A whole number of seconds, at most a year (a TimeAmount in nanoseconds must not overflow).
+    static func seconds(_ value: Int, _ source: String) throws -> TimeAmount {
+        guard value >= 0, value <= 366 * 86_400 else {
+            throw ConfigurationError("invalid \(source) \(value): expected 0 to \(366 * 86_400) seconds")
+        }
+        return .seconds(Int64(value))
+    }
+
+    /// `N/SECONDS` (e.g. 400/2), `N` (per second) or `off`.
+    static func applyRateLimit(_ text: String, source: String, to policy: inout RateLimitPolicy) throws {
+        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        if t == "off" || t == "0" {
+            policy.limit = 0
+            return
+        }
+        let parts = t.split(separator: "/", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), let limit = Int(parts[0]), limit > 0, limit <= 10_000_000,
+            let window = parts.count == 2 ? Int(parts[1]) : 1, window > 0, window <= 3600
+        else {
+            throw ConfigurationError("invalid \(source) '\(text)': expected REQUESTS/SECONDS (e.g. 400/2) or off")
+        }
+        policy.limit = limit
+        policy.window = .seconds(Int64(window))
+    }
+
     /// `calls.jsonl` -> `calls.log` beside it.
     static func textLog(for path: String) -> String {
         path.hasSuffix(".jsonl") ? String(path.dropLast(6)) + ".log" : path + ".log"
@@ -243,6 +330,22 @@ struct Serve: AsyncParsableCommand {
         if let v = reader.int(forKey: "registrar.max_expires") { settings.registrar.maxExpires = v }
         if let v = reader.int(forKey: "registrar.default_expires") { settings.registrar.defaultExpires = v }
         if let v = reader.bool(forKey: "follow_redirects") { settings.followRedirects = v }
+        if let v = reader.string(forKey: "relay") { settings.relay = try Self.relayPolicy(v, source: "relay in \(path)") }
+        if let v = reader.int(forKey: "limits.max_message_size") { settings.limits.maxMessageSize = v }
+        if let v = reader.int(forKey: "limits.max_connections") { settings.limits.maxConnections = v }
+        if let v = reader.int(forKey: "limits.max_connections_per_source") { settings.limits.maxConnectionsPerSource = v }
+        if let v = reader.int(forKey: "limits.tcp_idle_timeout") {
+            settings.limits.idleTimeout = try Self.seconds(v, "limits.tcp_idle_timeout in \(path)")
+        }
+        if let v = reader.string(forKey: "limits.rate_limit") {
+            try Self.applyRateLimit(v, source: "limits.rate_limit in \(path)", to: &settings.limits.rateLimit)
+        }
+        if let v = reader.int(forKey: "limits.rate_limit_ban") {
+            settings.limits.rateLimit.banTime = try Self.seconds(v, "limits.rate_limit_ban in \(path)")
+        }
+        if let v = reader.int(forKey: "limits.max_transactions") { settings.maxTransactions = v }
+        if let v = reader.int(forKey: "registrar.max_contacts") { settings.registrar.maxContacts = v }
+        if let v = reader.int(forKey: "registrar.max_bindings") { settings.registrar.maxBindings = v }
         if let v = reader.string(forKey: "forwarding_state") { settings.forwardingStatePath = v }
         if let v = reader.int(forKey: "forwarding_hop_limit") { settings.forwardingHopLimit = v }
         // `forwarding:` maps users to rules: read with the YAML parser (the reader cannot list a section's keys).

@@ -174,7 +174,7 @@ extension MessageTests {
                     _ = try? parser.parse(Array(input[..<length]), framing: .stream)
                 case .keepAlive(let length)?:
                     #expect(length > 0 && length <= input.count)
-                case .needMoreData?, nil:
+                case .needMoreData?, .needBody?, nil:
                     break
                 }
             }

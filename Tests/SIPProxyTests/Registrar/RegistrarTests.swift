@@ -160,4 +160,91 @@ import Testing
         guard case .request(let request) = try! SIPParser().parse(Array(text.utf8)) else { fatalError() }
         #expect(registrar.register(request, source: self.source, now: self.t0) == .failure(.notSIPAOR))
     }
+
+    // MARK: Limits and ownership without authentication
+
+    var stranger: Peer {
+        Peer(
+            transport: .udp,
+            remote: try! SocketAddress(ipAddress: "127.0.0.66", port: 5060),
+            local: try! SocketAddress(ipAddress: "127.0.0.10", port: 5060)
+        )
+    }
+
+    @Test func wildcardFromAnotherAddressRemovesNothing() throws {
+        var registrar = Registrar()
+        _ = registrar.register(self.register(contacts: ["<sip:bob@127.0.0.12:5062>"]), source: self.source, now: self.t0)
+        let attack = try registrar.register(
+            self.register(contacts: ["*"], expires: 0, callID: "evil"),
+            source: self.stranger,
+            now: self.t0
+        ).get()
+        #expect(attack.changes.isEmpty)
+        #expect(registrar.store.lookup("bob", now: self.t0).count == 1)
+        // The same request from the phone's own address removes it.
+        let own = try registrar.register(
+            self.register(contacts: ["*"], expires: 0, callID: "own"),
+            source: self.source,
+            now: self.t0
+        ).get()
+        #expect(own.changes.count == 1)
+        #expect(registrar.store.lookup("bob", now: self.t0).isEmpty)
+    }
+
+    @Test func expiresZeroFromAnotherAddressIsIgnoredUnlessAuthenticated() throws {
+        var registrar = Registrar()
+        _ = registrar.register(self.register(contacts: ["<sip:bob@127.0.0.12:5062>"]), source: self.source, now: self.t0)
+        let request = self.register(contacts: ["<sip:bob@127.0.0.12:5062>;expires=0"], callID: "evil")
+        _ = registrar.register(request, source: self.stranger, now: self.t0)
+        #expect(registrar.store.lookup("bob", now: self.t0).count == 1)
+        _ = registrar.register(request, source: self.stranger, authenticated: true, now: self.t0)
+        #expect(registrar.store.lookup("bob", now: self.t0).isEmpty)
+    }
+
+    @Test func contactLimitsAreEnforced() throws {
+        var registrar = Registrar()
+        #expect(registrar.policy.maxContacts == 10)
+        let eleven = (1...11).map { "<sip:bob@127.0.0.12:\(5100 + $0)>" }
+        #expect(
+            registrar.register(self.register(contacts: eleven), source: self.source, now: self.t0)
+                == .failure(.tooManyContacts(limit: 10))
+        )
+        #expect(registrar.store.lookup("bob", now: self.t0).isEmpty, "a refused REGISTER changes nothing")
+        let long = "<sip:bob@127.0.0.12:5062;x=\(String(repeating: "a", count: 1100))>"
+        guard case .failure(.contactTooLong(limit: 1024, _)) = registrar.register(
+            self.register(contacts: [long]), source: self.source, now: self.t0)
+        else {
+            Issue.record("a 1.1 KB contact must be refused")
+            return
+        }
+    }
+
+    @Test func locationStoreIsBounded() throws {
+        var registrar = Registrar(policy: RegistrarPolicy(maxBindings: 3))
+        for user in ["u1", "u2", "u3"] {
+            _ = try registrar.register(
+                self.register(user: user, contacts: ["<sip:\(user)@127.0.0.12:5062>"]), source: self.source, now: self.t0
+            ).get()
+        }
+        #expect(registrar.store.bindingCount == 3)
+        let refused = registrar.register(
+            self.register(user: "u4", contacts: ["<sip:u4@127.0.0.12:5062>"]), source: self.source, now: self.t0)
+        #expect(refused == .failure(.locationStoreFull(limit: 3)))
+        #expect(RegistrarError.locationStoreFull(limit: 3).status.code == 503)
+        // Refreshing an existing binding still works when the store is full.
+        _ = try registrar.register(
+            self.register(user: "u1", contacts: ["<sip:u1@127.0.0.12:5062>"], cseq: 2), source: self.source, now: self.t0
+        ).get()
+        #expect(registrar.store.isRegisteredSource(self.source.remote))
+        #expect(!registrar.store.isRegisteredSource(self.stranger.remote))
+    }
+
+    @Test func veryLongUserNamesAreRefused() {
+        var registrar = Registrar()
+        let name = String(repeating: "x", count: 300)
+        let result = registrar.register(
+            self.register(user: name, contacts: ["<sip:x@127.0.0.12:5062>"]), source: self.source, now: self.t0)
+        #expect((try? result.get()) == nil)
+        #expect(!registrar.store.isKnown(name))
+    }
 }
