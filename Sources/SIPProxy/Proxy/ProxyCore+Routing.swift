@@ -32,10 +32,7 @@ extension ProxyCore {
             self.logger.info("cannot route to host '\(host)': not an IP address")
             return nil
         }
-        if let why = self.transport.destinations.refusal(address) {
-            self.transport.logThrottled("dst:\(host)", .notice, "cannot route to \(address.hostPort): \(why)")
-            return nil
-        }
+        if self.transport.refusal(address) != nil { return nil }
         guard let listener = self.transport.listener(for: transport, to: address, preferred: peer.local) else {
             self.logger.info("no \(transport) listener to reach \(address.hostPort)")
             return nil

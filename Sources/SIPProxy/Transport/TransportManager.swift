@@ -315,6 +315,15 @@ public final class TransportManager: @unchecked Sendable {
         self.onOversized?(bytes, peer)
     }
 
+    /// Why `address` must not be sent to (broadcast, multicast, unspecified, reserved), counted and logged; nil when
+    /// it may. §18.1.1 sends a request to one host: such targets are refused before any socket sees them.
+    public func refusal(_ address: SocketAddress) -> String? {
+        guard let why = self.destinations.refusal(address) else { return nil }
+        self.counters.refusedDestinations += 1
+        self.logThrottled("dst:\(address.ipAddress ?? "")", .notice, "not sending to \(address.hostPort): \(why)")
+        return why
+    }
+
     /// Logs at most one line per key every few seconds, with the count of lines left out.
     func logThrottled(_ key: String, _ level: Logger.Level, _ message: String) {
         guard let suppressed = self.throttle.admit(key, now: .now()) else { return }
@@ -375,10 +384,7 @@ public final class TransportManager: @unchecked Sendable {
     /// else opens one.
     public func send(_ buffer: ByteBuffer, to peer: Peer, onFailure: (@Sendable (TransportError) -> Void)? = nil) {
         self.eventLoop.assertInEventLoop()
-        if peer.connection == nil, let why = self.destinations.refusal(peer.remote) {
-            // §18.1.1 sends to one host: a broadcast or multicast target is refused before any socket sees it.
-            self.counters.refusedDestinations += 1
-            self.logThrottled("dst:\(peer.remote.ipAddress ?? "")", .notice, "not sending to \(peer.remote.hostPort): \(why)")
+        if peer.connection == nil, let why = self.refusal(peer.remote) {
             let error = TransportError(.refusedDestination, "\(peer.remote.hostPort) is a \(why)")
             if let onFailure { self.eventLoop.execute { onFailure(error) } }
             return
