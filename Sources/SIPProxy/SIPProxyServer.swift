@@ -4,6 +4,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Dispatch
 
@@ -31,6 +32,8 @@ public final class SIPProxyServer: Service, Sendable {
     }
 
     public func run() async throws {
+        // A bad certificate or key is a configuration error: reported before anything starts.
+        let tlsContext = try self.makeTLSContext()
         // One event loop for the whole SIP core: no locks in the core. The transaction key (branch) leaves room
         // for several loops later (one per core) by encoding the owning loop in the branch.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -74,10 +77,11 @@ public final class SIPProxyServer: Service, Sendable {
                 logger: self.logger,
                 journal: journal
             )
+            // No --listen at all: every local IPv4 address; only tls: listeners given: TLS alone.
             let addresses =
-                self.configuration.listen.isEmpty
+                self.configuration.listen.isEmpty && self.configuration.tlsListen.isEmpty
                 ? ProxyConfiguration.defaultListenAddresses() : self.configuration.listen
-            try await transport.bind(addresses)
+            try await transport.bind(addresses, tls: self.configuration.tlsListen, tlsContext: tlsContext)
             core.start()
             let reloader = PhraseReloader(selection: self.configuration.phrasesSelection, core: core, logger: self.logger)
             hangup = Self.onHangup { reloader.reload { _ in } }
@@ -109,6 +113,26 @@ public final class SIPProxyServer: Service, Sendable {
         await transport.close()
         await closeAll()
         try? await group.shutdownGracefully()
+    }
+
+    /// The TLS server context from the configured PEM files, nil without TLS listeners.
+    private func makeTLSContext() throws -> NIOSSLContext? {
+        guard !self.configuration.tlsListen.isEmpty, let certificate = self.configuration.tlsCertificate,
+            let key = self.configuration.tlsKey
+        else { return nil }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+            guard !chain.isEmpty else {
+                throw TransportError(.bindFailed, "no certificate in \(certificate)")
+            }
+            let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+            let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
+            return try NIOSSLContext(configuration: tls)
+        } catch let error as TransportError {
+            throw error
+        } catch {
+            throw TransportError(.bindFailed, "cannot load the TLS certificate \(certificate) or key \(key): \(error)")
+        }
     }
 
     /// SIGHUP reloads the phrase file (the classic daemon convention).

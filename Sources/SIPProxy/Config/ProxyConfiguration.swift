@@ -7,6 +7,11 @@ public struct ProxyConfiguration: Sendable {
     /// Addresses to bind, UDP and TCP each. Empty means port 5060 on every local IPv4 address, so every message
     /// uses a concrete address (never 0.0.0.0 in Via or Record-Route).
     public var listen: [SocketAddress] = []
+    /// Addresses to listen on with TLS (`--listen tls:IP:PORT`), with `tlsCertificate` and `tlsKey`.
+    public var tlsListen: [SocketAddress] = []
+    /// PEM certificate chain and private key of the TLS listeners.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
     /// Extra domain names that count as "this proxy" in Request-URIs and AORs (its addresses always do).
     public var domains: [String] = []
     /// Host written in Via and Record-Route instead of the listener's address (for NAT).
@@ -19,6 +24,14 @@ public struct ProxyConfiguration: Sendable {
     public var relay = RelayPolicy.local
     /// Server transactions alive at once; past this, new requests get 503 with Retry-After.
     public var maxTransactions = 50_000
+    /// Users and passwords for digest authentication (`--auth FILE`); nil: no authentication.
+    public var auth: UserDirectory?
+
+    /// The realm of digest challenges when the auth file names none: the first domain, else the advertised host,
+    /// else the first listening address (what phones have configured as their domain).
+    public var realm: String {
+        self.auth?.realm ?? self.domains.first ?? self.advertise ?? self.listen.first?.ipAddress ?? "sipproxy"
+    }
     /// How often expired bindings are swept.
     public var sweepInterval: TimeAmount = .seconds(5)
     /// Reason phrases (`--phrases sk` or a file); English and relayed phrases untouched by default.
@@ -63,16 +76,26 @@ public struct ProxyConfiguration: Sendable {
         return result
     }
 
+    /// Adds a `--listen` value: `IP:PORT` (UDP and TCP) or `tls:IP:PORT` (TLS; port 5061 when omitted, RFC 3261
+    /// §26.2.2).
+    public mutating func addListen(_ text: String) throws {
+        if text.lowercased().hasPrefix("tls:") {
+            self.tlsListen += try Self.parseListen(String(text.dropFirst(4)), defaultPort: 5061)
+        } else {
+            self.listen += try Self.parseListen(text)
+        }
+    }
+
     /// Parses `IP:PORT`, `[IPv6]:PORT`, or a bare `IP` (port 5060). `0.0.0.0` expands to every local IPv4 address.
-    public static func parseListen(_ text: String) throws -> [SocketAddress] {
+    public static func parseListen(_ text: String, defaultPort: Int = 5060) throws -> [SocketAddress] {
         let s = Substring(text)
         guard let (host, port) = SIPGrammar.splitHostPort(s) else {
             throw ConfigurationError("invalid --listen '\(text)': expected IP:PORT")
         }
         let bare = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
-        if bare == "0.0.0.0" { return defaultListenAddresses(port: port ?? 5060) }
+        if bare == "0.0.0.0" { return defaultListenAddresses(port: port ?? defaultPort) }
         do {
-            return [try SocketAddress(ipAddress: bare, port: port ?? 5060)]
+            return [try SocketAddress(ipAddress: bare, port: port ?? defaultPort)]
         } catch {
             throw ConfigurationError("invalid --listen '\(text)': '\(bare)' is not an IP address")
         }
@@ -86,6 +109,9 @@ public struct ProxyConfiguration: Sendable {
             throw ConfigurationError(
                 "registrar expiry limits must satisfy 0 <= min (\(r.minExpires)) <= default (\(r.defaultExpires)) <= max (\(r.maxExpires))"
             )
+        }
+        if !self.tlsListen.isEmpty && (self.tlsCertificate == nil || self.tlsKey == nil) {
+            throw ConfigurationError("a tls: listener needs --tls-cert FILE and --tls-key FILE")
         }
         let l = self.limits
         guard l.maxMessageSize >= 1024, l.maxMessageSize <= 16 << 20 else {

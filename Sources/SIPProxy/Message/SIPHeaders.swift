@@ -115,6 +115,12 @@ public struct SIPHeaders: Sendable, Equatable, Sequence {
         }
     }
 
+    /// Removes the lines of a header whose value matches `predicate`.
+    public mutating func removeLines(_ name: String, where predicate: (String) -> Bool) {
+        let key = Self.canonicalKey(name)
+        self.fields.removeAll { $0.key == key && predicate($0.value) }
+    }
+
     /// Removes every line of a header.
     public mutating func remove(_ name: String) {
         let key = Self.canonicalKey(name)

@@ -83,10 +83,16 @@ extension ProxyCore {
             return
         }
         let followsOwnRoute = self.processRoutes(&request)
+        let authenticatedUser: String?
+        switch self.authenticate(&request, entry: entry, addressedToProxy: addressedToProxy) {
+        case .answered: return
+        case .notRequired: authenticatedUser = nil
+        case .authenticated(let user): authenticatedUser = user
+        }
 
         if request.headers.contains("route") {
             // Loose routing: the Request-URI stays, the next hop is the top Route (§16.6 step 6-7).
-            guard self.mayRelay(request, from: peer, followsOwnRoute: followsOwnRoute, target: nil) else {
+            guard authenticatedUser != nil || self.mayRelay(request, from: peer, followsOwnRoute: followsOwnRoute, target: nil) else {
                 self.refuseRelay(request, entry: entry, from: peer)
                 return
             }
@@ -95,7 +101,7 @@ extension ProxyCore {
         }
         if self.isLocal(request.uri) {
             if request.method == .register {
-                self.handleRegister(request, entry: entry, from: peer)
+                self.handleRegister(request, entry: entry, from: peer, authenticated: authenticatedUser != nil)
                 return
             }
             if request.uri.user == nil {
@@ -133,7 +139,10 @@ extension ProxyCore {
             return
         }
         // Not ours, no Route: forward to the Request-URI (in-dialog requests to a phone's Contact, §16.5).
-        guard self.mayRelay(request, from: peer, followsOwnRoute: followsOwnRoute, target: request.uri) else {
+        // An authenticated user may call other domains.
+        guard authenticatedUser != nil
+            || self.mayRelay(request, from: peer, followsOwnRoute: followsOwnRoute, target: request.uri)
+        else {
             self.refuseRelay(request, entry: entry, from: peer)
             return
         }
@@ -168,8 +177,8 @@ extension ProxyCore {
 
     // MARK: Registrar
 
-    private func handleRegister(_ request: SIPRequest, entry: ServerEntry, from peer: Peer) {
-        switch self.registrar.register(request, source: peer, now: self.now()) {
+    private func handleRegister(_ request: SIPRequest, entry: ServerEntry, from peer: Peer, authenticated: Bool) {
+        switch self.registrar.register(request, source: peer, authenticated: authenticated, now: self.now()) {
         case .failure(let error):
             var extra: [(String, String)] = []
             if case .intervalTooBrief(let minimum) = error { extra.append(("Min-Expires", String(minimum))) }

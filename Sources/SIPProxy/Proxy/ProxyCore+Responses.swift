@@ -12,9 +12,15 @@ extension ProxyCore: TransactionUser {
 
     /// §16.7 / §16.11: a response with no client transaction (a 2xx retransmission after the transaction ended)
     /// is forwarded statelessly: remove our Via, send to the next one.
+    ///
+    /// Only 2xx responses whose top Via carries a branch this process made are forwarded: the 2xx retransmission is
+    /// the one response §16.7 expects without a transaction, and anything else would let a forged response aim
+    /// the proxy at a third party (the next Via is the sender's to choose).
     private func forwardResponseStatelessly(_ response: SIPResponse) {
-        guard let top = response.topVia, self.isLocal(top) else {
-            self.logger.debug("dropping response not via us", metadata: ["sip.call_id": "\(response.callID)"])
+        guard let top = response.topVia, self.isLocal(top), (200..<300).contains(response.statusCode),
+            top.branch?.contains("-\(self.instanceTag)") == true
+        else {
+            self.logger.debug("dropping response with no transaction", metadata: ["sip.call_id": "\(response.callID)"])
             return
         }
         var copy = response
@@ -29,7 +35,7 @@ extension ProxyCore: TransactionUser {
         let host = SIPURI(host: via.received ?? via.host).bareHost
         let port = via.rport.flatMap { Int($0) } ?? via.port ?? 5060
         guard let address = try? SocketAddress(ipAddress: host, port: port) else { return nil }
-        let transport: TransportKind = via.transport == "TCP" ? .tcp : .udp
+        let transport = TransportKind(via: via.transport)
         guard let listener = self.transport.listener(for: transport, to: address, preferred: nil) else { return nil }
         return Peer(transport: transport, remote: address, local: listener.address)
     }

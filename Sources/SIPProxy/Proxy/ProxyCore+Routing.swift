@@ -24,7 +24,7 @@ extension ProxyCore {
         {
             return flow
         }
-        let transport: TransportKind = (uri.transport == "tcp" || uri.scheme == "sips") ? .tcp : .udp
+        let transport = TransportKind(uri: uri)
         let host = SIPURI(host: uri.maddr ?? uri.host).bareHost
         guard let address = try? SocketAddress(ipAddress: host, port: uri.port ?? 5060) else {
             // Only IP literals are routed: DNS (RFC 3263) would block the event loop, and the phones of a small
@@ -47,13 +47,13 @@ extension ProxyCore {
         switch source.transport {
         case .udp:
             return source
-        case .tcp:
+        case .tcp, .tls:
             if let id = source.connection, self.transport.isOpen(id) { return source }
             return nil
         }
     }
 
-    /// A TCP binding whose connection closed: a new connection goes to the address the REGISTER came from, never
+    /// A TCP or TLS binding whose connection closed: a new connection goes to the address the REGISTER came from, never
     /// to whatever host the Contact names, so a binding cannot aim the proxy at a third party. The Contact's port
     /// is used when the Contact names that same address (the phone's listening port); else the source port.
     private func reconnect(to binding: Binding, from peer: Peer) -> Peer? {
@@ -62,9 +62,9 @@ extension ProxyCore {
         let contactHost = SIPURI(host: binding.contact.uri.maddr ?? binding.contact.uri.host).bareHost
         let port = contactHost == ip.lowercased() ? (binding.contact.uri.port ?? 5060) : (source.port ?? 5060)
         guard let address = try? SocketAddress(ipAddress: ip, port: port),
-            let listener = self.transport.listener(for: .tcp, to: address, preferred: binding.source.local)
+            let listener = self.transport.listener(for: binding.source.transport, to: address, preferred: binding.source.local)
         else { return nil }
-        return Peer(transport: .tcp, remote: address, local: listener.address)
+        return Peer(transport: binding.source.transport, remote: address, local: listener.address)
     }
 
     /// `SIP/2.0/UDP host:port;branch=...` for the socket the request leaves from.

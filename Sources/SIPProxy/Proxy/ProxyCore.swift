@@ -42,6 +42,8 @@ public final class ProxyCore: @unchecked Sendable {
     let instanceTag: String
     /// Call forwarding rules in force and their state file (ProxyCore+Forwarding).
     var forwarding: ForwardingService
+    /// Digest authentication (`--auth`), nil when off (the assignment's default: anyone may register).
+    var authenticator: DigestAuthenticator?
 
     public init(
         eventLoop: EventLoop,
@@ -69,6 +71,9 @@ public final class ProxyCore: @unchecked Sendable {
         )
         self.instanceTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         self.forwarding = ForwardingService(configuration: configuration, logger: logger)
+        self.authenticator = configuration.auth.map { directory in
+            DigestAuthenticator(directory: directory, realm: configuration.realm)
+        }
         self.transactions.user = self
         self.transactions.onSend = { [weak self] message, peer in self?.logSent(message, to: peer) }
     }

@@ -123,9 +123,11 @@ public struct PacketFramer: Sendable {
             packets = [self.udpFrame(from: source, to: destination, sender: sender, payload: event.payload)]
         case (.udp, .connectionClosed):
             packets = []
-        case (.tcp, .message):
+        // TLS is recorded as the decrypted SIP on a TCP stream at the TLS port: what a capture on the wire cannot
+        // show, and what Wireshark dissects as SIP.
+        case (.tcp, .message), (.tls, .message):
             packets = self.tcpMessage(event, source: source, destination: destination, sender: sender)
-        case (.tcp, .connectionClosed):
+        case (.tcp, .connectionClosed), (.tls, .connectionClosed):
             packets = self.tcpClose(event, source: source, destination: destination, sender: sender)
         }
         return packets.map { TraceFrame(timestamp: event.timestamp, bytes: $0) }
@@ -271,7 +273,7 @@ public struct PacketFramer: Sendable {
         let perPacket = 16 + 14 + 40 + 24
         switch event.transport {
         case .udp: return perPacket + event.payload.count
-        case .tcp:
+        case .tcp, .tls:
             let segments = (event.payload.count + Self.mssIPv6 - 1) / Self.mssIPv6
             return (segments + 4) * perPacket + event.payload.count
         }

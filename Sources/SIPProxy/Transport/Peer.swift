@@ -6,12 +6,43 @@ import NIOCore
 public enum TransportKind: String, Sendable, Hashable, CustomStringConvertible {
     case udp = "UDP"
     case tcp = "TCP"
+    /// SIP over TLS (RFC 3261 §26.2, RFC 5630): a TCP stream under TLS, framed like TCP.
+    case tls = "TLS"
 
     public var description: String { self.rawValue }
     /// Whether the transport is reliable: decides which transaction timers run (RFC 3261 §17.1.1.2).
-    public var isReliable: Bool { self == .tcp }
+    public var isReliable: Bool { self != .udp }
+    /// Whether messages travel on a connection (TCP or TLS): framing by Content-Length, connection reuse.
+    public var isStream: Bool { self != .udp }
     /// The `transport` URI parameter value (RFC 3261 §19.1.1), nil for UDP, the default.
-    public var uriParameter: String? { self == .tcp ? "tcp" : nil }
+    public var uriParameter: String? {
+        switch self {
+        case .udp: return nil
+        case .tcp: return "tcp"
+        case .tls: return "tls"
+        }
+    }
+
+    /// The transport a URI asks for (RFC 3261 §19.1.1 `transport`, §26.2.2 `sips` means TLS).
+    public init(uri: SIPURI) {
+        let parameter = uri.transport?.lowercased()
+        if uri.scheme == "sips" || parameter == "tls" {
+            self = .tls
+        } else if parameter == "tcp" {
+            self = .tcp
+        } else {
+            self = .udp
+        }
+    }
+
+    /// The transport of a Via sent-protocol (`SIP/2.0/TCP`).
+    public init(via transport: String) {
+        switch transport.uppercased() {
+        case "TCP": self = .tcp
+        case "TLS": self = .tls
+        default: self = .udp
+        }
+    }
 }
 
 /// Identifies one TCP connection for the lifetime of the process.

@@ -18,12 +18,15 @@ final class SIPStreamHandler: ChannelDuplexHandler {
     /// address the proxy advertises in Via and Record-Route).
     private let listener: SocketAddress
     private let limits: TransportLimits
+    /// TCP, or TLS when a TLS handler sits before this one (messages arrive decrypted).
+    private let transport: TransportKind
     private var id: ConnectionID?
     private var idleTimer: Scheduled<Void>?
     private var messageTimer: Scheduled<Void>?
 
-    init(manager: TransportManager, listener: SocketAddress, limits: TransportLimits) {
+    init(manager: TransportManager, listener: SocketAddress, limits: TransportLimits, transport: TransportKind) {
         self.manager = manager
+        self.transport = transport
         self.listener = listener
         self.limits = limits
     }
@@ -62,7 +65,7 @@ final class SIPStreamHandler: ChannelDuplexHandler {
         case .message(let bytes):
             self.completed(context: context)
             guard let remote = context.channel.remoteAddress, let id = self.id else { return }
-            let peer = Peer(transport: .tcp, remote: remote, local: self.listener, connection: id)
+            let peer = Peer(transport: self.transport, remote: remote, local: self.listener, connection: id)
             self.manager.deliver(bytes, from: peer, socketLocal: context.channel.localAddress ?? self.listener)
         case .keepAlive(let isPing):
             self.completed(context: context)
@@ -78,7 +81,7 @@ final class SIPStreamHandler: ChannelDuplexHandler {
         case .oversized(let bytes):
             self.messageTimer?.cancel()
             if let remote = context.channel.remoteAddress, let id = self.id {
-                let peer = Peer(transport: .tcp, remote: remote, local: self.listener, connection: id)
+                let peer = Peer(transport: self.transport, remote: remote, local: self.listener, connection: id)
                 // The core answers 513 on this connection (written and flushed synchronously), then it is closed:
                 // after an unframeable message the stream cannot be trusted (RFC 4475 §3.3.9).
                 self.manager.deliverOversized(bytes, from: peer)
@@ -121,7 +124,7 @@ final class SIPStreamHandler: ChannelDuplexHandler {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // A framing error cannot be recovered on a stream (RFC 4475 §3.3.9): log it and close.
         self.manager.logger.info(
-            "closing tcp connection after error",
+            "closing \(self.transport.rawValue.lowercased()) connection after error",
             metadata: ["net.peer": "\(context.channel.remoteAddress?.hostPort ?? "?")", "error": "\(error)"]
         )
         context.close(promise: nil)

@@ -4,6 +4,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 #if canImport(Glibc)
 import Glibc
@@ -121,15 +122,21 @@ public final class TransportManager: @unchecked Sendable {
 
     // MARK: Listening
 
-    /// Binds UDP and TCP on every address. Throws `TransportError.bindFailed` naming the address that failed.
-    public func bind(_ addresses: [SocketAddress]) async throws {
+    /// Binds UDP and TCP on every address, and TLS on every `tls` address with `tlsContext`. Throws
+    /// `TransportError.bindFailed` naming the address that failed.
+    public func bind(_ addresses: [SocketAddress], tls: [SocketAddress] = [], tlsContext: NIOSSLContext? = nil) async throws {
         for address in addresses {
             let udp = try await self.bindUDP(address)
-            let tcp = try await self.bindTCP(address)
+            let tcp = try await self.bindStream(address, transport: .tcp, tlsContext: nil)
             try await self.eventLoop.submit {
                 self.listeners.append(udp)
                 self.listeners.append(tcp)
             }.get()
+        }
+        for address in tls {
+            guard let tlsContext else { throw TransportError(.bindFailed, "tls \(address.hostPort): no certificate") }
+            let listener = try await self.bindStream(address, transport: .tls, tlsContext: tlsContext)
+            try await self.eventLoop.submit { self.listeners.append(listener) }.get()
         }
     }
 
@@ -182,7 +189,9 @@ public final class TransportManager: @unchecked Sendable {
         }
     }
 
-    private func bindTCP(_ address: SocketAddress) async throws -> Listener {
+    private func bindStream(_ address: SocketAddress, transport: TransportKind, tlsContext: NIOSSLContext?) async throws
+        -> Listener
+    {
         let bootstrap = ServerBootstrap(group: self.eventLoop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // SO_REUSEPORT lets outbound connections leave from the listening port too (see `connect`). A
@@ -200,23 +209,28 @@ public final class TransportManager: @unchecked Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try self.admit(channel)
-                    try self.addStreamHandlers(to: channel, listener: address)
+                    if let tlsContext {
+                        // RFC 3261 §26.2: the phone connects with TLS; everything after the handshake is SIP.
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+                    }
+                    try self.addStreamHandlers(to: channel, listener: address, transport: transport)
                 }
             }
+        let name = transport.rawValue.lowercased()
         do {
             let channel = try await bootstrap.bind(to: address).get()
-            return Listener(transport: .tcp, address: channel.localAddress ?? address, channel: channel)
+            return Listener(transport: transport, address: channel.localAddress ?? address, channel: channel)
         } catch {
-            throw TransportError(.bindFailed, "cannot bind tcp \(address.hostPort): \(TransportError.explain(error))")
+            throw TransportError(.bindFailed, "cannot bind \(name) \(address.hostPort): \(TransportError.explain(error))")
         }
     }
 
-    private func addStreamHandlers(to channel: Channel, listener: SocketAddress) throws {
+    private func addStreamHandlers(to channel: Channel, listener: SocketAddress, transport: TransportKind) throws {
         let ops = channel.pipeline.syncOperations
         var parser = self.parser
         parser.maxMessageSize = self.limits.maxMessageSize
         try ops.addHandler(ByteToMessageHandler(SIPStreamDecoder(parser: parser)))
-        try ops.addHandler(SIPStreamHandler(manager: self, listener: listener, limits: self.limits))
+        try ops.addHandler(SIPStreamHandler(manager: self, listener: listener, limits: self.limits, transport: transport))
     }
 
     /// The connection caps, checked when a connection is accepted (before any byte is read from it).
@@ -402,13 +416,20 @@ public final class TransportManager: @unchecked Sendable {
             self.trace(.sent, buffer, transport: .udp, source: listener.address, destination: peer.remote,
                 connection: nil)
             self.writeDatagram(envelope, on: listener.channel, onFailure: onFailure)
-        case .tcp:
+        case .tcp, .tls:
             if let id = peer.connection, let channel = self.connections[id] {
                 self.write(buffer, on: channel, id: id)
             } else if let id = self.connectionByRemote[peer.remote], let channel = self.connections[id] {
                 self.write(buffer, on: channel, id: id)
-            } else {
+            } else if peer.transport == .tcp {
                 self.connect(to: peer.remote, listener: peer.local, sending: buffer, onFailure: onFailure)
+            } else {
+                // A TLS phone is reached over the connection it opened (RFC 5626 §5); the proxy opens no TLS
+                // connections of its own (it would need the phone's certificate trusted).
+                self.logThrottled("tls:\(peer.remote.hostPort)", .notice, "no tls connection open to \(peer.remote.hostPort)")
+                if let onFailure {
+                    self.eventLoop.execute { onFailure(TransportError(.sendFailed, "no tls connection to \(peer.remote.hostPort)")) }
+                }
             }
         }
     }
@@ -446,6 +467,7 @@ public final class TransportManager: @unchecked Sendable {
 
     private func write(_ buffer: ByteBuffer, on channel: Channel, id: ConnectionID?, flush: Bool = true) {
         if let local = channel.localAddress, let remote = channel.remoteAddress {
+            // TLS is traced as its decrypted SIP on a TCP stream (the framer treats both alike).
             self.trace(.sent, buffer, transport: .tcp, source: local, destination: remote, connection: id)
         }
         if flush {
@@ -481,7 +503,7 @@ public final class TransportManager: @unchecked Sendable {
                 .connectTimeout(.seconds(5))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try self.addStreamHandlers(to: channel, listener: listener)
+                        try self.addStreamHandlers(to: channel, listener: listener, transport: .tcp)
                     }
                 }
             if fromListeningPort {

@@ -25,7 +25,7 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "Address to listen on (UDP and TCP), as IP:PORT. Repeatable.")
+    @Option(name: .long, help: "Address to listen on (UDP and TCP), as IP:PORT, or tls:IP:PORT for SIP over TLS. Repeatable.")
     var listen: [String] = []
 
     @Option(name: .long, help: "Extra domain served by the registrar (its own addresses always are). Repeatable.")
@@ -85,6 +85,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Registration length when the phone asks for none, in seconds.")
     var defaultExpires: Int?
 
+    @Option(name: .long, help: "PEM certificate (chain) of the tls: listeners.")
+    var tlsCert: String?
+
+    @Option(name: .long, help: "PEM private key of the tls: listeners.")
+    var tlsKey: String?
+
+    @Option(name: .long, help: "Digest authentication: a YAML file with 'users:' then 'name: password' lines (optional 'realm:', 'admins:').")
+    var auth: String?
+
     @Option(name: .long, help: "Whom to forward for: local (own users and domains, registered phones; others get 403) or any (open relay, closed labs only).")
     var relay: String?
 
@@ -135,8 +144,12 @@ struct Serve: AsyncParsableCommand {
                 try await Self.apply(file: config, to: &settings, level: &level)
             }
             if !self.listen.isEmpty {
-                settings.listen = try self.listen.flatMap { try ProxyConfiguration.parseListen($0) }
+                settings.listen = []
+                settings.tlsListen = []
+                for value in self.listen { try settings.addListen(value) }
             }
+            if let tlsCert { settings.tlsCertificate = tlsCert }
+            if let tlsKey { settings.tlsKey = tlsKey }
             if !self.domain.isEmpty { settings.domains = self.domain }
             if let advertise { settings.advertise = advertise }
             if let minExpires { settings.registrar.minExpires = minExpires }
@@ -170,12 +183,16 @@ struct Serve: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in ConsoleLogHandler(label: label, level: logLevel) }
         let logger = Logger(label: "sipproxy")
         let relayPolicy = settings.relay
+        let authenticates = settings.auth != nil
+        if let auth = settings.auth {
+            logger.info("digest authentication on: \(auth.passwords.count) user(s), realm \"\(settings.realm)\"")
+        }
         let server = SIPProxyServer(configuration: settings, logger: logger) { listeners in
-            if listeners.contains(where: { !$0.address.isLoopback }) {
+            if !authenticates, listeners.contains(where: { !$0.address.isLoopback }) {
                 // The assignment wants registration without authentication; on a reachable address say what
                 // that means, once.
                 logger.warning(
-                    "no authentication: anyone who reaches \(listeners.first { !$0.address.isLoopback }!) can register as any user"
+                    "no authentication: anyone who reaches \(listeners.first { !$0.address.isLoopback }!) can register as any user (--auth FILE turns it on)"
                 )
             }
             if relayPolicy == .any {
@@ -235,7 +252,23 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
+    /// Reads and checks the `--auth` file.
+    static func loadAuth(_ path: String) throws -> UserDirectory {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError("cannot read auth file '\(path)': \((error as NSError).localizedDescription)")
+        }
+        do throws(AuthError) {
+            return try UserDirectory.parse(text, name: path)
+        } catch {
+            throw ConfigurationError(error.description)
+        }
+    }
+
     private func applyLimits(to settings: inout ProxyConfiguration) throws {
+        if let auth { settings.auth = try Self.loadAuth(auth) }
         if let relay { settings.relay = try Self.relayPolicy(relay, source: "--relay") }
         if let maxMessageSize { settings.limits.maxMessageSize = maxMessageSize }
         if let maxConnections { settings.limits.maxConnections = maxConnections }
@@ -299,8 +332,12 @@ struct Serve: AsyncParsableCommand {
         }
         let reader = ConfigReader(provider: provider)
         if let listen = reader.stringArray(forKey: "listen") {
-            settings.listen = try listen.flatMap { try ProxyConfiguration.parseListen($0) }
+            settings.listen = []
+            settings.tlsListen = []
+            for value in listen { try settings.addListen(value) }
         }
+        if let v = reader.string(forKey: "tls.certificate") { settings.tlsCertificate = v }
+        if let v = reader.string(forKey: "tls.key") { settings.tlsKey = v }
         if let domains = reader.stringArray(forKey: "domains") { settings.domains = domains }
         if let advertise = reader.string(forKey: "advertise") { settings.advertise = advertise }
         if let text = reader.string(forKey: "log_level") {
@@ -330,6 +367,7 @@ struct Serve: AsyncParsableCommand {
         if let v = reader.int(forKey: "registrar.max_expires") { settings.registrar.maxExpires = v }
         if let v = reader.int(forKey: "registrar.default_expires") { settings.registrar.defaultExpires = v }
         if let v = reader.bool(forKey: "follow_redirects") { settings.followRedirects = v }
+        if let v = reader.string(forKey: "auth") { settings.auth = try Self.loadAuth(v) }
         if let v = reader.string(forKey: "relay") { settings.relay = try Self.relayPolicy(v, source: "relay in \(path)") }
         if let v = reader.int(forKey: "limits.max_message_size") { settings.limits.maxMessageSize = v }
         if let v = reader.int(forKey: "limits.max_connections") { settings.limits.maxConnections = v }
