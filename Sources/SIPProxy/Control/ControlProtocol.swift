@@ -166,6 +166,8 @@ public struct LimitsStatus: Codable, Sendable, Equatable {
     public var sendErrors: Int
     public var oversizedMessages: Int
     public var listenerRestarts: Int
+    /// Times accepting TCP connections paused for lack of descriptors.
+    public var acceptPauses: Int
 }
 
 /// A response line.

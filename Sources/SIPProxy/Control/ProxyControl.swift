@@ -119,7 +119,8 @@ struct ProxyControl: ControlDispatcher {
             refusedDestinations: transport.counters.refusedDestinations,
             sendErrors: transport.counters.sendErrors,
             oversizedMessages: transport.counters.oversizedMessages,
-            listenerRestarts: transport.counters.listenerRestarts
+            listenerRestarts: transport.counters.listenerRestarts,
+            acceptPauses: transport.counters.acceptPauses
         )
     }
 

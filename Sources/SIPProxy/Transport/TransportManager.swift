@@ -78,6 +78,8 @@ public final class TransportManager: @unchecked Sendable {
         public var oversizedMessages = 0
         /// Requests dropped because their source went over the rate limit.
         public var rateLimited = 0
+        /// Times accepting paused for lack of descriptors or memory.
+        public var acceptPauses = 0
     }
 
     /// Called on `eventLoop` for every message read from any socket.
@@ -200,9 +202,14 @@ public final class TransportManager: @unchecked Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // Out of descriptors (EMFILE/ENFILE), accept fails at once and would be retried at once: back
-                    // off instead of spinning a core.
-                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler())
+                    // Out of descriptors (EMFILE/ENFILE), accept fails at once and would be retried at once: pause
+                    // accepting for a second instead of spinning a core.
+                    try channel.pipeline.syncOperations.addHandler(
+                        AcceptPauseHandler { error in
+                            self.counters.acceptPauses += 1
+                            self.logThrottled("accept", .warning, "cannot accept tcp connections: \(error); pausing 1 s")
+                        }
+                    )
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)

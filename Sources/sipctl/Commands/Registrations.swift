@@ -44,7 +44,7 @@ struct Status: AsyncParsableCommand {
             print("rate limit: \(l.rateLimit); banned now: \(l.bannedSources.isEmpty ? "none" : l.bannedSources.joined(separator: ", "))")
             print("refused:    \(l.rateLimitedRequests) rate-limited requests, \(l.refusedConnections) connections, "
                 + "\(l.refusedDestinations) destinations, \(l.oversizedMessages) oversized messages; "
-                + "\(l.sendErrors) send errors, \(l.listenerRestarts) listener restarts")
+                + "\(l.sendErrors) send errors, \(l.listenerRestarts) listener restarts, \(l.acceptPauses) accept pauses")
         }
         print("uptime:     \(status.uptimeSeconds) s")
     }

@@ -39,7 +39,8 @@ final class ProxyProcess {
         logLevel: String = "debug",
         readyTimeout: Duration = .seconds(15),
         workDirectory: URL? = nil,
-        restarting previous: ProxyProcess? = nil
+        restarting previous: ProxyProcess? = nil,
+        wrapper: [String] = []
     ) async throws -> ProxyProcess {
         let binary = try TestEnvironment.sipctlBinary()
         let ip = previous?.ip ?? ip
@@ -55,8 +56,11 @@ final class ProxyProcess {
             try? FileManager.default.removeItem(at: proxy.stdoutURL)
             _ = FileManager.default.createFile(atPath: proxy.stdoutURL.path, contents: nil)
         }
-        proxy.process.executableURL = URL(fileURLWithPath: binary)
-        proxy.process.arguments = ["serve", "--listen", "\(ip):\(port)", "--log-level", logLevel] + extraArguments
+        // A wrapper (e.g. `prlimit --nofile=64 --`) runs the proxy with other limits; it must exec, so the pid is
+        // the proxy's.
+        proxy.process.executableURL = URL(fileURLWithPath: wrapper.first ?? binary)
+        proxy.process.arguments = Array(wrapper.dropFirst()) + (wrapper.isEmpty ? [] : [binary])
+            + ["serve", "--listen", "\(ip):\(port)", "--log-level", logLevel] + extraArguments
         proxy.process.currentDirectoryURL = dir
         proxy.process.standardInput = FileHandle.nullDevice
         proxy.process.standardOutput = try FileHandle(forWritingTo: proxy.stdoutURL)

@@ -6,8 +6,9 @@ import Darwin
 #endif
 
 /// A plain IPv4 socket for tests that must send what no well-behaved UA sends (oversized, trickled, hostile).
-/// Blocking calls with receive timeouts; loopback only.
-final class RawSocket {
+/// Blocking calls with receive timeouts; loopback only. `@unchecked Sendable`: a test hands a socket to at most one
+/// task at a time (a flood task sends while the test itself waits), and the calls are plain system calls.
+final class RawSocket: @unchecked Sendable {
     let fd: Int32
     let isUDP: Bool
     /// The local `ip:port` after bind.
