@@ -49,12 +49,10 @@ public struct UserDirectory: Sendable, Equatable {
             AuthError(file: name, line: node?.mark?.line, message: message)
         }
         let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw AuthError(file: name, line: PhraseFile.line(of: error), message: "not valid YAML: \(PhraseFile.problem(of: error))")
+        do throws(YAMLDocument.SyntaxError) {
+            root = try YAMLDocument.compose(text)
         } catch {
-            throw AuthError(file: name, line: nil, message: "not valid YAML: \(error)")
+            throw AuthError(file: name, line: error.line, message: error.message)
         }
         guard let root, case .mapping(let top) = root else {
             throw fail("expected a mapping with 'users:' (user: password lines)", root)

@@ -33,12 +33,10 @@ public enum PhraseFile {
             PhraseError(file: name, line: node?.mark?.line, message: message)
         }
         let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw PhraseError(file: name, line: Self.line(of: error), message: "not valid YAML: \(Self.problem(of: error))")
+        do throws(YAMLDocument.SyntaxError) {
+            root = try YAMLDocument.compose(text)
         } catch {
-            throw PhraseError(file: name, line: nil, message: "not valid YAML: \(error)")
+            throw PhraseError(file: name, line: error.line, message: error.message)
         }
         guard let root else { throw PhraseError(file: name, line: nil, message: "the file is empty") }
         guard case .mapping(let top) = root else {
@@ -153,20 +151,6 @@ public enum PhraseFile {
         else { return false }
         return parts.dropFirst().allSatisfy { p in
             (1...8).contains(p.count) && p.allSatisfy { ($0.isLetter || $0.isNumber) && $0.isASCII }
-        }
-    }
-
-    static func line(of error: YamlError) -> Int? {
-        switch error {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _): return mark.line
-        default: return nil
-        }
-    }
-
-    static func problem(of error: YamlError) -> String {
-        switch error {
-        case .scanner(_, let problem, _, _), .parser(_, let problem, _, _): return problem
-        default: return "\(error)"
         }
     }
 }
