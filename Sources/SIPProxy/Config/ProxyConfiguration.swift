@@ -85,6 +85,10 @@ public struct ProxyConfiguration: Sendable {
                 "registrar expiry limits must satisfy 0 <= min (\(r.minExpires)) <= default (\(r.defaultExpires)) <= max (\(r.maxExpires))"
             )
         }
+        // RFC 3261 §20.19: an expiry is between 0 and 2**32-1 seconds; larger values are nonsense, not "forever".
+        guard r.maxExpires <= RegistrarPolicy.expiresLimit else {
+            throw ConfigurationError("registrar max expiry too long: at most \(RegistrarPolicy.expiresLimit) s")
+        }
         guard self.maxMessageSize >= 1024 else { throw ConfigurationError("max message size must be >= 1024") }
         if let advertise = self.advertise, !SIPGrammar.isValidHost(advertise) {
             throw ConfigurationError("invalid --advertise '\(advertise)'")

@@ -14,6 +14,9 @@ public struct RegistrarPolicy: Sendable, Equatable {
     /// Contacts kept per AOR.
     public var maxContacts: Int = 16
 
+    /// The largest expiry RFC 3261 §20.19 allows (2**32-1 seconds); `maxExpires` may not exceed it.
+    public static let expiresLimit = Int(UInt32.max)
+
     public init(defaultExpires: Int = 3600, minExpires: Int = 60, maxExpires: Int = 86_400, maxContacts: Int = 16) {
         self.defaultExpires = defaultExpires
         self.minExpires = minExpires
@@ -93,7 +96,9 @@ public struct Registrar: Sendable {
             if expires > 0 && expires < self.policy.minExpires {
                 return .failure(.intervalTooBrief(minimum: self.policy.minExpires))
             }
-            plans.append((contact, min(expires, self.policy.maxExpires)))
+            // Clamped twice: the policy is validated at start-up, but a deadline must never come from an
+            // unchecked number (RFC 3261 §20.19 bounds expiries by 2**32-1).
+            plans.append((contact, min(expires, self.policy.maxExpires, RegistrarPolicy.expiresLimit)))
         }
 
         var changes: [RegistrationResult.Change] = []

@@ -43,13 +43,15 @@ public final class PcapWriter {
             self.flushInterval = flushInterval
         }
 
+        /// Converts seconds and milliseconds to microseconds, saturating: settings are validated before they get
+        /// here, but a value that skipped validation must give a long interval, never an overflow trap.
         public init(_ settings: TraceSettings) {
             self.init(
                 directory: settings.directory,
                 maxFileSize: settings.maxFileSize,
-                maxDuration: Int64(settings.maxDuration) * 1_000_000,
+                maxDuration: Saturating.multiply(Int64(settings.maxDuration), 1_000_000),
                 maxFiles: settings.maxFiles,
-                flushInterval: Int64(settings.flushInterval) * 1_000
+                flushInterval: Saturating.multiply(Int64(settings.flushInterval), 1_000)
             )
         }
     }
@@ -168,7 +170,7 @@ public final class PcapWriter {
         let now = self.clock()
         self.flushIfDue(now: now)
         if self.dumper != nil,
-            now.microseconds - self.currentOpened.microseconds >= self.configuration.maxDuration
+            Saturating.subtract(now.microseconds, self.currentOpened.microseconds) >= self.configuration.maxDuration
         {
             self.closeFile()
         }
@@ -177,7 +179,8 @@ public final class PcapWriter {
     /// Microseconds until `tick` has work to do for flushing, nil if nothing is unflushed.
     public func microsecondsUntilFlush() -> Int64? {
         guard let since = self.unflushedSince else { return nil }
-        return max(0, since.microseconds + self.configuration.flushInterval - self.clock().microseconds)
+        let due = Saturating.add(since.microseconds, self.configuration.flushInterval)
+        return max(0, Saturating.subtract(due, self.clock().microseconds))
     }
 
     /// Flushes the current file now. A failure (e.g. a full disk) is kept in `lastWriteError`.
@@ -199,7 +202,8 @@ public final class PcapWriter {
     // MARK: Files
 
     private func mustRotate(now: TraceTimestamp, groupSize: Int) -> Bool {
-        let expired = now.microseconds - self.currentOpened.microseconds >= self.configuration.maxDuration
+        let expired =
+            Saturating.subtract(now.microseconds, self.currentOpened.microseconds) >= self.configuration.maxDuration
         let full = self.currentFileSize > Self.fileHeaderSize
             && self.currentFileSize + groupSize > self.configuration.maxFileSize
         return expired || full
@@ -207,7 +211,9 @@ public final class PcapWriter {
 
     private func flushIfDue(now: TraceTimestamp) {
         guard let since = self.unflushedSince else { return }
-        if now.microseconds - since.microseconds >= self.configuration.flushInterval { self.flush() }
+        if Saturating.subtract(now.microseconds, since.microseconds) >= self.configuration.flushInterval {
+            self.flush()
+        }
     }
 
     private func closeFile() {

@@ -59,16 +59,39 @@ public struct TraceSettings: Sendable, Codable, Equatable {
         self.filter = try c.decodeIfPresent(TraceFilter.self, forKey: .filter)
     }
 
-    /// Throws `.invalidSettings` naming the first value out of range.
+    /// Upper limits of the values a user sets. The writer keeps times in microseconds (`Int64`): without a cap a
+    /// duration of 9.3e12 s (`--duration 9300000000000s`) overflowed that conversion and stopped the proxy.
+    /// The caps are far beyond any useful value, so they only turn nonsense into an error.
+    public static let maxDurationLimit = 365 * 86_400
+    public static let maxFlushIntervalLimit = 3_600_000
+    public static let maxFileSizeLimit = 1 << 40
+    public static let maxFilesLimit = 1_000_000
+
+    /// Throws `.invalidSettings` naming the first value out of range, as one line a user can act on.
     public func validate() throws(TraceError) {
         if self.directory.isEmpty { throw TraceError(.invalidSettings, "trace directory is empty") }
         if self.maxFileSize < 1024 {
             throw TraceError(.invalidSettings, "maxFileSize \(self.maxFileSize) is below 1024 octets")
         }
+        if self.maxFileSize > Self.maxFileSizeLimit {
+            throw TraceError(.invalidSettings, "file size too large: at most 1 TiB (\(Self.maxFileSizeLimit) octets)")
+        }
         if self.maxDuration < 1 { throw TraceError(.invalidSettings, "maxDuration \(self.maxDuration) is below 1 s") }
+        if self.maxDuration > Self.maxDurationLimit {
+            let days = Self.maxDurationLimit / 86_400
+            throw TraceError(.invalidSettings, "duration too long: at most \(days) days (\(Self.maxDurationLimit) s)")
+        }
         if self.maxFiles < 1 { throw TraceError(.invalidSettings, "maxFiles \(self.maxFiles) is below 1") }
+        if self.maxFiles > Self.maxFilesLimit {
+            throw TraceError(.invalidSettings, "too many files: at most \(Self.maxFilesLimit)")
+        }
         if self.flushInterval < 0 {
             throw TraceError(.invalidSettings, "flushInterval \(self.flushInterval) ms is negative")
+        }
+        if self.flushInterval > Self.maxFlushIntervalLimit {
+            throw TraceError(
+                .invalidSettings, "flush interval too long: at most \(Self.maxFlushIntervalLimit) ms (1 hour)"
+            )
         }
         if self.queueCapacity < 1 {
             throw TraceError(.invalidSettings, "queueCapacity \(self.queueCapacity) is below 1")

@@ -1,0 +1,65 @@
+import Foundation
+import SIPProxy
+import Testing
+
+/// The control socket and `sipctl` against hostile or careless input: out-of-range numbers, endless lines, too
+/// many connections. The proxy answers one error line and keeps running.
+@Suite("Control socket hardening", .serialized)
+struct ControlHardeningTests {
+    private func socketPath(_ proxy: ProxyProcess) -> String {
+        proxy.workDirectory.appendingPathComponent("sipproxy.sock").path
+    }
+
+    /// Non-empty stderr lines of a run.
+    private func errorLines(_ run: ToolRun) -> [Substring] {
+        run.stderr.split(whereSeparator: \.isNewline)
+    }
+
+    @Test("sipctl trace start with a huge duration: one-line error, non-zero exit, the proxy keeps running")
+    func hugeTraceDurationFromSipctl() async throws {
+        let proxy = try await ProxyProcess.start(label: "huge-duration-cli", logLevel: "info")
+        defer { proxy.stop() }
+        let run = try await ToolRunner.sipctl(["trace", "start", "--duration", "9300000000000s"], in: proxy.workDirectory)
+        #expect(!run.succeeded, "\(run)")
+        #expect(self.errorLines(run) == ["Error: duration too long: at most 365 days (31536000 s)"], "\(run)")
+        #expect(proxy.isRunning, "\(proxy.logTail())")
+        let status = try await ToolRunner.sipctl(["status"], in: proxy.workDirectory)
+        #expect(status.succeeded, "\(status)\n\(proxy.logTail())")
+    }
+
+    @Test("raw trace.start requests with huge numbers are refused by the proxy itself, which keeps running",
+          arguments: [
+            #"{"maxDuration":9300000000000}"#, #"{"flushInterval":9223372036854775807}"#,
+            #"{"maxFileSize":9223372036854775807}"#, #"{"maxDuration":-1}"#,
+          ])
+    func hugeTraceNumbersOverTheSocket(trace: String) async throws {
+        let proxy = try await ProxyProcess.start(label: "huge-duration-raw", logLevel: "info")
+        defer { proxy.stop() }
+        let client = try UnixSocketClient(path: self.socketPath(proxy))
+        client.send(#"{"command":"trace.start","trace":"# + trace + "}\n")
+        let line = try #require(client.readLine(), "no answer\n\(proxy.logTail())")
+        let response = try ControlCoding.decode(ControlResponse.self, from: line)
+        #expect(!response.ok, "\(line)")
+        #expect(response.error?.hasPrefix("cannot start the trace: ") == true, "\(line)")
+        client.close()
+        #expect(proxy.isRunning, "\(proxy.logTail())")
+        let status = try await ToolRunner.sipctl(["trace", "status"], in: proxy.workDirectory)
+        #expect(status.succeeded && status.stdout.contains("recording:  on"), "\(status)\n\(proxy.logTail())")
+    }
+
+    @Test("sipctl serve with a huge --trace-flush-ms or --trace-duration: one-line start-up error, non-zero exit",
+          arguments: [
+            ["--trace-flush-ms", "9223372036854775807"], ["--trace-duration", "99999999999999999999999h"],
+            ["--trace-max-size", "1e300gb"],
+          ])
+    func hugeServeFlags(flags: [String]) async throws {
+        let dir = try TestEnvironment.makeTemporaryDirectory("huge-serve-flags")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let port = PortAllocator.block(on: "127.0.0.10")
+        let run = try await ToolRunner.sipctl(["serve", "--listen", "127.0.0.10:\(port)"] + flags, in: dir)
+        #expect(!run.succeeded && !run.timedOut, "\(run)")
+        let lines = self.errorLines(run)
+        #expect(lines.count == 1 && lines[0].hasPrefix("Error: invalid trace settings: ")
+                    && lines[0].contains("too l"), "\(run)")
+    }
+}
