@@ -62,4 +62,53 @@ struct ControlHardeningTests {
         #expect(lines.count == 1 && lines[0].hasPrefix("Error: invalid trace settings: ")
                     && lines[0].contains("too l"), "\(run)")
     }
+
+    @Test("1 MB without a newline: the connection is closed with a one-line JSON error, sipctl status still works")
+    func endlessLine() async throws {
+        let proxy = try await ProxyProcess.start(label: "endless-line", logLevel: "info")
+        defer { proxy.stop() }
+        let client = try UnixSocketClient(path: self.socketPath(proxy), timeout: 10)
+        client.send([UInt8](repeating: UInt8(ascii: "x"), count: 1 << 20))
+        let (text, closed) = client.readUntilClosed()
+        #expect(closed, "the proxy kept the connection open\n\(proxy.logTail())")
+        let lines = text.split(separator: "\n")
+        #expect(lines.count == 1, "\(text.prefix(500))")
+        let response = try ControlCoding.decode(ControlResponse.self, from: String(lines.first ?? ""))
+        #expect(!response.ok && response.error == "request line too long (at most 65536 octets)", "\(text.prefix(500))")
+        #expect(proxy.isRunning, "\(proxy.logTail())")
+        let status = try await ToolRunner.sipctl(["status"], in: proxy.workDirectory)
+        #expect(status.succeeded, "\(status)\n\(proxy.logTail())")
+    }
+
+    @Test("connections beyond the limit get a one-line error; once they close the proxy serves sipctl again")
+    func connectionLimit() async throws {
+        let proxy = try await ProxyProcess.start(label: "connection-limit", logLevel: "info")
+        defer { proxy.stop() }
+        var held: [UnixSocketClient] = []
+        defer { for client in held { client.close() } }
+        for _ in 0..<ControlServer.maxConnections {
+            let client = try UnixSocketClient(path: self.socketPath(proxy))
+            // A round trip proves the proxy accepted and counts this connection (it stays open afterwards).
+            client.send(#"{"command":"status"}"# + "\n")
+            let answer = try #require(client.readLine(), "no answer on a held connection\n\(proxy.logTail())")
+            #expect(try ControlCoding.decode(ControlResponse.self, from: answer).ok)
+            held.append(client)
+        }
+        let extra = try UnixSocketClient(path: self.socketPath(proxy))
+        extra.send(#"{"command":"status"}"# + "\n")
+        let (text, closed) = extra.readUntilClosed()
+        #expect(closed, "connection \(ControlServer.maxConnections + 1) was served\n\(proxy.logTail())")
+        let response = try ControlCoding.decode(ControlResponse.self, from: String(text.split(separator: "\n").first ?? ""))
+        #expect(!response.ok && response.error == "too many control connections (at most 16)", "\(text)")
+
+        for client in held { client.close() }
+        held = []
+        var status = try await ToolRunner.sipctl(["status"], in: proxy.workDirectory)
+        for _ in 0..<50 where !status.succeeded {
+            try await Task.sleep(for: .milliseconds(100))
+            status = try await ToolRunner.sipctl(["status"], in: proxy.workDirectory)
+        }
+        #expect(status.succeeded, "\(status)\n\(proxy.logTail())")
+        #expect(proxy.isRunning)
+    }
 }
