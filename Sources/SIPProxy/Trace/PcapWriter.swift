@@ -34,13 +34,19 @@ public final class PcapWriter {
         public var maxFiles: Int
         /// Microseconds; 0 flushes after every write.
         public var flushInterval: Int64
+        /// Permissions of the directory and the files (owner only unless shared with a group).
+        public var access: FileAccess
 
-        public init(directory: String, maxFileSize: Int, maxDuration: Int64, maxFiles: Int, flushInterval: Int64) {
+        public init(
+            directory: String, maxFileSize: Int, maxDuration: Int64, maxFiles: Int, flushInterval: Int64,
+            access: FileAccess = .ownerOnly
+        ) {
             self.directory = directory
             self.maxFileSize = maxFileSize
             self.maxDuration = maxDuration
             self.maxFiles = maxFiles
             self.flushInterval = flushInterval
+            self.access = access
         }
 
         /// Converts seconds and milliseconds to microseconds, saturating: settings are validated before they get
@@ -51,7 +57,8 @@ public final class PcapWriter {
                 maxFileSize: settings.maxFileSize,
                 maxDuration: Saturating.multiply(Int64(settings.maxDuration), 1_000_000),
                 maxFiles: settings.maxFiles,
-                flushInterval: Saturating.multiply(Int64(settings.flushInterval), 1_000)
+                flushInterval: Saturating.multiply(Int64(settings.flushInterval), 1_000),
+                access: settings.fileAccess
             )
         }
     }
@@ -99,7 +106,7 @@ public final class PcapWriter {
     public init(configuration: Configuration, clock: @escaping () -> TraceTimestamp = TraceTimestamp.now)
         throws(TraceError)
     {
-        try TraceFileSystem.createDirectory(configuration.directory)
+        try TraceFileSystem.createDirectory(configuration.directory, permissions: configuration.access)
         guard let pcap = pcap_open_dead(DLT_EN10MB, Self.snapshotLength) else {
             throw TraceError(.file, "pcap_open_dead failed")
         }
@@ -238,9 +245,18 @@ public final class PcapWriter {
             self.sequence = (self.sequence + 1) % 10_000
             if !TraceFileSystem.exists(path) { break }
         }
-        // Our own FILE with a buffer that holds whole groups (see `bufferSize`); libpcap writes the header.
-        guard let file = fopen(path, "wb") else {
-            throw TraceError(.file, "cannot open capture file \(path): \(TraceFileSystem.lastError())")
+        // Our own FILE with a buffer that holds whole groups (see `bufferSize`); libpcap writes the header. The
+        // file is created private (or group-readable) from the start: captures hold credentials and call data.
+        let fd: Int32
+        do throws(FileAccessError) {
+            fd = try self.configuration.access.open(path, flags: O_WRONLY | O_TRUNC | O_NOFOLLOW)
+        } catch {
+            throw TraceError(.file, error.description)
+        }
+        guard let file = fdopen(fd, "wb") else {
+            let reason = TraceFileSystem.lastError()
+            _ = closeDescriptor(fd)
+            throw TraceError(.file, "cannot open capture file \(path): \(reason)")
         }
         let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Self.bufferSize)
         setvbuf(file, buffer, _IOFBF, Self.bufferSize)
@@ -280,3 +296,6 @@ public final class PcapWriter {
         self.filesKept = names.count
     }
 }
+
+/// `close(2)`, out of reach of `PcapWriter.close()` inside the class.
+private func closeDescriptor(_ fd: Int32) -> Int32 { close(fd) }

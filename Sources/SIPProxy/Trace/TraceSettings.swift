@@ -21,6 +21,12 @@ public struct TraceSettings: Sendable, Codable, Equatable {
     public var queueByteBudget: Int = 32 << 20
     /// Only matching events are recorded; nil records everything.
     public var filter: TraceFilter?
+    /// The group the trace folder and files are readable by (`sipctl serve --trace-group`); nil: owner only.
+    /// Set at start-up only: `trace.start` requests keep it.
+    public var group: TraceGroup?
+
+    /// The permissions of the trace folder and its files.
+    public var fileAccess: FileAccess { self.group.map { .readableByGroup($0.id) } ?? .ownerOnly }
 
     public init(
         directory: String = "traces",
@@ -30,7 +36,8 @@ public struct TraceSettings: Sendable, Codable, Equatable {
         flushInterval: Int = 1000,
         queueCapacity: Int = 10_000,
         queueByteBudget: Int = 32 << 20,
-        filter: TraceFilter? = nil
+        filter: TraceFilter? = nil,
+        group: TraceGroup? = nil
     ) {
         self.directory = directory
         self.maxFileSize = maxFileSize
@@ -40,10 +47,12 @@ public struct TraceSettings: Sendable, Codable, Equatable {
         self.queueCapacity = queueCapacity
         self.queueByteBudget = queueByteBudget
         self.filter = filter
+        self.group = group
     }
 
     private enum CodingKeys: String, CodingKey {
         case directory, maxFileSize, maxDuration, maxFiles, flushInterval, queueCapacity, queueByteBudget, filter
+        case group
     }
 
     public init(from decoder: any Decoder) throws {
@@ -57,6 +66,7 @@ public struct TraceSettings: Sendable, Codable, Equatable {
         self.queueCapacity = try c.decodeIfPresent(Int.self, forKey: .queueCapacity) ?? d.queueCapacity
         self.queueByteBudget = try c.decodeIfPresent(Int.self, forKey: .queueByteBudget) ?? d.queueByteBudget
         self.filter = try c.decodeIfPresent(TraceFilter.self, forKey: .filter)
+        self.group = try c.decodeIfPresent(TraceGroup.self, forKey: .group)
     }
 
     /// Upper limits of the values a user sets. The writer keeps times in microseconds (`Int64`): without a cap a

@@ -194,6 +194,7 @@ enum TraceOutput {
         print("files kept: \(status.filesKept) (at most \(status.settings.maxFiles))")
         print("rotation:   \(status.settings.maxFileSize) bytes or \(status.settings.maxDuration) s")
         if let filter = status.settings.filter { print("filter:     \(filter)") }
+        if let group = status.settings.group { print("group:      \(group.name) may read the files") }
         if let error = status.lastError { print("last error: \(error)") }
     }
 
