@@ -6,6 +6,16 @@ import Testing
 /// many connections. The proxy answers one error line and keeps running.
 @Suite("Control socket hardening", .serialized)
 struct ControlHardeningTests {
+    /// Starts a proxy in a fresh directory; `stop(_:)` ends it and removes the directory.
+    private func start(_ label: String) async throws -> ProxyProcess {
+        try await ProxyProcess.start(label: label, logLevel: "info")
+    }
+
+    private func stop(_ proxy: ProxyProcess) {
+        proxy.stop()
+        try? FileManager.default.removeItem(at: proxy.workDirectory)
+    }
+
     private func socketPath(_ proxy: ProxyProcess) -> String {
         proxy.workDirectory.appendingPathComponent("sipproxy.sock").path
     }
@@ -17,8 +27,8 @@ struct ControlHardeningTests {
 
     @Test("sipctl trace start with a huge duration: one-line error, non-zero exit, the proxy keeps running")
     func hugeTraceDurationFromSipctl() async throws {
-        let proxy = try await ProxyProcess.start(label: "huge-duration-cli", logLevel: "info")
-        defer { proxy.stop() }
+        let proxy = try await self.start("huge-duration-cli")
+        defer { self.stop(proxy) }
         let run = try await ToolRunner.sipctl(["trace", "start", "--duration", "9300000000000s"], in: proxy.workDirectory)
         #expect(!run.succeeded, "\(run)")
         #expect(self.errorLines(run) == ["Error: duration too long: at most 365 days (31536000 s)"], "\(run)")
@@ -33,8 +43,8 @@ struct ControlHardeningTests {
             #"{"maxFileSize":9223372036854775807}"#, #"{"maxDuration":-1}"#,
           ])
     func hugeTraceNumbersOverTheSocket(trace: String) async throws {
-        let proxy = try await ProxyProcess.start(label: "huge-duration-raw", logLevel: "info")
-        defer { proxy.stop() }
+        let proxy = try await self.start("huge-duration-raw")
+        defer { self.stop(proxy) }
         let client = try UnixSocketClient(path: self.socketPath(proxy))
         client.send(#"{"command":"trace.start","trace":"# + trace + "}\n")
         let line = try #require(client.readLine(), "no answer\n\(proxy.logTail())")
@@ -65,8 +75,8 @@ struct ControlHardeningTests {
 
     @Test("1 MB without a newline: the connection is closed with a one-line JSON error, sipctl status still works")
     func endlessLine() async throws {
-        let proxy = try await ProxyProcess.start(label: "endless-line", logLevel: "info")
-        defer { proxy.stop() }
+        let proxy = try await self.start("endless-line")
+        defer { self.stop(proxy) }
         let client = try UnixSocketClient(path: self.socketPath(proxy), timeout: 10)
         client.send([UInt8](repeating: UInt8(ascii: "x"), count: 1 << 20))
         let (text, closed) = client.readUntilClosed()
@@ -82,8 +92,8 @@ struct ControlHardeningTests {
 
     @Test("connections beyond the limit get a one-line error; once they close the proxy serves sipctl again")
     func connectionLimit() async throws {
-        let proxy = try await ProxyProcess.start(label: "connection-limit", logLevel: "info")
-        defer { proxy.stop() }
+        let proxy = try await self.start("connection-limit")
+        defer { self.stop(proxy) }
         var held: [UnixSocketClient] = []
         defer { for client in held { client.close() } }
         for _ in 0..<ControlServer.maxConnections {
