@@ -9,16 +9,34 @@ import Darwin
 #endif
 
 /// `10:33:18.412 INFO  udp:127.0.0.11:5060 -> INVITE sip:bob@... call_id=...`
+///
+/// Messages and metadata often quote wire data (a rejected header, a Request-URI, a peer's reason phrase). Control
+/// characters in them are escaped (`\r`, `\n`, `\t`, `\e`, `\xNN`), so a packet cannot forge log lines with a bare
+/// CR or LF, nor move the cursor or recolor a terminal with ESC sequences; only the handler's own color codes
+/// reach the terminal raw.
 public struct ConsoleLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
     private let label: String
     private let colored: Bool
+    /// Where finished lines go: stderr, or a test's collector.
+    private let output: @Sendable (String) -> Void
 
     public init(label: String, level: Logger.Level, colored: Bool = isatty(STDERR_FILENO) != 0) {
+        self.init(label: label, level: level, colored: colored, output: Self.writeToStandardError)
+    }
+
+    init(label: String, level: Logger.Level, colored: Bool, output: @escaping @Sendable (String) -> Void) {
         self.label = label
         self.logLevel = level
         self.colored = colored
+        self.output = output
+    }
+
+    /// One write per line so lines from different threads never interleave.
+    private static func writeToStandardError(_ line: String) {
+        var bytes = Array(line.utf8)
+        _ = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -36,16 +54,46 @@ public struct ConsoleLogHandler: LogHandler {
         } else {
             line += padded
         }
-        line += event.message.description
+        line += Self.escaped(event.message.description)
         let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
         if !merged.isEmpty {
-            let text = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            let text = merged.sorted { $0.key < $1.key }
+                .map { "\(Self.escaped($0.key))=\(Self.escaped("\($0.value)"))" }
+                .joined(separator: " ")
             line += self.colored ? " \u{1B}[2m\(text)\u{1B}[0m" : " \(text)"
         }
         line += "\n"
-        // One write per line so lines from different threads never interleave.
-        var bytes = Array(line.utf8)
-        _ = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        self.output(line)
+    }
+
+    /// `text` with C0 controls, DEL and C1 controls written as escapes; everything else unchanged. C1 controls
+    /// (U+0080-U+009F) are escaped too: some terminals act on U+009B as CSI, like ESC [.
+    static func escaped(_ text: String) -> String {
+        // Fast path: almost every line is plain text.
+        guard text.unicodeScalars.contains(where: Self.needsEscape) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            guard Self.needsEscape(scalar) else {
+                out.append(scalar)
+                continue
+            }
+            let escape: String
+            switch scalar.value {
+            case 0x0A: escape = "\\n"
+            case 0x0D: escape = "\\r"
+            case 0x09: escape = "\\t"
+            case 0x1B: escape = "\\e"
+            default:
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                escape = "\\x" + (hex.count < 2 ? "0" + hex : hex)
+            }
+            out.append(contentsOf: escape.unicodeScalars)
+        }
+        return String(out)
+    }
+
+    private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
     }
 
     private static func color(_ level: Logger.Level) -> String {

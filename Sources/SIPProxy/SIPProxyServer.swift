@@ -66,9 +66,9 @@ public final class SIPProxyServer: Service, Sendable {
                     self.logger.notice("journaled \(interrupted.count) call(s) interrupted by the previous run")
                 }
             }
-            if let trace = self.configuration.trace {
+            if self.configuration.trace != nil {
                 // Blocks until the first file is open: fine here, before any traffic.
-                try recorder.start(trace)
+                try recorder.start(self.configuration.traceDefaults)
             }
             let core = ProxyCore(
                 eventLoop: loop,
@@ -93,7 +93,7 @@ public final class SIPProxyServer: Service, Sendable {
                     startedAt: .now(),
                     phraseReloader: reloader,
                     recorder: recorder,
-                    traceDefaults: self.configuration.trace ?? TraceSettings()
+                    traceDefaults: self.configuration.traceDefaults
                 ),
                 logger: self.logger
             )

@@ -19,7 +19,11 @@ public enum AnalysisError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A command-line value (time, alias) could not be understood.
     case invalidArgument(String)
 
-    public var description: String {
+    /// One line: paths and libpcap's reasons are quoted as they are, except control characters (a file name or a
+    /// message with a newline must not add lines, nor an ESC drive the terminal).
+    public var description: String { ConsoleLogHandler.escaped(self.text) }
+
+    private var text: String {
         switch self {
         case .cannotOpen(let path, let reason): return "cannot open \(path): \(reason)"
         case .notACapture(let path, let reason): return "\(path) is not a pcap or pcapng file (\(reason))"

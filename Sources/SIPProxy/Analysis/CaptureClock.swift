@@ -2,6 +2,18 @@
 
 /// Formats and parses capture times. Always UTC, so output does not depend on the machine that renders it.
 public enum CaptureClock {
+    /// The latest time a capture may carry (about the year 2116). Times are clamped to `0...latest` when read, so
+    /// the difference of any two (durations, deltas) fits in `Int64`: a pcapng timestamp is a 64-bit count of
+    /// arbitrary units, and 0xFFFFFFFF in its high word overflowed the conversion to nanoseconds.
+    public static let latest: CaptureTime = Int64.max / 2
+
+    /// A record's `tv_sec` and sub-second part (nanoseconds when libpcap was asked for them) as a capture time,
+    /// clamped to `0...latest`.
+    public static func time(seconds: Int64, nanoseconds: Int64) -> CaptureTime {
+        let whole = Saturating.multiply(seconds, 1_000_000_000)
+        return min(Self.latest, max(0, Saturating.add(whole, nanoseconds)))
+    }
+
     /// `2024-05-01 12:00:03.123456`
     public static func dateTime(_ time: CaptureTime) -> String {
         let (days, seconds, micros) = Self.split(time)
@@ -16,10 +28,13 @@ public enum CaptureClock {
     }
 
     /// A duration in seconds with millisecond precision: `12.345`.
+    /// Negative durations (a capture whose timestamps go backwards) keep their sign.
     public static func seconds(_ nanoseconds: Int64) -> String {
-        let millis = (nanoseconds + 500_000) / 1_000_000
+        // UInt64: the magnitude of Int64.min and the rounding term both fit.
+        let millis = (nanoseconds.magnitude + 500_000) / 1_000_000
         let frac = String(millis % 1000)
-        return "\(millis / 1000)." + String(repeating: "0", count: 3 - frac.count) + frac
+        let sign = nanoseconds < 0 && millis > 0 ? "-" : ""
+        return "\(sign)\(millis / 1000)." + String(repeating: "0", count: 3 - frac.count) + frac
     }
 
     /// A delta in the ladder margin: `+0.000123` (seconds, microseconds).
@@ -33,6 +48,8 @@ public enum CaptureClock {
     public static func parse(_ text: String) -> CaptureTime? {
         let trimmed = text.hasSuffix("Z") ? String(text.dropLast()) : text
         if let seconds = Double(trimmed), !trimmed.contains("-") {
+            // Double also reads `nan`, `inf` and `1e300`: only times a capture can hold are answers.
+            guard seconds.isFinite, seconds >= 0, seconds * 1e9 <= Double(Self.latest) else { return nil }
             return CaptureTime(seconds * 1e9)
         }
         let parts = trimmed.split(whereSeparator: { $0 == " " || $0 == "T" })
@@ -41,10 +58,15 @@ public enum CaptureClock {
         let clock = parts[1].split(separator: ":")
         guard date.count == 3, clock.count >= 2, let h = Int(clock[0]), let mi = Int(clock[1]) else { return nil }
         let sec = clock.count > 2 ? Double(clock[2]) : 0
-        guard let sec, (1...12).contains(date[1]), (1...31).contains(date[2]) else { return nil }
+        guard let sec, sec.isFinite, (0..<61).contains(sec), (0..<24).contains(h), (0..<60).contains(mi),
+            (1970...9999).contains(date[0]), (1...12).contains(date[1]), (1...31).contains(date[2])
+        else { return nil }
         let days = Self.days(year: date[0], month: date[1], day: date[2])
         let whole = Int64(days) * 86_400 + Int64(h * 3600 + mi * 60)
-        return whole * 1_000_000_000 + CaptureTime(sec * 1e9)
+        let (nanos, overflow) = whole.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return nil }
+        let time = Saturating.add(nanos, CaptureTime(sec * 1e9))
+        return time <= Self.latest ? time : nil
     }
 
     private static func split(_ time: CaptureTime) -> (Int, Int, Int) {

@@ -2,7 +2,9 @@
 
 /// Collects fragments per (source, destination, identification, protocol) until the pieces cover the datagram
 /// from offset 0 to the end of the last fragment. Overlapping pieces are tolerated (later bytes win). Bounded:
-/// the oldest incomplete datagram is dropped when too many are pending.
+/// the oldest incomplete datagram is dropped when too many are pending, and a datagram is dropped when its
+/// pieces exceed `maxPieces` or `maxBytes` (a crafted capture repeating one fragment would otherwise make every
+/// `add` sort an ever longer list, and hold it all in memory).
 struct IPFragmentReassembler {
     struct Key: Hashable {
         var source: IPAddress
@@ -20,6 +22,7 @@ struct IPFragmentReassembler {
 
     private struct Pending {
         var pieces: [(offset: Int, data: [UInt8])] = []
+        var bytes = 0
         var totalLength: Int?
         var frames: [FrameRef] = []
         var nextHeader: UInt8 = 0
@@ -27,6 +30,11 @@ struct IPFragmentReassembler {
     }
 
     static let maxPending = 1024
+    /// A datagram is at most 65,535 octets (IPv4 total length, RFC 791; IPv6 payload length without jumbograms,
+    /// RFC 8200 §4.5): twice that leaves room for overlapping retransmissions. Real fragments are hundreds of
+    /// octets, so 1,024 pieces is plenty, and keeps the sort of each `add` cheap.
+    static let maxPieces = 1024
+    static let maxBytes = 2 * 65_536
     private var pending: [Key: Pending] = [:]
     private var counter = 0
 
@@ -35,7 +43,12 @@ struct IPFragmentReassembler {
     ) -> Whole? {
         self.counter += 1
         var entry = self.pending[key] ?? Pending(order: self.counter)
+        guard entry.pieces.count < Self.maxPieces, entry.bytes + data.count <= Self.maxBytes else {
+            self.pending[key] = nil
+            return nil
+        }
         entry.pieces.append((offset, data))
+        entry.bytes += data.count
         entry.frames.append(frame)
         if offset == 0 { entry.nextHeader = nextHeader }
         if !more { entry.totalLength = offset + data.count }

@@ -49,7 +49,11 @@ final class PcapFileReader {
         if rc == 1, let header, let data {
             self.frameNumber += 1
             let caplen = Int(header.pointee.caplen)
-            let time = CaptureTime(header.pointee.ts.tv_sec) * 1_000_000_000 + CaptureTime(header.pointee.ts.tv_usec)
+            // tv_usec holds nanoseconds (PCAP_TSTAMP_PRECISION_NANO). A pcapng timestamp is 64 bits of any unit:
+            // libpcap hands over seconds far beyond what nanoseconds in Int64 hold, so the time is clamped.
+            let time = CaptureClock.time(
+                seconds: Int64(header.pointee.ts.tv_sec), nanoseconds: Int64(header.pointee.ts.tv_usec)
+            )
             return CapturedFrame(
                 ref: FrameRef(file: self.fileIndex, number: self.frameNumber),
                 time: time,

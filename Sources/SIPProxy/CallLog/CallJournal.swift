@@ -456,7 +456,8 @@ final class Writer {
     }
 }
 
-/// A file opened for appending with POSIX calls, so fsync means what it says.
+/// A file opened for appending with POSIX calls, so fsync means what it says. Owner-only (0600, see `FileAccess`):
+/// the journal says who called whom; a file an older version created with 0644 is tightened on open.
 final class AppendFile {
     let path: String
     private var fd: Int32
@@ -464,8 +465,12 @@ final class AppendFile {
 
     init(path: String) throws(CallLogError) {
         self.path = path
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CallLogError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        let fd: Int32
+        do throws(FileAccessError) {
+            fd = try FileAccess.ownerOnly.open(path, flags: O_WRONLY | O_APPEND)
+        } catch {
+            throw CallLogError(.io, error.description)
+        }
         self.fd = fd
         var info = stat()
         self.size = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
@@ -523,11 +528,16 @@ final class AppendFile {
         return WallClock(microseconds: Int64(info.st_mtim.tv_sec) * 1_000_000 + Int64(info.st_mtim.tv_nsec) / 1000)
     }
 
-    /// Writes `text` to `path` atomically: a temp file beside it, fsync, rename (POSIX rename is atomic).
+    /// Writes `text` to `path` atomically: a temp file beside it (owner-only), fsync, rename (POSIX rename is
+    /// atomic, and the file keeps the temp file's mode).
     static func replace(_ path: String, with text: String) throws(CallLogError) {
         let temp = path + ".tmp"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CallLogError(.io, "cannot write \(temp): \(String(cString: strerror(errno)))") }
+        let fd: Int32
+        do throws(FileAccessError) {
+            fd = try FileAccess.ownerOnly.open(temp, flags: O_WRONLY | O_TRUNC)
+        } catch {
+            throw CallLogError(.io, error.description)
+        }
         let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {

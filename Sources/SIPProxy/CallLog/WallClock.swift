@@ -20,9 +20,9 @@ public struct WallClock: Sendable, Hashable, Comparable, Codable, CustomStringCo
         self.microseconds = microseconds
     }
 
-    /// Seconds since the epoch (fractions allowed).
+    /// Seconds since the epoch (fractions allowed); clamped to the range of `Int64` microseconds (never traps).
     public init(seconds: Double) {
-        self.microseconds = Int64((seconds * 1_000_000).rounded())
+        self.microseconds = Saturating.int64((seconds * 1_000_000).rounded())
     }
 
     /// The system's real-time clock.
@@ -45,13 +45,14 @@ public struct WallClock: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     public var date: Date { Date(timeIntervalSince1970: Double(self.microseconds) / 1_000_000) }
 
+    /// Saturating: an age such as `sipctl calls --since 99999999999999d` gives the earliest time, not a trap.
     public func adding(seconds: Double) -> WallClock {
-        WallClock(microseconds: self.microseconds + Int64((seconds * 1_000_000).rounded()))
+        WallClock(microseconds: Saturating.add(self.microseconds, Saturating.int64((seconds * 1_000_000).rounded())))
     }
 
-    /// `self - other` in seconds, rounded to the millisecond.
+    /// `self - other` in seconds, rounded to the millisecond (saturating: times read from a journal are any Int64).
     public func seconds(since other: WallClock) -> Double {
-        Double((self.microseconds - other.microseconds) / 1000) / 1000
+        Double(Saturating.subtract(self.microseconds, other.microseconds) / 1000) / 1000
     }
 
     public var description: String { self.iso8601(in: TimeZone(secondsFromGMT: 0)!) }
@@ -73,7 +74,8 @@ public struct WallClock: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     public func fields(in timeZone: TimeZone) -> Fields {
         let offset = timeZone.secondsFromGMT(for: self.date)
-        let micros = self.microseconds + Int64(offset) * 1_000_000
+        // Clamped to ±2^62 µs (±146,000 years): the floor divisions below cannot overflow at Int64's very ends.
+        let micros = min(1 << 62, max(-(1 << 62), Saturating.add(self.microseconds, Int64(offset) * 1_000_000)))
         let secs = Self.floorDiv(micros, 1_000_000)
         let millis = Int(Self.floorDiv(micros - secs * 1_000_000, 1000))
         let days = Self.floorDiv(secs, 86_400)

@@ -40,6 +40,16 @@ public struct ProxyConfiguration: Sendable {
     public var phrasesSelection: String?
     /// The trace recorder's settings at start-up; nil starts with recording off (`sipctl trace start` turns it on).
     public var trace: TraceSettings? = TraceSettings()
+    /// The group the trace folder and pcap files are shared with (0750/0640); nil keeps them owner-only (0700/0600).
+    /// Applies to the start-up recording and to every later `sipctl trace start`.
+    public var traceGroup: TraceGroup?
+
+    /// What `sipctl trace start` starts from: the start-up settings (or the defaults), with the trace group.
+    public var traceDefaults: TraceSettings {
+        var settings = self.trace ?? TraceSettings()
+        settings.group = self.traceGroup
+        return settings
+    }
     /// The call journal; nil for none.
     public var journal: CallJournal.Configuration? = CallJournal.Configuration(
         path: "calls.jsonl",
@@ -126,6 +136,10 @@ public struct ProxyConfiguration: Sendable {
         guard self.maxTransactions >= 1 else { throw ConfigurationError("the transaction limit must be at least 1") }
         guard r.maxContacts >= 1, r.maxBindings >= 1 else {
             throw ConfigurationError("registrar contact and binding limits must be at least 1")
+        }
+        // RFC 3261 §20.19: an expiry is between 0 and 2**32-1 seconds; larger values are nonsense, not "forever".
+        guard r.maxExpires <= RegistrarPolicy.expiresLimit else {
+            throw ConfigurationError("registrar max expiry too long: at most \(RegistrarPolicy.expiresLimit) s")
         }
         if let advertise = self.advertise, !SIPGrammar.isValidHost(advertise) {
             throw ConfigurationError("invalid --advertise '\(advertise)'")

@@ -70,7 +70,7 @@ public struct TraceStartOptions: Codable, Sendable, Equatable {
         self.filter = filter
     }
 
-    /// The settings to start with: `base` with these overrides, validated.
+    /// The settings to start with: `base` with these overrides, validated (the group, a start-up choice, is kept).
     public func apply(to base: TraceSettings) throws(TraceError) -> TraceSettings {
         var s = base
         if let v = self.directory { s.directory = v }

@@ -42,6 +42,15 @@ public final class ControlServer: Sendable {
     /// directory, so `sipctl` run from the same directory finds the proxy).
     public static let defaultPath = "sipproxy.sock"
 
+    /// Longest request line accepted. Requests are a few hundred octets; without a limit a client that never sent
+    /// a newline made the proxy buffer without bound.
+    public static let maxLineLength = 64 << 10
+    /// Control connections served at once; more are answered with an error and closed. `sipctl` opens one per
+    /// command, so this is generous, yet bounds what a stuck or hostile local client can hold.
+    public static let maxConnections = 16
+    /// A connection that sends nothing for this long is closed (it would hold one of `maxConnections`).
+    public static let idleTimeout: TimeAmount = .seconds(60)
+
     public let path: String
     private let channel: Channel
 
@@ -66,11 +75,24 @@ public final class ControlServer: Sendable {
             }
             unlink(path)
         }
+        let connections = ControlConnectionLimiter(limit: Self.maxConnections)
         let bootstrap = ServerBootstrap(group: group)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                guard connections.acquire() else {
+                    logger.warning("control connection refused: \(Self.maxConnections) already open")
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            ControlRefusalHandler(message: "too many control connections (at most \(Self.maxConnections))")
+                        )
+                    }
+                }
+                channel.closeFuture.whenComplete { _ in connections.release() }
+                return channel.eventLoop.makeCompletedFuture {
                     let ops = channel.pipeline.syncOperations
-                    try ops.addHandler(ByteToMessageHandler(LineBasedFrameDecoder()))
+                    try ops.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
+                    try ops.addHandler(
+                        ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: Self.maxLineLength)
+                    )
                     try ops.addHandler(ControlConnectionHandler(dispatcher: dispatcher, logger: logger))
                 }
             }
@@ -127,8 +149,51 @@ final class ControlConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            self.logger.debug("control connection idle for \(ControlServer.idleTimeout.nanoseconds / 1_000_000_000) s, closed")
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if error is ByteToMessageDecoderError.PayloadTooLargeError {
+            // Answer why before closing: a silent close would look like a crashed proxy to the client.
+            self.logger.warning("control request longer than \(ControlServer.maxLineLength) octets, connection closed")
+            ControlConnectionHandler.refuse(
+                context.channel, "request line too long (at most \(ControlServer.maxLineLength) octets)"
+            )
+            return
+        }
         self.logger.debug("control connection error", metadata: ["error": "\(error)"])
         context.close(promise: nil)
+    }
+
+    /// Writes one `{"ok":false,"error":...}` line, then closes the connection.
+    static func refuse(_ channel: Channel, _ message: String) {
+        let text = ((try? ControlCoding.encode(ControlResponse.failure(message))) ?? "{\"ok\":false}") + "\n"
+        channel.writeAndFlush(ByteBuffer(string: text)).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
+
+/// Installed instead of the protocol handlers on a connection beyond `ControlServer.maxConnections`: answers one
+/// error line and closes.
+final class ControlRefusalHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let message: String
+
+    init(message: String) {
+        self.message = message
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        ControlConnectionHandler.refuse(context.channel, self.message)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // Whatever the client sent is not served.
     }
 }

@@ -104,8 +104,9 @@ public struct ForwardingRule: Sendable, Codable, Equatable {
         }
     }
 
-    /// Seconds before the no-answer target is tried.
-    public var noAnswerSeconds: Int { max(1, self.noAnswerAfter ?? Self.defaultNoAnswerAfter) }
+    /// Seconds before the no-answer target is tried, within the 1-3600 that `validate` accepts (a rule that skipped
+    /// validation still gets a sane timer).
+    public var noAnswerSeconds: Int { min(3600, max(1, self.noAnswerAfter ?? Self.defaultNoAnswerAfter)) }
 
     /// Checks every target parses and the timer is positive.
     public func validate() throws(ForwardingError) {

@@ -115,15 +115,37 @@ public final class ForwardingStore: Sendable {
             throw ForwardingError("cannot encode the forwarding rules: \(error)")
         }
         let temporary = self.path + ".tmp-\(getpid())"
-        do {
-            try data.write(to: URL(fileURLWithPath: temporary))
-        } catch {
-            throw ForwardingError("cannot write \(temporary): \(error.localizedDescription)")
-        }
+        try Self.writePrivately(data, to: temporary)
         if rename(temporary, self.path) != 0 {
             let code = errno
             unlink(temporary)
             throw ForwardingError("cannot rename \(temporary) to \(self.path): \(String(cString: strerror(code)))")
+        }
+    }
+
+    /// Writes `data` to a new owner-only file (0600: the rules name users and their numbers), synced to disk.
+    private static func writePrivately(_ data: Data, to path: String) throws(ForwardingError) {
+        let fd: Int32
+        do throws(FileAccessError) {
+            fd = try FileAccess.ownerOnly.open(path, flags: O_WRONLY | O_TRUNC)
+        } catch {
+            throw ForwardingError(error.description)
+        }
+        defer { _ = close(fd) }
+        let written = data.withUnsafeBytes { raw -> Bool in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
+        guard written, fsync(fd) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(path)
+            throw ForwardingError("cannot write \(path): \(reason)")
         }
     }
 

@@ -22,7 +22,7 @@ public struct Binding: Sendable, Equatable {
     /// Seconds left, rounded up, at `now`.
     public func remaining(at now: NIODeadline) -> Int {
         let nanos = (self.expiresAt - now).nanoseconds
-        return nanos <= 0 ? 0 : Int((nanos + 999_999_999) / 1_000_000_000)
+        return nanos <= 0 ? 0 : Int(Saturating.add(nanos, 999_999_999) / 1_000_000_000)
     }
 
     /// The key under which two Contact URIs are the same binding (RFC 3261 §10.3 step 7 uses URI equality).

@@ -19,6 +19,9 @@ public struct RegistrarPolicy: Sendable, Equatable {
     /// long one would be echoed in every 200 OK of the AOR and inflate it.
     public var maxContactLength: Int = 1024
 
+    /// The largest expiry RFC 3261 §20.19 allows (2**32-1 seconds); `maxExpires` may not exceed it.
+    public static let expiresLimit = Int(UInt32.max)
+
     public init(
         defaultExpires: Int = 3600,
         minExpires: Int = 60,
@@ -124,7 +127,9 @@ public struct Registrar: Sendable {
             if expires > 0 && expires < self.policy.minExpires {
                 return .failure(.intervalTooBrief(minimum: self.policy.minExpires))
             }
-            plans.append((contact, min(expires, self.policy.maxExpires)))
+            // Clamped twice: the policy is validated at start-up, but a deadline must never come from an
+            // unchecked number (RFC 3261 §20.19 bounds expiries by 2**32-1).
+            plans.append((contact, min(expires, self.policy.maxExpires, RegistrarPolicy.expiresLimit)))
         }
 
         var changes: [RegistrationResult.Change] = []

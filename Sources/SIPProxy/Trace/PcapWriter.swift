@@ -34,22 +34,31 @@ public final class PcapWriter {
         public var maxFiles: Int
         /// Microseconds; 0 flushes after every write.
         public var flushInterval: Int64
+        /// Permissions of the directory and the files (owner only unless shared with a group).
+        public var access: FileAccess
 
-        public init(directory: String, maxFileSize: Int, maxDuration: Int64, maxFiles: Int, flushInterval: Int64) {
+        public init(
+            directory: String, maxFileSize: Int, maxDuration: Int64, maxFiles: Int, flushInterval: Int64,
+            access: FileAccess = .ownerOnly
+        ) {
             self.directory = directory
             self.maxFileSize = maxFileSize
             self.maxDuration = maxDuration
             self.maxFiles = maxFiles
             self.flushInterval = flushInterval
+            self.access = access
         }
 
+        /// Converts seconds and milliseconds to microseconds, saturating: settings are validated before they get
+        /// here, but a value that skipped validation must give a long interval, never an overflow trap.
         public init(_ settings: TraceSettings) {
             self.init(
                 directory: settings.directory,
                 maxFileSize: settings.maxFileSize,
-                maxDuration: Int64(settings.maxDuration) * 1_000_000,
+                maxDuration: Saturating.multiply(Int64(settings.maxDuration), 1_000_000),
                 maxFiles: settings.maxFiles,
-                flushInterval: Int64(settings.flushInterval) * 1_000
+                flushInterval: Saturating.multiply(Int64(settings.flushInterval), 1_000),
+                access: settings.fileAccess
             )
         }
     }
@@ -97,7 +106,7 @@ public final class PcapWriter {
     public init(configuration: Configuration, clock: @escaping () -> TraceTimestamp = TraceTimestamp.now)
         throws(TraceError)
     {
-        try TraceFileSystem.createDirectory(configuration.directory)
+        try TraceFileSystem.createDirectory(configuration.directory, permissions: configuration.access)
         guard let pcap = pcap_open_dead(DLT_EN10MB, Self.snapshotLength) else {
             throw TraceError(.file, "pcap_open_dead failed")
         }
@@ -168,7 +177,7 @@ public final class PcapWriter {
         let now = self.clock()
         self.flushIfDue(now: now)
         if self.dumper != nil,
-            now.microseconds - self.currentOpened.microseconds >= self.configuration.maxDuration
+            Saturating.subtract(now.microseconds, self.currentOpened.microseconds) >= self.configuration.maxDuration
         {
             self.closeFile()
         }
@@ -177,7 +186,8 @@ public final class PcapWriter {
     /// Microseconds until `tick` has work to do for flushing, nil if nothing is unflushed.
     public func microsecondsUntilFlush() -> Int64? {
         guard let since = self.unflushedSince else { return nil }
-        return max(0, since.microseconds + self.configuration.flushInterval - self.clock().microseconds)
+        let due = Saturating.add(since.microseconds, self.configuration.flushInterval)
+        return max(0, Saturating.subtract(due, self.clock().microseconds))
     }
 
     /// Flushes the current file now. A failure (e.g. a full disk) is kept in `lastWriteError`.
@@ -199,7 +209,8 @@ public final class PcapWriter {
     // MARK: Files
 
     private func mustRotate(now: TraceTimestamp, groupSize: Int) -> Bool {
-        let expired = now.microseconds - self.currentOpened.microseconds >= self.configuration.maxDuration
+        let expired =
+            Saturating.subtract(now.microseconds, self.currentOpened.microseconds) >= self.configuration.maxDuration
         let full = self.currentFileSize > Self.fileHeaderSize
             && self.currentFileSize + groupSize > self.configuration.maxFileSize
         return expired || full
@@ -207,7 +218,9 @@ public final class PcapWriter {
 
     private func flushIfDue(now: TraceTimestamp) {
         guard let since = self.unflushedSince else { return }
-        if now.microseconds - since.microseconds >= self.configuration.flushInterval { self.flush() }
+        if Saturating.subtract(now.microseconds, since.microseconds) >= self.configuration.flushInterval {
+            self.flush()
+        }
     }
 
     private func closeFile() {
@@ -232,9 +245,18 @@ public final class PcapWriter {
             self.sequence = (self.sequence + 1) % 10_000
             if !TraceFileSystem.exists(path) { break }
         }
-        // Our own FILE with a buffer that holds whole groups (see `bufferSize`); libpcap writes the header.
-        guard let file = fopen(path, "wb") else {
-            throw TraceError(.file, "cannot open capture file \(path): \(TraceFileSystem.lastError())")
+        // Our own FILE with a buffer that holds whole groups (see `bufferSize`); libpcap writes the header. The
+        // file is created private (or group-readable) from the start: captures hold credentials and call data.
+        let fd: Int32
+        do throws(FileAccessError) {
+            fd = try self.configuration.access.open(path, flags: O_WRONLY | O_TRUNC | O_NOFOLLOW)
+        } catch {
+            throw TraceError(.file, error.description)
+        }
+        guard let file = fdopen(fd, "wb") else {
+            let reason = TraceFileSystem.lastError()
+            _ = closeDescriptor(fd)
+            throw TraceError(.file, "cannot open capture file \(path): \(reason)")
         }
         let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Self.bufferSize)
         setvbuf(file, buffer, _IOFBF, Self.bufferSize)
@@ -274,3 +296,6 @@ public final class PcapWriter {
         self.filesKept = names.count
     }
 }
+
+/// `close(2)`, out of reach of `PcapWriter.close()` inside the class.
+private func closeDescriptor(_ fd: Int32) -> Int32 { close(fd) }

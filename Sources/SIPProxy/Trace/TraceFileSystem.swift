@@ -7,23 +7,20 @@ import Darwin
 #endif
 
 enum TraceFileSystem {
-    /// `mkdir -p`: creates the directory and its missing parents.
-    static func createDirectory(_ path: String) throws(TraceError) {
-        var prefix = path.hasPrefix("/") ? "/" : ""
-        for component in path.split(separator: "/") {
-            prefix += component
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw TraceError(.directory, "cannot create directory \(prefix): \(Self.lastError())")
-            }
-            prefix += "/"
-        }
-        var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
-            throw TraceError(.directory, "\(path) is not a directory")
+    /// `mkdir -p` with the trace permissions (see `FileAccess`): 0700, or 0750 for a group. An existing directory
+    /// with looser permissions is tightened; the notice returned says so (the recorder logs it).
+    @discardableResult
+    static func createDirectory(_ path: String, permissions: FileAccess = .ownerOnly) throws(TraceError) -> String? {
+        let notice: String?
+        do throws(FileAccessError) {
+            notice = try permissions.createDirectory(path)
+        } catch {
+            throw TraceError(.directory, error.description)
         }
         guard access(path, W_OK | X_OK) == 0 else {
             throw TraceError(.directory, "directory \(path) is not writable: \(Self.lastError())")
         }
+        return notice
     }
 
     /// The names of the entries of a directory (without `.` and `..`).

@@ -42,8 +42,11 @@ public enum TraceFiles {
         var data: UnsafePointer<UInt8>?
         // pcap_next_ex: 1 a record, -2 end of file, -1 error (e.g. a truncated last record).
         while pcap_next_ex(pcap, &header, &data) == 1, let header {
+            // Saturating: any pcap may be in the directory, and its timestamps are 32 or 64 bits of anything.
             let ts = TraceTimestamp(
-                microseconds: Int64(header.pointee.ts.tv_sec) * 1_000_000 + Int64(header.pointee.ts.tv_usec)
+                microseconds: Saturating.add(
+                    Saturating.multiply(Int64(header.pointee.ts.tv_sec), 1_000_000), Int64(header.pointee.ts.tv_usec)
+                )
             )
             if info.first == nil { info.first = ts }
             info.last = ts

@@ -104,7 +104,8 @@ public final class TraceRecorder: Sendable {
     public func start(_ settings: TraceSettings) throws(TraceError) {
         try settings.validate()
         try self.control.withLock { _ throws(TraceError) in
-            try TraceFileSystem.createDirectory(settings.directory)
+            let notice = try TraceFileSystem.createDirectory(settings.directory, permissions: settings.fileAccess)
+            if let notice { self.logger.notice("trace directory: \(notice)") }
             self.stopLocked()
             let reply = Reply()
             let (startWriter, wake) = try self.state.withLock { state throws(TraceError) -> (Bool, Bool) in

@@ -21,6 +21,12 @@ public struct TraceSettings: Sendable, Codable, Equatable {
     public var queueByteBudget: Int = 32 << 20
     /// Only matching events are recorded; nil records everything.
     public var filter: TraceFilter?
+    /// The group the trace folder and files are readable by (`sipctl serve --trace-group`); nil: owner only.
+    /// Set at start-up only: `trace.start` requests keep it.
+    public var group: TraceGroup?
+
+    /// The permissions of the trace folder and its files.
+    public var fileAccess: FileAccess { self.group.map { .readableByGroup($0.id) } ?? .ownerOnly }
 
     public init(
         directory: String = "traces",
@@ -30,7 +36,8 @@ public struct TraceSettings: Sendable, Codable, Equatable {
         flushInterval: Int = 1000,
         queueCapacity: Int = 10_000,
         queueByteBudget: Int = 32 << 20,
-        filter: TraceFilter? = nil
+        filter: TraceFilter? = nil,
+        group: TraceGroup? = nil
     ) {
         self.directory = directory
         self.maxFileSize = maxFileSize
@@ -40,10 +47,12 @@ public struct TraceSettings: Sendable, Codable, Equatable {
         self.queueCapacity = queueCapacity
         self.queueByteBudget = queueByteBudget
         self.filter = filter
+        self.group = group
     }
 
     private enum CodingKeys: String, CodingKey {
         case directory, maxFileSize, maxDuration, maxFiles, flushInterval, queueCapacity, queueByteBudget, filter
+        case group
     }
 
     public init(from decoder: any Decoder) throws {
@@ -57,18 +66,42 @@ public struct TraceSettings: Sendable, Codable, Equatable {
         self.queueCapacity = try c.decodeIfPresent(Int.self, forKey: .queueCapacity) ?? d.queueCapacity
         self.queueByteBudget = try c.decodeIfPresent(Int.self, forKey: .queueByteBudget) ?? d.queueByteBudget
         self.filter = try c.decodeIfPresent(TraceFilter.self, forKey: .filter)
+        self.group = try c.decodeIfPresent(TraceGroup.self, forKey: .group)
     }
 
-    /// Throws `.invalidSettings` naming the first value out of range.
+    /// Upper limits of the values a user sets. The writer keeps times in microseconds (`Int64`): without a cap a
+    /// duration of 9.3e12 s (`--duration 9300000000000s`) overflowed that conversion and stopped the proxy.
+    /// The caps are far beyond any useful value, so they only turn nonsense into an error.
+    public static let maxDurationLimit = 365 * 86_400
+    public static let maxFlushIntervalLimit = 3_600_000
+    public static let maxFileSizeLimit = 1 << 40
+    public static let maxFilesLimit = 1_000_000
+
+    /// Throws `.invalidSettings` naming the first value out of range, as one line a user can act on.
     public func validate() throws(TraceError) {
         if self.directory.isEmpty { throw TraceError(.invalidSettings, "trace directory is empty") }
         if self.maxFileSize < 1024 {
             throw TraceError(.invalidSettings, "maxFileSize \(self.maxFileSize) is below 1024 octets")
         }
+        if self.maxFileSize > Self.maxFileSizeLimit {
+            throw TraceError(.invalidSettings, "file size too large: at most 1 TiB (\(Self.maxFileSizeLimit) octets)")
+        }
         if self.maxDuration < 1 { throw TraceError(.invalidSettings, "maxDuration \(self.maxDuration) is below 1 s") }
+        if self.maxDuration > Self.maxDurationLimit {
+            let days = Self.maxDurationLimit / 86_400
+            throw TraceError(.invalidSettings, "duration too long: at most \(days) days (\(Self.maxDurationLimit) s)")
+        }
         if self.maxFiles < 1 { throw TraceError(.invalidSettings, "maxFiles \(self.maxFiles) is below 1") }
+        if self.maxFiles > Self.maxFilesLimit {
+            throw TraceError(.invalidSettings, "too many files: at most \(Self.maxFilesLimit)")
+        }
         if self.flushInterval < 0 {
             throw TraceError(.invalidSettings, "flushInterval \(self.flushInterval) ms is negative")
+        }
+        if self.flushInterval > Self.maxFlushIntervalLimit {
+            throw TraceError(
+                .invalidSettings, "flush interval too long: at most \(Self.maxFlushIntervalLimit) ms (1 hour)"
+            )
         }
         if self.queueCapacity < 1 {
             throw TraceError(.invalidSettings, "queueCapacity \(self.queueCapacity) is below 1")

@@ -70,6 +70,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Trace records reach the disk within this many milliseconds (0: every record).")
     var traceFlushMs: Int?
 
+    @Option(
+        name: .long,
+        help: "Let this group read the traces (traces/ 0750, pcaps 0640); by default only the owner can (0700/0600)."
+    )
+    var traceGroup: String?
+
     @Option(name: .long, help: "Call journal file (JSON Lines; default: calls.jsonl).")
     var journal: String?
 
@@ -245,6 +251,12 @@ struct Serve: AsyncParsableCommand {
                 throw ConfigurationError("invalid trace settings: \(error)")
             }
         }
+        if let name = self.traceGroup ?? settings.traceGroup?.name {
+            guard let group = TraceGroup.named(name) else {
+                throw ConfigurationError("unknown group '\(name)' (--trace-group / trace_group)")
+            }
+            settings.traceGroup = group
+        }
         if self.noJournal {
             settings.journal = nil
         } else if let path = self.journal {
@@ -319,7 +331,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// Reads the YAML file through swift-configuration. Keys: `listen` (list), `domains` (list), `advertise`,
-    /// `log_level`, `phrases` (en, sk or a phrase file), `registrar.min_expires`, `registrar.max_expires`, `registrar.default_expires`, `follow_redirects`,
+    /// `log_level`, `phrases` (en, sk or a phrase file), `trace.*`, `trace_group`, `registrar.min_expires`,
+    /// `registrar.max_expires`, `registrar.default_expires`, `follow_redirects`,
     /// `forwarding_state`, `forwarding_hop_limit`, `forwarding` (user -> always/busy/no_answer/no_answer_after/unavailable).
     static func apply(file path: String, to settings: inout ProxyConfiguration, level: inout Logger.Level)
         async throws
@@ -360,6 +373,8 @@ struct Serve: AsyncParsableCommand {
                 settings.trace?.maxDuration = n
             }
         }
+        // Resolved (and refused when unknown) with the flags, in `applyTraceAndJournal`.
+        if let v = reader.string(forKey: "trace_group") { settings.traceGroup = TraceGroup(name: v, id: 0) }
         if let v = reader.string(forKey: "journal") {
             settings.journal = CallJournal.Configuration(path: v, textLogPath: Self.textLog(for: v))
         }

@@ -29,7 +29,7 @@ struct Trace: AsyncParsableCommand {
         @Option(name: .long, help: "Keep at most this many files (the oldest are deleted).")
         var maxFiles: Int?
 
-        @Option(name: .long, help: "Rotate a file after this long (e.g. 1h, 30m, 90s).")
+        @Option(name: .long, help: "Rotate a file after this long (e.g. 1d, 1h, 30m, 90s; at most 365 days).")
         var duration: String?
 
         @Option(name: .long, help: "Record only matching messages: 'method=INVITE,BYE user=alice callid=X peer=IP[:PORT]'.")
@@ -59,6 +59,13 @@ struct Trace: AsyncParsableCommand {
                 flushInterval: self.flushMs,
                 filter: self.filter
             )
+            // Out-of-range values are refused here with the proxy's own message (the proxy checks again: the
+            // control socket is not only used by sipctl).
+            do throws(TraceError) {
+                _ = try start.apply(to: TraceSettings())
+            } catch {
+                throw SipCtlError(error.description)
+            }
             let response = try await ControlCommand.send(ControlRequest(command: "trace.start", trace: start), self.options)
             try TraceOutput.printStatus(response.trace, json: self.options.json)
         }
@@ -187,6 +194,7 @@ enum TraceOutput {
         print("files kept: \(status.filesKept) (at most \(status.settings.maxFiles))")
         print("rotation:   \(status.settings.maxFileSize) bytes or \(status.settings.maxDuration) s")
         if let filter = status.settings.filter { print("filter:     \(filter)") }
+        if let group = status.settings.group { print("group:      \(group.name) may read the files") }
         if let error = status.lastError { print("last error: \(error)") }
     }
 
@@ -229,34 +237,5 @@ enum TraceOutput {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
         return nil
-    }
-}
-
-/// `10MB`, `500k`, `2G`, `1048576`.
-enum SizeText {
-    static func parse(_ text: String) -> Int? {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [(String, Int)] = [("gb", 1 << 30), ("g", 1 << 30), ("mb", 1_000_000), ("m", 1_000_000),
-            ("kb", 1000), ("k", 1000), ("b", 1)]
-        for (suffix, factor) in units where t.hasSuffix(suffix) {
-            guard let n = Double(t.dropLast(suffix.count)), n > 0 else { return nil }
-            return Int(n * Double(factor))
-        }
-        guard let n = Int(t), n > 0 else { return nil }
-        return n
-    }
-}
-
-/// `1h`, `30m`, `90s`, `3600` (seconds).
-enum DurationText {
-    static func parse(_ text: String) -> Int? {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [(String, Int)] = [("h", 3600), ("m", 60), ("s", 1)]
-        for (suffix, factor) in units where t.hasSuffix(suffix) {
-            guard let n = Int(t.dropLast(suffix.count)), n > 0 else { return nil }
-            return n * factor
-        }
-        guard let n = Int(t), n > 0 else { return nil }
-        return n
     }
 }

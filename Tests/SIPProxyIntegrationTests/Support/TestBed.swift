@@ -15,14 +15,16 @@ final class TestBed {
     private var processes: [SIPpProcess] = []
     private var counter = 0
 
+    /// `workDirectory`: start the proxy in a directory the test prepared (default: a fresh one).
     init(
         _ label: String, proxyArguments: [String] = [], logLevel: String = "debug",
-        proxyIP: String = "127.0.0.10", proxyPort: Int? = nil
+        proxyIP: String = "127.0.0.10", proxyPort: Int? = nil, workDirectory: URL? = nil
     ) async throws {
         _ = try TestEnvironment.requireSIPp()
         self.label = label
         self.proxy = try await ProxyProcess.start(
-            ip: proxyIP, port: proxyPort, label: label, extraArguments: proxyArguments, logLevel: logLevel
+            ip: proxyIP, port: proxyPort, label: label, extraArguments: proxyArguments, logLevel: logLevel,
+            workDirectory: workDirectory
         )
         self.directory = proxy.workDirectory
     }
