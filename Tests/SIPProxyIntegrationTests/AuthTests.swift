@@ -20,6 +20,8 @@ struct AuthTests {
         let dir = try TestEnvironment.makeTemporaryDirectory("auth-file")
         let file = dir.appendingPathComponent("users.yaml")
         try Data(Self.users.utf8).write(to: file)
+        // The file is read once at start: it can go as soon as the proxy is up.
+        defer { try? FileManager.default.removeItem(at: dir) }
         return try await TestBed(label, proxyArguments: ["--auth", file.path])
     }
 

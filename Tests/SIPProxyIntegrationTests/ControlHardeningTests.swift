@@ -12,8 +12,7 @@ struct ControlHardeningTests {
     }
 
     private func stop(_ proxy: ProxyProcess) {
-        proxy.stop()
-        try? FileManager.default.removeItem(at: proxy.workDirectory)
+        proxy.stopAndRemoveDirectory()
     }
 
     private func socketPath(_ proxy: ProxyProcess) -> String {

@@ -64,7 +64,7 @@ struct HardeningTests {
           arguments: ["UDP", "TCP"], [4096, 16_384])
     func largeMessagesEndToEnd(transport: String, size: Int) async throws {
         let proxy = try await ProxyProcess.start(label: "big-\(transport)-\(size)")
-        defer { proxy.stop() }
+        defer { proxy.stopAndRemoveDirectory() }
         let tcp = transport == "TCP"
         // bob registers over the socket he will be reached on.
         let bob = try tcp ? RawSocket(tcpFrom: "127.0.0.12", to: proxy.ip, port: proxy.port) : RawSocket(udpOn: "127.0.0.12")
@@ -119,7 +119,7 @@ struct HardeningTests {
     @Test("a TCP message over --max-message-size gets 513 and the connection is closed; the proxy keeps serving")
     func oversizedTCP() async throws {
         let proxy = try await ProxyProcess.start(label: "513", extraArguments: ["--max-message-size", "8192"])
-        defer { proxy.stop() }
+        defer { proxy.stopAndRemoveDirectory() }
         let client = try RawSocket(tcpFrom: "127.0.0.11", to: proxy.ip, port: proxy.port)
         let message = Self.request("MESSAGE", "sip:bob@\(proxy.hostPort)", from: "127.0.0.11", port: client.localPort,
                                    transport: "TCP", callID: "too-big", body: String(repeating: "x", count: 20_000))
@@ -139,7 +139,7 @@ struct HardeningTests {
     @Test("relay probes from an unregistered source get 403 and nothing is sent onward; a registered phone may relay")
     func relayProbes() async throws {
         let proxy = try await ProxyProcess.start(label: "relay")
-        defer { proxy.stop() }
+        defer { proxy.stopAndRemoveDirectory() }
         // The would-be victim: a UDP socket and a TCP listener on 127.0.0.99.
         let victimUDP = try RawSocket(udpOn: "127.0.0.99")
         let victimTCP = try TCPListener(ip: "127.0.0.99")
@@ -173,7 +173,7 @@ struct HardeningTests {
     @Test("an unacknowledged INVITE from an unknown UDP source gets one response, not twelve")
     func noAmplification() async throws {
         let proxy = try await ProxyProcess.start(label: "amplify")
-        defer { proxy.stop() }
+        defer { proxy.stopAndRemoveDirectory() }
         let spoofed = try RawSocket(udpOn: "127.0.0.66")
         let invite = Self.request("INVITE", "sip:nobody@\(proxy.hostPort)", from: "127.0.0.66", port: spoofed.localPort,
                                   callID: "amp-1", body: Self.sdp(size: 200, ip: "127.0.0.66"))
@@ -228,7 +228,7 @@ struct HardeningTests {
     @Test("connections over the per-address cap are refused; other addresses still connect and register")
     func connectionCap() async throws {
         let proxy = try await ProxyProcess.start(label: "conncap", extraArguments: ["--max-connections-per-source", "5"])
-        defer { proxy.stop() }
+        defer { proxy.stopAndRemoveDirectory() }
         var sockets: [RawSocket] = []
         for _ in 0..<10 { sockets.append(try RawSocket(tcpFrom: "127.0.0.66", to: proxy.ip, port: proxy.port)) }
         try await Task.sleep(for: .milliseconds(500))
@@ -249,7 +249,7 @@ struct HardeningTests {
         }
         let proxy = try await ProxyProcess.start(label: "emfile", extraArguments: ["--no-trace", "--no-journal"],
                                                  logLevel: "info", wrapper: [prlimit, "--nofile=48", "--"])
-        defer { proxy.stop() }
+        defer { proxy.stopAndRemoveDirectory() }
         var sockets: [RawSocket] = []
         for _ in 0..<80 {
             if let s = try? RawSocket(tcpFrom: "127.0.0.66", to: proxy.ip, port: proxy.port) { sockets.append(s) }
@@ -278,7 +278,7 @@ struct HardeningTests {
     @Test("a connection that only trickles bytes is closed at the idle timeout")
     func tricklingConnectionIsClosed() async throws {
         let proxy = try await ProxyProcess.start(label: "trickle", extraArguments: ["--tcp-idle-timeout", "2"])
-        defer { proxy.stop() }
+        defer { proxy.stopAndRemoveDirectory() }
         let slow = try RawSocket(tcpFrom: "127.0.0.66", to: proxy.ip, port: proxy.port)
         let start = Date()
         var open = true

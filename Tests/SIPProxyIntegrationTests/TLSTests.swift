@@ -83,7 +83,7 @@ struct TLSTests {
             ip: ip, port: base, label: "tls",
             extraArguments: ["--listen", "tls:\(ip):\(tlsPort)", "--tls-cert", cert, "--tls-key", key]
         )
-        defer { proxy.stop() }
+        defer { proxy.stopAndRemoveDirectory() }
         let script = certs.appendingPathComponent("phone.py")
         try Data(Self.phone.utf8).write(to: script)
         let output = certs.appendingPathComponent("phone.out")

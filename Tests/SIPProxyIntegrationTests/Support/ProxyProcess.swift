@@ -143,6 +143,15 @@ final class ProxyProcess {
         return exitStatus
     }
 
+    /// Stops the proxy and removes its working directory (for tests that start a proxy without a TestBed; failure
+    /// messages carry `logTail()` already).
+    func stopAndRemoveDirectory() {
+        self.stop()
+        try? FileManager.default.removeItem(at: self.workDirectory)
+        // The per-run parent goes too once empty (rmdir refuses otherwise).
+        _ = rmdir(self.workDirectory.deletingLastPathComponent().path)
+    }
+
     deinit { stop() }
 }
 
