@@ -3,7 +3,8 @@
 # tshark, tcpdump and sngrep for the tests. Safe to run again: it only installs what is missing.
 set -euo pipefail
 
-packages=(libpcap-dev pkg-config sip-tester tshark tcpdump sngrep)
+# baresip-core, openssl, iproute2 and util-linux (unshare, prlimit) for the real-phone, TLS and hardening tests.
+packages=(libpcap-dev pkg-config sip-tester tshark tcpdump sngrep baresip-core openssl iproute2 util-linux)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,6 +14,7 @@ struct AuthTests {
           bob: hunter2
           teacher: t3acher
         admins: [teacher]
+        algorithms: [MD5, SHA-256]
         """
 
     static func bed(_ label: String) async throws -> TestBed {

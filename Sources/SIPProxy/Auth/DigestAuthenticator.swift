@@ -2,7 +2,7 @@
 //
 // The registrar challenges REGISTER with 401 and WWW-Authenticate (§22.2); the proxy challenges other requests
 // with 407 and Proxy-Authenticate (§22.3). Each challenge is offered once per algorithm (RFC 8760 §2.4), in the
-// order of the auth file (MD5 first by default, see `UserDirectory.algorithms`).
+// order of the auth file (MD5 alone by default, see `UserDirectory.algorithms`).
 
 /// Checks credentials against the user directory. A value: the nonce table lives in it, time is passed in.
 public struct DigestAuthenticator: Sendable {

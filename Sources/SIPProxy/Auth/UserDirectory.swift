@@ -5,7 +5,7 @@
 //       alice: secret
 //       bob: "1234"
 //     admins: [teacher]       # optional: may change anyone's registrations
-//     algorithms: [MD5, SHA-256]   # optional: the challenges offered, in this order
+//     algorithms: [SHA-256, MD5]   # optional: the challenges offered, in this order (default: MD5)
 
 import Yams
 
@@ -26,16 +26,17 @@ public struct UserDirectory: Sendable, Equatable {
     public var realm: String?
     public var passwords: [String: String]
     public var admins: Set<String>
-    /// The challenges offered, in order. MD5 first by default: RFC 8760 §2.4 lets a UA pick any challenge it
-    /// supports, but many answer only the first one (SIPp 3.6, older pjsip-based phones) and know only MD5; a
-    /// phone that does SHA-256 still finds it second.
+    /// The challenges offered, in order (RFC 8760 §2.4: one per algorithm). MD5 alone by default: phones in the
+    /// field fail on a SHA-256 challenge rather than skip it (baresip 1.0's libre rejects the whole response when
+    /// one challenge names an unknown algorithm; SIPp 3.6 answers only the first and only MD5). An auth file
+    /// with `algorithms: [SHA-256, MD5]` offers both.
     public var algorithms: [DigestAlgorithm]
 
     public init(
         realm: String? = nil,
         passwords: [String: String],
         admins: Set<String> = [],
-        algorithms: [DigestAlgorithm] = [.md5, .sha256]
+        algorithms: [DigestAlgorithm] = [.md5]
     ) {
         self.realm = realm
         self.passwords = passwords
