@@ -46,7 +46,7 @@ struct SourceRateLimiter {
     let policy: RateLimitPolicy
     /// Sources tracked at most; when full, entries whose window and ban are over are dropped first.
     let capacity: Int
-    private var entries: [String: Entry] = [:]
+    private var entries: [IPKey: Entry] = [:]
     private(set) var bannedTotal = 0
 
     init(policy: RateLimitPolicy, capacity: Int = 65_536) {
@@ -54,8 +54,13 @@ struct SourceRateLimiter {
         self.capacity = capacity
     }
 
-    /// Counts one request from `source` (an IP address as text).
-    mutating func admit(_ source: String, now: NIODeadline) -> Verdict {
+    /// Counts one request from the IP address of `source` (its port does not matter).
+    mutating func admit(_ source: SocketAddress, now: NIODeadline) -> Verdict {
+        guard self.policy.isEnabled, let key = IPKey(source) else { return .allowed }
+        return self.admit(key, now: now)
+    }
+
+    mutating func admit(_ source: IPKey, now: NIODeadline) -> Verdict {
         guard self.policy.isEnabled else { return .allowed }
         if var entry = self.entries[source] {
             if let until = entry.bannedUntil {
@@ -94,11 +99,11 @@ struct SourceRateLimiter {
     }
 
     /// Sources banned right now.
-    func banned(now: NIODeadline) -> [String] {
+    func banned(now: NIODeadline) -> [IPKey] {
         self.entries.compactMap { source, entry in
             guard let until = entry.bannedUntil, now < until else { return nil }
             return source
-        }.sorted()
+        }
     }
 
     var trackedSources: Int { self.entries.count }

@@ -111,7 +111,7 @@ public final class TransportManager: @unchecked Sendable {
     public var connectionCount: Int { self.connections.count }
 
     /// Sources ignored by the rate limit right now, for status.
-    public var bannedSources: [String] { self.rateLimiter.banned(now: .now()) }
+    public var bannedSources: [String] { self.rateLimiter.banned(now: .now()).map(\.description).sorted() }
 
     /// Responses are not rate limited: they answer requests the proxy sent, and dropping them would hurt the
     /// calls of the sources that are not flooding.
@@ -306,7 +306,7 @@ public final class TransportManager: @unchecked Sendable {
     /// A message read from a socket; `socketLocal` is the socket's own address (for TCP the connection's).
     func deliver(_ bytes: ByteBuffer, from peer: Peer, socketLocal: SocketAddress) {
         if self.limits.rateLimit.isEnabled, !Self.isResponse(bytes) {
-            switch self.rateLimiter.admit(peer.remote.ipAddress ?? "", now: .now()) {
+            switch self.rateLimiter.admit(peer.remote, now: .now()) {
             case .allowed:
                 break
             case .banned:

@@ -6,7 +6,7 @@ import Testing
 @testable import SIPProxy
 
 @Suite struct DestinationPolicyTests {
-    let policy = DestinationPolicy(localBroadcasts: ["192.168.77.255"])
+    let policy = DestinationPolicy(localBroadcasts: [try! SocketAddress(ipAddress: "192.168.77.255", port: 0)])
 
     func refusal(_ ip: String, port: Int = 5060) throws -> String? {
         self.policy.refusal(try SocketAddress(ipAddress: ip, port: port))
@@ -25,6 +25,12 @@ import Testing
         #expect(try self.refusal(ip) == nil, "\(ip) is a unicast address")
     }
 
+    @Test func ipKeyReadsRawAddresses() throws {
+        #expect(IPKey(try SocketAddress(ipAddress: "192.168.1.2", port: 1))?.ipv4 == 0xc0a8_0102)
+        #expect(IPKey(try SocketAddress(ipAddress: "::ffff:192.168.1.2", port: 1))?.ipv4 == 0xc0a8_0102)
+        #expect(IPKey(try SocketAddress(ipAddress: "2001:db8::1", port: 1))?.description == "2001:db8:0:0:0:0:0:1")
+    }
+
     @Test func portZeroIsRefused() throws {
         #expect(try self.refusal("127.0.0.1", port: 0) == "port 0")
     }
@@ -33,16 +39,23 @@ import Testing
 @Suite struct SourceRateLimiterTests {
     let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000_000)
 
+    static func address(_ ip: String, port: Int = 5060) -> SocketAddress {
+        try! SocketAddress(ipAddress: ip, port: port)
+    }
+
     @Test func floodIsBannedAndOthersAreNot() {
         var limiter = SourceRateLimiter(policy: RateLimitPolicy(limit: 5, window: .seconds(2), banTime: .seconds(10)))
         var verdicts: [SourceRateLimiter.Verdict] = []
-        for i in 0..<8 { verdicts.append(limiter.admit("127.0.0.66", now: self.t0 + .milliseconds(Int64(i)))) }
+        for i in 0..<8 {
+            // Another port of the same address counts for the address.
+            verdicts.append(limiter.admit(Self.address("127.0.0.66", port: 5000 + i), now: self.t0 + .milliseconds(Int64(i))))
+        }
         #expect(verdicts == [.allowed, .allowed, .allowed, .allowed, .allowed, .banned, .dropped, .dropped])
-        #expect(limiter.admit("127.0.0.11", now: self.t0 + .milliseconds(10)) == .allowed)
-        #expect(limiter.banned(now: self.t0 + .seconds(1)) == ["127.0.0.66"])
+        #expect(limiter.admit(Self.address("127.0.0.11"), now: self.t0 + .milliseconds(10)) == .allowed)
+        #expect(limiter.banned(now: self.t0 + .seconds(1)).map(\.description) == ["127.0.0.66"])
         // Still banned within the ban time, even if it is quiet; admitted again after it.
-        #expect(limiter.admit("127.0.0.66", now: self.t0 + .seconds(9)) == .dropped)
-        #expect(limiter.admit("127.0.0.66", now: self.t0 + .seconds(11)) == .allowed)
+        #expect(limiter.admit(Self.address("127.0.0.66"), now: self.t0 + .seconds(9)) == .dropped)
+        #expect(limiter.admit(Self.address("127.0.0.66"), now: self.t0 + .seconds(11)) == .allowed)
         #expect(limiter.banned(now: self.t0 + .seconds(11)).isEmpty)
     }
 
@@ -50,19 +63,19 @@ import Testing
         var limiter = SourceRateLimiter(policy: RateLimitPolicy(limit: 5, window: .seconds(1), banTime: .seconds(10)))
         for i in 0..<100 {
             // Four requests per second, every second.
-            #expect(limiter.admit("127.0.0.11", now: self.t0 + .milliseconds(Int64(i) * 250)) == .allowed)
+            #expect(limiter.admit(Self.address("127.0.0.11"), now: self.t0 + .milliseconds(Int64(i) * 250)) == .allowed)
         }
     }
 
     @Test func offAllowsEverything() {
         var limiter = SourceRateLimiter(policy: .off)
-        for _ in 0..<10_000 { #expect(limiter.admit("127.0.0.66", now: self.t0) == .allowed) }
+        for _ in 0..<10_000 { #expect(limiter.admit(Self.address("127.0.0.66"), now: self.t0) == .allowed) }
         #expect(limiter.trackedSources == 0)
     }
 
     @Test func tableIsBoundedUnderSpoofedSources() {
         var limiter = SourceRateLimiter(policy: RateLimitPolicy(limit: 5), capacity: 100)
-        for i in 0..<10_000 { _ = limiter.admit("10.0.\(i / 256).\(i % 256)", now: self.t0) }
+        for i in 0..<10_000 { _ = limiter.admit(IPKey(ipv4: 0x0a00_0000 | UInt32(i)), now: self.t0) }
         #expect(limiter.trackedSources <= 100)
     }
 }
