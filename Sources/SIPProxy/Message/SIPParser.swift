@@ -32,18 +32,32 @@ public struct SIPParser: Sendable {
 
     /// Finds the extent of the first message in a stream buffer (RFC 3261 §18.3).
     ///
-    /// - Parameter searchFrom: where to resume looking for the end of the header section, so a decoder fed a
-    ///   slowly arriving header does not rescan it from the start on every read (keeps framing linear).
+    /// - Parameter searchFrom: where to resume looking for the end of the header section. Only valid while that
+    ///   end has not been found: a decoder fed in pieces uses `frame(_:searched:)`, which keeps track of it.
     public func frame(_ bytes: UnsafeRawBufferPointer, searchFrom: Int = 0) throws(SIPParseError) -> FrameResult {
+        var searched = searchFrom
+        return try self.frame(bytes, searched: &searched)
+    }
+
+    /// `frame` for a decoder fed a stream in pieces: resumes the search for the end of the header section, so a
+    /// slowly arriving header is not rescanned from the start on every read (keeps framing linear).
+    ///
+    /// - Parameter searched: octets of the current message already searched for the end of the header section
+    ///   (0 for a new message). On `needMoreData` it is set for the next call: to the whole buffer while the header
+    ///   section is incomplete, but to the end of the header section once that has been found and only the body
+    ///   is missing. Resuming past that end would never find it again, and the message would never be framed.
+    func frame(_ bytes: UnsafeRawBufferPointer, searched: inout Int) throws(SIPParseError) -> FrameResult {
         var start = 0
         while start < bytes.count, bytes[start] == 13 || bytes[start] == 10 { start += 1 }
         if start > 0 { return .keepAlive(length: start) }
         // Back up three octets: the previous read may have ended inside the CRLF CRLF.
-        let resume = min(max(0, searchFrom - 3), bytes.count)
+        let resume = min(max(0, searched - 3), bytes.count)
         guard let headerEnd = SIPParser.findHeaderEnd(bytes, from: resume) else {
             if bytes.count > self.maxMessageSize { throw SIPParseError(.messageTooLarge) }
+            searched = bytes.count
             return .needMoreData
         }
+        searched = headerEnd.headerLength
         let contentLength = try SIPParser.scanContentLength(bytes, 0..<headerEnd.headerLength) ?? 0
         let total = headerEnd.bodyStart + contentLength
         if total > self.maxMessageSize { throw SIPParseError(.messageTooLarge) }

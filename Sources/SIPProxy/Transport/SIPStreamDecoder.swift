@@ -15,7 +15,7 @@ struct SIPStreamDecoder: ByteToMessageDecoder {
     typealias InboundOut = SIPStreamFrame
 
     let parser: SIPParser
-    /// Octets of the current message already searched for the end of its header section.
+    /// Octets of the current message already searched for the end of its header section (see `SIPParser.frame`).
     private var searched = 0
 
     init(parser: SIPParser) {
@@ -23,13 +23,14 @@ struct SIPStreamDecoder: ByteToMessageDecoder {
     }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        let searchFrom = self.searched
+        var searched = self.searched
         let result = try buffer.withUnsafeReadableBytes { raw throws -> SIPParser.FrameResult in
-            try self.parser.frame(raw, searchFrom: searchFrom)
+            try self.parser.frame(raw, searched: &searched)
         }
         switch result {
         case .needMoreData:
-            self.searched = buffer.readableBytes
+            // Not simply the readable bytes: when only the body is missing, the header end lies before them.
+            self.searched = searched
             return .needMoreData
         case .keepAlive(let length):
             self.searched = 0
