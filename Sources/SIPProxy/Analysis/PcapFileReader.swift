@@ -49,7 +49,15 @@ final class PcapFileReader {
         if rc == 1, let header, let data {
             self.frameNumber += 1
             let caplen = Int(header.pointee.caplen)
-            let time = CaptureTime(header.pointee.ts.tv_sec) * 1_000_000_000 + CaptureTime(header.pointee.ts.tv_usec)
+            // Nanoseconds since 1970 in an Int64 end in 2262; a pcapng timestamp (64 bits) can say much later.
+            let (seconds, overflow) = CaptureTime(header.pointee.ts.tv_sec).multipliedReportingOverflow(
+                by: 1_000_000_000
+            )
+            let (time, carry) = seconds.addingReportingOverflow(CaptureTime(header.pointee.ts.tv_usec))
+            guard !overflow, !carry else {
+                self.close()
+                throw .readFailed(path: self.path, reason: "frame \(self.frameNumber): timestamp out of range")
+            }
             return CapturedFrame(
                 ref: FrameRef(file: self.fileIndex, number: self.frameNumber),
                 time: time,
