@@ -15,11 +15,13 @@ public enum CaptureClock {
         return Self.clock(seconds, micros)
     }
 
-    /// A duration in seconds with millisecond precision: `12.345`.
+    /// A duration in seconds with millisecond precision: `12.345`. Negative when the capture's clock went back
+    /// (`-0.250`: a BYE stamped before the 200 it ends); computed on the magnitude, so no value can overflow.
     public static func seconds(_ nanoseconds: Int64) -> String {
-        let millis = (nanoseconds + 500_000) / 1_000_000
+        let millis = (nanoseconds.magnitude + 500_000) / 1_000_000
         let frac = String(millis % 1000)
-        return "\(millis / 1000)." + String(repeating: "0", count: 3 - frac.count) + frac
+        let sign = nanoseconds < 0 && millis > 0 ? "-" : ""
+        return sign + "\(millis / 1000)." + String(repeating: "0", count: 3 - frac.count) + frac
     }
 
     /// A delta in the ladder margin: `+0.000123` (seconds, microseconds).
