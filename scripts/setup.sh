@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what SIPProxy needs on a fresh Debian machine: libpcap (the CPcap system library) for building, SIPp,
-# tshark, tcpdump and sngrep for the tests. Safe to run again: it only installs what is missing.
+# tshark, tcpdump and sngrep for the tests, binutils (ar, ld.gold) for linking the fuzz harnesses. Safe to run
+# again: it only installs what is missing. libFuzzer itself comes with the Swift toolchain (libclang_rt.fuzzer).
 set -euo pipefail
 
-packages=(libpcap-dev pkg-config sip-tester tshark tcpdump sngrep)
+packages=(libpcap-dev pkg-config sip-tester tshark tcpdump sngrep binutils)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
