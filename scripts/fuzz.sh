@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses in Tests/Fuzz and runs each for a bounded time:
 #   parser  the SIP message parser, and the serializer round trip of whatever parses   (Tests/Fuzz/ParserFuzzer.swift)
-#   stream  TCP stream framing, fed in reads the way SIPStreamDecoder is   (Tests/Fuzz/StreamFramingFuzzer.swift)
+#   stream  TCP stream framing: SIPStreamDecoder fed in arbitrary reads   (Tests/Fuzz/StreamFramingFuzzer.swift)
 #   pcap    capture analysis as `sipctl trace calls` and `trace ladder` run it   (Tests/Fuzz/PcapReaderFuzzer.swift)
 #
 # Usage: scripts/fuzz.sh [--seconds N] [--build-only] [target...]
@@ -12,10 +12,11 @@
 # Inputs that found new coverage accumulate in .build/fuzz/corpus/<target> between local runs.
 #
 # How it builds: `swift build` cannot link -sanitize=fuzzer, so the harnesses are not SwiftPM targets. swiftc
-# compiles Sources/SIPProxy/Message, Sources/SIPProxy/Analysis (without PcapExporter) and Control/TextTable.swift
-# into an instrumented static library (module SIPProxy, -enable-testing); each harness imports it @testable.
-# NIOCore (the serializer writes ByteBuffers) and its dependencies come from a normal `swift build`: their
-# .swiftmodules in its Modules folder, their objects packed into archives so the linker takes only what is used.
+# compiles Sources/SIPProxy/Message, Transport/SIPStreamDecoder.swift, Analysis (without PcapExporter) and
+# Control/TextTable.swift into an instrumented static library (module SIPProxy, -enable-testing); each harness
+# imports it @testable. NIOCore (the serializer writes ByteBuffers), NIOEmbedded (the stream harness runs the decoder
+# in an EmbeddedChannel) and their dependencies come from a normal `swift build`: their .swiftmodules in its Modules
+# folder, their objects packed into archives so that the linker takes only what is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,9 +49,10 @@ if ! compgen -G "$resources/clang/lib/*/libclang_rt.fuzzer*.a" >/dev/null; then
 fi
 
 bin="$(swift build --show-bin-path)"
-if [ ! -e "$bin/Modules/NIOCore.swiftmodule" ]; then
-    echo "fuzz: building NIOCore (swift build --target NIOCore)"
-    swift build --target NIOCore >/dev/null
+# `swift build --build-tests` (scripts/test.sh) has built them; build them alone otherwise.
+if [ ! -e "$bin/Modules/NIOEmbedded.swiftmodule" ]; then
+    echo "fuzz: building NIOCore and NIOEmbedded (swift build --target NIOEmbedded)"
+    swift build --target NIOEmbedded >/dev/null
 fi
 
 # The C modules NIOCore's interface imports (CNIOLinux, _AtomicsShims, ...), as SwiftPM passes them.
@@ -59,7 +61,8 @@ for f in "$bin"/*.build/module.modulemap "$PWD"/.build/checkouts/*/Sources/*/inc
     [ -e "$f" ] && modulemaps+=(-Xcc "-fmodule-map-file=$f")
 done
 
-# One archive per dependency module built by SwiftPM (not this package's own targets).
+# One archive per dependency module built by SwiftPM (not this package's own targets), all linked as one group
+# (through -Xlinker, which keeps them in order between --start-group and --end-group).
 deps=()
 for dir in "$bin"/*.build; do
     module="$(basename "$dir" .build)"
@@ -72,10 +75,11 @@ for dir in "$bin"/*.build; do
         rm -f "$archive"
         ar qc "$archive" "${objects[@]}"
     fi
-    deps+=("-l$module")
+    deps+=(-Xlinker "$archive")
 done
 
-sources=(Sources/SIPProxy/Message/*.swift Sources/SIPProxy/Control/TextTable.swift)
+sources=(Sources/SIPProxy/Message/*.swift Sources/SIPProxy/Transport/SIPStreamDecoder.swift
+    Sources/SIPProxy/Control/TextTable.swift)
 for f in Sources/SIPProxy/Analysis/*.swift; do
     [ "$(basename "$f")" = PcapExporter.swift ] || sources+=("$f")
 done
@@ -114,7 +118,7 @@ for t in "${targets[@]}"; do
         echo "fuzz: linking $out/$t"
         rm -f "$out/$t"
         swiftc "${flags[@]}" "${imports[@]}" -module-name "$(basename "$src" .swift)" "$src" -o "$out/$t" \
-            -L "$out/lib" -L "$out/deps" -Xlinker --start-group -lSIPProxyFuzz "${deps[@]}" -Xlinker --end-group \
+            -Xlinker --start-group -Xlinker "$library" "${deps[@]}" -Xlinker --end-group \
             -lpcap 2>&1 | quiet || true
         [ -e "$out/$t" ] || { echo "fuzz: $t did not build" >&2; exit 1; }
     fi

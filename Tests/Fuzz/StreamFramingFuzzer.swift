@@ -1,15 +1,18 @@
-// libFuzzer harness: TCP stream framing (RFC 3261 §18.3), driven the way SIPStreamDecoder drives it.
+// libFuzzer harness: TCP stream framing (RFC 3261 §18.3), through the real SIPStreamDecoder.
 //
-// Built by scripts/fuzz.sh (not a SwiftPM target) against an instrumented build of Sources/SIPProxy/Message.
-// The first two input bytes choose the size bound and how the rest is cut into reads; the rest is the byte stream.
-// Reads are appended to a buffer and framed with `SIPParser.frame(_:searched:)`, keeping `searched` exactly as
-// SIPStreamDecoder does (reset on every consumed frame, kept from the call on needMoreData), until the buffer needs
-// more data. Checked after every step:
-// - a frame's length is positive (progress) and within the buffer and the size bound;
-// - a keep-alive is only CR/LF, a message does not start with CR/LF;
-// - the sequence of frames (and whether and where framing fails) does not depend on how the stream was cut into
-//   reads: it equals framing the whole stream at once, without `searchFrom` (adjacent keep-alives merged);
-// - a framed message parses (as the proxy parses it) without a Content-Length disagreement with the framer.
+// Built by scripts/fuzz.sh (not a SwiftPM target) against an instrumented build of Sources/SIPProxy/Message and
+// Transport/SIPStreamDecoder.swift. The first two input bytes choose the size bound and where the rest is cut into
+// reads; the rest is the byte stream. The reads go through SIPStreamDecoder in a ByteToMessageHandler on an
+// EmbeddedChannel, as on a TCP connection, and what comes out is checked against framing the whole stream at once
+// with `SIPParser.frame` (no resume point), frame by frame:
+// - the decoder makes progress and never slices past its buffer (else it traps or hangs: a finding);
+// - it delivers the same messages, byte for byte, with keep-alives in the same places (runs of CR/LF may be cut
+//   into several keep-alives by the reads), whatever the read boundaries;
+// - it fails (message too large, bad Content-Length) exactly when and where the reference does;
+// - every message it delivers parses, as the proxy parses it, without a Content-Length disagreement.
+
+import NIOCore
+import NIOEmbedded
 
 @testable import SIPProxy
 
@@ -21,47 +24,62 @@ public func streamFramingFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ siz
     let stream = Array(input[2...])
     let limits = [65_535, 1024, 200, 64]
     let parser = SIPParser(maxMessageSize: limits[Int(control.0 & 3)])
-    // Read sizes: one octet each, up to 2, 4, 16, 32, 512 or 4096 octets (pseudo-random, seeded by both control
-    // bytes), or the whole stream in one read.
-    let maxRead = [1, 4, 32, 512, Int.max, 2, 16, 4096][Int(control.0 >> 2 & 7)]
+    // Up to 63 cuts at pseudo-random positions (seeded by both control bytes): at most 64 reads, so that the
+    // uninstrumented, unoptimized NIO code of a debug build does not dominate the run time.
     var rng = StreamFramingFuzzer.Rng(seed: UInt64(control.1) &+ UInt64(control.0) << 8)
-
-    let whole = StreamFramingFuzzer.frameAtOnce(stream, parser)
-    var decoder = StreamFramingFuzzer.Decoder(parser: parser)
-    var position = 0
-    while position < stream.count, !decoder.failed {
-        let n = maxRead == Int.max ? stream.count - position : 1 + Int(rng.next() % UInt64(maxRead))
-        let end = min(stream.count, position + n)
-        decoder.read(stream[position..<end])
-        position = end
+    var cuts = Set<Int>()
+    for _ in 0..<Int(control.0 >> 2) where stream.count > 1 {
+        cuts.insert(1 + Int(rng.next() % UInt64(stream.count - 1)))
     }
-    // Runs of CR/LF between messages may be cut into several keep-alives by the reads: compare them merged.
-    let incremental = StreamFramingFuzzer.merged(decoder.frames)
-    guard incremental == StreamFramingFuzzer.merged(whole.frames), decoder.failed == whole.failed else {
+    let bounds = [0] + cuts.sorted() + [stream.count]
+
+    let reference = StreamFramingFuzzer.frameAtOnce(stream, parser)
+    let channel = EmbeddedChannel(handler: ByteToMessageHandler(SIPStreamDecoder(parser: parser)))
+    var delivered: [StreamFramingFuzzer.Frame] = []
+    var failed = false
+    for (start, end) in zip(bounds, bounds.dropFirst()) where !failed && start < end {
+        do {
+            try channel.writeInbound(ByteBuffer(bytes: stream[start..<end]))
+        } catch let error as SIPParseError where error.kind == .messageTooLarge || error.kind == .invalidContentLength {
+            failed = true
+        } catch {
+            fatalError("unexpected error from the stream decoder: \(error)")
+        }
+        while let frame = try? channel.readInbound(as: SIPStreamFrame.self) {
+            switch frame {
+            case .message(var buffer):
+                let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+                delivered.append(.message(bytes))
+                StreamFramingFuzzer.checkParse(bytes, parser)
+            case .keepAlive:
+                if delivered.last != .keepAlive { delivered.append(.keepAlive) }
+            }
+        }
+    }
+    _ = try? channel.finish()
+    guard delivered == reference.frames, failed == reference.failed else {
         fatalError(
-            "framing depends on read boundaries: \(decoder.frames) failed=\(decoder.failed) in reads, "
-                + "\(whole.frames) failed=\(whole.failed) at once"
+            "the decoder fed in reads gave \(StreamFramingFuzzer.describe(delivered)) failed=\(failed), framing at "
+                + "once gave \(StreamFramingFuzzer.describe(reference.frames)) failed=\(reference.failed)"
         )
     }
     return 0
 }
 
 enum StreamFramingFuzzer {
+    /// What a stream delivers: a run of keep-alive CR/LFs (however many frames it took), or a message.
     enum Frame: Equatable {
-        case keepAlive(Int)
-        case message(Int)
+        case keepAlive
+        case message([UInt8])
     }
 
-    static func merged(_ frames: [Frame]) -> [Frame] {
-        var result: [Frame] = []
-        for frame in frames {
-            if case .keepAlive(let n) = frame, case .keepAlive(let m)? = result.last {
-                result[result.count - 1] = .keepAlive(n + m)
-            } else {
-                result.append(frame)
+    static func describe(_ frames: [Frame]) -> String {
+        frames.map { frame in
+            switch frame {
+            case .keepAlive: return "CRLF"
+            case .message(let bytes): return "message(\(bytes.count))"
             }
-        }
-        return result
+        }.joined(separator: " ")
     }
 
     /// xorshift64*: split points derived from the input, the same on every run.
@@ -76,75 +94,7 @@ enum StreamFramingFuzzer {
         }
     }
 
-    /// SIPStreamDecoder's state machine over a plain byte array instead of a ByteBuffer in a channel pipeline.
-    struct Decoder {
-        let parser: SIPParser
-        var buffer: [UInt8] = []
-        var readerIndex = 0
-        var searched = 0
-        var frames: [Frame] = []
-        var failed = false
-
-        init(parser: SIPParser) { self.parser = parser }
-
-        /// ByteToMessageHandler.channelRead: append, then decode while the decoder returns .continue.
-        mutating func read(_ bytes: ArraySlice<UInt8>) {
-            self.buffer.append(contentsOf: bytes)
-            while !self.failed, self.decodeOnce() {}
-            // ByteToMessageHandler discards consumed bytes now and then; do it every read.
-            self.buffer.removeFirst(self.readerIndex)
-            self.readerIndex = 0
-        }
-
-        /// One call of SIPStreamDecoder.decode: true for .continue.
-        mutating func decodeOnce() -> Bool {
-            let readable = self.buffer.count - self.readerIndex
-            var searched = self.searched
-            let result: Result<SIPParser.FrameResult, SIPParseError> = self.buffer.withUnsafeBytes { raw in
-                let rest = UnsafeRawBufferPointer(rebasing: raw[self.readerIndex...])
-                return Result { () throws(SIPParseError) in try self.parser.frame(rest, searched: &searched) }
-            }
-            switch result {
-            case .failure(let error):
-                guard error.kind == .messageTooLarge || error.kind == .invalidContentLength else {
-                    fatalError("unexpected framing error \(error)")
-                }
-                self.failed = true
-                return false
-            case .success(.needMoreData):
-                guard searched <= readable else { fatalError("searched \(searched) past the \(readable) readable") }
-                self.searched = searched
-                return false
-            case .success(.keepAlive(let length)):
-                let bytes = self.consume(length, readable)
-                guard bytes.allSatisfy({ $0 == 13 || $0 == 10 }) else { fatalError("keep-alive is not CRLF: \(bytes)") }
-                self.searched = 0
-                self.frames.append(.keepAlive(length))
-                return true
-            case .success(.message(let length)):
-                guard length <= self.parser.maxMessageSize else {
-                    fatalError("message of \(length) octets over the bound \(self.parser.maxMessageSize)")
-                }
-                let bytes = self.consume(length, readable)
-                guard bytes[0] != 13, bytes[0] != 10 else { fatalError("message starts with CR/LF") }
-                self.searched = 0
-                self.frames.append(.message(length))
-                StreamFramingFuzzer.checkParse(bytes, self.parser)
-                return true
-            }
-        }
-
-        mutating func consume(_ length: Int, _ readable: Int) -> [UInt8] {
-            guard length > 0, length <= readable else {
-                fatalError("frame of \(length) octets with \(readable) readable: no progress or past the buffer")
-            }
-            let bytes = Array(self.buffer[self.readerIndex..<(self.readerIndex + length)])
-            self.readerIndex += length
-            return bytes
-        }
-    }
-
-    /// The reference: every frame of the whole stream, each found by one `frame` call from offset 0.
+    /// The reference: every frame of the whole stream, each found by one `frame` call from its first octet.
     static func frameAtOnce(_ stream: [UInt8], _ parser: SIPParser) -> (frames: [Frame], failed: Bool) {
         var frames: [Frame] = []
         var offset = 0
@@ -157,10 +107,14 @@ enum StreamFramingFuzzer {
             case .failure: return (frames, true)
             case .success(.needMoreData): return (frames, false)
             case .success(.keepAlive(let n)):
-                frames.append(.keepAlive(n))
+                guard n > 0, offset + n <= stream.count else { fatalError("keep-alive of \(n) octets") }
+                if frames.last != .keepAlive { frames.append(.keepAlive) }
                 offset += n
             case .success(.message(let n)):
-                frames.append(.message(n))
+                guard n > 0, offset + n <= stream.count, n <= parser.maxMessageSize else {
+                    fatalError("message of \(n) octets at \(offset) of \(stream.count), bound \(parser.maxMessageSize)")
+                }
+                frames.append(.message(Array(stream[offset..<(offset + n)])))
                 offset += n
             }
         }
