@@ -18,6 +18,7 @@
 # in an EmbeddedChannel) and their dependencies come from a normal `swift build`: their .swiftmodules in its Modules
 # folder, their objects packed into archives so that the linker takes only what is used.
 set -euo pipefail
+script="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
 
 seconds="${FUZZ_SECONDS:-60}"
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
     --seconds=*) seconds="${1#*=}"; shift ;;
     --build-only) build_only=1; shift ;;
     parser | stream | pcap) targets+=("$1"); shift ;;
-    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,12p' "$script" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "fuzz: unknown argument '$1' (targets: parser stream pcap)" >&2; exit 2 ;;
     esac
 done
@@ -96,7 +97,8 @@ newer() { # newer OUTPUT INPUT...: whether OUTPUT is missing or older than an in
 }
 
 library="$out/lib/libSIPProxyFuzz.a"
-if newer "$library" "${sources[@]}" "$0"; then
+interfaces=("$bin/Modules/NIOCore.swiftmodule" "$bin/Modules/NIOEmbedded.swiftmodule")
+if newer "$library" "${sources[@]}" "${interfaces[@]}" "$script"; then
     echo "fuzz: compiling the instrumented library (${#sources[@]} files from Sources/SIPProxy)"
     rm -f "$library"
     swiftc "${flags[@]}" "${imports[@]}" -emit-library -static -module-name SIPProxy -enable-testing -emit-module \
