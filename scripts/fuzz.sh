@@ -84,6 +84,8 @@ sources=(Sources/SIPProxy/Message/*.swift Sources/SIPProxy/Transport/SIPStreamDe
 for f in Sources/SIPProxy/Analysis/*.swift; do
     [ "$(basename "$f")" = PcapExporter.swift ] || sources+=("$f")
 done
+# Pure helpers the analysis may use (Saturating arithmetic, from the hardening branch), when present.
+for f in Sources/SIPProxy/Config/Saturating.swift; do [ -e "$f" ] && sources+=("$f"); done
 flags=(-sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6)
 # Our library's module comes first: SwiftPM's Modules folder has the uninstrumented SIPProxy module too.
 imports=(-I "$out/lib" -I "$bin/Modules" "${modulemaps[@]}")
