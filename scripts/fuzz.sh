@@ -223,10 +223,21 @@ for t in "${targets[@]}"; do
     fi
     status=1
     input="$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)"
-    reason="$(grep -m1 -E 'Fatal error|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|SUMMARY: |Sanitizer' "$log" || true)"
+    # The most telling line: a Swift trap's message, a runtime failure's kind, a sanitizer's or libFuzzer's verdict.
+    reason=""
+    for pattern in 'Fatal error: .*' 'Swift runtime failure: [^/]*' 'SUMMARY: [A-Za-z]*Sanitizer: .*' \
+        'ERROR: libFuzzer: .*' 'ERROR: .*'; do
+        reason="$(grep -m1 -o -E "$pattern" "$log" || true)"
+        [ -z "$reason" ] || break
+    done
     [ -n "$reason" ] || reason="exit status $rc"
-    echo "fuzz: $t found a problem; the last lines of $log:"
-    grep -v -E '^(INFO|#[0-9]|\s+NEW_FUNC|"|.*Uses:)' "$log" | head -40 | sed 's/^/    /'
+    # The first frame of the crash's stack in the package's own sources.
+    where="$(sed -n '/ERROR\|Fatal error/,$p' "$log" | grep -o -E '[^ ]*/(Sources|Tests)/[^ ]*\.swift:[0-9]+' \
+        | grep -v '/\.build/' | head -1 || true)"
+    where="${where#"$PWD"/}"
+    [ -z "$where" ] || reason="${reason% } at $where"
+    echo "fuzz: $t found a problem; from $log:"
+    sed -n '/ERROR\|Fatal error/,$p' "$log" | grep -v -E '^(#[0-9]|"|.*Uses:)' | head -40 | sed 's/^/    /' || true
     summaries+=("fuzz: $t $elapsed s, $runs runs, 1 finding: ${input:-no input saved} ($reason)")
 done
 
