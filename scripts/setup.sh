@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what SIPProxy needs on a fresh Debian machine: libpcap (the CPcap system library) for building, SIPp,
-# tshark, tcpdump and sngrep for the tests. Safe to run again: it only installs what is missing.
+# tshark, tcpdump and sngrep for the tests, binutils (ar, ld.gold) for linking the fuzz harnesses. Safe to run
+# again: it only installs what is missing. libFuzzer itself comes with the Swift toolchain (libclang_rt.fuzzer).
 set -euo pipefail
 
-# baresip-core, openssl, iproute2 and util-linux (unshare, prlimit) for the real-phone, TLS and hardening tests.
-packages=(libpcap-dev pkg-config sip-tester tshark tcpdump sngrep baresip-core openssl iproute2 util-linux)
+# baresip-core, openssl, iproute2 and util-linux (unshare, prlimit) for the real-phone, TLS and hardening tests;
+# binutils (ar, ld.gold) for linking the fuzz harnesses.
+packages=(libpcap-dev pkg-config sip-tester tshark tcpdump sngrep baresip-core openssl iproute2 util-linux binutils)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine and runs the whole test suite: unit tests and the SIPp/tshark integration tests over
-# loopback. Extra arguments go to `swift test` (e.g. --filter Registrar).
+# Sets up a fresh machine and runs the whole test suite: unit tests, the SIPp/tshark integration tests over
+# loopback, then the libFuzzer harnesses in Tests/Fuzz for a bounded time (scripts/fuzz.sh: $FUZZ_SECONDS per target,
+# 60 by default; FUZZ_SECONDS=0 skips them). Extra arguments go to `swift test` (e.g. --filter Registrar) and skip
+# the fuzzing. The fuzz summary comes after swift test's own summary; the exit status covers both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build --build-tests
-exec swift test --skip-build "$@"
+test_status=0
+swift test --skip-build "$@" || test_status=$?
+fuzz_status=0
+if [ $# -gt 0 ]; then
+    echo "fuzz: skipped (arguments were given to swift test); run scripts/fuzz.sh"
+elif [ "${FUZZ_SECONDS:-60}" = 0 ]; then
+    echo "fuzz: skipped (FUZZ_SECONDS=0)"
+else
+    scripts/fuzz.sh --seconds "${FUZZ_SECONDS:-60}" || fuzz_status=$?
+fi
+[ $test_status -eq 0 ] || exit $test_status
+exit $fuzz_status

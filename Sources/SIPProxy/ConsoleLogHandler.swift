@@ -54,46 +54,16 @@ public struct ConsoleLogHandler: LogHandler {
         } else {
             line += padded
         }
-        line += Self.escaped(event.message.description)
+        line += TerminalText.escaped(event.message.description)
         let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
         if !merged.isEmpty {
             let text = merged.sorted { $0.key < $1.key }
-                .map { "\(Self.escaped($0.key))=\(Self.escaped("\($0.value)"))" }
+                .map { "\(TerminalText.escaped($0.key))=\(TerminalText.escaped("\($0.value)"))" }
                 .joined(separator: " ")
             line += self.colored ? " \u{1B}[2m\(text)\u{1B}[0m" : " \(text)"
         }
         line += "\n"
         self.output(line)
-    }
-
-    /// `text` with C0 controls, DEL and C1 controls written as escapes; everything else unchanged. C1 controls
-    /// (U+0080-U+009F) are escaped too: some terminals act on U+009B as CSI, like ESC [.
-    static func escaped(_ text: String) -> String {
-        // Fast path: almost every line is plain text.
-        guard text.unicodeScalars.contains(where: Self.needsEscape) else { return text }
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            guard Self.needsEscape(scalar) else {
-                out.append(scalar)
-                continue
-            }
-            let escape: String
-            switch scalar.value {
-            case 0x0A: escape = "\\n"
-            case 0x0D: escape = "\\r"
-            case 0x09: escape = "\\t"
-            case 0x1B: escape = "\\e"
-            default:
-                let hex = String(scalar.value, radix: 16, uppercase: true)
-                escape = "\\x" + (hex.count < 2 ? "0" + hex : hex)
-            }
-            out.append(contentsOf: escape.unicodeScalars)
-        }
-        return String(out)
-    }
-
-    private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
     }
 
     private static func color(_ level: Logger.Level) -> String {

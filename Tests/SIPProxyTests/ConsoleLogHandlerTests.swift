@@ -62,6 +62,6 @@ import Testing
 
     @Test func plainTextIsUnchanged() {
         let text = "INVITE sip:bob@127.0.0.12 ünïcödé → \\n stays"
-        #expect(ConsoleLogHandler.escaped(text) == text)
+        #expect(TerminalText.escaped(text) == text)
     }
 }

@@ -21,7 +21,7 @@ public enum AnalysisError: Error, Equatable, Sendable, CustomStringConvertible {
 
     /// One line: paths and libpcap's reasons are quoted as they are, except control characters (a file name or a
     /// message with a newline must not add lines, nor an ESC drive the terminal).
-    public var description: String { ConsoleLogHandler.escaped(self.text) }
+    public var description: String { TerminalText.escaped(self.text) }
 
     private var text: String {
         switch self {

@@ -134,6 +134,15 @@ public struct RegistrationInfo: Codable, Sendable, Equatable {
     public var expiresIn: Int
 }
 
+extension RegistrationInfo {
+    /// `sipctl registrations` as a table.
+    public static func table(_ list: [RegistrationInfo]) -> String {
+        if list.isEmpty { return "no registrations\n" }
+        let rows = list.map { [$0.aor, $0.contact, $0.transport, $0.source, "\($0.expiresIn) s"] }
+        return TextTable(headers: ["AOR", "CONTACT", "TRANSPORT", "SOURCE", "EXPIRES IN"], rows: rows).render()
+    }
+}
+
 /// Proxy-wide figures for `sipctl status`.
 public struct ProxyStatus: Codable, Sendable, Equatable {
     public var listeners: [String]

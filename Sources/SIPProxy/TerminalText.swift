@@ -1,0 +1,36 @@
+// TerminalText: text from the wire made safe for a terminal or a log line. A peer's header value, URI or file name
+// may carry CR, LF, ESC or C1 controls that would forge log lines or drive the terminal; they are written as
+// escapes instead. Dependency-free, so the fuzz harnesses and the analysis layer can use it.
+
+/// Escaping of control characters.
+public enum TerminalText {
+    /// `text` with C0 controls, DEL and C1 controls written as escapes; everything else unchanged. C1 controls
+    /// (U+0080-U+009F) are escaped too: some terminals act on U+009B as CSI, like ESC [.
+    public static func escaped(_ text: String) -> String {
+        // Fast path: almost every line is plain text.
+        guard text.unicodeScalars.contains(where: Self.needsEscape) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            guard Self.needsEscape(scalar) else {
+                out.append(scalar)
+                continue
+            }
+            let escape: String
+            switch scalar.value {
+            case 0x0A: escape = "\\n"
+            case 0x0D: escape = "\\r"
+            case 0x09: escape = "\\t"
+            case 0x1B: escape = "\\e"
+            default:
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                escape = "\\x" + (hex.count < 2 ? "0" + hex : hex)
+            }
+            out.append(contentsOf: escape.unicodeScalars)
+        }
+        return String(out)
+    }
+
+    private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+    }
+}
