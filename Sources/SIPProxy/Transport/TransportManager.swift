@@ -441,8 +441,6 @@ public final class TransportManager: @unchecked Sendable {
         }
     }
 
-    /// Datagrams written during one event-loop tick are flushed together at its end, so NIO sends them with
-    /// one `sendmmsg` instead of a `sendmsg` each (a read burst of requests produces a burst of answers).
     private func writeDatagram(
         _ envelope: AddressedEnvelope<ByteBuffer>,
         on channel: Channel,
@@ -450,6 +448,13 @@ public final class TransportManager: @unchecked Sendable {
     ) {
         // A failed send is about this destination only (EHOSTUNREACH, EMSGSIZE, EPERM from a firewall): it is
         // logged once per destination and reported to the transaction (§17.1.4), never fatal for the listener.
+        // Only a sender that listens (a client transaction) pays for a promise: responses and stateless ACKs,
+        // half of all datagrams, are fire-and-forget, as UDP is.
+        guard let onFailure else {
+            channel.write(envelope, promise: nil)
+            self.scheduleDatagramFlush(channel)
+            return
+        }
         let promise = self.eventLoop.makePromise(of: Void.self)
         promise.futureResult.whenFailure { error in
             self.counters.sendErrors += 1
@@ -458,9 +463,15 @@ public final class TransportManager: @unchecked Sendable {
                 "send:\(remote.hostPort)", .notice,
                 "udp send to \(remote.hostPort) failed: \(TransportError.explain(error))"
             )
-            onFailure?(TransportError(.sendFailed, "udp send to \(remote.hostPort) failed"))
+            onFailure(TransportError(.sendFailed, "udp send to \(remote.hostPort) failed"))
         }
         channel.write(envelope, promise: promise)
+        self.scheduleDatagramFlush(channel)
+    }
+
+    /// Datagrams written during one event-loop tick are flushed together at its end, so NIO sends them with
+    /// one `sendmmsg` instead of a `sendmsg` each (a read burst of requests produces a burst of answers).
+    private func scheduleDatagramFlush(_ channel: Channel) {
         self.unflushedDatagramChannels[ObjectIdentifier(channel)] = channel
         guard !self.datagramFlushScheduled else { return }
         self.datagramFlushScheduled = true
