@@ -4,9 +4,10 @@
 # again: it only installs what is missing. libFuzzer itself comes with the Swift toolchain (libclang_rt.fuzzer).
 set -euo pipefail
 
-# baresip-core, openssl, iproute2 and util-linux (unshare, prlimit) for the real-phone, TLS and hardening tests;
+# baresip-core, openssl, python3, iproute2 and util-linux (unshare, prlimit) for the real-phone, TLS and hardening
+# tests;
 # binutils (ar, ld.gold) for linking the fuzz harnesses.
-packages=(libpcap-dev pkg-config sip-tester tshark tcpdump sngrep baresip-core openssl iproute2 util-linux binutils)
+packages=(libpcap-dev pkg-config sip-tester tshark tcpdump sngrep baresip-core openssl iproute2 util-linux binutils python3)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
