@@ -116,6 +116,76 @@ struct HardeningTests {
         }
     }
 
+    @Test("a large request to a UDP address goes over TCP (RFC 3261 §18.1.1), a small one over UDP, and UDP when TCP is refused")
+    func largeRequestSwitchesToTCP() async throws {
+        let proxy = try await ProxyProcess.start(label: "mtu")
+        defer { proxy.stopAndRemoveDirectory() }
+        // alice is registered, so she may send to other hosts; the service at 127.0.0.98 listens on UDP and TCP.
+        let alice = try RawSocket(udpOn: "127.0.0.11")
+        try alice.send(Self.register("alice", ip: "127.0.0.11", port: alice.localPort, proxy: proxy), to: proxy.ip, port: proxy.port)
+        #expect(alice.receive(timeout: 5) { $0.contains { statusCode($0) == 200 } }.messages.contains { statusCode($0) == 200 })
+        let serviceUDP = try RawSocket(udpOn: "127.0.0.98")
+        var serviceTCP: TCPListener? = try TCPListener(ip: "127.0.0.98", port: serviceUDP.localPort)
+        let service = "sip:svc@127.0.0.98:\(serviceUDP.localPort)"
+
+        func send(_ method: String, body: String, callID: String) throws -> String {
+            let request = Self.request(method, service, from: "127.0.0.11", port: alice.localPort, callID: callID,
+                                       extra: ["Contact: <sip:alice@127.0.0.11:\(alice.localPort)>",
+                                               "Content-Type: \(method == "INVITE" ? "application/sdp" : "text/plain")"],
+                                       body: body)
+            try alice.send(request, to: proxy.ip, port: proxy.port)
+            return request
+        }
+        func reply(_ code: String, to request: String) -> String {
+            var text = "SIP/2.0 \(code)\r\n"
+            for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+                for value in headers(name, in: request) { text += "\(name): \(value)\(name == "To" ? ";tag=svc" : "")\r\n" }
+            }
+            return text + "Content-Length: 0\r\n\r\n"
+        }
+
+        // 1. A 4 KB INVITE arrives over TCP, with a TCP Via and a TCP Record-Route; the answer goes back to alice.
+        do {
+            let invite = try send("INVITE", body: Self.sdp(size: 4096, ip: "127.0.0.11"), callID: "mtu-invite")
+            let connection = try #require(serviceTCP?.accept(timeout: 5), "the proxy connects over TCP\n\(proxy.logTail())")
+            let overTCP = connection.receive(timeout: 5) { $0.contains { $0.hasPrefix("INVITE") } }.messages
+            let received = try #require(overTCP.first { $0.hasPrefix("INVITE") }, "INVITE over TCP\n\(proxy.logTail())")
+            #expect(headers("Via", in: received).first?.hasPrefix("SIP/2.0/TCP ") == true, "\(headers("Via", in: received))")
+            #expect(headers("Record-Route", in: received).first?.contains("transport=tcp") == true)
+            #expect(Self.body(received) == Self.body(invite), "the SDP arrives whole")
+            connection.write(Array(reply("486 Busy Here", to: received).utf8))
+            #expect(alice.receive(timeout: 5) { $0.contains { statusCode($0) == 486 } }.messages.contains { statusCode($0) == 486 },
+                    "alice gets the 486 that came back over TCP\n\(proxy.logTail())")
+            try alice.send(Self.request("ACK", service, from: "127.0.0.11", port: alice.localPort, callID: "mtu-invite", toTag: "svc"),
+                           to: proxy.ip, port: proxy.port)
+            #expect(serviceUDP.receive(timeout: 0.5).messages.isEmpty, "nothing of the large INVITE came over UDP")
+        }  // the proxy's connection is closed here
+
+        // 2. A small MESSAGE stays on UDP.
+        _ = try send("MESSAGE", body: "hi", callID: "mtu-small")
+        let small = serviceUDP.receive(timeout: 5) { $0.contains { $0.hasPrefix("MESSAGE") } }.messages
+        #expect(small.first { $0.hasPrefix("MESSAGE") }.map { headers("Via", in: $0).first?.hasPrefix("SIP/2.0/UDP ") == true } == true,
+                "a small MESSAGE goes over UDP\n\(small)")
+        if let message = small.first(where: { $0.hasPrefix("MESSAGE") }) {
+            try serviceUDP.send(reply("200 OK", to: message), to: proxy.ip, port: proxy.port)
+            _ = alice.receive(timeout: 3) { $0.contains { statusCode($0) == 200 } }
+        }
+
+        // 3. TCP refused (the listener is gone, the connection closed): the large MESSAGE is sent again over UDP.
+        serviceTCP = nil
+        let large = String(repeating: "Hello service! ", count: 300)
+        _ = try send("MESSAGE", body: large, callID: "mtu-fallback")
+        let fallback = serviceUDP.receive(timeout: 8) { $0.contains { $0.hasPrefix("MESSAGE") } }.messages
+        let overUDP = try #require(fallback.first { $0.hasPrefix("MESSAGE") }, "MESSAGE over UDP after TCP failed\n\(proxy.logTail())")
+        #expect(headers("Via", in: overUDP).first?.hasPrefix("SIP/2.0/UDP ") == true)
+        #expect(Self.body(overUDP) == large)
+        try serviceUDP.send(reply("200 OK", to: overUDP), to: proxy.ip, port: proxy.port)
+        let finals = alice.receive(timeout: 5) { $0.contains { statusCode($0) == 200 } }.messages
+            .filter { $0.contains("Call-ID: mtu-fallback") }.compactMap(statusCode)
+        #expect(finals.filter { $0 >= 200 } == [200], "alice gets the service's 200, not a 503\n\(proxy.logTail())")
+        #expect(proxy.logTail().contains("RFC 3261 §18.1.1"), "the fallback is logged")
+    }
+
     @Test("a TCP message over --max-message-size gets 513 and the connection is closed; the proxy keeps serving")
     func oversizedTCP() async throws {
         let proxy = try await ProxyProcess.start(label: "513", extraArguments: ["--max-message-size", "8192"])
@@ -299,9 +369,9 @@ final class TCPListener {
     let fd: Int32
     let port: Int
 
-    init(ip: String) throws {
+    init(ip: String, port: Int = 0) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = try RawSocket.address(ip, 0)
+        var addr = try RawSocket.address(ip, port)
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
@@ -318,12 +388,20 @@ final class TCPListener {
         self.port = Int(UInt16(bigEndian: bound.sin_port))
     }
 
+    /// The next connection, accepted within `timeout` seconds.
+    func accept(timeout: Double) -> RawSocket? {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&pfd, 1, Int32(timeout * 1000)) > 0 else { return nil }
+        let c = Glibc.accept(fd, nil, nil)
+        return c < 0 ? nil : RawSocket(accepted: c)
+    }
+
     /// Connections waiting to be accepted right now (accepts and closes them).
     func acceptedCount() -> Int {
         var count = 0
         var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         while poll(&pfd, 1, 200) > 0 {
-            let c = accept(fd, nil, nil)
+            let c = Glibc.accept(fd, nil, nil)
             if c < 0 { break }
             close(c)
             count += 1

@@ -17,6 +17,18 @@ struct ProxyBranch {
     var cancelSent = false
     /// Timer C (§16.6 step 11), INVITE only.
     var timerC: Scheduled<Void>?
+    /// Sent over TCP only because of its size (§18.1.1): how to send it over UDP instead if TCP is refused.
+    var udpFallback: Fallback?
+
+    struct Fallback {
+        /// The request before this branch's edits (Via, Record-Route, Request-URI).
+        let request: SIPRequest
+        let target: ProxyCore.ForwardTarget
+        /// The UDP destination the request would have gone to.
+        let destination: Peer
+        /// Where the request came from (decides the Record-Route pair).
+        let peer: Peer
+    }
 }
 
 /// State shared by the branches of one server transaction.

@@ -48,6 +48,7 @@ extension ProxyCore: TransactionUser {
     func transactionLayer(_ layer: TransactionLayer, clientFailed status: Int, owner: ClientOwner) {
         guard case .branch(let context, let index) = owner, index < context.branches.count else { return }
         guard context.branches[index].finalStatus == nil else { return }
+        if status == 503, self.retryOverUDP(context, index) { return }
         // §16.7 step 2 / §16.8: a timeout acts as a 408, a transport failure as a 503, made from the request as
         // received so it can go upstream.
         guard

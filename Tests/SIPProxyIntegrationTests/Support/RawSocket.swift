@@ -50,6 +50,13 @@ final class RawSocket: @unchecked Sendable {
         }
     }
 
+    /// A connection accepted by a test's listening socket.
+    init(accepted fd: Int32) {
+        self.isUDP = false
+        self.fd = fd
+        self.localIP = ""
+    }
+
     deinit { close(self.fd) }
 
     private func bind(_ ip: String, _ port: Int) throws {
