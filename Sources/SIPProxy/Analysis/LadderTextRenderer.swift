@@ -45,13 +45,13 @@ public struct LadderTextRenderer: Sendable {
         let centers = (0..<count).map { Self.margin + spacing / 2 + $0 * spacing }
         let lineWidth = Self.margin + count * spacing
         var out: [String] = []
-        for callID in ladder.callIDs { out.append(self.paint("Call-ID: \(callID)", .bold)) }
+        for callID in ladder.callIDs { out.append(self.paint("Call-ID: \(TerminalText.escaped(callID))", .bold)) }
 
         var header = TextLine(width: lineWidth)
         header.write("time", at: 0)
         header.write("delta", at: 16)
         for (i, name) in ladder.columns.enumerated() {
-            let text = Self.cutMiddle(name, spacing - 1, self.glyphs.cut)
+            let text = Self.cutMiddle(TerminalText.escaped(name), spacing - 1, self.glyphs.cut)
             header.write(text, at: max(Self.margin, centers[i] - text.count / 2), style: .bold)
         }
         out.append(header.render(color: self.color))
@@ -63,7 +63,7 @@ public struct LadderTextRenderer: Sendable {
             let high = arrow.from == arrow.to ? low + spacing / 2 : centers[max(arrow.from, arrow.to)]
             let room = max(1, high - low - 3)
             var label = self.lifelines(centers, lineWidth)
-            label.write(Self.cut(arrow.fullLabel, room, self.glyphs.cut), at: low + 2, style: style)
+            label.write(Self.cut(TerminalText.escaped(arrow.fullLabel), room, self.glyphs.cut), at: low + 2, style: style)
             out.append(label.render(color: self.color))
 
             var line = self.lifelines(centers, lineWidth)
@@ -73,15 +73,16 @@ public struct LadderTextRenderer: Sendable {
             out.append(line.render(color: self.color))
 
             for media in arrow.media {
-                for piece in Self.wrap(media, room) {
+                for piece in Self.wrap(TerminalText.escaped(media), room) {
                     var row = self.lifelines(centers, lineWidth)
                     row.write(Self.cut(piece, room, self.glyphs.cut), at: low + 2, style: .dim)
                     out.append(row.render(color: self.color))
                 }
             }
             if self.raw {
+                // The message's own text, from the wire: its control characters (ESC, C1) are shown as escapes.
                 for text in arrow.text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
-                    let line = String(repeating: " ", count: Self.margin) + "  " + text
+                    let line = String(repeating: " ", count: Self.margin) + "  " + TerminalText.escaped(String(text))
                     out.append(Self.cut(line, max(self.width, Self.margin + 20), self.glyphs.cut))
                 }
             }

@@ -10,8 +10,10 @@ public struct TextTable: Sendable {
         self.rows = rows
     }
 
+    /// Cells come from the wire (display names, URIs, Call-IDs): control characters are written as escapes, so a
+    /// peer cannot drive the terminal or break the columns.
     public func render() -> String {
-        let all = [self.headers] + self.rows
+        let all = ([self.headers] + self.rows).map { $0.map(TerminalText.escaped) }
         var widths = Array(repeating: 0, count: self.headers.count)
         for row in all {
             for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
