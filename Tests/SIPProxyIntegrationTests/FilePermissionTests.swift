@@ -46,6 +46,9 @@ struct FilePermissionTests {
         // A journal an older version left world-readable.
         _ = FileManager.default.createFile(atPath: dir.appendingPathComponent("calls.jsonl").path, contents: nil)
         chmod(dir.appendingPathComponent("calls.jsonl").path, 0o644)
+        let rotated = dir.appendingPathComponent("calls-20260101-120000.jsonl")
+        _ = FileManager.default.createFile(atPath: rotated.path, contents: Data("{}\n".utf8))
+        chmod(rotated.path, 0o644)
         let bed = try await TestBed("file-modes", logLevel: "info", workDirectory: dir)
         defer { bed.shutdown() }
         try await self.exercise(bed)
@@ -56,6 +59,7 @@ struct FilePermissionTests {
         for file in pcaps {
             #expect(Self.mode(file)?.bits == 0o600, "\(file.lastPathComponent) is \(Self.octal(Self.mode(file)?.bits))")
         }
+        #expect(Self.mode(rotated)?.bits == 0o600, "a rotated journal is \(Self.octal(Self.mode(rotated)?.bits))")
         for name in ["calls.jsonl", "calls.log", "forwarding.json", "calls.inprogress.jsonl", "sipproxy.sock"] {
             let url = dir.appendingPathComponent(name)
             guard name != "calls.inprogress.jsonl" || FileManager.default.fileExists(atPath: url.path) else { continue }

@@ -240,6 +240,10 @@ final class Writer {
         self.configuration = configuration
         self.journal = try AppendFile(path: configuration.path)
         if let text = configuration.textLogPath { self.textLog = try AppendFile(path: text) }
+        // Rotated files an older version left readable by others are tightened like the live ones.
+        for path in [configuration.path] + (configuration.textLogPath.map { [$0] } ?? []) {
+            for file in CallJournalReader.files(for: path) where file != path { AppendFile.makeOwnerOnly(file) }
+        }
         if self.journal.size > 0, let modified = AppendFile.modificationTime(configuration.path) {
             self.day = Self.dayNumber(modified, self.configuration.timeZone)
         }
@@ -482,6 +486,13 @@ final class AppendFile {
     }
 
     deinit { self.close() }
+
+    /// Takes group and other permissions away from a file of ours (a rotated journal); errors leave it as it is.
+    static func makeOwnerOnly(_ path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_uid == geteuid(), info.st_mode & 0o077 != 0 else { return }
+        _ = chmod(path, info.st_mode & 0o700)
+    }
 
     func write(_ text: String) throws(CallLogError) {
         guard self.fd >= 0 else { throw CallLogError(.io, "\(self.path) is closed") }
