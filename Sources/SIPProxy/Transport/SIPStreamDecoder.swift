@@ -27,6 +27,9 @@ struct SIPStreamDecoder: ByteToMessageDecoder {
     private var expected: Int?
     /// Set after an oversized message: the stream cannot be resynchronised (RFC 4475 §3.3.9), so the rest is dropped.
     private var discarding = false
+    /// CRLF octets seen since the last message or ping: a "\r\n\r\n" ping split over two reads (two TCP segments,
+    /// or a TLS record boundary) is still a ping.
+    private var keepAliveOctets = 0
 
     init(parser: SIPParser) {
         self.parser = parser
@@ -79,7 +82,10 @@ struct SIPStreamDecoder: ByteToMessageDecoder {
         case .keepAlive(let length):
             self.searched = 0
             buffer.moveReaderIndex(forwardBy: length)
-            context.fireChannelRead(Self.wrapInboundOut(.keepAlive(isPing: length >= 4)))
+            self.keepAliveOctets += length
+            let isPing = self.keepAliveOctets >= 4
+            if isPing { self.keepAliveOctets = 0 }
+            context.fireChannelRead(Self.wrapInboundOut(.keepAlive(isPing: isPing)))
             return .continue
         case .message(let length):
             return self.emit(context: context, buffer: &buffer, length: length)
@@ -88,6 +94,7 @@ struct SIPStreamDecoder: ByteToMessageDecoder {
 
     private mutating func emit(context: ChannelHandlerContext, buffer: inout ByteBuffer, length: Int) -> DecodingState {
         self.searched = 0
+        self.keepAliveOctets = 0
         self.expected = nil
         let slice = buffer.readSlice(length: length)!
         context.fireChannelRead(Self.wrapInboundOut(.message(slice)))

@@ -116,4 +116,18 @@ import Testing
         }
         #expect(pings == [true, false])
     }
+
+    @Test("a ping split into two CRLFs (two segments or TLS records) is still a ping, answered once")
+    func splitPing() throws {
+        let crlf = Array("\r\n".utf8)[...]
+        let a = Self.invite(size: 1500)
+        let frames = try Self.decode([crlf, crlf, a[...], crlf, crlf, crlf])
+        let pings = frames.compactMap { frame -> Bool? in
+            if case .keepAlive(let isPing) = frame { return isPing }
+            return nil
+        }
+        // CRLF CRLF is a ping; a message between resets the count; three CRLFs after it are one ping and a spare CRLF.
+        #expect(pings == [false, true, false, true, false])
+        #expect(Self.messages(frames) == [a])
+    }
 }
