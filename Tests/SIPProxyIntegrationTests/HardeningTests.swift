@@ -240,6 +240,44 @@ struct HardeningTests {
                 "a registered phone's MESSAGE to another host is forwarded\n\(proxy.logTail())")
     }
 
+    @Test("an in-dialog request with a forged Route naming the proxy gets 403; one following the proxy's own Record-Route is relayed")
+    func forgedRouteIsNotARelayPass() async throws {
+        let proxy = try await ProxyProcess.start(label: "forged-route")
+        defer { proxy.stopAndRemoveDirectory() }
+        let alice = try RawSocket(udpOn: "127.0.0.11")
+        try alice.send(Self.register("alice", ip: "127.0.0.11", port: alice.localPort, proxy: proxy), to: proxy.ip, port: proxy.port)
+        #expect(alice.receive(timeout: 5) { $0.contains { statusCode($0) == 200 } }.messages.contains { statusCode($0) == 200 })
+        // alice's second socket is not registered: only the dialog's route set lets a request reach it.
+        let aliceOther = try RawSocket(udpOn: "127.0.0.11")
+        let service = try RawSocket(udpOn: "127.0.0.98")
+        try alice.send(Self.request("INVITE", "sip:svc@127.0.0.98:\(service.localPort)", from: "127.0.0.11",
+                                    port: alice.localPort, callID: "dialog-1",
+                                    extra: ["Contact: <sip:alice@127.0.0.11:\(aliceOther.localPort)>"]),
+                       to: proxy.ip, port: proxy.port)
+        let invite = try #require(service.receive(timeout: 5) { $0.contains { $0.hasPrefix("INVITE") } }.messages
+            .first { $0.hasPrefix("INVITE") }, "\(proxy.logTail())")
+        let recordRoute = try #require(headers("Record-Route", in: invite).first)
+        #expect(recordRoute.contains(";sptag="), "the Record-Route is tagged: \(recordRoute)")
+
+        func bye(_ route: String, cseq: Int) throws -> [Int] {
+            try service.send(Self.request("BYE", "sip:alice@127.0.0.11:\(aliceOther.localPort)", from: "127.0.0.98",
+                                          port: service.localPort, callID: "dialog-1", cseq: cseq, toTag: "a1",
+                                          extra: ["Route: \(route)"]), to: proxy.ip, port: proxy.port)
+            return service.receive(timeout: 2) { $0.contains { (statusCode($0) ?? 0) >= 200 } }.messages
+                .filter { $0.contains("BYE") }.compactMap(statusCode)
+        }
+        let forged = "<sip:\(proxy.hostPort);lr>"
+        #expect(try bye(forged, cseq: 2) == [403], "a bare Route naming the proxy is no pass\n\(proxy.logTail())")
+        let wrongTag = recordRoute.replacingOccurrences(of: #";sptag=[0-9a-f]+"#, with: ";sptag=0123456789abcdef",
+                                                        options: .regularExpression)
+        #expect(try bye(wrongTag, cseq: 3) == [403], "a tag for another dialog is no pass")
+        #expect(aliceOther.receive(timeout: 0.5).messages.isEmpty, "nothing was relayed")
+
+        #expect(try bye(recordRoute, cseq: 4).isEmpty, "the dialog's own route is followed")
+        let relayed = aliceOther.receive(timeout: 5) { $0.contains { $0.hasPrefix("BYE") } }.messages
+        #expect(relayed.contains { $0.hasPrefix("BYE") }, "the BYE reaches alice's dialog contact\n\(proxy.logTail())")
+    }
+
     @Test("an unacknowledged INVITE from an unknown UDP source gets one response, not twelve")
     func noAmplification() async throws {
         let proxy = try await ProxyProcess.start(label: "amplify")

@@ -348,9 +348,9 @@ extension ProxyCore {
         // proxy. When the two legs use different sockets (transport or interface), both are recorded.
         if !request.isInDialog && Self.dialogCreatingMethods.contains(request.method) {
             if peer.local != destination.local || peer.transport != destination.transport {
-                copy.headers.prepend("Record-Route", self.recordRoute(peer.local, peer.transport))
+                copy.headers.prepend("Record-Route", self.recordRoute(peer.local, peer.transport, callID: request.callID))
             }
-            copy.headers.prepend("Record-Route", self.recordRoute(destination.local, destination.transport))
+            copy.headers.prepend("Record-Route", self.recordRoute(destination.local, destination.transport, callID: request.callID))
         }
         // Step 8: our Via, with a unique branch whose prefix carries the loop-detection hash.
         let branch = self.nextBranch(loopHash: context.loopHash)
@@ -610,13 +610,16 @@ extension ProxyCore {
     func processRoutes(_ request: inout SIPRequest) -> Bool {
         var followsOwnRoute = false
         if self.isLocal(request.uri), request.uri.isLooseRouter, let last = request.routes.last {
+            // A strict router upstream put our Route URI in the Request-URI (§16.4).
+            followsOwnRoute = self.routeSigner.verifies(request.uri, callID: request.callID)
             request.uri = last.uri
             Self.removeLastRoute(&request)
-            followsOwnRoute = true
         }
         while let top = request.headers.firstValue("route").flatMap(NameAddress.parse), self.isLocal(top.uri) {
             request.headers.removeFirstValue("route")
-            followsOwnRoute = true
+            // Only a Route value the proxy itself recorded for this dialog counts (RouteSigner); one that merely
+            // names the proxy is removed all the same (§16.4) but gives no right to relay.
+            if self.routeSigner.verifies(top.uri, callID: request.callID) { followsOwnRoute = true }
         }
         return followsOwnRoute
     }

@@ -72,10 +72,11 @@ extension ProxyCore {
         "SIP/2.0/\(destination.transport.rawValue) \(self.advertisedHost(destination.local)):\(destination.local.port ?? 5060);branch=\(branch)"
     }
 
-    /// `<sip:host:port;transport=tcp;lr>` for a listener (§16.6 step 4, §19.1.1 lr).
-    func recordRoute(_ listener: SocketAddress, _ transport: TransportKind) -> String {
+    /// `<sip:host:port;transport=tcp;lr;sptag=...>` for a listener (§16.6 step 4, §19.1.1 lr), tagged for the
+    /// dialog's Call-ID (`RouteSigner`).
+    func recordRoute(_ listener: SocketAddress, _ transport: TransportKind, callID: String) -> String {
         var uri = "sip:\(self.advertisedHost(listener)):\(listener.port ?? 5060)"
         if let parameter = transport.uriParameter { uri += ";transport=\(parameter)" }
-        return "<\(uri);lr>"
+        return "<\(uri);lr;\(RouteSigner.parameter)=\(self.routeSigner.tag(callID: callID))>"
     }
 }

@@ -42,6 +42,8 @@ public final class ProxyCore: @unchecked Sendable {
     let instanceTag: String
     /// Call forwarding rules in force and their state file (ProxyCore+Forwarding).
     var forwarding: ForwardingService
+    /// Tags the proxy's Record-Route with its dialog's Call-ID, so forged Routes give no right to relay.
+    let routeSigner = RouteSigner()
     /// Digest authentication (`--auth`), nil when off (the assignment's default: anyone may register).
     var authenticator: DigestAuthenticator?
 

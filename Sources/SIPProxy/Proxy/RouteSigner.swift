@@ -1,0 +1,42 @@
+// RouteSigner: the proxy's Record-Route carries a tag bound to the dialog's Call-ID, so an in-dialog request that
+// follows the proxy's own Route can be told from one that merely names the proxy in a forged Route header.
+//
+// With `--relay local`, an in-dialog request that follows the proxy's Route may go to any next hop (RFC 3261
+// §16.12: the route set was agreed when the dialog was made). Without a check, anyone could write
+// `Route: <sip:proxy;lr>` and a To tag and have the proxy relay to any host. The tag is an HMAC-SHA256 of the
+// Call-ID under a key made at start, in the Record-Route URI as `;sptag=` (RFC 3261 §16.6 step 4 lets the proxy
+// put what it wants in its own URI; phones copy it back verbatim, §12.1.1). Kamailio's rr module adds `ftag` and
+// `did` parameters the same way.
+
+import Crypto
+
+struct RouteSigner {
+    static let parameter = "sptag"
+    private let key: SymmetricKey
+
+    init(key: SymmetricKey = SymmetricKey(size: .bits256)) {
+        self.key = key
+    }
+
+    /// 16 hex digits (64 bits) of HMAC-SHA256(key, Call-ID): enough that guessing one takes 2^63 tries.
+    func tag(callID: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(callID.utf8), using: self.key)
+        var out = ""
+        out.reserveCapacity(16)
+        for byte in mac.prefix(8) {
+            out += String(byte >> 4, radix: 16)
+            out += String(byte & 0x0F, radix: 16)
+        }
+        return out
+    }
+
+    /// Whether `uri` (one of the proxy's own Route values) carries the tag of this Call-ID.
+    func verifies(_ uri: SIPURI, callID: String) -> Bool {
+        guard let tag = uri.parameters[Self.parameter], tag.utf8.count == 16 else { return false }
+        // Compared in constant time, like the digest nonces.
+        let expected = Array(self.tag(callID: callID).utf8)
+        var difference: UInt8 = 0
+        for (a, b) in zip(expected, tag.lowercased().utf8) { difference |= a ^ b }
+        return difference == 0
+    }
+}
