@@ -16,7 +16,7 @@ struct ProxyBranch {
     var cancelPending = false
     var cancelSent = false
     /// Timer C (§16.6 step 11), INVITE only.
-    var timerC: Scheduled<Void>?
+    var timerC: TimerID?
     /// Sent over TCP only because of its size (§18.1.1): how to send it over UDP instead if TCP is refused.
     var udpFallback: Fallback?
 

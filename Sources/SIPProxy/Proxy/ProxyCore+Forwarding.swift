@@ -57,7 +57,7 @@ final class ForwardingContext {
     /// The first branch of the current group: earlier branches are superseded (their finals are ignored).
     var groupStart = 0
     /// The no-answer timer of the current group.
-    var noAnswerTimer: Scheduled<Void>?
+    var noAnswerTimer: TimerID?
     /// 3xx responses of the current group held back while their Contacts may still be tried.
     var heldRedirects: [SIPResponse] = []
 
@@ -169,7 +169,7 @@ extension ProxyCore {
         }
         let group = context.branches[state.groupStart...]
         guard group.allSatisfy({ $0.finalStatus != nil }) else { return verdict }
-        state.noAnswerTimer?.cancel()
+        self.timers.cancel(state.noAnswerTimer)
         state.noAnswerTimer = nil
         guard !context.cancelled else { return self.releaseRedirects(context, state, verdict) }
 
@@ -366,14 +366,14 @@ extension ProxyCore {
     /// The no-answer rule of the group's user: after its delay the group's branches are cancelled and the target
     /// is tried (a per-call timer on the core's loop, like Timer C).
     private func armNoAnswer(_ context: ProxyContext, _ state: ForwardingContext) {
-        state.noAnswerTimer?.cancel()
+        self.timers.cancel(state.noAnswerTimer)
         state.noAnswerTimer = nil
         guard context.isCall, let user = state.user, let rule = self.forwarding.table.rule(for: user),
             rule.noAnswer != nil
         else { return }
         let serverKey = context.serverKey
         let groupStart = state.groupStart
-        state.noAnswerTimer = self.eventLoop.scheduleTask(in: .seconds(Int64(rule.noAnswerSeconds))) {
+        state.noAnswerTimer = self.timers.schedule(in: .seconds(Int64(rule.noAnswerSeconds))) {
             [weak self] in
             guard let self, let context = self.transactions.server(serverKey)?.context,
                 let state = context.forwarding, state.groupStart == groupStart

@@ -400,7 +400,7 @@ extension ProxyCore {
             !context.finalForwarded
         else { return false }
         context.branches[index].finalStatus = 503
-        context.branches[index].timerC?.cancel()
+        self.timers.cancel(context.branches[index].timerC)
         context.branches[index].timerC = nil
         self.logger.info(
             "tcp to \(failed.destination.remote.hostPort) failed, sending \(failed.request.method) over udp (RFC 3261 §18.1.1)",
@@ -417,9 +417,9 @@ extension ProxyCore {
     /// Timer C (§16.6 step 11): an INVITE branch that stays provisional too long is cancelled; one with no
     /// response at all is ended by its transaction's Timer B.
     func armTimerC(_ context: ProxyContext, _ index: Int) {
-        context.branches[index].timerC?.cancel()
+        self.timers.cancel(context.branches[index].timerC)
         let serverKey = context.serverKey
-        context.branches[index].timerC = self.eventLoop.scheduleTask(in: self.configuration.timers.timerC) {
+        context.branches[index].timerC = self.timers.schedule(in: self.configuration.timers.timerC) {
             [weak self] in
             guard let self, let context = self.transactions.server(serverKey)?.context,
                 index < context.branches.count

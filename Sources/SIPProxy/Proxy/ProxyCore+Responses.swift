@@ -111,7 +111,7 @@ extension ProxyCore: TransactionUser {
             return
         }
         context.branches[index].finalStatus = upstream.statusCode
-        context.branches[index].timerC?.cancel()
+        self.timers.cancel(context.branches[index].timerC)
         context.branches[index].timerC = nil
         let entry = self.transactions.server(context.serverKey)
 

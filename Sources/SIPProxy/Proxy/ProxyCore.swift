@@ -20,6 +20,8 @@ public final class ProxyCore: @unchecked Sendable {
     let configuration: ProxyConfiguration
     let parser: SIPParser
     let transactions: TransactionLayer
+    /// The loop's timer wheel: transaction timers, Timer C and no-answer forwarding (one NIO task drives them all).
+    let timers: LoopTimers
     var logger: Logger
     let now: @Sendable () -> NIODeadline
     var registrar: Registrar
@@ -65,10 +67,12 @@ public final class ProxyCore: @unchecked Sendable {
         self.now = now
         self.registrar = Registrar(policy: configuration.registrar)
         self.phrases = configuration.phrases
+        self.timers = LoopTimers(eventLoop: eventLoop, clock: now)
         self.transactions = TransactionLayer(
             eventLoop: eventLoop,
             transport: transport,
             timers: configuration.timers,
+            clock: self.timers,
             logger: logger
         )
         self.instanceTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
@@ -105,6 +109,7 @@ public final class ProxyCore: @unchecked Sendable {
         try? await self.eventLoop.submit {
             self.sweepTask?.cancel()
             self.sweepTask = nil
+            self.timers.stop()
             self.transport.onReceive = nil
             self.transport.onOversized = nil
             guard let journal = self.journal else { return }

@@ -1,5 +1,5 @@
 // TransactionLayer: runs the pure transaction machines (RFC 3261 §17) against the transport and the event loop's
-// timers. It is the only place in the SIP core that schedules anything; the machines never see a clock.
+// timer wheel (`LoopTimers`). It is the only place in the SIP core that schedules anything; the machines never see a clock.
 
 import Logging
 import NIOCore
@@ -36,7 +36,7 @@ final class ServerEntry {
     let destination: Peer
     /// To-tag for responses the proxy itself makes to this request.
     let localTag: String
-    var timers: [TransactionTimer: Scheduled<Void>] = [:]
+    var timers: [TransactionTimer: TimerID] = [:]
     var context: ProxyContext?
 
     init(key: TransactionKey, machine: Machine, request: SIPRequest, destination: Peer, localTag: String) {
@@ -68,7 +68,7 @@ final class ClientEntry {
     let owner: ClientOwner
     /// The request's wire form, serialized once and reused for every retransmission.
     let wire: ByteBuffer
-    var timers: [TransactionTimer: Scheduled<Void>] = [:]
+    var timers: [TransactionTimer: TimerID] = [:]
 
     init(key: TransactionKey, machine: Machine, destination: Peer, owner: ClientOwner, wire: ByteBuffer) {
         self.key = key
@@ -86,6 +86,8 @@ final class TransactionLayer: @unchecked Sendable {
     let eventLoop: EventLoop
     let transport: TransportManager
     let timers: TransactionTimers
+    /// The event loop's timer wheel: every transaction timer lives there (one NIO task for all of them).
+    let clock: LoopTimers
     var logger: Logger
     weak var user: TransactionUser?
     /// Observes every message the layer puts on the wire (the proxy core logs them).
@@ -94,10 +96,11 @@ final class TransactionLayer: @unchecked Sendable {
     private(set) var servers: [TransactionKey: ServerEntry] = [:]
     private(set) var clients: [TransactionKey: ClientEntry] = [:]
 
-    init(eventLoop: EventLoop, transport: TransportManager, timers: TransactionTimers, logger: Logger) {
+    init(eventLoop: EventLoop, transport: TransportManager, timers: TransactionTimers, clock: LoopTimers, logger: Logger) {
         self.eventLoop = eventLoop
         self.transport = transport
         self.timers = timers
+        self.clock = clock
         self.logger = logger
     }
 
@@ -178,7 +181,7 @@ final class TransactionLayer: @unchecked Sendable {
         case .startTimer(let timer, let amount):
             self.schedule(timer, amount, server: entry)
         case .cancelTimer(let timer):
-            entry.timers.removeValue(forKey: timer)?.cancel()
+            self.clock.cancel(entry.timers.removeValue(forKey: timer))
         case .terminated:
             self.removeServer(entry)
         }
@@ -193,22 +196,22 @@ final class TransactionLayer: @unchecked Sendable {
         case .startTimer(let timer, let amount):
             self.schedule(timer, amount, server: entry)
         case .cancelTimer(let timer):
-            entry.timers.removeValue(forKey: timer)?.cancel()
+            self.clock.cancel(entry.timers.removeValue(forKey: timer))
         case .terminated:
             self.removeServer(entry)
         }
     }
 
     private func removeServer(_ entry: ServerEntry) {
-        for (_, t) in entry.timers { t.cancel() }
+        for (_, t) in entry.timers { self.clock.cancel(t) }
         entry.timers.removeAll()
         if self.servers[entry.key] === entry { self.servers.removeValue(forKey: entry.key) }
     }
 
     private func schedule(_ timer: TransactionTimer, _ amount: TimeAmount, server entry: ServerEntry) {
-        entry.timers.removeValue(forKey: timer)?.cancel()
+        self.clock.cancel(entry.timers.removeValue(forKey: timer))
         let key = entry.key
-        entry.timers[timer] = self.eventLoop.scheduleTask(in: amount) { [weak self] in
+        entry.timers[timer] = self.clock.schedule(in: amount) { [weak self] in
             guard let self, let entry = self.servers[key] else { return }
             entry.timers.removeValue(forKey: timer)
             self.run(entry, invite: .timerFired(timer), nonInvite: .timerFired(timer))
@@ -285,7 +288,7 @@ final class TransactionLayer: @unchecked Sendable {
         case .startTimer(let timer, let amount):
             self.schedule(timer, amount, client: entry)
         case .cancelTimer(let timer):
-            entry.timers.removeValue(forKey: timer)?.cancel()
+            self.clock.cancel(entry.timers.removeValue(forKey: timer))
         case .terminated:
             self.removeClient(entry)
         }
@@ -304,7 +307,7 @@ final class TransactionLayer: @unchecked Sendable {
         case .startTimer(let timer, let amount):
             self.schedule(timer, amount, client: entry)
         case .cancelTimer(let timer):
-            entry.timers.removeValue(forKey: timer)?.cancel()
+            self.clock.cancel(entry.timers.removeValue(forKey: timer))
         case .terminated:
             self.removeClient(entry)
         }
@@ -320,15 +323,15 @@ final class TransactionLayer: @unchecked Sendable {
     }
 
     private func removeClient(_ entry: ClientEntry) {
-        for (_, t) in entry.timers { t.cancel() }
+        for (_, t) in entry.timers { self.clock.cancel(t) }
         entry.timers.removeAll()
         if self.clients[entry.key] === entry { self.clients.removeValue(forKey: entry.key) }
     }
 
     private func schedule(_ timer: TransactionTimer, _ amount: TimeAmount, client entry: ClientEntry) {
-        entry.timers.removeValue(forKey: timer)?.cancel()
+        self.clock.cancel(entry.timers.removeValue(forKey: timer))
         let key = entry.key
-        entry.timers[timer] = self.eventLoop.scheduleTask(in: amount) { [weak self] in
+        entry.timers[timer] = self.clock.schedule(in: amount) { [weak self] in
             guard let self, let entry = self.clients[key] else { return }
             entry.timers.removeValue(forKey: timer)
             self.runClient(entry, invite: .timerFired(timer), nonInvite: .timerFired(timer))
