@@ -90,6 +90,7 @@ public final class SIPProxyServer: Service, Sendable {
                 group: group,
                 dispatcher: ProxyControl(
                     core: core,
+                    transport: transport,
                     startedAt: .now(),
                     phraseReloader: reloader,
                     recorder: recorder,

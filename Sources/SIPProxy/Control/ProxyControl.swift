@@ -6,6 +6,8 @@ import NIOCore
 /// The dispatcher of a running proxy.
 struct ProxyControl: ControlDispatcher {
     let core: ProxyCore
+    /// The sockets, for their counters and caps in `status`.
+    let transport: TransportManager
     let startedAt: NIODeadline
     let phraseReloader: PhraseReloader
     let recorder: TraceRecorder
@@ -16,12 +18,14 @@ struct ProxyControl: ControlDispatcher {
 
     init(
         core: ProxyCore,
+        transport: TransportManager,
         startedAt: NIODeadline,
         phraseReloader: PhraseReloader,
         recorder: TraceRecorder,
         traceDefaults: TraceSettings
     ) {
         self.core = core
+        self.transport = transport
         self.startedAt = startedAt
         self.phraseReloader = phraseReloader
         self.recorder = recorder
@@ -51,6 +55,7 @@ struct ProxyControl: ControlDispatcher {
             return promise.futureResult
         }
         let startedAt = self.startedAt
+        let transport = self.transport
         return core.eventLoop.submit {
             let now = core.now()
             switch request.command {
@@ -72,13 +77,13 @@ struct ProxyControl: ControlDispatcher {
                 let all = core.registrar.store.all(now: now)
                 let counts = core.transactions.count
                 response.status = ProxyStatus(
-                    listeners: core.transport.listeners.map(\.description),
+                    listeners: transport.listeners.map(\.description),
                     users: Set(all.map(\.user)).count,
                     bindings: all.count,
                     serverTransactions: counts.server,
                     clientTransactions: counts.client,
                     uptimeSeconds: Int((now - startedAt).nanoseconds / 1_000_000_000),
-                    limits: Self.limits(core)
+                    limits: Self.limits(core, transport)
                 )
                 return response
             case CallsControl.liveCommand:
@@ -97,9 +102,8 @@ struct ProxyControl: ControlDispatcher {
     }
 
     /// The caps in force and the counters of what they refused (runs on the core's event loop).
-    private static func limits(_ core: ProxyCore) -> LimitsStatus {
+    private static func limits(_ core: ProxyCore, _ transport: TransportManager) -> LimitsStatus {
         let c = core.configuration
-        let transport = core.transport
         let rate = c.limits.rateLimit
         return LimitsStatus(
             relay: c.relay.rawValue,

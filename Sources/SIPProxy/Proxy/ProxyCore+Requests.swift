@@ -383,9 +383,9 @@ extension ProxyCore {
             branch.request.method != .ack,
             !self.registrar.store.isRegisteredSource(destination.remote),
             SIPMessage.request(branch.request).serialize().readableBytes > Self.udpSizeLimit,
-            let listener = self.transport.listener(for: .tcp, to: destination.remote, preferred: peer.local)
+            let listener = self.transport.localAddress(for: .tcp, to: destination.remote, preferred: peer.local)
         else { return nil }
-        return Peer(transport: .tcp, remote: destination.remote, local: listener.address)
+        return Peer(transport: .tcp, remote: destination.remote, local: listener)
     }
 
     /// §18.1.1: 1300 octets, for a path MTU that is not known (1500-octet Ethernet less headers and margin).

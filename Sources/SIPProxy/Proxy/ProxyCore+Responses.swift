@@ -36,8 +36,8 @@ extension ProxyCore: TransactionUser {
         let port = via.rport.flatMap { Int($0) } ?? via.port ?? 5060
         guard let address = try? SocketAddress(ipAddress: host, port: port) else { return nil }
         let transport = TransportKind(via: via.transport)
-        guard let listener = self.transport.listener(for: transport, to: address, preferred: nil) else { return nil }
-        return Peer(transport: transport, remote: address, local: listener.address)
+        guard let listener = self.transport.localAddress(for: transport, to: address, preferred: nil) else { return nil }
+        return Peer(transport: transport, remote: address, local: listener)
     }
 
     func transactionLayer(_ layer: TransactionLayer, clientResponse response: SIPResponse, owner: ClientOwner) {

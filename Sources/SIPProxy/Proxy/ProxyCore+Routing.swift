@@ -33,11 +33,11 @@ extension ProxyCore {
             return nil
         }
         if self.transport.refusal(address) != nil { return nil }
-        guard let listener = self.transport.listener(for: transport, to: address, preferred: peer.local) else {
+        guard let listener = self.transport.localAddress(for: transport, to: address, preferred: peer.local) else {
             self.logger.info("no \(transport) listener to reach \(address.hostPort)")
             return nil
         }
-        return Peer(transport: transport, remote: address, local: listener.address)
+        return Peer(transport: transport, remote: address, local: listener)
     }
 
     /// The flow a binding was registered over, if it can still be used: UDP always; TCP while the connection
@@ -62,9 +62,9 @@ extension ProxyCore {
         let contactHost = SIPURI(host: binding.contact.uri.maddr ?? binding.contact.uri.host).bareHost
         let port = contactHost == ip.lowercased() ? (binding.contact.uri.port ?? 5060) : (source.port ?? 5060)
         guard let address = try? SocketAddress(ipAddress: ip, port: port),
-            let listener = self.transport.listener(for: binding.source.transport, to: address, preferred: binding.source.local)
+            let listener = self.transport.localAddress(for: binding.source.transport, to: address, preferred: binding.source.local)
         else { return nil }
-        return Peer(transport: binding.source.transport, remote: address, local: listener.address)
+        return Peer(transport: binding.source.transport, remote: address, local: listener)
     }
 
     /// `SIP/2.0/UDP host:port;branch=...` for the socket the request leaves from.

@@ -16,7 +16,7 @@ import NIOCore
 /// requests are all delivered there).
 public final class ProxyCore: @unchecked Sendable {
     public let eventLoop: EventLoop
-    let transport: TransportManager
+    let transport: any SIPTransport
     let configuration: ProxyConfiguration
     let parser: SIPParser
     let transactions: TransactionLayer
@@ -49,13 +49,35 @@ public final class ProxyCore: @unchecked Sendable {
     /// Digest authentication (`--auth`), nil when off (the assignment's default: anyone may register).
     var authenticator: DigestAuthenticator?
 
-    public init(
+    public convenience init(
         eventLoop: EventLoop,
         transport: TransportManager,
         configuration: ProxyConfiguration,
         logger: Logger,
         journal: CallJournal? = nil,
         now: @escaping @Sendable () -> NIODeadline = { .now() }
+    ) {
+        self.init(
+            eventLoop: eventLoop,
+            anyTransport: transport,
+            configuration: configuration,
+            logger: logger,
+            journal: journal,
+            timers: LoopTimers(eventLoop: eventLoop, clock: now),
+            now: now
+        )
+    }
+
+    /// The core over any transport, with its timer wheel given: tests pass a fake transport and a wheel on a manual
+    /// clock that they advance by hand.
+    init(
+        eventLoop: EventLoop,
+        anyTransport transport: any SIPTransport,
+        configuration: ProxyConfiguration,
+        logger: Logger,
+        journal: CallJournal?,
+        timers: LoopTimers,
+        now: @escaping @Sendable () -> NIODeadline
     ) {
         self.journal = journal
         self.eventLoop = eventLoop
@@ -67,7 +89,7 @@ public final class ProxyCore: @unchecked Sendable {
         self.now = now
         self.registrar = Registrar(policy: configuration.registrar)
         self.phrases = configuration.phrases
-        self.timers = LoopTimers(eventLoop: eventLoop, clock: now)
+        self.timers = timers
         self.transactions = TransactionLayer(
             eventLoop: eventLoop,
             transport: transport,
@@ -87,7 +109,7 @@ public final class ProxyCore: @unchecked Sendable {
     /// Connects to the transport and starts the binding sweep. Call on any thread.
     public func start() {
         self.eventLoop.execute {
-            for listener in self.transport.listeners {
+            for listener in self.transport.listenAddresses {
                 guard let ip = listener.address.ipAddress?.lowercased(), let port = listener.address.port else { continue }
                 self.identity.portsByIP[ip, default: []].insert(port)
                 self.identity.allPorts.insert(port)

@@ -84,7 +84,7 @@ final class ClientEntry {
 /// `@unchecked Sendable`: all state is confined to `eventLoop`; timer callbacks are scheduled on it.
 final class TransactionLayer: @unchecked Sendable {
     let eventLoop: EventLoop
-    let transport: TransportManager
+    let transport: any SIPTransport
     let timers: TransactionTimers
     /// The event loop's timer wheel: every transaction timer lives there (one NIO task for all of them).
     let clock: LoopTimers
@@ -96,7 +96,7 @@ final class TransactionLayer: @unchecked Sendable {
     private(set) var servers: [TransactionKey: ServerEntry] = [:]
     private(set) var clients: [TransactionKey: ClientEntry] = [:]
 
-    init(eventLoop: EventLoop, transport: TransportManager, timers: TransactionTimers, clock: LoopTimers, logger: Logger) {
+    init(eventLoop: EventLoop, transport: any SIPTransport, timers: TransactionTimers, clock: LoopTimers, logger: Logger) {
         self.eventLoop = eventLoop
         self.transport = transport
         self.timers = timers

@@ -36,7 +36,7 @@ public struct Listener: Sendable, CustomStringConvertible {
 ///
 /// `@unchecked Sendable`: every mutable property is touched only on `eventLoop` (asserted in debug builds); the
 /// NIO handlers that call in run on that same loop because every channel is bound to it.
-public final class TransportManager: @unchecked Sendable {
+public final class TransportManager: SIPTransport, @unchecked Sendable {
     public let eventLoop: EventLoop
     let logger: Logger
     private let parser: SIPParser
@@ -302,6 +302,16 @@ public final class TransportManager: @unchecked Sendable {
 
     /// Whether a TCP connection is still open.
     public func isOpen(_ id: ConnectionID) -> Bool { self.connections[id] != nil }
+
+    public var listenAddresses: [ListenAddress] {
+        self.listeners.map { ListenAddress(transport: $0.transport, address: $0.address) }
+    }
+
+    public func localAddress(for transport: TransportKind, to remote: SocketAddress, preferred: SocketAddress?)
+        -> SocketAddress?
+    {
+        self.listener(for: transport, to: remote, preferred: preferred)?.address
+    }
 
     /// A message read from a socket; `socketLocal` is the socket's own address (for TCP the connection's).
     func deliver(_ bytes: ByteBuffer, from peer: Peer, socketLocal: SocketAddress) {
