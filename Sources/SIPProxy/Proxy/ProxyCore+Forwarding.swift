@@ -54,26 +54,12 @@ final class ForwardingContext {
     var hops: [ForwardingHop] = []
     /// Users and URIs already tried (loop protection).
     var visited: Set<String> = []
-    /// The first branch of the current group: earlier branches are superseded (their finals are ignored).
-    var groupStart = 0
     /// The no-answer timer of the current group.
     var noAnswerTimer: TimerID?
-    /// 3xx responses of the current group held back while their Contacts may still be tried.
-    var heldRedirects: [SIPResponse] = []
 
     init(user: String?) {
         self.user = user
     }
-}
-
-/// What `branchFinal` does with a final non-2xx response.
-enum ForwardingVerdict {
-    /// The response started the next target: nothing more to do.
-    case handled
-    /// Not a candidate for the caller (a superseded branch, a held 3xx), but the response context may be done.
-    case ignore
-    /// The normal path: collect it as a candidate for the best response.
-    case collect
 }
 
 extension ProxyCore {
@@ -100,11 +86,17 @@ extension ProxyCore {
         let plan = planner.plan(callTo: user, visited: &visited)
         if case .unavailable = plan.outcome, plan.hops.isEmpty { return false }
 
-        let context = ProxyContext(serverKey: entry.key, request: request, loopHash: Self.loopHash(entry.request))
+        let context = ProxyContext(
+            serverKey: entry.key,
+            request: request,
+            loopHash: Self.loopHash(entry.request),
+            followRedirects: self.forwarding.followRedirects
+        )
         entry.context = context
         let state = ForwardingContext(user: user)
         state.visited = visited
         context.forwarding = state
+        self.run(context, .forwardingEnabled)
         self.logger.info(
             "call \(context.callLabel): calling, forwarding rules of \(user): \(self.forwarding.table.rule(for: user)?.summary ?? "none")",
             metadata: ["sip.call_id": "\(request.callID)"]
@@ -145,53 +137,37 @@ extension ProxyCore {
         return true
     }
 
-    // MARK: Final responses (hook in `branchFinal`, §16.7)
+    // MARK: The next target (asked by the response context, §16.7 step 4)
 
-    /// Decides what a branch's final non-2xx response does: start the next target of a forwarding rule or of a
-    /// 3xx's Contacts, be ignored (a superseded branch), or be collected as usual.
-    func forwardingVerdict(_ context: ProxyContext, _ index: Int, _ response: SIPResponse) -> ForwardingVerdict {
-        guard context.isCall, !context.answered else { return .collect }
-        let isRedirect = (300..<400).contains(response.statusCode) && self.forwarding.followRedirects
-        var state = context.forwarding
-        if state == nil && isRedirect && !context.cancelled {
+    /// A forwarding group (or a plain call's only group, after a 3xx) ended without an answer: start the next one
+    /// (the 3xx Contacts, else the rule for the group's outcome), or tell the response context there is none.
+    func nextTarget(_ context: ProxyContext, statuses: [Int], redirects: [SIPResponse]) {
+        guard let peer = self.transactions.server(context.serverKey)?.destination else {
+            self.run(context, .noFurtherTarget)
+            return
+        }
+        let state: ForwardingContext
+        if let existing = context.forwarding {
+            state = existing
+        } else {
             // Redirect recursion needs no rule: the state is made on the first 3xx.
-            let created = ForwardingContext(user: self.redirectingUser(context.request))
-            if let user = created.user { created.visited.insert(ForwardingDestination.user(user).visitKey) }
-            context.forwarding = created
-            state = created
+            state = ForwardingContext(user: self.redirectingUser(context.request))
+            if let user = state.user { state.visited.insert(ForwardingDestination.user(user).visitKey) }
+            context.forwarding = state
         }
-        guard let state else { return .collect }
-        if index < state.groupStart { return .ignore }
-        var verdict = ForwardingVerdict.collect
-        if isRedirect {
-            state.heldRedirects.append(response)
-            verdict = .ignore
-        }
-        let group = context.branches[state.groupStart...]
-        guard group.allSatisfy({ $0.finalStatus != nil }) else { return verdict }
-        self.timers.cancel(state.noAnswerTimer)
-        state.noAnswerTimer = nil
-        guard !context.cancelled else { return self.releaseRedirects(context, state, verdict) }
-
-        let peer = self.transactions.server(context.serverKey)?.destination
         let planner = self.forwardingPlanner()
-        if !state.heldRedirects.isEmpty, let peer {
-            if self.followRedirects(context, state, planner: planner, from: peer) { return .handled }
+        if !redirects.isEmpty, self.followRedirects(context, state, redirects, planner: planner, from: peer) { return }
+        guard let user = state.user, let condition = Self.condition(for: statuses, cancelled: context.machine.cancelled)
+        else {
+            self.run(context, .noFurtherTarget)
+            return
         }
-        let statuses = group.compactMap(\.finalStatus)
-        guard let user = state.user, let condition = Self.condition(for: statuses, cancelled: context.cancelled),
-            let peer
-        else { return self.releaseRedirects(context, state, verdict) }
         var visited = state.visited
         let plan = planner.plan(after: condition, of: user, visited: &visited, hopsSoFar: state.hops.count)
         switch plan.outcome {
         case .user, .uri:
             state.visited = visited
-            if self.startGroup(context, state, plan, from: peer) > 0 {
-                context.finals.removeAll()
-                state.heldRedirects.removeAll()
-                return .handled
-            }
+            if self.startGroup(context, state, plan, from: peer) > 0 { return }
         case .loop:
             self.logger.info(
                 "call \(context.callLabel): forwarding \(user) (\(condition.logWord)) loops back, stopping",
@@ -210,18 +186,7 @@ extension ProxyCore {
         case .none:
             break
         }
-        return self.releaseRedirects(context, state, verdict)
-    }
-
-    /// No next target: the held 3xx responses become candidates for the caller again.
-    private func releaseRedirects(
-        _ context: ProxyContext,
-        _ state: ForwardingContext,
-        _ verdict: ForwardingVerdict
-    ) -> ForwardingVerdict {
-        context.finals.append(contentsOf: state.heldRedirects)
-        state.heldRedirects.removeAll()
-        return verdict
+        self.run(context, .noFurtherTarget)
     }
 
     /// The condition a group's final codes mean: busy wins, then a timeout/cancel (no answer), then unavailable.
@@ -237,10 +202,11 @@ extension ProxyCore {
     private func followRedirects(
         _ context: ProxyContext,
         _ state: ForwardingContext,
+        _ redirects: [SIPResponse],
         planner: ForwardingPlanner,
         from peer: Peer
     ) -> Bool {
-        let contacts = state.heldRedirects.flatMap(\.contacts).enumerated().sorted { a, b in
+        let contacts = redirects.flatMap(\.contacts).enumerated().sorted { a, b in
             let qa = Double(a.element.parameters["q"] ?? "") ?? 1
             let qb = Double(b.element.parameters["q"] ?? "") ?? 1
             return qa != qb ? qa > qb : a.offset < b.offset
@@ -268,8 +234,6 @@ extension ProxyCore {
         let started = self.startTargets(context, state, hops: hops, user: groupUser, targets: targets, from: peer)
         guard started > 0 else { return false }
         state.visited = visited
-        context.finals.removeAll()
-        state.heldRedirects.removeAll()
         return true
     }
 
@@ -328,13 +292,8 @@ extension ProxyCore {
                 request.headers.add("History-Info", value)
             }
         }
-        let previousStart = state.groupStart
-        state.groupStart = context.branches.count
-        let started = self.startBranches(context, request, targets: targets, from: peer)
-        guard started > 0 else {
-            state.groupStart = previousStart
-            return 0
-        }
+        let started = self.startBranches(context, request, targets: targets, from: peer, asGroup: true)
+        guard started > 0 else { return 0 }
         state.hops = allHops
         state.user = user
         self.logForwards(context, hops)
@@ -372,11 +331,11 @@ extension ProxyCore {
             rule.noAnswer != nil
         else { return }
         let serverKey = context.serverKey
-        let groupStart = state.groupStart
+        let groupStart = context.machine.groupStart
         state.noAnswerTimer = self.timers.schedule(in: .seconds(Int64(rule.noAnswerSeconds))) {
             [weak self] in
             guard let self, let context = self.transactions.server(serverKey)?.context,
-                let state = context.forwarding, state.groupStart == groupStart
+                let state = context.forwarding, context.machine.groupStart == groupStart
             else { return }
             self.noAnswerExpired(context, state, user: user)
         }
@@ -384,10 +343,9 @@ extension ProxyCore {
 
     private func noAnswerExpired(_ context: ProxyContext, _ state: ForwardingContext, user: String) {
         state.noAnswerTimer = nil
-        guard !context.answered, !context.cancelled, !context.finalForwarded,
+        guard !context.machine.answered, !context.machine.cancelled, !context.machine.finalForwarded,
             let peer = self.transactions.server(context.serverKey)?.destination
         else { return }
-        let oldStart = state.groupStart
         var visited = state.visited
         let plan = self.forwardingPlanner().plan(
             after: .noAnswer, of: user, visited: &visited, hopsSoFar: state.hops.count
@@ -399,20 +357,9 @@ extension ProxyCore {
             )
             return
         }
-        let end = context.branches.count
         state.visited = visited
-        guard self.startGroup(context, state, plan, from: peer) > 0 else { return }
-        // The phones of the previous group stop ringing (§16.10-style CANCEL; before a provisional it waits).
-        for index in oldStart..<end {
-            let branch = context.branches[index]
-            guard branch.finalStatus == nil, !branch.cancelSent else { continue }
-            if branch.provisional {
-                self.sendCancel(context, index)
-            } else {
-                context.branches[index].cancelPending = true
-            }
-        }
-        context.finals.removeAll()
+        // The new group supersedes the ringing one, whose phones the response context cancels.
+        self.startGroup(context, state, plan, from: peer)
     }
 
     /// The user a 3xx is attributed to: the Request-URI's user when it is this proxy's, else the To user.

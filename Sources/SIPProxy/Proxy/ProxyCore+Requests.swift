@@ -232,33 +232,14 @@ extension ProxyCore {
             return
         }
         self.reply(entry, 200)
-        guard let context = invite.context, !context.cancelled else { return }
-        context.cancelled = true
+        guard let context = invite.context, !context.machine.cancelled else { return }
         self.logger.info("call cancelled by caller", metadata: ["sip.call_id": "\(request.callID)"])
-        self.cancelPendingBranches(context, except: nil)
-        if context.branches.isEmpty && !invite.hasFinalResponse {
-            self.reply(invite, 487)
-        }
+        self.run(context, .cancel)
     }
 
-    /// Sends CANCEL on every branch without a final response (§16.10, §16.7 step 10), or marks it for CANCEL once
-    /// a provisional arrives (§9.1: no CANCEL before a provisional).
-    func cancelPendingBranches(_ context: ProxyContext, except skip: Int?) {
-        for index in context.branches.indices where index != skip {
-            let branch = context.branches[index]
-            guard branch.finalStatus == nil, !branch.cancelSent else { continue }
-            if branch.provisional {
-                self.sendCancel(context, index)
-            } else {
-                context.branches[index].cancelPending = true
-            }
-        }
-    }
-
+    /// Sends CANCEL on a branch (§16.10, §9.1), as the response context decided.
     func sendCancel(_ context: ProxyContext, _ index: Int) {
         let branch = context.branches[index]
-        context.branches[index].cancelSent = true
-        context.branches[index].cancelPending = false
         // §9.1: same Request-URI, Call-ID, To, From, CSeq number; one Via equal to the branch's top Via; the
         // same Route set.
         var headers = SIPHeaders()
@@ -283,7 +264,12 @@ extension ProxyCore {
     }
 
     private func forward(_ request: SIPRequest, targets: [ForwardTarget], entry: ServerEntry, from peer: Peer) {
-        let context = ProxyContext(serverKey: entry.key, request: request, loopHash: Self.loopHash(entry.request))
+        let context = ProxyContext(
+            serverKey: entry.key,
+            request: request,
+            loopHash: Self.loopHash(entry.request),
+            followRedirects: self.forwarding.followRedirects
+        )
         entry.context = context
         if context.isCall {
             self.logger.info(
@@ -306,7 +292,13 @@ extension ProxyCore {
 
     /// §16.6 for each target: a copy of `request` per reachable target, appended to the context's branches and
     /// started (also for the later branch groups of call forwarding). Returns the number of branches started.
-    func startBranches(_ context: ProxyContext, _ request: SIPRequest, targets: [ForwardTarget], from peer: Peer) -> Int {
+    func startBranches(
+        _ context: ProxyContext,
+        _ request: SIPRequest,
+        targets: [ForwardTarget],
+        from peer: Peer,
+        asGroup: Bool = false
+    ) -> Int {
         var prepared: [ProxyBranch] = []
         for target in targets {
             guard let destination = self.destination(for: request, target: target, from: peer) else { continue }
@@ -326,8 +318,10 @@ extension ProxyCore {
             // §16.2 / §16.7 step 5: the INVITE goes on, so a 100 Trying stops the UAC's retransmissions.
             self.reply(entry, 100)
         }
+        guard !prepared.isEmpty else { return 0 }
         context.branches.append(contentsOf: prepared)
         for index in first..<context.branches.count { self.startClient(context, index) }
+        self.run(context, asGroup ? .groupStarted(count: prepared.count) : .branchesAdded(count: prepared.count))
         return prepared.count
     }
 
@@ -370,7 +364,6 @@ extension ProxyCore {
             destination: branch.destination,
             owner: .branch(context, index)
         )
-        if context.isInvite { self.armTimerC(context, index) }
     }
 
     /// RFC 3261 §18.1.1: a request over 1300 octets whose path MTU is unknown goes over a congestion-controlled
@@ -395,41 +388,20 @@ extension ProxyCore {
     /// sent again over UDP on a new branch, which takes the failed one's place. Returns false when the failure
     /// should instead be handled as the branch's final 503 (no fallback, or the branch is being cancelled).
     func retryOverUDP(_ context: ProxyContext, _ index: Int) -> Bool {
+        guard let fallback = context.branches[index].udpFallback, context.machine.mayRetry(index) else { return false }
         let failed = context.branches[index]
-        guard let fallback = failed.udpFallback, !failed.cancelPending, !failed.cancelSent, !context.cancelled,
-            !context.finalForwarded
-        else { return false }
-        context.branches[index].finalStatus = 503
-        self.timers.cancel(context.branches[index].timerC)
-        context.branches[index].timerC = nil
         self.logger.info(
             "tcp to \(failed.destination.remote.hostPort) failed, sending \(failed.request.method) over udp (RFC 3261 §18.1.1)",
             metadata: ["sip.call_id": "\(failed.request.callID)"]
         )
+        self.run(context, .branchReplaced(branch: index))
         let retry = self.prepareBranch(
             context, fallback.request, target: fallback.target, destination: fallback.destination, from: fallback.peer
         )
         context.branches.append(retry)
         self.startClient(context, context.branches.count - 1)
+        self.run(context, .branchesAdded(count: 1))
         return true
-    }
-
-    /// Timer C (§16.6 step 11): an INVITE branch that stays provisional too long is cancelled; one with no
-    /// response at all is ended by its transaction's Timer B.
-    func armTimerC(_ context: ProxyContext, _ index: Int) {
-        self.timers.cancel(context.branches[index].timerC)
-        let serverKey = context.serverKey
-        context.branches[index].timerC = self.timers.schedule(in: self.configuration.timers.timerC) {
-            [weak self] in
-            guard let self, let context = self.transactions.server(serverKey)?.context,
-                index < context.branches.count
-            else { return }
-            let branch = context.branches[index]
-            guard branch.finalStatus == nil else { return }
-            if branch.provisional && !branch.cancelSent {
-                self.sendCancel(context, index)
-            }
-        }
     }
 
     /// Stateless forwarding of a 2xx ACK (§16.11): Route processing, a Via with a branch derived from the

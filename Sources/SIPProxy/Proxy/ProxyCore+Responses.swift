@@ -47,7 +47,6 @@ extension ProxyCore: TransactionUser {
 
     func transactionLayer(_ layer: TransactionLayer, clientFailed status: Int, owner: ClientOwner) {
         guard case .branch(let context, let index) = owner, index < context.branches.count else { return }
-        guard context.branches[index].finalStatus == nil else { return }
         if status == 503, self.retryOverUDP(context, index) { return }
         // §16.7 step 2 / §16.8: a timeout acts as a 408, a transport failure as a 503, made from the request as
         // received so it can go upstream.
@@ -59,7 +58,7 @@ extension ProxyCore: TransactionUser {
                 toTag: nil
             )
         else { return }
-        self.branchFinal(context, index, synthesized)
+        self.run(context, .final(branch: index, synthesized))
     }
 
     func transactionLayer(_ layer: TransactionLayer, ackFor2xx ack: SIPRequest, peer: Peer) {
@@ -67,22 +66,15 @@ extension ProxyCore: TransactionUser {
         self.forwardStateless(ack, from: peer)
     }
 
-    /// §16.7 steps 3-10 for one branch response.
+    /// §16.7 step 3 for one branch response: our Via off, the phrase localized; the response context decides.
     private func branchResponse(_ context: ProxyContext, _ index: Int, _ response: SIPResponse) {
         guard index < context.branches.count else { return }
-        // Step 3: remove our Via.
         var upstream = response
         upstream.headers.removeFirstValue("via")
         guard upstream.headers.contains("via") else { return }
         // Only the phrase may change on the way up (issue: localized phrases); code, headers, body stay.
         upstream.reason = self.phrases.relayed(response.statusCode, original: response.reason, for: context.request)
-
         if response.isProvisional {
-            context.branches[index].provisional = true
-            if context.branches[index].cancelPending && context.branches[index].finalStatus == nil {
-                self.sendCancel(context, index)
-            }
-            if context.isInvite && response.statusCode > 100 { self.armTimerC(context, index) }
             if context.isCall, response.statusCode > 100, !context.ringingLogged {
                 context.ringingLogged = true
                 self.logger.info(
@@ -90,81 +82,79 @@ extension ProxyCore: TransactionUser {
                     metadata: ["sip.call_id": "\(response.callID)"]
                 )
             }
-            // Step 5: 100 Trying is hop by hop and never forwarded.
-            guard response.statusCode > 100, !context.finalForwarded,
-                let entry = self.transactions.server(context.serverKey)
-            else { return }
-            self.transactions.respond(entry, upstream)
-            return
-        }
-        self.branchFinal(context, index, upstream)
-    }
-
-    /// A branch's final response (received and stripped of our Via, or synthesized).
-    private func branchFinal(_ context: ProxyContext, _ index: Int, _ upstream: SIPResponse) {
-        guard context.branches[index].finalStatus == nil else {
-            // A further 2xx on the same branch (a retransmission or another fork downstream) is still forwarded
-            // (§16.7 step 10): the UAC must ACK every 2xx.
-            if upstream.isSuccess, context.isInvite, let entry = self.transactions.server(context.serverKey) {
-                self.transactions.respond(entry, upstream)
-            }
-            return
-        }
-        context.branches[index].finalStatus = upstream.statusCode
-        self.timers.cancel(context.branches[index].timerC)
-        context.branches[index].timerC = nil
-        let entry = self.transactions.server(context.serverKey)
-
-        if upstream.isSuccess {
-            // Step 10: every 2xx is forwarded at once; for INVITE the other branches are cancelled.
-            if context.isCall && !context.answered {
+            self.run(context, .provisional(branch: index, upstream))
+        } else {
+            if upstream.isSuccess, context.isCall, !context.machine.answered {
                 self.logger.info(
                     "call \(context.callLabel): answered at \(context.branches[index].destination)",
                     metadata: ["sip.call_id": "\(upstream.callID)"]
                 )
             }
-            context.answered = true
-            context.finalForwarded = true
-            if let entry { self.transactions.respond(entry, upstream) }
-            if context.isInvite { self.cancelPendingBranches(context, except: index) }
-            return
+            self.run(context, .final(branch: index, upstream))
         }
-        if context.finalForwarded { return }
-        // Call forwarding and redirect recursion (ProxyCore+Forwarding) may try the next target instead.
-        switch self.forwardingVerdict(context, index, upstream) {
-        case .handled: return
-        case .ignore: break
-        case .collect: context.finals.append(upstream)
-        }
-        // A 6xx ends the search: the other branches are cancelled (§16.7 step 5 and 6).
-        if upstream.statusCode >= 600 && context.isInvite { self.cancelPendingBranches(context, except: index) }
-        guard context.allBranchesFinal, let entry else { return }
-        context.finalForwarded = true
-        guard var best = context.bestFinal() else { return }
-        if best.statusCode == 503 {
-            // §16.7 step 6: a 503 is not passed on as such (it would make the UAC try another proxy).
-            best = self.localReply(context, 500, toTag: entry.localTag) ?? best
-        } else if context.cancelled && best.statusCode == 408 {
-            // Cancelled by the caller and no branch answered 487 in time: the caller expects 487 (§16.10).
-            best = self.localReply(context, 487, toTag: entry.localTag) ?? best
-        } else if best.statusCode == 408 && best.to.tag == nil {
-            best = self.localReply(context, 408, toTag: entry.localTag) ?? best
-        }
-        if context.isCall {
-            self.logger.info(
-                "call \(context.callLabel): not answered, \(best.statusCode) \(best.reason)",
-                metadata: ["sip.call_id": "\(best.callID)"]
-            )
-        }
-        self.transactions.respond(entry, best)
     }
 
-    private func localReply(_ context: ProxyContext, _ status: Int, toTag: String) -> SIPResponse? {
-        SIPResponse.reply(
-            to: context.request,
-            status: status,
-            reason: self.phrases.generated(status, for: context.request),
-            toTag: toTag
-        )
+    // MARK: Executing the response context's decisions
+
+    /// Feeds an event to the context's §16.7 machine and carries out what it decides.
+    func run(_ context: ProxyContext, _ event: ResponseContext.Event) {
+        let actions = context.machine.handle(event)
+        for action in actions { self.perform(action, context) }
+    }
+
+    private func perform(_ action: ResponseContext.Action, _ context: ProxyContext) {
+        switch action {
+        case .forward(let response):
+            guard let entry = self.transactions.server(context.serverKey) else { return }
+            self.transactions.respond(entry, response)
+        case .cancelBranch(let index):
+            self.sendCancel(context, index)
+        case .startTimerC(let index):
+            self.startTimerC(context, index)
+        case .stopTimerC(let index):
+            self.timers.cancel(context.branches[index].timerC)
+            context.branches[index].timerC = nil
+        case .stopNoAnswerTimer:
+            self.timers.cancel(context.forwarding?.noAnswerTimer)
+            context.forwarding?.noAnswerTimer = nil
+        case .nextTarget(let statuses, let redirects):
+            self.nextTarget(context, statuses: statuses, redirects: redirects)
+        case .respond(let response):
+            self.respondFinal(context, response)
+        case .respondLocally(let status):
+            guard let entry = self.transactions.server(context.serverKey),
+                let response = SIPResponse.reply(
+                    to: context.request,
+                    status: status,
+                    reason: self.phrases.generated(status, for: context.request),
+                    toTag: entry.localTag
+                )
+            else { return }
+            self.respondFinal(context, response)
+        }
+    }
+
+    private func respondFinal(_ context: ProxyContext, _ response: SIPResponse) {
+        guard let entry = self.transactions.server(context.serverKey), !entry.hasFinalResponse else { return }
+        if context.isCall {
+            self.logger.info(
+                "call \(context.callLabel): not answered, \(response.statusCode) \(response.reason)",
+                metadata: ["sip.call_id": "\(response.callID)"]
+            )
+        }
+        self.transactions.respond(entry, response)
+    }
+
+    /// Timer C (§16.6 step 11): its expiry goes back to the response context, which cancels a branch that rang
+    /// too long.
+    private func startTimerC(_ context: ProxyContext, _ index: Int) {
+        self.timers.cancel(context.branches[index].timerC)
+        let serverKey = context.serverKey
+        context.branches[index].timerC = self.timers.schedule(in: self.configuration.timers.timerC) { [weak self] in
+            guard let self, let context = self.transactions.server(serverKey)?.context, index < context.branches.count
+            else { return }
+            context.branches[index].timerC = nil
+            self.run(context, .timerC(branch: index))
+        }
     }
 }

@@ -1,0 +1,329 @@
+// ResponseContext: the response context of one proxied request (RFC 3261 §16.7) as a pure state machine, like the
+// four transaction machines: events in, actions out, no clock, no I/O, no lookups.
+//
+//     branches added ──► provisional ──► forward 1xx (not 100), CANCEL if pending, restart Timer C
+//                        final 2xx ────► forward at once, CANCEL the other branches (step 10)
+//                        final 6xx ────► collect, CANCEL the other branches (step 5)
+//                        final other ──► collect; held back when a 3xx may be recursed (step 4)
+//                        all final ────► forwarding group done? ask for the next target (nextTarget)
+//                                        else send the best response (step 6-8)
+//
+// Call forwarding and redirect recursion are groups of branches: a later group supersedes the earlier ones, whose
+// final responses are no longer candidates. What the next group is (a rule, a 3xx's Contacts, the location service)
+// is not decided here: the machine asks with `.nextTarget` and the core answers with `.groupStarted` or
+// `.noFurtherTarget`. Timer C and the no-answer timer are started and stopped through actions; their expiry comes
+// back as events.
+
+/// The §16.7 state of one server transaction's branches.
+struct ResponseContext {
+    /// What kind of request the context serves; fixed at creation.
+    struct Options: Equatable {
+        /// INVITE: Timer C runs, 2xx and 6xx cancel the other branches, CANCEL applies.
+        var isInvite: Bool
+        /// An initial INVITE (a call): forwarding and redirect recursion apply.
+        var isCall: Bool
+        /// Recurse on 3xx responses (§16.5: "the proxy MAY ... add the Contacts to the target set").
+        var followRedirects: Bool
+    }
+
+    /// The SIP state of one branch (its request and transaction live with the core).
+    struct Branch: Equatable {
+        /// A provisional response arrived: a CANCEL may be sent now (§9.1).
+        var provisional = false
+        /// The final status, once one arrived, was synthesized (408, 503) or the branch was replaced.
+        var finalStatus: Int?
+        /// Cancelled before any provisional arrived: the CANCEL goes out when one does (§9.1).
+        var cancelPending = false
+        var cancelSent = false
+        var timerCRunning = false
+    }
+
+    enum Event {
+        /// `count` new branches of the current group were started (the first ones, or a UDP retry).
+        case branchesAdded(count: Int)
+        /// Forwarding started `count` branches as a new group; the previous group's branches are superseded and
+        /// those still ringing are cancelled (no-answer forwarding).
+        case groupStarted(count: Int)
+        /// A forwarding rule applies to this call: when a group ends without an answer, ask for the next target.
+        case forwardingEnabled
+        /// A provisional response on a branch, already stripped of the proxy's Via.
+        case provisional(branch: Int, SIPResponse)
+        /// A final response on a branch, received (stripped of the proxy's Via) or synthesized (§16.7 step 2).
+        case final(branch: Int, SIPResponse)
+        /// Timer C of a branch fired (§16.8).
+        case timerC(branch: Int)
+        /// The caller cancelled (§16.10).
+        case cancel
+        /// The answer to `.nextTarget` when no group was started.
+        case noFurtherTarget
+        /// A branch's request is sent again on a new branch (§18.1.1 UDP retry); its own outcome no longer counts.
+        case branchReplaced(branch: Int)
+    }
+
+    enum Action: Equatable {
+        /// Send upstream on the server transaction: a provisional (not 100) or a 2xx.
+        case forward(SIPResponse)
+        /// Send CANCEL on a branch (§16.10, §9.1).
+        case cancelBranch(Int)
+        case startTimerC(Int)
+        case stopTimerC(Int)
+        /// The group's no-answer timer is no longer needed.
+        case stopNoAnswerTimer
+        /// The current forwarding group ended without an answer: find the next target and answer with
+        /// `.groupStarted` or `.noFurtherTarget`. `statuses` are the group's final codes; `redirects` the 3xx
+        /// responses whose Contacts may be tried.
+        case nextTarget(statuses: [Int], redirects: [SIPResponse])
+        /// Send this final response upstream (§16.7 step 7-8).
+        case respond(SIPResponse)
+        /// Send a final response made by the proxy itself with this status instead of the best one: 500 for a
+        /// 503 (step 6), 487 after the caller's CANCEL, 408 for a timeout without To tag.
+        case respondLocally(Int)
+    }
+
+    let options: Options
+    private(set) var branches: [Branch] = []
+    /// Final responses that are candidates for the best response.
+    private(set) var finals: [SIPResponse] = []
+    private(set) var cancelled = false
+    private(set) var answered = false
+    /// A final response went upstream; after it only 2xx responses are still forwarded (§16.7 step 10).
+    private(set) var finalForwarded = false
+    /// Forwarding or redirect recursion is in force.
+    private(set) var forwarding = false
+    /// The first branch of the current group.
+    private(set) var groupStart = 0
+    /// 3xx responses of the current group held back while their Contacts may still be tried.
+    private var heldRedirects: [SIPResponse] = []
+    /// The final response whose group completion is waiting for `.groupStarted` / `.noFurtherTarget`, and whether it
+    /// is a candidate itself.
+    private var awaiting: (response: SIPResponse, collect: Bool)?
+
+    init(options: Options) {
+        self.options = options
+    }
+
+    var allBranchesFinal: Bool { self.branches.allSatisfy { $0.finalStatus != nil } }
+
+    /// Whether a failed branch may be sent again on a new branch (§18.1.1): not when it is being cancelled or the
+    /// request is answered.
+    func mayRetry(_ index: Int) -> Bool {
+        guard index < self.branches.count else { return false }
+        let branch = self.branches[index]
+        return branch.finalStatus == nil && !branch.cancelPending && !branch.cancelSent && !self.cancelled
+            && !self.finalForwarded
+    }
+
+    mutating func handle(_ event: Event) -> [Action] {
+        switch event {
+        case .branchesAdded(let count):
+            return self.add(count)
+        case .groupStarted(let count):
+            return self.startGroup(count)
+        case .forwardingEnabled:
+            self.forwarding = true
+            return []
+        case .provisional(let index, let response):
+            return self.provisional(index, response)
+        case .final(let index, let response):
+            return self.final(index, response)
+        case .timerC(let index):
+            return self.timerC(index)
+        case .cancel:
+            // §16.10: the caller gave up; every branch without a final response is cancelled.
+            guard !self.cancelled else { return [] }
+            self.cancelled = true
+            var actions = self.cancelPending(except: nil)
+            if self.branches.isEmpty && !self.finalForwarded {
+                self.finalForwarded = true
+                actions.append(.respondLocally(487))
+            }
+            return actions
+        case .noFurtherTarget:
+            guard let (response, collect) = self.awaiting else { return [] }
+            self.awaiting = nil
+            // The held 3xx become candidates again, then the response that ended the group.
+            self.finals += self.heldRedirects
+            self.heldRedirects.removeAll()
+            if collect { self.finals.append(response) }
+            return self.finishIfDone()
+        case .branchReplaced(let index):
+            guard index < self.branches.count, self.branches[index].finalStatus == nil else { return [] }
+            self.branches[index].finalStatus = 503
+            return self.stopTimerC(index)
+        }
+    }
+
+    // MARK: Branches and groups
+
+    private mutating func add(_ count: Int) -> [Action] {
+        let first = self.branches.count
+        self.branches += Array(repeating: Branch(), count: count)
+        // §16.6 step 11: Timer C for every INVITE branch.
+        guard self.options.isInvite else { return [] }
+        return (first..<self.branches.count).map { index in
+            self.branches[index].timerCRunning = true
+            return .startTimerC(index)
+        }
+    }
+
+    private mutating func startGroup(_ count: Int) -> [Action] {
+        self.forwarding = true
+        // The previous group's phones stop ringing (a CANCEL waits for their provisional, §9.1).
+        var actions: [Action] = []
+        for index in self.groupStart..<self.branches.count {
+            actions += self.cancel(index)
+        }
+        self.finals.removeAll()
+        self.heldRedirects.removeAll()
+        self.awaiting = nil
+        self.groupStart = self.branches.count
+        return actions + self.add(count)
+    }
+
+    // MARK: Responses
+
+    private mutating func provisional(_ index: Int, _ response: SIPResponse) -> [Action] {
+        guard index < self.branches.count else { return [] }
+        var actions: [Action] = []
+        self.branches[index].provisional = true
+        if self.branches[index].cancelPending && self.branches[index].finalStatus == nil {
+            actions += self.cancel(index)
+        }
+        if self.options.isInvite && response.statusCode > 100 && self.branches[index].finalStatus == nil {
+            // §16.7 step 2: a provisional response restarts Timer C.
+            self.branches[index].timerCRunning = true
+            actions.append(.startTimerC(index))
+        }
+        // Step 5: 100 Trying is hop by hop; after a final response nothing provisional goes up.
+        if response.statusCode > 100 && !self.finalForwarded {
+            actions.append(.forward(response))
+        }
+        return actions
+    }
+
+    private mutating func final(_ index: Int, _ response: SIPResponse) -> [Action] {
+        guard index < self.branches.count else { return [] }
+        guard self.branches[index].finalStatus == nil else {
+            // Step 10: a further 2xx on the same branch (a retransmission or another fork downstream) is still
+            // forwarded; the UAC must ACK every 2xx.
+            return response.isSuccess && self.options.isInvite ? [.forward(response)] : []
+        }
+        self.branches[index].finalStatus = response.statusCode
+        var actions = self.stopTimerC(index)
+
+        if response.isSuccess {
+            // Step 10: every 2xx is forwarded at once; for INVITE the other branches are cancelled.
+            self.answered = true
+            self.finalForwarded = true
+            actions.append(.forward(response))
+            if self.forwarding { actions.append(.stopNoAnswerTimer) }
+            if self.options.isInvite { actions += self.cancelPending(except: index) }
+            return actions
+        }
+        if self.finalForwarded { return actions }
+
+        var collect = true
+        if self.options.isCall {
+            let isRedirect = (300..<400).contains(response.statusCode) && self.options.followRedirects
+            if isRedirect && !self.forwarding && !self.cancelled {
+                // Step 4: recursion needs no rule; it starts with the first 3xx.
+                self.forwarding = true
+            }
+            if self.forwarding {
+                if index < self.groupStart {
+                    collect = false  // a superseded group's answer
+                } else {
+                    if isRedirect {
+                        self.heldRedirects.append(response)
+                        collect = false
+                    }
+                    if self.branches[self.groupStart...].allSatisfy({ $0.finalStatus != nil }) {
+                        actions.append(.stopNoAnswerTimer)
+                        if !self.cancelled {
+                            let statuses = self.branches[self.groupStart...].compactMap(\.finalStatus)
+                            self.awaiting = (response, collect)
+                            actions.append(.nextTarget(statuses: statuses, redirects: self.heldRedirects))
+                            return actions
+                        }
+                        self.finals += self.heldRedirects
+                        self.heldRedirects.removeAll()
+                    }
+                }
+            }
+        }
+        if collect { self.finals.append(response) }
+        // Steps 5-6: a 6xx ends the search; the other branches are cancelled.
+        if response.statusCode >= 600 && self.options.isInvite { actions += self.cancelPending(except: index) }
+        return actions + self.finishIfDone()
+    }
+
+    private mutating func timerC(_ index: Int) -> [Action] {
+        guard index < self.branches.count, self.branches[index].timerCRunning else { return [] }
+        self.branches[index].timerCRunning = false
+        let branch = self.branches[index]
+        // §16.8: a branch that rang too long is cancelled; one with no response at all is ended by Timer B.
+        guard branch.finalStatus == nil, branch.provisional, !branch.cancelSent else { return [] }
+        self.branches[index].cancelSent = true
+        return [.cancelBranch(index)]
+    }
+
+    /// Steps 6-8 once every branch is final: the best response goes upstream.
+    private mutating func finishIfDone() -> [Action] {
+        guard self.allBranchesFinal, !self.finalForwarded, self.awaiting == nil else { return [] }
+        self.finalForwarded = true
+        guard let best = Self.best(of: self.finals) else { return [.respondLocally(408)] }
+        if best.statusCode == 503 {
+            // Step 6: a 503 is not passed on as such (it would make the UAC try another proxy).
+            return [.respondLocally(500)]
+        }
+        if self.cancelled && best.statusCode == 408 {
+            // Cancelled and no branch answered 487 in time: the caller expects 487 (§16.10).
+            return [.respondLocally(487)]
+        }
+        if best.statusCode == 408 && best.to.tag == nil {
+            return [.respondLocally(408)]
+        }
+        return [.respond(best)]
+    }
+
+    /// §16.7 step 6: a 6xx wins; otherwise the lowest class; within a class a phone's own answer beats a
+    /// synthesized timeout (408).
+    static func best(of finals: [SIPResponse]) -> SIPResponse? {
+        if let global = finals.first(where: { $0.statusCode >= 600 }) { return global }
+        return finals.min { a, b in
+            let ca = a.statusCode / 100
+            let cb = b.statusCode / 100
+            if ca != cb { return ca < cb }
+            return a.statusCode != 408 && b.statusCode == 408
+        }
+    }
+
+    // MARK: CANCEL
+
+    /// Every branch without a final response is cancelled now or, before its provisional, once one arrives.
+    private mutating func cancelPending(except skip: Int?) -> [Action] {
+        var actions: [Action] = []
+        for index in self.branches.indices where index != skip {
+            actions += self.cancel(index)
+        }
+        return actions
+    }
+
+    private mutating func cancel(_ index: Int) -> [Action] {
+        let branch = self.branches[index]
+        guard branch.finalStatus == nil, !branch.cancelSent else { return [] }
+        if branch.provisional {
+            self.branches[index].cancelSent = true
+            self.branches[index].cancelPending = false
+            return [.cancelBranch(index)]
+        }
+        self.branches[index].cancelPending = true
+        return []
+    }
+
+    private mutating func stopTimerC(_ index: Int) -> [Action] {
+        guard self.branches[index].timerCRunning else { return [] }
+        self.branches[index].timerCRunning = false
+        return [.stopTimerC(index)]
+    }
+}
