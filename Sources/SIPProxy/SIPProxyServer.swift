@@ -34,10 +34,11 @@ public final class SIPProxyServer: Service, Sendable {
     public func run() async throws {
         // A bad certificate or key is a configuration error: reported before anything starts.
         let tlsContext = try self.makeTLSContext()
-        // One event loop for the whole SIP core: no locks in the core. The transaction key (branch) leaves room
-        // for several loops later (one per core) by encoding the owning loop in the branch.
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
+        // One shard per worker: an event loop with its own UDP sockets, transactions and timers (issue 11). The
+        // registrar, forwarding rules and journal are shared; the Call-ID picks the shard of every message.
+        let workers = max(1, self.configuration.workers)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
+        let loops = Array(group.makeIterator())
         let recorder = TraceRecorder(logger: self.logger)
         var journal: CallJournal?
         var control: ControlServer?
@@ -48,14 +49,22 @@ public final class SIPProxyServer: Service, Sendable {
             recorder.shutdown()
             journal?.close()
         }
-        let transport = TransportManager(
-            eventLoop: loop,
-            parser: SIPParser(maxMessageSize: self.configuration.limits.maxMessageSize),
-            limits: self.configuration.limits,
-            destinations: DestinationPolicy.forLocalInterfaces(),
-            logger: self.logger,
-            recorder: recorder
-        )
+        let registry = ConnectionRegistry()
+        let transports = loops.map { loop in
+            TransportManager(
+                eventLoop: loop,
+                parser: SIPParser(maxMessageSize: self.configuration.limits.maxMessageSize),
+                limits: self.configuration.limits,
+                destinations: DestinationPolicy.forLocalInterfaces(),
+                logger: self.logger,
+                recorder: recorder,
+                registry: registry
+            )
+        }
+        func closeTransports() async {
+            for transport in transports { await transport.close() }
+        }
+        var cores: [ProxyCore] = []
         do {
             if let journalConfiguration = self.configuration.journal {
                 let opened = try CallJournal(configuration: journalConfiguration)
@@ -70,27 +79,52 @@ public final class SIPProxyServer: Service, Sendable {
                 // Blocks until the first file is open: fine here, before any traffic.
                 try recorder.start(self.configuration.traceDefaults)
             }
-            let core = ProxyCore(
-                eventLoop: loop,
-                transport: transport,
-                configuration: self.configuration,
-                logger: self.logger,
-                journal: journal
-            )
+            let shared = SharedServices(configuration: self.configuration, logger: self.logger, journal: journal)
+            cores = zip(loops, transports).enumerated().map { index, pair in
+                var logger = self.logger
+                if workers > 1 { logger[metadataKey: "shard"] = "\(index)" }
+                return ProxyCore(
+                    eventLoop: pair.0,
+                    transport: pair.1,
+                    configuration: self.configuration,
+                    logger: logger,
+                    shared: shared,
+                    shardIndex: index
+                )
+            }
             // No --listen at all: every local IPv4 address; only tls: listeners given: TLS alone.
             let addresses =
                 self.configuration.listen.isEmpty && self.configuration.tlsListen.isEmpty
                 ? ProxyConfiguration.defaultListenAddresses() : self.configuration.listen
-            try await transport.bind(addresses, tls: self.configuration.tlsListen, tlsContext: tlsContext)
-            core.start()
-            let reloader = PhraseReloader(selection: self.configuration.phrasesSelection, core: core, logger: self.logger)
+            if workers > 1 {
+                // SO_REUSEPORT would let another process share the port unnoticed: it must be free first.
+                for address in addresses { try UDPPortProbe.ensureFree(address) }
+            }
+            // The first shard binds UDP, TCP and TLS; the others a UDP socket each on the same (actual) addresses.
+            try await transports[0].bind(
+                addresses, tls: self.configuration.tlsListen, tlsContext: tlsContext, sharedUDP: workers > 1
+            )
+            let first = try await loops[0].submit { transports[0].listeners }.get()
+            let bound = first.filter { $0.transport == .udp }.map(\.address)
+            for transport in transports.dropFirst() {
+                try await transport.bind(bound, sharedUDP: true, udpOnly: true)
+                try await transport.adopt(streamListeners: first)
+            }
+            let router = ShardRouter(cores: cores)
+            for core in cores { core.start(router: router) }
+            let installPhrases: @Sendable (PhraseBook) -> Void = { [cores] book in
+                for core in cores { core.setPhrases(book) }
+            }
+            let reloader = PhraseReloader(
+                selection: self.configuration.phrasesSelection, logger: self.logger, install: installPhrases
+            )
             hangup = Self.onHangup { reloader.reload { _ in } }
             control = try await ControlServer.start(
                 path: self.configuration.controlSocket,
                 group: group,
                 dispatcher: ProxyControl(
-                    core: core,
-                    transport: transport,
+                    cores: cores,
+                    transports: transports,
                     startedAt: .now(),
                     phraseReloader: reloader,
                     recorder: recorder,
@@ -98,20 +132,20 @@ public final class SIPProxyServer: Service, Sendable {
                 ),
                 logger: self.logger
             )
-            let listeners = try await loop.submit { transport.listeners }.get()
+            let listeners = try await loops[0].submit { transports[0].listeners }.get()
             self.onReady(listeners)
             // Suspends until the ServiceGroup starts a graceful shutdown (SIGTERM/SIGINT).
             try? await gracefulShutdown()
             self.logger.info("shutting down")
-            await core.stop()
+            for core in cores { await core.stop() }
         } catch {
-            await transport.close()
+            await closeTransports()
             await closeAll()
             try? await group.shutdownGracefully()
             throw error
         }
         // Sockets first, so nothing new arrives; then the trace file and the journal are flushed and closed.
-        await transport.close()
+        await closeTransports()
         await closeAll()
         try? await group.shutdownGracefully()
     }

@@ -22,6 +22,8 @@ public struct ProxyConfiguration: Sendable {
     public var limits = TransportLimits()
     /// Whom the proxy forwards for (`--relay`): `local` unless the lab is closed.
     public var relay = RelayPolicy.local
+    /// Shards: event loops, each with its own UDP sockets, transactions and timers (`--workers`). One per core.
+    public var workers = System.coreCount
     /// Server transactions alive at once; past this, new requests get 503 with Retry-After.
     public var maxTransactions = 50_000
     /// Users and passwords for digest authentication (`--auth FILE`); nil: no authentication.
@@ -132,6 +134,9 @@ public struct ProxyConfiguration: Sendable {
         }
         guard l.rateLimit.limit >= 0, l.rateLimit.window > .zero, l.rateLimit.banTime >= .zero else {
             throw ConfigurationError("invalid rate limit")
+        }
+        guard self.workers >= 1, self.workers <= 256 else {
+            throw ConfigurationError("workers must be between 1 and 256, not \(self.workers)")
         }
         guard self.maxTransactions >= 1 else { throw ConfigurationError("the transaction limit must be at least 1") }
         guard r.maxContacts >= 1, r.maxBindings >= 1 else {

@@ -89,11 +89,11 @@ extension ProxyControl {
                 } catch {
                     return promise.succeed(.failure("invalid rule for \(user): \(error)"))
                 }
-                core.forwarding.table.set(user, change)
+                core.forwarding.update { $0.set(user, change) }
                 core.logger.info("forwarding of \(user) set: \(core.forwarding.table.rule(for: user)?.summary ?? "none")")
             case ForwardingControl.clear:
                 guard let user else { return promise.succeed(.failure("forward.clear needs a user")) }
-                core.forwarding.table.clear(user)
+                core.forwarding.update { $0.clear(user) }
                 core.logger.info("forwarding of \(user) cleared")
             default:
                 return promise.succeed(.failure("unknown command '\(request.command)'"))

@@ -153,6 +153,23 @@ public struct ProxyStatus: Codable, Sendable, Equatable {
     public var uptimeSeconds: Int
     /// Resource use against the configured caps, and what the safety checks refused.
     public var limits: LimitsStatus?
+    /// Each shard's load (one per `--workers`).
+    public var shards: [ShardStatus]?
+}
+
+/// One shard (event loop) of the proxy in `sipctl status`.
+public struct ShardStatus: Codable, Sendable, Equatable {
+    public var shard: Int
+    /// SIP messages processed on this shard (the calls whose Call-ID it owns).
+    public var messages: UInt64
+    /// Messages this shard's sockets read and passed to the shard owning their call.
+    public var handedOver: UInt64
+    public var serverTransactions: Int
+    public var clientTransactions: Int
+    /// Timers pending in its timer wheel (transaction timers, Timer C, no-answer).
+    public var timers: Int
+    /// TCP and TLS connections on this shard's loop.
+    public var connections: Int
 }
 
 /// `sipctl status`: each bounded resource with its cap, and the refusal counters.

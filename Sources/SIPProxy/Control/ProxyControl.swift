@@ -5,9 +5,11 @@ import NIOCore
 
 /// The dispatcher of a running proxy.
 struct ProxyControl: ControlDispatcher {
+    /// The first shard: registrar, forwarding and phrases are shared, so any shard answers for them.
     let core: ProxyCore
-    /// The sockets, for their counters and caps in `status`.
-    let transport: TransportManager
+    let cores: [ProxyCore]
+    /// The shards' sockets, for their counters and caps in `status`.
+    let transports: [TransportManager]
     let startedAt: NIODeadline
     let phraseReloader: PhraseReloader
     let recorder: TraceRecorder
@@ -17,15 +19,16 @@ struct ProxyControl: ControlDispatcher {
     private let traceQueue = DispatchQueue(label: "sipproxy.trace-control")
 
     init(
-        core: ProxyCore,
-        transport: TransportManager,
+        cores: [ProxyCore],
+        transports: [TransportManager],
         startedAt: NIODeadline,
         phraseReloader: PhraseReloader,
         recorder: TraceRecorder,
         traceDefaults: TraceSettings
     ) {
-        self.core = core
-        self.transport = transport
+        self.core = cores[0]
+        self.cores = cores
+        self.transports = transports
         self.startedAt = startedAt
         self.phraseReloader = phraseReloader
         self.recorder = recorder
@@ -54,14 +57,18 @@ struct ProxyControl: ControlDispatcher {
             }
             return promise.futureResult
         }
-        let startedAt = self.startedAt
-        let transport = self.transport
+        if request.command == "status" {
+            return self.status()
+        }
+        if request.command == CallsControl.liveCommand {
+            return self.liveCalls()
+        }
         return core.eventLoop.submit {
             let now = core.now()
             switch request.command {
             case "registrations":
                 var response = ControlResponse()
-                response.registrations = core.registrar.store.all(now: now).map { entry in
+                response.registrations = core.registrar.all(now: now).map { entry in
                     RegistrationInfo(
                         aor: entry.binding.aor,
                         user: entry.user,
@@ -71,25 +78,6 @@ struct ProxyControl: ControlDispatcher {
                         expiresIn: entry.binding.remaining(at: now)
                     )
                 }
-                return response
-            case "status":
-                var response = ControlResponse()
-                let all = core.registrar.store.all(now: now)
-                let counts = core.transactions.count
-                response.status = ProxyStatus(
-                    listeners: transport.listeners.map(\.description),
-                    users: Set(all.map(\.user)).count,
-                    bindings: all.count,
-                    serverTransactions: counts.server,
-                    clientTransactions: counts.client,
-                    uptimeSeconds: Int((now - startedAt).nanoseconds / 1_000_000_000),
-                    limits: Self.limits(core, transport)
-                )
-                return response
-            case CallsControl.liveCommand:
-                var response = ControlResponse()
-                response.liveCalls = core.tracker.inProgress
-                response.serverTime = .now()
                 return response
             case "phrases.show":
                 var response = ControlResponse()
@@ -101,13 +89,77 @@ struct ProxyControl: ControlDispatcher {
         }
     }
 
-    /// The caps in force and the counters of what they refused (runs on the core's event loop).
-    private static func limits(_ core: ProxyCore, _ transport: TransportManager) -> LimitsStatus {
+    /// Status from every shard, each read on its own loop.
+    private func status() -> EventLoopFuture<ControlResponse> {
+        let core = self.core
+        let startedAt = self.startedAt
+        let perShard = zip(self.cores, self.transports).map { core, transport in
+            core.eventLoop.submit {
+                let counts = core.transactions.count
+                let shard = ShardStatus(
+                    shard: core.shardIndex,
+                    messages: core.load.messages,
+                    handedOver: core.load.handedOver,
+                    serverTransactions: counts.server,
+                    clientTransactions: counts.client,
+                    timers: core.timers.count,
+                    connections: transport.connectionCount
+                )
+                return (shard, transport.counters, transport.bannedSources)
+            }
+        }
+        let transports = self.transports
+        return EventLoopFuture.whenAllSucceed(perShard, on: core.eventLoop).flatMap { shards in
+            core.eventLoop.submit {
+                let now = core.now()
+                let all = core.registrar.all(now: now)
+                var response = ControlResponse()
+                response.status = ProxyStatus(
+                    listeners: transports[0].listeners.map(\.description),
+                    users: Set(all.map(\.user)).count,
+                    bindings: all.count,
+                    serverTransactions: shards.reduce(0) { $0 + $1.0.serverTransactions },
+                    clientTransactions: shards.reduce(0) { $0 + $1.0.clientTransactions },
+                    uptimeSeconds: Int((now - startedAt).nanoseconds / 1_000_000_000),
+                    limits: Self.limits(core, shards.map { ($0.0.connections, $0.1, $0.2) }),
+                    shards: shards.map(\.0)
+                )
+                return response
+            }
+        }
+    }
+
+    /// Calls in progress on every shard.
+    private func liveCalls() -> EventLoopFuture<ControlResponse> {
+        let perShard = self.cores.map { core in core.eventLoop.submit { core.tracker.inProgress } }
+        return EventLoopFuture.whenAllSucceed(perShard, on: self.core.eventLoop).map { lists in
+            var response = ControlResponse()
+            response.liveCalls = lists.flatMap { $0 }.sorted { ($0.inviteAt, $0.key) < ($1.inviteAt, $1.key) }
+            response.serverTime = .now()
+            return response
+        }
+    }
+
+    /// The caps in force and the counters of what they refused, summed over the shards' transports.
+    private static func limits(
+        _ core: ProxyCore,
+        _ shards: [(connections: Int, counters: TransportManager.Counters, banned: [String])]
+    ) -> LimitsStatus {
         let c = core.configuration
+        var total = TransportManager.Counters()
+        for shard in shards {
+            total.rateLimited += shard.counters.rateLimited
+            total.refusedConnections += shard.counters.refusedConnections
+            total.refusedDestinations += shard.counters.refusedDestinations
+            total.sendErrors += shard.counters.sendErrors
+            total.oversizedMessages += shard.counters.oversizedMessages
+            total.listenerRestarts += shard.counters.listenerRestarts
+            total.acceptPauses += shard.counters.acceptPauses
+        }
         let rate = c.limits.rateLimit
         return LimitsStatus(
             relay: c.relay.rawValue,
-            connections: transport.connectionCount,
+            connections: shards.reduce(0) { $0 + $1.connections },
             maxConnections: c.limits.maxConnections,
             maxConnectionsPerSource: c.limits.maxConnectionsPerSource,
             maxTransactions: c.maxTransactions,
@@ -117,14 +169,14 @@ struct ProxyControl: ControlDispatcher {
             idleTimeoutSeconds: Int(c.limits.idleTimeout.wholeSeconds),
             rateLimit: rate.isEnabled
                 ? "\(rate.limit) requests / \(rate.window.wholeSeconds) s, ban \(rate.banTime.wholeSeconds) s" : "off",
-            bannedSources: transport.bannedSources,
-            rateLimitedRequests: transport.counters.rateLimited,
-            refusedConnections: transport.counters.refusedConnections,
-            refusedDestinations: transport.counters.refusedDestinations,
-            sendErrors: transport.counters.sendErrors,
-            oversizedMessages: transport.counters.oversizedMessages,
-            listenerRestarts: transport.counters.listenerRestarts,
-            acceptPauses: transport.counters.acceptPauses
+            bannedSources: Array(Set(shards.flatMap(\.banned))).sorted(),
+            rateLimitedRequests: total.rateLimited,
+            refusedConnections: total.refusedConnections,
+            refusedDestinations: total.refusedDestinations,
+            sendErrors: total.sendErrors,
+            oversizedMessages: total.oversizedMessages,
+            listenerRestarts: total.listenerRestarts,
+            acceptPauses: total.acceptPauses
         )
     }
 

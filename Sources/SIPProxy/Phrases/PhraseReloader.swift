@@ -8,13 +8,14 @@ import Logging
 /// Reloads the phrase file named by `--phrases`.
 final class PhraseReloader: Sendable {
     let selection: String?
-    private let core: ProxyCore
+    /// Puts a new book in force (every shard's core); the reloader knows nothing else of the proxy.
+    private let install: @Sendable (PhraseBook) -> Void
     private let logger: Logger
     private let queue = DispatchQueue(label: "sipproxy.phrases")
 
-    init(selection: String?, core: ProxyCore, logger: Logger) {
+    init(selection: String?, logger: Logger, install: @escaping @Sendable (PhraseBook) -> Void) {
         self.selection = selection
-        self.core = core
+        self.install = install
         self.logger = logger
     }
 
@@ -33,7 +34,7 @@ final class PhraseReloader: Sendable {
             }
             switch result {
             case .success(let book):
-                self.core.setPhrases(book)
+                self.install(book)
                 self.logger.notice("reason phrases reloaded from \(book.source)")
             case .failure(let error):
                 self.logger.error("phrase reload failed, keeping the current phrases: \(error)")

@@ -19,14 +19,13 @@ extension ProxyCore {
     /// Challenges or admits an out-of-dialog request; removes the credentials meant for this proxy before the
     /// request is forwarded (they are for this hop only).
     func authenticate(_ request: inout SIPRequest, entry: ServerEntry, addressedToProxy: Bool) -> AuthDecision {
-        guard var authenticator = self.authenticator else { return .notRequired }
+        guard let authenticator = self.shared.authenticator else { return .notRequired }
         if request.isInDialog || request.method == .ack || request.method == .cancel { return .notRequired }
         // A keep-alive OPTIONS to the proxy itself needs no identity.
         if addressedToProxy && request.method == .options { return .notRequired }
         let now = UInt64(max(0, self.now().uptimeNanoseconds / 1_000_000_000))
         let outcome = authenticator.authenticate(request, now: now)
         let realm = authenticator.realm
-        self.authenticator = authenticator
         switch outcome {
         case .challenge(let stale):
             let (_, header, status) = DigestAuthenticator.headers(for: request.method)

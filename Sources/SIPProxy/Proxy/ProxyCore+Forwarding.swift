@@ -15,10 +15,13 @@
 
 import Logging
 import NIOCore
+import Synchronization
 
-/// The forwarding part of a core: the rules in force and where they are saved.
-struct ForwardingService {
-    var table: ForwardingTable
+/// Call forwarding for every shard: the rules in force and where they are saved. The table sits behind a mutex
+/// because `sipctl forward set` changes it while calls on any shard read it; a reader takes a copy (copy-on-write,
+/// so a retain, not a copy of the rules).
+final class ForwardingService: Sendable {
+    private let state: Mutex<ForwardingTable>
     let store: ForwardingStore?
     let followRedirects: Bool
     let hopLimit: Int
@@ -42,7 +45,15 @@ struct ForwardingService {
         } else {
             self.store = nil
         }
-        self.table = table
+        self.state = Mutex(table)
+    }
+
+    /// The rules in force now.
+    var table: ForwardingTable { self.state.withLock { $0 } }
+
+    /// Changes the rules (control commands); returns what `body` returns.
+    func update<Result>(_ body: (inout ForwardingTable) -> Result) -> Result {
+        self.state.withLock { body(&$0) }
     }
 }
 
@@ -69,7 +80,7 @@ extension ProxyCore {
             rules: self.forwarding.table.rules,
             hopLimit: self.forwarding.hopLimit,
             isLocal: { [unowned self] uri in self.isLocal(uri) },
-            isRegistered: { [unowned self] user in !self.registrar.store.lookup(user, now: now).isEmpty }
+            isRegistered: { [unowned self] user in !self.registrar.lookup(user, now: now).isEmpty }
         )
     }
 
@@ -243,7 +254,7 @@ extension ProxyCore {
     private func targets(for outcome: ForwardingPlan.Outcome) -> [ForwardTarget] {
         switch outcome {
         case .user(let user):
-            return self.registrar.store.lookup(user, now: self.now()).map {
+            return self.registrar.lookup(user, now: self.now()).map {
                 ForwardTarget(uri: $0.contact.uri, binding: $0)
             }
         case .uri(let uri):

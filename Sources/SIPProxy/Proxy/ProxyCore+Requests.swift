@@ -36,7 +36,9 @@ extension ProxyCore {
             self.transactions.retransmission(entry)
             return
         }
-        guard self.transactions.count.server < self.configuration.maxTransactions else {
+        // The cap is the proxy's: each shard takes its share (calls are spread evenly by Call-ID).
+        let cap = (self.configuration.maxTransactions + self.configuration.workers - 1) / max(1, self.configuration.workers)
+        guard self.transactions.count.server < cap else {
             // §21.5.4: overloaded; Retry-After tells a well-behaved client when to come back. Stateless: the
             // table is full, and keeping state for the refusal would defeat the limit.
             self.transport.logThrottled("tx-cap", .warning, "\(self.configuration.maxTransactions) transactions in progress: answering 503")
@@ -123,10 +125,10 @@ extension ProxyCore {
             let user = LocationStore.userKey(request.uri)
             // Call forwarding rules of the user (ProxyCore+Forwarding) take over the call when there are any.
             if self.forwardCall(request, user: user, entry: entry, from: peer) { return }
-            let bindings = self.registrar.store.lookup(user, now: self.now())
+            let bindings = self.registrar.lookup(user, now: self.now())
             if bindings.isEmpty {
                 // 404 for a user the proxy has never seen; 480 for one that registered before (§21.4.18).
-                self.reply(entry, self.registrar.store.isKnown(user) ? 480 : 404)
+                self.reply(entry, self.registrar.isKnown(user) ? 480 : 404)
                 return
             }
             // One branch per flow: contacts registered over the same socket address reach the same place, and a
@@ -160,8 +162,8 @@ extension ProxyCore {
             return true
         case .local:
             if followsOwnRoute && request.isInDialog { return true }
-            if self.registrar.store.isRegisteredSource(peer.remote) { return true }
-            if let target, self.registrar.store.binding(forContact: target, now: self.now()) != nil { return true }
+            if self.registrar.isRegisteredSource(peer.remote) { return true }
+            if let target, self.registrar.binding(forContact: target, now: self.now()) != nil { return true }
             return false
         }
     }
@@ -374,7 +376,7 @@ extension ProxyCore {
         let destination = branch.destination
         guard destination.transport == .udp, destination.connection == nil, target.binding == nil,
             branch.request.method != .ack,
-            !self.registrar.store.isRegisteredSource(destination.remote),
+            !self.registrar.isRegisteredSource(destination.remote),
             SIPMessage.request(branch.request).serialize().readableBytes > Self.udpSizeLimit,
             let listener = self.transport.localAddress(for: .tcp, to: destination.remote, preferred: peer.local)
         else { return nil }
@@ -424,7 +426,7 @@ extension ProxyCore {
         }
         if !request.headers.contains("route"), self.isLocal(request.uri) {
             // An ACK sent to the proxy's AOR instead of the callee's Contact: deliver it to the user's phone.
-            guard let binding = self.registrar.store.lookup(LocationStore.userKey(request.uri), now: self.now()).first
+            guard let binding = self.registrar.lookup(LocationStore.userKey(request.uri), now: self.now()).first
             else { return }
             target = ForwardTarget(uri: binding.contact.uri, binding: binding)
             request.uri = binding.contact.uri
@@ -456,7 +458,7 @@ extension ProxyCore {
         else { return }
         if status >= 200, entry.context == nil, entry.request.method == .invite,
             !entry.destination.transport.isReliable,
-            !self.registrar.store.isRegisteredSource(entry.destination.remote)
+            !self.registrar.isRegisteredSource(entry.destination.remote)
         {
             // An INVITE server transaction retransmits a final response until the ACK (§17.2.1, Timer G): sent to
             // a forged source, one datagram would buy eleven. A final answer the proxy makes itself, at once, to
@@ -583,7 +585,7 @@ extension ProxyCore {
         var followsOwnRoute = false
         if self.isLocal(request.uri), request.uri.isLooseRouter, let last = request.routes.last {
             // A strict router upstream put our Route URI in the Request-URI (§16.4).
-            followsOwnRoute = self.routeSigner.verifies(request.uri, callID: request.callID)
+            followsOwnRoute = self.shared.routeSigner.verifies(request.uri, callID: request.callID)
             request.uri = last.uri
             Self.removeLastRoute(&request)
         }
@@ -591,7 +593,7 @@ extension ProxyCore {
             request.headers.removeFirstValue("route")
             // Only a Route value the proxy itself recorded for this dialog counts (RouteSigner); one that merely
             // names the proxy is removed all the same (§16.4) but gives no right to relay.
-            if self.routeSigner.verifies(top.uri, callID: request.callID) { followsOwnRoute = true }
+            if self.shared.routeSigner.verifies(top.uri, callID: request.callID) { followsOwnRoute = true }
         }
         return followsOwnRoute
     }

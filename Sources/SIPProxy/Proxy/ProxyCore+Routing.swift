@@ -19,7 +19,7 @@ extension ProxyCore {
     }
 
     private func destination(for uri: SIPURI, from peer: Peer, now: NIODeadline) -> Peer? {
-        if let binding = self.registrar.store.binding(forContact: uri, now: now),
+        if let binding = self.registrar.binding(forContact: uri, now: now),
             let flow = self.flow(of: binding)
         {
             return flow
@@ -77,6 +77,6 @@ extension ProxyCore {
     func recordRoute(_ listener: SocketAddress, _ transport: TransportKind, callID: String) -> String {
         var uri = "sip:\(self.advertisedHost(listener)):\(listener.port ?? 5060)"
         if let parameter = transport.uriParameter { uri += ";transport=\(parameter)" }
-        return "<\(uri);lr;\(RouteSigner.parameter)=\(self.routeSigner.tag(callID: callID))>"
+        return "<\(uri);lr;\(RouteSigner.parameter)=\(self.shared.routeSigner.tag(callID: callID))>"
     }
 }

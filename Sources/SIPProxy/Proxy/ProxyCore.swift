@@ -24,7 +24,8 @@ public final class ProxyCore: @unchecked Sendable {
     let timers: LoopTimers
     var logger: Logger
     let now: @Sendable () -> NIODeadline
-    var registrar: Registrar
+    /// The registrar, shared by every shard.
+    let registrar: LocationService
     /// Call tracking for the journal: fed every message in and out, so it sees what phones see.
     var tracker = CallTracker()
     let journal: CallJournal?
@@ -43,18 +44,27 @@ public final class ProxyCore: @unchecked Sendable {
     /// A per-process random prefix so branches do not repeat across restarts.
     let instanceTag: String
     /// Call forwarding rules in force and their state file (ProxyCore+Forwarding).
-    var forwarding: ForwardingService
-    /// Tags the proxy's Record-Route with its dialog's Call-ID, so forged Routes give no right to relay.
-    let routeSigner = RouteSigner()
-    /// Digest authentication (`--auth`), nil when off (the assignment's default: anyone may register).
-    var authenticator: DigestAuthenticator?
+    let forwarding: ForwardingService
+    /// What this shard has done, for `sipctl status` (confined to the loop like everything else).
+    struct Load {
+        /// Messages processed here.
+        var messages: UInt64 = 0
+        /// Messages this shard's sockets read and passed to the shard owning their call.
+        var handedOver: UInt64 = 0
+    }
+    var load = Load()
+    /// What the shards of one proxy share: registrar, forwarding rules, authenticator, Record-Route key, journal.
+    let shared: SharedServices
+    /// This core's position among the shards (0 for a proxy with one worker).
+    let shardIndex: Int
 
     public convenience init(
         eventLoop: EventLoop,
         transport: TransportManager,
         configuration: ProxyConfiguration,
         logger: Logger,
-        journal: CallJournal? = nil,
+        shared: SharedServices? = nil,
+        shardIndex: Int = 0,
         now: @escaping @Sendable () -> NIODeadline = { .now() }
     ) {
         self.init(
@@ -62,7 +72,8 @@ public final class ProxyCore: @unchecked Sendable {
             anyTransport: transport,
             configuration: configuration,
             logger: logger,
-            journal: journal,
+            shared: shared ?? SharedServices(configuration: configuration, logger: logger, journal: nil),
+            shardIndex: shardIndex,
             timers: LoopTimers(eventLoop: eventLoop, clock: now),
             now: now
         )
@@ -75,11 +86,14 @@ public final class ProxyCore: @unchecked Sendable {
         anyTransport transport: any SIPTransport,
         configuration: ProxyConfiguration,
         logger: Logger,
-        journal: CallJournal?,
+        shared: SharedServices,
+        shardIndex: Int,
         timers: LoopTimers,
         now: @escaping @Sendable () -> NIODeadline
     ) {
-        self.journal = journal
+        self.shared = shared
+        self.shardIndex = shardIndex
+        self.journal = shared.journal
         self.eventLoop = eventLoop
         self.transport = transport
         self.configuration = configuration
@@ -87,7 +101,8 @@ public final class ProxyCore: @unchecked Sendable {
         self.parser = SIPParser(maxMessageSize: max(65_535, configuration.limits.maxMessageSize))
         self.logger = logger
         self.now = now
-        self.registrar = Registrar(policy: configuration.registrar)
+        self.registrar = shared.registrar
+        self.forwarding = shared.forwarding
         self.phrases = configuration.phrases
         self.timers = timers
         self.transactions = TransactionLayer(
@@ -98,23 +113,25 @@ public final class ProxyCore: @unchecked Sendable {
             logger: logger
         )
         self.instanceTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
-        self.forwarding = ForwardingService(configuration: configuration, logger: logger)
-        self.authenticator = configuration.auth.map { directory in
-            DigestAuthenticator(directory: directory, realm: configuration.realm)
-        }
         self.transactions.user = self
         self.transactions.onSend = { [weak self] message, peer in self?.logSent(message, to: peer) }
     }
 
-    /// Connects to the transport and starts the binding sweep. Call on any thread.
-    public func start() {
+    /// Connects to the transport and starts the binding sweep. Call on any thread. With several shards, `router`
+    /// gives each message read here to the shard that owns its call.
+    func start(router: ShardRouter? = nil) {
         self.eventLoop.execute {
             for listener in self.transport.listenAddresses {
                 guard let ip = listener.address.ipAddress?.lowercased(), let port = listener.address.port else { continue }
                 self.identity.portsByIP[ip, default: []].insert(port)
                 self.identity.allPorts.insert(port)
             }
-            self.transport.onReceive = { [weak self] bytes, peer in self?.receive(bytes, from: peer) }
+            if let router, router.cores.count > 1 {
+                let index = self.shardIndex
+                self.transport.onReceive = { bytes, peer in router.deliver(bytes, from: peer, arrivedOn: index) }
+            } else {
+                self.transport.onReceive = { [weak self] bytes, peer in self?.receive(bytes, from: peer) }
+            }
             self.transport.onOversized = { [weak self] bytes, peer in self?.handleOversized(bytes, from: peer) }
             self.sweepTask = self.eventLoop.scheduleRepeatedTask(
                 initialDelay: self.configuration.sweepInterval,
@@ -146,8 +163,9 @@ public final class ProxyCore: @unchecked Sendable {
 
     // MARK: Receiving
 
-    /// Entry point for every message read from a socket.
+    /// Entry point for every message read from a socket (on this shard, or handed over by another).
     func receive(_ bytes: ByteBuffer, from peer: Peer) {
+        self.load.messages &+= 1
         // UDP keep-alives: CRLF datagrams (RFC 5626 §3.5.1 uses STUN on UDP; many phones send CRLFs) and STUN
         // binding requests (first octet 0 or 1) carry no SIP and get no answer.
         if peer.transport == .udp, let first = bytes.getInteger(at: bytes.readerIndex, as: UInt8.self),
@@ -279,7 +297,7 @@ public final class ProxyCore: @unchecked Sendable {
 
     /// Current bindings, for the control socket and tests.
     public func registrations() -> EventLoopFuture<[(user: String, binding: Binding)]> {
-        self.eventLoop.submit { self.registrar.store.all(now: self.now()) }
+        self.eventLoop.submit { self.registrar.all(now: self.now()) }
     }
 }
 

@@ -10,17 +10,19 @@
 
 import Crypto
 
-struct RouteSigner {
+struct RouteSigner: Sendable {
     static let parameter = "sptag"
-    private let key: SymmetricKey
+    /// The HMAC key, random per process (kept as bytes: swift-crypto's SymmetricKey is not Sendable).
+    private let secret: [UInt8]
 
-    init(key: SymmetricKey = SymmetricKey(size: .bits256)) {
-        self.key = key
+    init(secret: [UInt8]? = nil) {
+        var random = SystemRandomNumberGenerator()
+        self.secret = secret ?? (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
     }
 
     /// 16 hex digits (64 bits) of HMAC-SHA256(key, Call-ID): enough that guessing one takes 2^63 tries.
     func tag(callID: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(callID.utf8), using: self.key)
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(callID.utf8), using: SymmetricKey(data: self.secret))
         var out = ""
         out.reserveCapacity(16)
         for byte in mac.prefix(8) {

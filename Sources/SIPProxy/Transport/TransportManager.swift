@@ -53,7 +53,13 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
     private var acceptedPending = 0
     /// Outbound connections being opened, with the messages waiting for them.
     private var pendingConnects: [SocketAddress: [(ByteBuffer, (@Sendable (TransportError) -> Void)?)]] = [:]
-    private var nextConnectionID: UInt64 = 1
+    /// The first shard's TCP and TLS listeners, known to the other shards so they can name them in Via and
+    /// Record-Route and connect from their address; accepted and closed by the first shard only.
+    private var adoptedStreamListeners: [Listener] = []
+    /// UDP listeners share their address with the other shards' (SO_REUSEPORT).
+    private var sharedUDP = false
+    /// Every shard's connections, for ids and for sending on a connection another shard holds.
+    let registry: ConnectionRegistry
     private var unflushedDatagramChannels: [ObjectIdentifier: Channel] = [:]
     private var datagramFlushScheduled = false
     /// Set by `close()`: a listener closing after this is the shutdown, not a fault to repair.
@@ -96,8 +102,10 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         limits: TransportLimits = TransportLimits(),
         destinations: DestinationPolicy = DestinationPolicy(),
         logger: Logger,
-        recorder: TraceRecorder? = nil
+        recorder: TraceRecorder? = nil,
+        registry: ConnectionRegistry = ConnectionRegistry()
     ) {
+        self.registry = registry
         self.eventLoop = eventLoop
         self.parser = parser
         self.limits = limits
@@ -126,15 +134,29 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
 
     /// Binds UDP and TCP on every address, and TLS on every `tls` address with `tlsContext`. Throws
     /// `TransportError.bindFailed` naming the address that failed.
-    public func bind(_ addresses: [SocketAddress], tls: [SocketAddress] = [], tlsContext: NIOSSLContext? = nil) async throws {
+    ///
+    /// - Parameters:
+    ///   - sharedUDP: bind UDP with SO_REUSEPORT, so every shard has a socket of its own on the same address and
+    ///     the kernel spreads datagrams over them (by source address and port). The caller checks first that no
+    ///     other process holds the address (`UDPPortProbe`), since SO_REUSEPORT would let one share it silently.
+    ///   - udpOnly: bind no stream listeners (the extra shards: TCP and TLS are accepted by the first shard).
+    public func bind(
+        _ addresses: [SocketAddress],
+        tls: [SocketAddress] = [],
+        tlsContext: NIOSSLContext? = nil,
+        sharedUDP: Bool = false,
+        udpOnly: Bool = false
+    ) async throws {
+        self.sharedUDP = sharedUDP
         for address in addresses {
             let udp = try await self.bindUDP(address)
-            let tcp = try await self.bindStream(address, transport: .tcp, tlsContext: nil)
+            let tcp = udpOnly ? nil : try await self.bindStream(address, transport: .tcp, tlsContext: nil)
             try await self.eventLoop.submit {
                 self.listeners.append(udp)
-                self.listeners.append(tcp)
+                if let tcp { self.listeners.append(tcp) }
             }.get()
         }
+        if udpOnly { return }
         for address in tls {
             guard let tlsContext else { throw TransportError(.bindFailed, "tls \(address.hostPort): no certificate") }
             let listener = try await self.bindStream(address, transport: .tls, tlsContext: tlsContext)
@@ -152,9 +174,18 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         }
     }
 
+    /// Makes another shard's TCP and TLS listeners known here (see `adoptedStreamListeners`).
+    public func adopt(streamListeners: [Listener]) async throws {
+        try await self.eventLoop.submit {
+            self.adoptedStreamListeners = streamListeners.filter { $0.transport.isStream }
+        }.get()
+    }
+
     private func udpBootstrap(_ address: SocketAddress) -> DatagramBootstrap {
         // No SO_REUSEADDR on UDP: on Linux it would let a second proxy bind the same address and steal traffic.
+        // SO_REUSEPORT only between the shards of this process (`sharedUDP`), after the address was probed free.
         DatagramBootstrap(group: self.eventLoop)
+            .channelOption(ChannelOptions.socketOption(TransportManager.reusePort), value: self.sharedUDP ? 1 : 0)
             // Large receive buffer: a burst of REGISTERs must not be dropped by the kernel.
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .channelOption(.maxMessagesPerRead, value: 16)
@@ -280,8 +311,7 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
             // Outbound connections are counted here; accepted ones were counted by `admit`.
             self.connectionsBySource[source, default: 0] += 1
         }
-        let id = ConnectionID(rawValue: self.nextConnectionID)
-        self.nextConnectionID += 1
+        let id = self.registry.add(channel)
         self.connections[id] = channel
         if let remote = channel.remoteAddress { self.connectionByRemote[remote] = id }
         return id
@@ -289,6 +319,7 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
 
     func unregister(connection id: ConnectionID, local: SocketAddress?, remote: SocketAddress?) {
         self.eventLoop.assertInEventLoop()
+        self.registry.remove(id, remote: remote)
         if let channel = self.connections.removeValue(forKey: id), let remote = channel.remoteAddress {
             if self.connectionByRemote[remote] == id { self.connectionByRemote.removeValue(forKey: remote) }
             if let source = remote.ipAddress, let count = self.connectionsBySource[source] {
@@ -300,11 +331,11 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         }
     }
 
-    /// Whether a TCP connection is still open.
-    public func isOpen(_ id: ConnectionID) -> Bool { self.connections[id] != nil }
+    /// Whether a TCP connection is still open (on any shard).
+    public func isOpen(_ id: ConnectionID) -> Bool { self.connections[id] != nil || self.registry.isOpen(id) }
 
     public var listenAddresses: [ListenAddress] {
-        self.listeners.map { ListenAddress(transport: $0.transport, address: $0.address) }
+        (self.listeners + self.adoptedStreamListeners).map { ListenAddress(transport: $0.transport, address: $0.address) }
     }
 
     public func localAddress(for transport: TransportKind, to remote: SocketAddress, preferred: SocketAddress?)
@@ -396,7 +427,7 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         let remoteIsLoopback = remote.isLoopback
         var fallback: Listener?
         var sameScope: Listener?
-        for candidate in self.listeners where candidate.transport == transport
+        for candidate in self.listeners + self.adoptedStreamListeners where candidate.transport == transport
             && candidate.address.protocol == remote.protocol
         {
             if let preferred, candidate.address == preferred || candidate.ip == preferred.ipAddress,
@@ -434,9 +465,12 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
                 connection: nil)
             self.writeDatagram(envelope, on: listener.channel, onFailure: onFailure)
         case .tcp, .tls:
-            if let id = peer.connection, let channel = self.connections[id] {
+            if let id = peer.connection, let channel = self.connections[id] ?? self.registry.channel(id) {
                 self.write(buffer, on: channel, id: id)
             } else if let id = self.connectionByRemote[peer.remote], let channel = self.connections[id] {
+                self.write(buffer, on: channel, id: id)
+            } else if let (id, channel) = self.registry.connection(to: peer.remote) {
+                // A connection another shard holds (a phone's flow accepted there).
                 self.write(buffer, on: channel, id: id)
             } else if peer.transport == .tcp {
                 self.connect(to: peer.remote, listener: peer.local, sending: buffer, onFailure: onFailure)

@@ -36,6 +36,14 @@ struct Status: AsyncParsableCommand {
         print("listening:  \(status.listeners.joined(separator: ", "))")
         print("users:      \(status.users) (\(status.bindings) bindings)")
         print("transactions: \(status.serverTransactions) server, \(status.clientTransactions) client")
+        if let shards = status.shards, shards.count > 1 {
+            // One line per shard: how evenly the Call-IDs spread the work, and how much the sockets hand over.
+            for s in shards {
+                print("shard \(s.shard):    \(s.messages) messages (\(s.handedOver) handed to another shard), "
+                    + "\(s.serverTransactions)+\(s.clientTransactions) transactions, \(s.timers) timers, "
+                    + "\(s.connections) connections")
+            }
+        }
         if let l = status.limits {
             print("relay:      \(l.relay)")
             print("limits:     \(l.connections)/\(l.maxConnections) tcp connections (\(l.maxConnectionsPerSource) per address), "

@@ -124,6 +124,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Transactions in progress at once; more get 503 (default 50000).")
     var maxTransactions: Int?
 
+    @Option(name: .long, help: "Shards: event loops with their own UDP sockets, one per core (default: the number of cores).")
+    var workers: Int?
+
     @Option(name: .long, help: "Contacts per user (default 10).")
     var maxContacts: Int?
 
@@ -289,6 +292,7 @@ struct Serve: AsyncParsableCommand {
         if let rateLimit { try Self.applyRateLimit(rateLimit, source: "--rate-limit", to: &settings.limits.rateLimit) }
         if let rateLimitBan { settings.limits.rateLimit.banTime = try Self.seconds(rateLimitBan, "--rate-limit-ban") }
         if let maxTransactions { settings.maxTransactions = maxTransactions }
+        if let workers { settings.workers = workers }
         if let maxContacts { settings.registrar.maxContacts = maxContacts }
         if let maxBindings { settings.registrar.maxBindings = maxBindings }
     }
@@ -397,6 +401,7 @@ struct Serve: AsyncParsableCommand {
             settings.limits.rateLimit.banTime = try Self.seconds(v, "limits.rate_limit_ban in \(path)")
         }
         if let v = reader.int(forKey: "limits.max_transactions") { settings.maxTransactions = v }
+        if let v = reader.int(forKey: "workers") { settings.workers = v }
         if let v = reader.int(forKey: "registrar.max_contacts") { settings.registrar.maxContacts = v }
         if let v = reader.int(forKey: "registrar.max_bindings") { settings.registrar.maxBindings = v }
         if let v = reader.string(forKey: "forwarding_state") { settings.forwardingStatePath = v }

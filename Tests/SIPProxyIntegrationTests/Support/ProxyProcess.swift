@@ -60,7 +60,8 @@ final class ProxyProcess {
         // the proxy's.
         proxy.process.executableURL = URL(fileURLWithPath: wrapper.first ?? binary)
         proxy.process.arguments = Array(wrapper.dropFirst()) + (wrapper.isEmpty ? [] : [binary])
-            + ["serve", "--listen", "\(ip):\(port)", "--log-level", logLevel] + extraArguments
+            + ["serve", "--listen", "\(ip):\(port)", "--log-level", logLevel] + Self.workerArguments(extraArguments)
+            + extraArguments
         proxy.process.currentDirectoryURL = dir
         proxy.process.standardInput = FileHandle.nullDevice
         proxy.process.standardOutput = try FileHandle(forWritingTo: proxy.stdoutURL)
@@ -158,4 +159,15 @@ final class ProxyProcess {
 /// `kill(2)` (the name `kill` is taken by `ProxyProcess.kill(signal:)` inside the class).
 private func posixKill(_ pid: Int32, _ signal: Int32) {
     _ = kill(pid, signal)
+}
+
+extension ProxyProcess {
+    /// `--workers N` from SIPPROXY_TEST_WORKERS (scripts/test.sh runs the integration suite with 1 and with 2
+    /// shards), unless the test chose its own.
+    static func workerArguments(_ extra: [String]) -> [String] {
+        guard !extra.contains("--workers"),
+            let value = ProcessInfo.processInfo.environment["SIPPROXY_TEST_WORKERS"], Int(value) != nil
+        else { return [] }
+        return ["--workers", value]
+    }
 }

@@ -51,57 +51,75 @@ final class FakeTransport: SIPTransport {
     }
 }
 
-/// The core, its loop, clock and fake network.
+/// The core (or several shards of it), their loops, clock and fake network.
 final class EngineHarness {
-    let loop = EmbeddedEventLoop()
     let clock = ManualClock()
-    let transport: FakeTransport
-    let core: ProxyCore
-    let timers: LoopTimers
+    let loops: [EmbeddedEventLoop]
+    let transports: [FakeTransport]
+    let cores: [ProxyCore]
+    let timers: [LoopTimers]
+    let router: ShardRouter
     static let proxyAddress = try! SocketAddress(ipAddress: "127.0.0.10", port: 5060)
     /// Messages the phones have not looked at yet, by remote address.
     private var inbox: [SocketAddress: [SIPMessage]] = [:]
 
-    init(configure: (inout ProxyConfiguration) -> Void = { _ in }) {
+    var core: ProxyCore { self.cores[0] }
+    var transport: FakeTransport { self.transports[0] }
+
+    /// - Parameter shards: cores on loops of their own, sharing registrar and forwarding, with messages routed by
+    ///   Call-ID as in `sipctl serve --workers N`.
+    init(shards: Int = 1, configure: (inout ProxyConfiguration) -> Void = { _ in }) {
         var configuration = ProxyConfiguration()
         configuration.trace = nil
         configuration.journal = nil
         configuration.limits.rateLimit = .off
+        configuration.workers = shards
         configure(&configuration)
-        self.transport = FakeTransport(
-            eventLoop: self.loop,
-            listen: [
-                ListenAddress(transport: .udp, address: Self.proxyAddress),
-                ListenAddress(transport: .tcp, address: Self.proxyAddress),
-            ]
-        )
-        let clock = self.clock
-        self.timers = LoopTimers(eventLoop: self.loop, clock: { clock.now }, drivesItself: false)
         var logger = Logger(label: "engine-test")
         logger.logLevel = .critical
-        self.core = ProxyCore(
-            eventLoop: self.loop,
-            anyTransport: self.transport,
-            configuration: configuration,
-            logger: logger,
-            journal: nil,
-            timers: self.timers,
-            now: { clock.now }
-        )
-        self.core.start()
-        self.loop.run()
+        let shared = SharedServices(configuration: configuration, logger: logger, journal: nil)
+        let clock = self.clock
+        let loops = (0..<shards).map { _ in EmbeddedEventLoop() }
+        self.loops = loops
+        let transports = loops.map { loop in
+            FakeTransport(
+                eventLoop: loop,
+                listen: [
+                    ListenAddress(transport: .udp, address: Self.proxyAddress),
+                    ListenAddress(transport: .tcp, address: Self.proxyAddress),
+                ]
+            )
+        }
+        self.transports = transports
+        let timers = loops.map { LoopTimers(eventLoop: $0, clock: { clock.now }, drivesItself: false) }
+        self.timers = timers
+        self.cores = (0..<shards).map { index in
+            ProxyCore(
+                eventLoop: loops[index],
+                anyTransport: transports[index],
+                configuration: configuration,
+                logger: logger,
+                shared: shared,
+                shardIndex: index,
+                timers: timers[index],
+                now: { clock.now }
+            )
+        }
+        self.router = ShardRouter(cores: self.cores)
+        for core in self.cores { core.start(router: self.router) }
+        self.settle()
     }
 
     deinit {
-        try? self.loop.syncShutdownGracefully()
+        for loop in self.loops { try? loop.syncShutdownGracefully() }
     }
 
-    /// Delivers `text` as if read from `phone`'s socket, runs the loop, and files what the core sent.
-    func deliver(_ text: String, from phone: SimulatedPhone) {
+    /// Delivers `text` as if read from `phone`'s socket by shard `shard`, runs the loops, and files what was sent.
+    func deliver(_ text: String, from phone: SimulatedPhone, arrivingOn shard: Int = 0) {
         var buffer = ByteBufferAllocator().buffer(capacity: text.utf8.count)
         buffer.writeString(text)
         let peer = Peer(transport: .udp, remote: phone.address, local: Self.proxyAddress)
-        self.transport.onReceive?(buffer, peer)
+        self.transports[shard].onReceive?(buffer, peer)
         self.settle()
     }
 
@@ -112,22 +130,33 @@ final class EngineHarness {
         while left > .zero {
             let step = min(left, .milliseconds(100))
             self.clock.advance(by: step)
-            self.timers.fireDue()
-            self.loop.run()
+            for timers in self.timers { timers.fireDue() }
+            self.settle()
             left = left - step
         }
-        self.settle()
     }
 
+    /// Runs every loop until none has work left (a hand-over queues work on another loop).
     private func settle() {
-        self.loop.run()
-        for (message, peer) in self.transport.takeSent() { self.inbox[peer.remote, default: []].append(message) }
+        for _ in 0..<10 {
+            for loop in self.loops { loop.run() }
+        }
+        for transport in self.transports {
+            for (message, peer) in transport.takeSent() { self.inbox[peer.remote, default: []].append(message) }
+        }
     }
 
     /// What `phone` received since it last looked.
     func received(by phone: SimulatedPhone) -> [SIPMessage] {
         defer { self.inbox[phone.address] = [] }
         return self.inbox[phone.address] ?? []
+    }
+
+    /// Which shard owns a Call-ID.
+    func shard(ofCallID callID: String) -> Int {
+        var buffer = ByteBufferAllocator().buffer(capacity: 64)
+        buffer.writeString("OPTIONS sip:x SIP/2.0\r\nCall-ID: \(callID)\r\n\r\n")
+        return ShardRouter.shard(of: buffer, count: self.cores.count, default: 0)
     }
 }
 
