@@ -4,7 +4,9 @@
 # Optionally runs the same load against Kamailio (Benchmarks/kamailio.cfg) for comparison.
 #
 # Usage: Benchmarks/sipp-load.sh [--duration SECONDS] [--rate CPS[,CPS...]] [--reg-rate RPS[,RPS...]]
-#                                [--no-build] [--calls-only | --registrations-only] [--kamailio]
+#                                [--workers N[,N...]] [--no-notrace] [--no-build]
+#                                [--calls-only | --registrations-only] [--kamailio]
+# --workers: SIPProxy shards (sipctl serve --workers) and Kamailio UDP workers (-n) to compare, default 1,2.
 #
 # Loopback only (127.0.0.50 proxy, .51 caller, .52 callee, .60 Kamailio). Every process started here is
 # stopped on exit; every wait is bounded. Results are printed and written to a file in the temp dir.
@@ -21,6 +23,8 @@ BUILD=1
 DO_REG=1
 DO_CALLS=1
 DO_KAM=0
+WORKERS="1,2"
+DO_NOTRACE=1
 
 PROXY_IP=127.0.0.50
 UAC_IP=127.0.0.51
@@ -29,7 +33,7 @@ KAM_IP=127.0.0.60
 SIP_PORT=5060
 CALLEE=callee
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -40,12 +44,18 @@ while [ $# -gt 0 ]; do
         --calls-only) DO_REG=0; shift ;;
         --registrations-only) DO_CALLS=0; shift ;;
         --kamailio) DO_KAM=1; shift ;;
+        --workers) WORKERS="$2"; shift 2 ;;
+        --no-notrace) DO_NOTRACE=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
 done
 case "$DURATION" in ''|*[!0-9]*) echo "--duration needs whole seconds" >&2; exit 2 ;; esac
 [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 600 ] || { echo "--duration must be 1..600" >&2; exit 2; }
+for w in ${WORKERS//,/ }; do
+    case "$w" in ''|*[!0-9]*) echo "--workers takes whole numbers: $w" >&2; exit 2 ;; esac
+    [ "$w" -ge 1 ] && [ "$w" -le 64 ] || { echo "--workers out of range (1..64): $w" >&2; exit 2; }
+done
 for r in ${CALL_RATES//,/ } ${REG_RATES//,/ }; do
     case "$r" in ''|*[!0-9]*) echo "rates are whole numbers: $r" >&2; exit 2 ;; esac
     [ "$r" -ge 1 ] && [ "$r" -le 50000 ] || { echo "rate out of range (1..50000): $r" >&2; exit 2; }
@@ -128,18 +138,31 @@ pss_kib() {
     echo "$total"
 }
 
+# CPU seconds of each thread of a process with more than 0.05 s, by thread name ("NIO-ELT-0-#0 3.91 ...").
+thread_cpu() {
+    local root=$1 t fields name ticks out=""
+    for t in /proc/"$root"/task/*; do
+        name=$(cat "$t/comm" 2>/dev/null) || continue
+        fields=$(sed 's/^.*) //' "$t/stat" 2>/dev/null) || continue
+        ticks=$(echo "$fields" | awk '{print $12 + $13}')
+        out+=$(awk -v n="$name" -v t="$ticks" -v h="$CLK_TCK" 'BEGIN {if (t / h >= 0.05) printf "%s %.2f, ", n, t / h}')
+    done
+    echo "${out%, }"
+}
+
 # ------------------------------------------------------------------------------------------- targets
 TARGET_PID=
 TARGET_IP=
-start_target() { # $1 = sipproxy | sipproxy-notrace | kamailio, $2 = run dir
-    local kind=$1 dir=$2 i extra=()
+start_target() { # $1 = sipproxy-wN | sipproxy-notrace-wN | kamailio-wN, $2 = run dir
+    local kind=$1 dir=$2 i extra=() workers=${1##*-w}
     mkdir -p "$dir"
     TARGET_DIR=$dir
-    if [ "$kind" = sipproxy ] || [ "$kind" = sipproxy-notrace ]; then
+    if [ "${kind#sipproxy}" != "$kind" ]; then
         TARGET_IP=$PROXY_IP
         # The default run records every message into traces/ (the built-in recorder is on by default);
         # sipproxy-notrace is the same build with recording off, to show what tracing costs.
-        [ "$kind" = sipproxy-notrace ] && extra=(--no-trace)
+        extra=(--workers "$workers")
+        [ "${kind#sipproxy-notrace}" != "$kind" ] && extra+=(--no-trace)
         # SIPp is one source sending thousands of requests a second: exactly what the per-source rate limit
         # (pike) bans. The reference Kamailio config has no pike either.
         (cd "$dir" && exec "$BIN" serve --listen "$PROXY_IP:$SIP_PORT" --log-level warning --rate-limit off "${extra[@]}" \
@@ -154,7 +177,7 @@ start_target() { # $1 = sipproxy | sipproxy-notrace | kamailio, $2 = run dir
         echo "sipctl did not become ready; stderr:" >&2; cat "$dir/stderr.log" >&2; exit 1
     else
         TARGET_IP=$KAM_IP
-        (cd "$dir" && exec kamailio -f "$ROOT/Benchmarks/kamailio.cfg" -DD -E -m 256 -M 16 \
+        (cd "$dir" && exec kamailio -f "$ROOT/Benchmarks/kamailio.cfg" -DD -E -m 256 -M 16 -n "$workers" \
             -P "$dir/kamailio.pid" -w "$dir" >"$dir/stdout.log" 2>"$dir/stderr.log") &
         TARGET_PID=$!
         PIDS+=("$TARGET_PID")
@@ -251,11 +274,15 @@ record() {
     cpu=$(awk -v t="$ticks" -v h="$CLK_TCK" 'BEGIN {printf "%.2f", t / h}')
     cpu1k=$(awk -v t="$ticks" -v h="$CLK_TCK" -v n="$ok" 'BEGIN {if (n > 0) printf "%.3f", t / h / n * 1000; else print "nan"}')
     local note=$TARGET_NOTE causes drops
-    if [ "$kind" = sipproxy ]; then
+    if [ "${kind#sipproxy-w}" != "$kind" ]; then
         # Trace records the recorder had to drop (queue full): expected 0 at a sustained rate.
         drops=$("$BIN" trace status --json --socket "$TARGET_DIR/sipproxy.sock" 2>/dev/null \
             | sed -n 's/.*"drops":\([0-9]*\).*/\1/p')
         note="${note:+$note; }trace drops ${drops:-?}"
+    fi
+    if [ "${kind#sipproxy}" != "$kind" ]; then
+        # Where the CPU went: one line per busy thread (the shards are NIO-ELT-0-#N).
+        note="${note:+$note; }threads: $(thread_cpu "$TARGET_PID")"
     fi
     causes=$(failure_causes "$dir")
     [ -n "$causes" ] && note="${note:+$note; }$causes"
@@ -321,8 +348,14 @@ bench_calls() { # $1 = kind
     done
 }
 
-KINDS="sipproxy sipproxy-notrace"
-[ "$DO_KAM" = 1 ] && KINDS="$KINDS kamailio"
+KINDS=""
+for w in ${WORKERS//,/ }; do
+    KINDS="$KINDS sipproxy-w$w"
+    [ "$DO_NOTRACE" = 1 ] && KINDS="$KINDS sipproxy-notrace-w$w"
+done
+if [ "$DO_KAM" = 1 ]; then
+    for w in ${WORKERS//,/ }; do KINDS="$KINDS kamailio-w$w"; done
+fi
 for kind in $KINDS; do
     [ "$DO_REG" = 1 ] && bench_registrations "$kind"
     [ "$DO_CALLS" = 1 ] && bench_calls "$kind"
@@ -336,17 +369,17 @@ COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo "?")
     echo "p99 = REGISTER->200 (registrations) or INVITE->200 (calls), from SIPp -trace_rtt (1 ms resolution)"
     echo "cpu = target's utime+stime (all its processes); hwm = sum of VmHWM (Kamailio: shared memory counted per process); pss = sum of Pss at the end"
     echo
-    printf '%-9s %-8s %7s %9s %6s %6s %7s %7s %8s %8s %7s %8s %7s %7s\n' \
+    printf '%-19s %-8s %7s %9s %6s %6s %7s %7s %8s %8s %7s %8s %7s %7s\n' \
         target test offered achieved/s ok failed retrans p50_ms p99_ms max_ms cpu_s cpu/1000 hwm_MiB pss_MiB
     while IFS=$'\t' read -r kind test rate a cpu cpu1k rss scpu dir pss note; do
         read -r ok failed retrans elapsed achieved p50 p99 max <<<"$a"
-        printf '%-9s %-8s %7s %9s %6s %6s %7s %7s %8s %8s %7s %8s %7s %7s\n' \
+        printf '%-19s %-8s %7s %9s %6s %6s %7s %7s %8s %8s %7s %8s %7s %7s\n' \
             "$kind" "$test" "$rate" "$achieved" "$ok" "$failed" "$retrans" "$p50" "$p99" "$max" "$cpu" "$cpu1k" "$rss" "$pss"
     done < "$ROWS"
     echo
     echo "Failure causes (SIPp -trace_err) and target deaths:"
     while IFS=$'\t' read -r kind test rate a cpu cpu1k rss scpu dir pss note; do
-        [ "$note" != "-" ] && printf '  %-9s %-8s %6s/s: %s\n' "$kind" "$test" "$rate" "$note"
+        [ "$note" != "-" ] && printf '  %-19s %-8s %6s/s: %s\n' "$kind" "$test" "$rate" "$note"
     done < "$ROWS"
     echo
     echo "Best run: highest achieved rate with 0 failed, all offered done, retransmissions <= 1% (not overloaded):"
@@ -358,8 +391,8 @@ COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo "?")
                     if (a[2] == 0 && a[1] == want && a[3] <= want / 100 && a[5] + 0 > best) { best = a[5] + 0; line = $0; rate = $3; p99 = a[7]; c = $6; r = $7 }
                 }
                 END {
-                    if (line == "") printf "  %-9s %-9s none without failures\n", k, t
-                    else printf "  %-9s %-9s %s/s (offered %s/s), p99 %s ms, %s CPU-s per 1000, peak RSS %s MiB\n", k, t, best, rate, p99, c, r
+                    if (line == "") printf "  %-19s %-9s none without failures\n", k, t
+                    else printf "  %-19s %-9s %s/s (offered %s/s), p99 %s ms, %s CPU-s per 1000, peak RSS %s MiB\n", k, t, best, rate, p99, c, r
                 }' "$ROWS"
         done
     done
@@ -367,7 +400,7 @@ COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo "?")
     echo "SIPp's own CPU-s per run (if near the run's wall time, SIPp, not the target, was the limit):"
     while IFS=$'\t' read -r kind test rate a cpu cpu1k rss scpu dir pss note; do
         read -r ok failed retrans elapsed achieved p50 p99 max <<<"$a"
-        printf '  %-9s %-9s %6s/s: sipp %s s CPU over %s s\n' "$kind" "$test" "$rate" "$scpu" "$elapsed"
+        printf '  %-19s %-9s %6s/s: sipp %s s CPU over %s s\n' "$kind" "$test" "$rate" "$scpu" "$elapsed"
     done < "$ROWS"
 } | tee "$RESULTS"
 echo
