@@ -38,6 +38,15 @@ struct HardeningTests {
             .replacingOccurrences(of: "From: <sip:alice@\(ip)>", with: "From: <sip:\(user)@\(proxy.hostPort)>")
     }
 
+    /// A UDP socket registered as `user` (so the relay policy lets it send to other hosts).
+    static func registeredPhone(_ user: String, ip: String, proxy: ProxyProcess) throws -> RawSocket {
+        let phone = try RawSocket(udpOn: ip)
+        try phone.send(Self.register(user, ip: ip, port: phone.localPort, proxy: proxy), to: proxy.ip, port: proxy.port)
+        #expect(phone.receive(timeout: 5) { $0.contains { statusCode($0) == 200 } }.messages.contains { statusCode($0) == 200 },
+                "\(user) registered")
+        return phone
+    }
+
     /// An SDP body of about `size` octets with a blank-line-free layout of ICE candidates, like a video phone's.
     static func sdp(size: Int, ip: String) -> String {
         var body = "v=0\r\no=- 1 1 IN IP4 \(ip)\r\ns=-\r\nc=IN IP4 \(ip)\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8\r\n"
@@ -121,9 +130,7 @@ struct HardeningTests {
         let proxy = try await ProxyProcess.start(label: "mtu")
         defer { proxy.stopAndRemoveDirectory() }
         // alice is registered, so she may send to other hosts; the service at 127.0.0.98 listens on UDP and TCP.
-        let alice = try RawSocket(udpOn: "127.0.0.11")
-        try alice.send(Self.register("alice", ip: "127.0.0.11", port: alice.localPort, proxy: proxy), to: proxy.ip, port: proxy.port)
-        #expect(alice.receive(timeout: 5) { $0.contains { statusCode($0) == 200 } }.messages.contains { statusCode($0) == 200 })
+        let alice = try Self.registeredPhone("alice", ip: "127.0.0.11", proxy: proxy)
         let serviceUDP = try RawSocket(udpOn: "127.0.0.98")
         var serviceTCP: TCPListener? = try TCPListener(ip: "127.0.0.98", port: serviceUDP.localPort)
         let service = "sip:svc@127.0.0.98:\(serviceUDP.localPort)"
@@ -244,9 +251,7 @@ struct HardeningTests {
     func forgedRouteIsNotARelayPass() async throws {
         let proxy = try await ProxyProcess.start(label: "forged-route")
         defer { proxy.stopAndRemoveDirectory() }
-        let alice = try RawSocket(udpOn: "127.0.0.11")
-        try alice.send(Self.register("alice", ip: "127.0.0.11", port: alice.localPort, proxy: proxy), to: proxy.ip, port: proxy.port)
-        #expect(alice.receive(timeout: 5) { $0.contains { statusCode($0) == 200 } }.messages.contains { statusCode($0) == 200 })
+        let alice = try Self.registeredPhone("alice", ip: "127.0.0.11", proxy: proxy)
         // alice's second socket is not registered: only the dialog's route set lets a request reach it.
         let aliceOther = try RawSocket(udpOn: "127.0.0.11")
         let service = try RawSocket(udpOn: "127.0.0.98")

@@ -84,8 +84,9 @@ struct TraceTests {
           arguments: SIPTransport.allCases)
     func callIsCaptured(transport: SIPTransport) async throws {
         _ = try Tool.require("tshark")
-        // One shard: the test matches the log's order of processing with the pcap's order of socket events, which
-        // two shards may interleave differently (a message read by one shard is processed by its call's owner).
+        // One shard here and in the rotation tests: they match the log's order of processing with the pcap's order
+        // of socket events, which two shards may interleave differently (a message one shard reads is processed by
+        // its call's owner, while the other shard goes on reading).
         let bed = try await TestBed("trace-call-\(transport)", proxyArguments: ["--workers", "1"], logLevel: "info")
         defer { bed.shutdown() }
         let run = try await call(bed, transport: transport)
@@ -227,7 +228,7 @@ struct TraceTests {
 
     @Test("rotation: a small size limit and 3 files kept: 3 valid files, names sorted by time, the newest messages kept")
     func rotationKeepsFiles() async throws {
-        let bed = try await TestBed("trace-rotate", proxyArguments: ["--trace-max-size", "2kB", "--trace-max-files", "3"],
+        let bed = try await TestBed("trace-rotate", proxyArguments: ["--trace-max-size", "2kB", "--trace-max-files", "3", "--workers", "1"],
                                     logLevel: "info")
         defer { bed.shutdown() }
         let run = try await call(bed, transport: .udp, calls: 4)
@@ -260,7 +261,8 @@ struct TraceTests {
           arguments: SIPTransport.allCases)
     func rotationLosesNothing(transport: SIPTransport) async throws {
         let bed = try await TestBed("trace-rotate-all-\(transport)",
-                                    proxyArguments: ["--trace-max-size", "1500", "--trace-max-files", "200"], logLevel: "info")
+                                    proxyArguments: ["--trace-max-size", "1500", "--trace-max-files", "200", "--workers", "1"],
+                                    logLevel: "info")
         defer { bed.shutdown() }
         let run = try await call(bed, transport: transport, calls: 3)
         #expect(run.allPassed, "calls failed\n\(bed.diagnostics(run.register, run.caller, run.callee))")

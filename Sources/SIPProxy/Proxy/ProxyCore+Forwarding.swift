@@ -103,7 +103,7 @@ extension ProxyCore {
             loopHash: Self.loopHash(entry.request),
             followRedirects: self.forwarding.followRedirects
         )
-        entry.context = context
+        self.contexts[entry.key] = context
         let state = ForwardingContext(user: user)
         state.visited = visited
         context.forwarding = state
@@ -345,7 +345,7 @@ extension ProxyCore {
         let groupStart = context.machine.groupStart
         state.noAnswerTimer = self.timers.schedule(in: .seconds(Int64(rule.noAnswerSeconds))) {
             [weak self] in
-            guard let self, let context = self.transactions.server(serverKey)?.context,
+            guard let self, let context = self.contexts[serverKey],
                 let state = context.forwarding, context.machine.groupStart == groupStart
             else { return }
             self.noAnswerExpired(context, state, user: user)

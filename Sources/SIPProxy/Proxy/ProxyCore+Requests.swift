@@ -234,7 +234,7 @@ extension ProxyCore {
             return
         }
         self.reply(entry, 200)
-        guard let context = invite.context, !context.machine.cancelled else { return }
+        guard let context = self.contexts[invite.key], !context.machine.cancelled else { return }
         self.logger.info("call cancelled by caller", metadata: ["sip.call_id": "\(request.callID)"])
         self.run(context, .cancel)
     }
@@ -272,7 +272,7 @@ extension ProxyCore {
             loopHash: Self.loopHash(entry.request),
             followRedirects: self.forwarding.followRedirects
         )
-        entry.context = context
+        self.contexts[entry.key] = context
         if context.isCall {
             self.logger.info(
                 "call \(context.callLabel): calling \(targets.count) contact(s)",
@@ -364,7 +364,7 @@ extension ProxyCore {
             key: branch.key,
             request: branch.request,
             destination: branch.destination,
-            owner: .branch(context, index)
+            owner: .branch(server: context.serverKey, index: index)
         )
     }
 
@@ -456,7 +456,7 @@ extension ProxyCore {
                 extraHeaders: extra
             )
         else { return }
-        if status >= 200, entry.context == nil, entry.request.method == .invite,
+        if status >= 200, self.contexts[entry.key] == nil, entry.request.method == .invite,
             !entry.destination.transport.isReliable,
             !self.registrar.isRegisteredSource(entry.destination.remote)
         {

@@ -41,12 +41,15 @@ extension ProxyCore: TransactionUser {
     }
 
     func transactionLayer(_ layer: TransactionLayer, clientResponse response: SIPResponse, owner: ClientOwner) {
-        guard case .branch(let context, let index) = owner else { return }  // 200 to our CANCEL: absorbed
+        // A 200 to our CANCEL is absorbed; a branch whose request has ended is too.
+        guard case .branch(let server, let index) = owner, let context = self.contexts[server] else { return }
         self.branchResponse(context, index, response)
     }
 
     func transactionLayer(_ layer: TransactionLayer, clientFailed status: Int, owner: ClientOwner) {
-        guard case .branch(let context, let index) = owner, index < context.branches.count else { return }
+        guard case .branch(let server, let index) = owner, let context = self.contexts[server],
+            index < context.branches.count
+        else { return }
         if status == 503, self.retryOverUDP(context, index) { return }
         // §16.7 step 2 / §16.8: a timeout acts as a 408, a transport failure as a 503, made from the request as
         // received so it can go upstream.
@@ -59,6 +62,13 @@ extension ProxyCore: TransactionUser {
             )
         else { return }
         self.run(context, .final(branch: index, synthesized))
+    }
+
+    func transactionLayer(_ layer: TransactionLayer, serverEnded key: TransactionKey) {
+        // The request is over: its response context and the timers it still holds go with it.
+        guard let context = self.contexts.removeValue(forKey: key) else { return }
+        for branch in context.branches { self.timers.cancel(branch.timerC) }
+        self.timers.cancel(context.forwarding?.noAnswerTimer)
     }
 
     func transactionLayer(_ layer: TransactionLayer, ackFor2xx ack: SIPRequest, peer: Peer) {
@@ -151,7 +161,7 @@ extension ProxyCore: TransactionUser {
         self.timers.cancel(context.branches[index].timerC)
         let serverKey = context.serverKey
         context.branches[index].timerC = self.timers.schedule(in: self.configuration.timers.timerC) { [weak self] in
-            guard let self, let context = self.transactions.server(serverKey)?.context, index < context.branches.count
+            guard let self, let context = self.contexts[serverKey], index < context.branches.count
             else { return }
             context.branches[index].timerC = nil
             self.run(context, .timerC(branch: index))

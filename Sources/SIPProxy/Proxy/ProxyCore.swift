@@ -53,6 +53,8 @@ public final class ProxyCore: @unchecked Sendable {
         var handedOver: UInt64 = 0
     }
     var load = Load()
+    /// The response context of every proxied request in progress, by its server transaction (§16.7).
+    var contexts: [TransactionKey: ProxyContext] = [:]
     /// What the shards of one proxy share: registrar, forwarding rules, authenticator, Record-Route key, journal.
     let shared: SharedServices
     /// This core's position among the shards (0 for a proxy with one worker).

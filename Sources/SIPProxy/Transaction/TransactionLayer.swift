@@ -4,10 +4,10 @@
 import Logging
 import NIOCore
 
-/// Who a client transaction reports to.
+/// Who a client transaction reports to, in the TU's own terms: opaque to the layer.
 enum ClientOwner {
-    /// A branch of a proxied request (RFC 3261 §16.6): its responses feed the response context.
-    case branch(ProxyContext, Int)
+    /// Branch `index` of the request of server transaction `server` (RFC 3261 §16.6).
+    case branch(server: TransactionKey, index: Int)
     /// A CANCEL the proxy sent on a branch (§16.10): its 200 is absorbed.
     case cancel
 }
@@ -20,9 +20,11 @@ protocol TransactionUser: AnyObject {
     /// An ACK matched an INVITE server transaction in the Accepted state (RFC 6026 §7.1): it acknowledges a 2xx
     /// and is forwarded like any 2xx ACK.
     func transactionLayer(_ layer: TransactionLayer, ackFor2xx ack: SIPRequest, peer: Peer)
+    /// A server transaction ended (terminated, or answered statelessly): the TU drops what it kept for it.
+    func transactionLayer(_ layer: TransactionLayer, serverEnded key: TransactionKey)
 }
 
-/// A server transaction: machine, where its responses go, and the proxy context it feeds.
+/// A server transaction: machine and where its responses go.
 final class ServerEntry {
     enum Machine {
         case invite(InviteServerTransaction)
@@ -37,7 +39,6 @@ final class ServerEntry {
     /// To-tag for responses the proxy itself makes to this request.
     let localTag: String
     var timers: [TransactionTimer: TimerID] = [:]
-    var context: ProxyContext?
 
     init(key: TransactionKey, machine: Machine, request: SIPRequest, destination: Peer, localTag: String) {
         self.key = key
@@ -205,7 +206,10 @@ final class TransactionLayer: @unchecked Sendable {
     private func removeServer(_ entry: ServerEntry) {
         for (_, t) in entry.timers { self.clock.cancel(t) }
         entry.timers.removeAll()
-        if self.servers[entry.key] === entry { self.servers.removeValue(forKey: entry.key) }
+        if self.servers[entry.key] === entry {
+            self.servers.removeValue(forKey: entry.key)
+            self.user?.transactionLayer(self, serverEnded: entry.key)
+        }
     }
 
     private func schedule(_ timer: TransactionTimer, _ amount: TimeAmount, server entry: ServerEntry) {
