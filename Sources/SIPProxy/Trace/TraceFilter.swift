@@ -71,6 +71,9 @@ public struct TraceFilter: Sendable, Codable, Equatable, CustomStringConvertible
         return filter
     }
 
+    /// Whether the filter looks at parsed fields (method, user, Call-ID): then events need a `summary`.
+    public var needsSummary: Bool { self.methods != nil || self.users != nil || self.callIDs != nil }
+
     /// Whether the event passes the filter. Methods, users and Call-IDs are read from `event.summary`: an event
     /// without a summary fails any of those criteria.
     public func matches(_ event: TraceEvent) -> Bool {

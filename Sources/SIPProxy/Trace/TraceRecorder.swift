@@ -27,11 +27,12 @@ import Synchronization
 /// ```swift
 /// recorder.record(TraceEvent(
 ///     direction: .received, transport: peer.transport, source: peer.remote, destination: peer.local,
-///     connection: peer.connection, timestamp: .now(), payload: Array(buffer.readableBytesView), summary: summary
+///     connection: peer.connection, timestamp: .now(), payload: Array(buffer.readableBytesView)
 /// ))
 /// ```
 ///
-/// and `TraceEvent.connectionClosed(...)` when a TCP connection ends, so that the stream gets its FIN exchange.
+/// (bytes and addresses only: the recorder parses a message itself when its filter needs the method, a user or the
+/// Call-ID), and `TraceEvent.connectionClosed(...)` when a TCP connection ends, so that the stream gets its FIN exchange.
 public final class TraceRecorder: Sendable {
     enum Item: Sendable {
         case event(TraceEvent)
@@ -84,7 +85,9 @@ public final class TraceRecorder: Sendable {
     private let logger: Logger
     /// Mirror of `State.recording` for the lock-free early return of `record` (the mutex holds the truth).
     private let recordingFlag = Atomic<Bool>(false)
-    private let summaryFlag = Atomic<Bool>(false)
+    /// The active filter looks at parsed fields: `record` parses what it is given.
+    private let parsedFilterFlag = Atomic<Bool>(false)
+    private let parser = SIPParser()
     private let state = Mutex(State())
     /// Serializes `start`, `stop` and `shutdown`.
     private let control = Mutex(())
@@ -127,9 +130,7 @@ public final class TraceRecorder: Sendable {
                 self.pool.submit { _ in self.writerLoop() }
             }
             if wake { self.wakeup.signal() }
-            let filter = settings.filter
-            let wantsSummary = filter.map { $0.methods != nil || $0.users != nil || $0.callIDs != nil } ?? false
-            self.summaryFlag.store(wantsSummary, ordering: .releasing)
+            self.parsedFilterFlag.store(settings.filter?.needsSummary ?? false, ordering: .releasing)
             self.recordingFlag.store(true, ordering: .releasing)
             if let error = reply.wait() {
                 self.state.withLock { $0.recording = false }
@@ -193,13 +194,16 @@ public final class TraceRecorder: Sendable {
     /// Whether `record` would keep anything: callers skip building events (copying payloads) when it is false.
     public var isRecording: Bool { self.recordingFlag.load(ordering: .relaxed) }
 
-    /// Whether the active filter looks at parsed fields (method, user, Call-ID), so events need a `summary`.
-    public var needsSummary: Bool { self.summaryFlag.load(ordering: .relaxed) }
-
     /// Queues the event for the writer if recording and the filter matches; drops and counts it if the queue is full.
     /// Never blocks on I/O; safe from any thread.
     public func record(_ event: TraceEvent) {
         guard self.recordingFlag.load(ordering: .relaxed) else { return }
+        var event = event
+        if event.summary == nil && self.parsedFilterFlag.load(ordering: .relaxed) {
+            // The transport edge hands over bytes and addresses only; a filter on parsed fields (method, user,
+            // Call-ID) makes the recorder read them, before queueing, so filtered-out messages take no queue room.
+            event.summary = TraceSummary(parsing: event.payload, parser: self.parser)
+        }
         let wake = self.state.withLock { state -> Bool in
             guard state.recording else { return false }
             if let filter = state.settings.filter, !filter.matches(event) { return false }
@@ -250,6 +254,7 @@ public final class TraceRecorder: Sendable {
         var framer = PacketFramer()
         var writer: PcapWriter?
         var batch: [Item] = []
+
         while true {
             var exit = false
             let took = self.state.withLock { state -> Bool in

@@ -403,9 +403,8 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         connection: ConnectionID?
     ) {
         guard let recorder = self.recorder, recorder.isRecording else { return }
+        // Bytes and addresses only: a filter on parsed fields is applied by the recorder's writer thread.
         let payload = Array(bytes.readableBytesView)
-        // Parse only when the filter needs parsed fields: recording everything stays a copy and a queue push.
-        let summary = recorder.needsSummary ? TraceSummary(parsing: payload, parser: self.parser) : nil
         recorder.record(
             TraceEvent(
                 direction: direction,
@@ -413,8 +412,7 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
                 source: source,
                 destination: destination,
                 connection: connection,
-                payload: payload,
-                summary: summary
+                payload: payload
             )
         )
     }
