@@ -31,7 +31,8 @@ public final class ProxyCore: @unchecked Sendable {
     let journal: CallJournal?
     /// Reason phrases for generated and relayed responses; replaced whole on reload.
     public internal(set) var phrases: PhraseBook
-    private var sweepTask: RepeatedTask?
+    /// The periodic sweep of expired bindings and stale calls, a timer in the wheel like every other.
+    private var sweepTimer: TimerID?
     /// The listeners' addresses as text, computed once: formatting a socket address is not free and this is
     /// asked several times per message.
     struct Identity {
@@ -135,12 +136,7 @@ public final class ProxyCore: @unchecked Sendable {
                 self.transport.onReceive = { [weak self] bytes, peer in self?.receive(bytes, from: peer) }
             }
             self.transport.onOversized = { [weak self] bytes, peer in self?.handleOversized(bytes, from: peer) }
-            self.sweepTask = self.eventLoop.scheduleRepeatedTask(
-                initialDelay: self.configuration.sweepInterval,
-                delay: self.configuration.sweepInterval
-            ) { [weak self] _ in
-                self?.sweepBindings()
-            }
+            self.scheduleSweep()
         }
     }
 
@@ -148,8 +144,8 @@ public final class ProxyCore: @unchecked Sendable {
     /// shutdown ends them (a killed proxy leaves them to the next start's recovery instead).
     public func stop() async {
         try? await self.eventLoop.submit {
-            self.sweepTask?.cancel()
-            self.sweepTask = nil
+            self.timers.cancel(self.sweepTimer)
+            self.sweepTimer = nil
             self.timers.stop()
             self.transport.onReceive = nil
             self.transport.onOversized = nil
@@ -167,6 +163,8 @@ public final class ProxyCore: @unchecked Sendable {
 
     /// Entry point for every message read from a socket (on this shard, or handed over by another).
     func receive(_ bytes: ByteBuffer, from peer: Peer) {
+        // Everything below is confined to this shard's loop (debug builds check it; see ShardRouter).
+        self.eventLoop.assertInEventLoop()
         self.load.messages &+= 1
         // UDP keep-alives: CRLF datagrams (RFC 5626 §3.5.1 uses STUN on UDP; many phones send CRLFs) and STUN
         // binding requests (first octet 0 or 1) carry no SIP and get no answer.
@@ -220,6 +218,14 @@ public final class ProxyCore: @unchecked Sendable {
         } else {
             // RFC 3261 §16.3 / RFC 4475 §3.1.2.19: what cannot be answered is dropped, with a log line.
             self.logger.info("dropped malformed message from \(peer): \(error)", metadata: ["net.peer": "\(peer)"])
+        }
+    }
+
+    private func scheduleSweep() {
+        self.sweepTimer = self.timers.schedule(in: self.configuration.sweepInterval) { [weak self] in
+            guard let self, self.sweepTimer != nil else { return }
+            self.sweepBindings()
+            self.scheduleSweep()
         }
     }
 

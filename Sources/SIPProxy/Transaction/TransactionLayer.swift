@@ -111,6 +111,7 @@ final class TransactionLayer: @unchecked Sendable {
 
     /// Creates the server transaction for a new request.
     func createServer(key: TransactionKey, request: SIPRequest, destination: Peer, localTag: String) -> ServerEntry {
+        self.eventLoop.assertInEventLoop()
         let reliable = destination.transport.isReliable
         let machine: ServerEntry.Machine =
             request.method == .invite
@@ -232,6 +233,7 @@ final class TransactionLayer: @unchecked Sendable {
 
     /// Starts a client transaction for `request` (already carrying the proxy's Via with `key.branch`).
     func startClient(key: TransactionKey, request: SIPRequest, destination: Peer, owner: ClientOwner) {
+        self.eventLoop.assertInEventLoop()
         let reliable = destination.transport.isReliable
         let machine: ClientEntry.Machine =
             request.method == .invite

@@ -38,6 +38,18 @@ struct ProxyEngineTests {
         #expect(self.net.core.registrar.lookup("bob", now: self.net.clock.now).isEmpty)
     }
 
+    @Test("a binding that is not refreshed is swept when it expires (a timer in the wheel, not a NIO task)")
+    func bindingExpiry() {
+        self.net.deliver(self.bob.register(expires: 120), from: self.bob)
+        #expect(self.net.received(by: self.bob).compactMap(\.status) == [200])
+        self.net.advance(by: .seconds(115))
+        #expect(self.net.core.registrar.lookup("bob", now: self.net.clock.now).count == 1)
+        self.net.advance(by: .seconds(10))
+        #expect(self.net.core.registrar.all(now: .distantPast).isEmpty, "swept from the store, not only hidden")
+        self.net.deliver(self.alice.invite("bob", callID: "after-expiry"), from: self.alice)
+        #expect(self.net.received(by: self.alice).compactMap(\.status) == [480], "known but not registered: 480")
+    }
+
     @Test("a call rings, is answered, acknowledged and hung up through the proxy's Record-Route")
     func answeredCall() throws {
         self.register(self.bob, in: self.net)
