@@ -11,6 +11,8 @@ struct ProxyBranch {
     let destination: Peer
     /// Timer C (§16.6 step 11), INVITE only.
     var timerC: TimerID?
+    /// 64*T1 after a CANCEL on this branch: no final response by then and the branch is given up (§9.1).
+    var cancelGuard: TimerID?
     /// Sent over TCP only because of its size (§18.1.1): how to send it over UDP instead if TCP is refused.
     var udpFallback: Fallback?
 

@@ -256,6 +256,31 @@ extension ProxyCore {
         guard let cancel = try? SIPRequest(method: .cancel, uri: branch.request.uri, headers: headers) else { return }
         let key = TransactionKey.client(branch: branch.key.branch, method: .cancel)
         self.transactions.startClient(key: key, request: cancel, destination: branch.destination, owner: .cancel)
+        guard branch.request.method == .invite else { return }
+        // §9.1: "If there is no final response for the original request in 64*T1 seconds ..., the client SHOULD
+        // then consider the original transaction cancelled": a phone that ignores the CANCEL (or answers it
+        // but never sends 487) must not keep the caller waiting, nor the INVITE transaction alive, forever.
+        let serverKey = context.serverKey
+        context.branches[index].cancelGuard = self.timers.schedule(in: self.configuration.timers.timerB) {
+            [weak self] in
+            guard let self, let context = self.contexts[serverKey], index < context.branches.count,
+                index < context.machine.branches.count, context.machine.branches[index].finalStatus == nil
+            else { return }
+            self.transactions.abandonClient(context.branches[index].key)
+            self.logger.info(
+                "no final response 64*T1 after CANCEL on \(context.branches[index].destination): branch given up",
+                metadata: ["sip.call_id": "\(context.request.callID)"]
+            )
+            guard
+                let timeout = SIPResponse.reply(
+                    to: context.request,
+                    status: 408,
+                    reason: self.phrases.generated(408, for: context.request),
+                    toTag: nil
+                )
+            else { return }
+            self.run(context, .final(branch: index, timeout))
+        }
     }
 
     // MARK: Forwarding (§16.6)

@@ -67,7 +67,10 @@ extension ProxyCore: TransactionUser {
     func transactionLayer(_ layer: TransactionLayer, serverEnded key: TransactionKey) {
         // The request is over: its response context and the timers it still holds go with it.
         guard let context = self.contexts.removeValue(forKey: key) else { return }
-        for branch in context.branches { self.timers.cancel(branch.timerC) }
+        for branch in context.branches {
+            self.timers.cancel(branch.timerC)
+            self.timers.cancel(branch.cancelGuard)
+        }
         self.timers.cancel(context.forwarding?.noAnswerTimer)
     }
 

@@ -328,6 +328,13 @@ final class TransactionLayer: @unchecked Sendable {
         }
     }
 
+    /// Ends a client transaction without a final response (RFC 3261 §9.1: an INVITE whose CANCEL got no 487
+    /// within 64*T1 is considered cancelled); a late response then finds no transaction.
+    func abandonClient(_ key: TransactionKey) {
+        guard let entry = self.clients[key] else { return }
+        self.removeClient(entry)
+    }
+
     private func removeClient(_ entry: ClientEntry) {
         for (_, t) in entry.timers { self.clock.cancel(t) }
         entry.timers.removeAll()

@@ -191,6 +191,23 @@ struct ProxyEngineTests {
         #expect(self.net.received(by: self.alice).compactMap(\.status) == [487])
     }
 
+    @Test("a phone that answers the CANCEL but never sends 487: given up 64*T1 later, the caller gets 487 (§9.1)")
+    func cancelIgnored() throws {
+        self.register(self.bob, in: self.net)
+        self.net.deliver(self.alice.invite("bob", callID: "deaf"), from: self.alice)
+        let invite = try self.request(.invite, at: self.bob, in: self.net.received(by: self.bob))
+        self.net.deliver(self.bob.respond(to: invite, 180, "Ringing", tag: "b"), from: self.bob)
+        self.net.deliver(self.alice.cancel("bob", callID: "deaf"), from: self.alice)
+        let cancel = try self.request(.cancel, at: self.bob, in: self.net.received(by: self.bob))
+        self.net.deliver(self.bob.respond(to: cancel, 200, "OK"), from: self.bob)
+        #expect(self.net.received(by: self.alice).compactMap(\.status) == [100, 180, 200], "100, 180, 200 for the CANCEL")
+        self.net.advance(by: .seconds(31))
+        #expect(self.net.received(by: self.alice).isEmpty, "still waiting for bob's 487")
+        self.net.advance(by: .seconds(2))
+        #expect(self.net.received(by: self.alice).compactMap(\.status).first == 487, "cancelled: 487 from the proxy")
+        #expect(self.net.core.transactions.count.client == 0, "the INVITE and CANCEL client transactions are gone")
+    }
+
     @Test("a branch that never answers: Timer B ends it and the caller gets 408 (§16.7 step 2, §17.1.1.2)")
     func timerB() throws {
         self.register(self.bob, in: self.net)
