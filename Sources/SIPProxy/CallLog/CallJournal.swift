@@ -10,6 +10,7 @@
 // ordered: a record is never written after one queued later.
 
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -27,8 +28,8 @@ private let systemClose = Darwin.close
 
 /// The call journal on disk.
 ///
-/// `@unchecked Sendable`: `queue` and `stopping` are only touched with `condition` locked; the writer is only used
-/// on the journal thread (and before it starts).
+/// `@unchecked Sendable`: the queue is behind `state`'s mutex; the writer is only used on the journal thread (and
+/// before it starts, or after it stopped).
 public final class CallJournal: @unchecked Sendable {
     /// When written lines are forced to disk (fsync).
     public enum Durability: Sendable, Equatable {
@@ -63,21 +64,21 @@ public final class CallJournal: @unchecked Sendable {
     }
 
     public let configuration: Configuration
-    private let condition = NSCondition()
-    private var queue: [(Writer) -> Void] = []
-    private var stopping = false
+    private struct State {
+        var queue: [@Sendable (Writer) -> Void] = []
+        var stopping = false
+    }
+    private let state = Mutex(State())
     private let writer: Writer
-    private var thread: Thread?
+    /// The journal's thread (`WriterThread`, shared design with the trace recorder).
+    private let thread = WriterThread()
 
     /// Opens (or creates) the files and starts the journal thread. Reads what a previous run left in the snapshot
     /// so `recover()` can journal it.
     public init(configuration: Configuration) throws(CallLogError) {
         self.configuration = configuration
         self.writer = try Writer(configuration: configuration)
-        let thread = Thread { [self] in self.run() }
-        thread.name = "call-journal"
-        self.thread = thread
-        thread.start()
+        self.thread.start { [self] in self.run() }
     }
 
     // MARK: API
@@ -112,10 +113,13 @@ public final class CallJournal: @unchecked Sendable {
     /// Flushes, writes the last snapshot and stops the thread. Later calls are ignored.
     public func close() {
         self.flush()
-        self.condition.lock()
-        self.stopping = true
-        self.condition.signal()
-        self.condition.unlock()
+        let first = self.state.withLock { state -> Bool in
+            defer { state.stopping = true }
+            return !state.stopping
+        }
+        guard first else { return }
+        self.thread.wake()
+        self.thread.join()
     }
 
     /// Warnings met while writing (failed writes, renames); cleared when read.
@@ -128,29 +132,29 @@ public final class CallJournal: @unchecked Sendable {
 
     // MARK: Thread
 
-    private func submit(_ work: @escaping (Writer) -> Void) {
-        self.condition.lock()
-        defer { self.condition.unlock() }
-        guard !self.stopping else { return }
-        self.queue.append(work)
-        self.condition.signal()
+    private func submit(_ work: @escaping @Sendable (Writer) -> Void) {
+        let accepted = self.state.withLock { state -> Bool in
+            guard !state.stopping else { return false }
+            state.queue.append(work)
+            return true
+        }
+        if accepted { self.thread.wake() }
     }
 
     /// Runs `work` on the journal thread and waits for its result.
-    private func perform<T>(_ work: @escaping (Writer) -> T) -> T {
+    private func perform<T>(_ work: @escaping @Sendable (Writer) -> T) -> T {
         let done = DispatchSemaphore(value: 0)
         let box = ResultBox<T>()
-        self.condition.lock()
-        let accepted = !self.stopping
-        if accepted {
-            self.queue.append { writer in
+        let accepted = self.state.withLock { state -> Bool in
+            guard !state.stopping else { return false }
+            state.queue.append { writer in
                 box.value = work(writer)
                 done.signal()
             }
-            self.condition.signal()
+            return true
         }
-        self.condition.unlock()
         if accepted {
+            self.thread.wake()
             done.wait()
         } else {
             box.value = work(self.writer)  // the thread has stopped: nothing else touches the writer
@@ -160,27 +164,25 @@ public final class CallJournal: @unchecked Sendable {
 
     private func run() {
         while true {
-            self.condition.lock()
-            while self.queue.isEmpty && !self.stopping {
+            let (work, stop) = self.state.withLock { state -> ([@Sendable (Writer) -> Void], Bool) in
+                defer { state.queue = [] }
+                return (state.queue, state.stopping)
+            }
+            if work.isEmpty && !stop {
+                // Sleep until new work, or until the writer's next fsync or snapshot is due.
                 if let deadline = self.writer.nextDeadline {
                     let seconds = deadline.seconds(since: .now())
-                    if seconds <= 0 { break }
-                    if !self.condition.wait(until: Date(timeIntervalSinceNow: seconds)) { break }
+                    if seconds > 0 { self.thread.sleep(for: .nanoseconds(Int64(seconds * 1e9))) }
                 } else {
-                    self.condition.wait()
+                    self.thread.sleep(for: nil)
                 }
+                self.writer.sync(force: false, now: .now())
+                continue
             }
-            let work = self.queue
-            self.queue = []
-            let stop = self.stopping
-            self.condition.unlock()
             for item in work { item(self.writer) }
             self.writer.sync(force: false, now: .now())
             if stop {
-                self.condition.lock()
-                let more = !self.queue.isEmpty
-                self.condition.unlock()
-                if more { continue }
+                if self.state.withLock({ !$0.queue.isEmpty }) { continue }
                 self.writer.sync(force: true, now: .now())
                 self.writer.closeFiles()
                 return

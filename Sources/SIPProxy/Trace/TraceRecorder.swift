@@ -13,10 +13,9 @@ import Synchronization
 ///   flag (not recording: return), then under a mutex applies the filter and appends the event to a bounded queue
 ///   (`TraceSettings.queueCapacity` events and `queueByteBudget` payload octets). When the queue is full the event
 ///   is dropped and counted in `TraceStatus.drops`; memory never grows without bound.
-/// - One writer thread (a one-thread `NIOThreadPool` running a single long-lived work item, started on the first
-///   `start`) takes the whole queue at once (swapping arrays under the mutex), frames the events (`PacketFramer`),
-///   writes and flushes them (`PcapWriter`), and sleeps on a semaphore until new events arrive or a flush or
-///   rotation is due.
+/// - One writer thread (a `WriterThread`, as for the call journal, started on the first `start`) takes the whole
+///   queue at once (swapping arrays under the mutex), frames the events (`PacketFramer`), writes and flushes them
+///   (`PcapWriter`), and sleeps until new events arrive or a flush or rotation is due.
 /// - `start`, `stop` and `shutdown` are serialized with each other and wait for the writer: `start` until the first
 ///   file is open, `stop` until every event queued before it is written and the file closed. They may block for the
 ///   time of that disk I/O, so call them off the event loop when that matters.
@@ -62,7 +61,7 @@ public final class TraceRecorder: Sendable {
         var queue: [Item] = []
         var queuedEvents = 0
         var queuedBytes = 0
-        /// The writer is (about to be) asleep on `wakeup`: the next enqueue signals it.
+        /// The writer is (about to be) asleep: the next enqueue wakes it.
         var writerWaiting = false
         var writerStarted = false
         var shutDown = false
@@ -91,9 +90,8 @@ public final class TraceRecorder: Sendable {
     private let state = Mutex(State())
     /// Serializes `start`, `stop` and `shutdown`.
     private let control = Mutex(())
-    private let wakeup = DispatchSemaphore(value: 0)
-    private let writerExited = DispatchSemaphore(value: 0)
-    private let pool = NIOThreadPool(numberOfThreads: 1)
+    /// The writer's thread (`WriterThread`, shared design with the call journal).
+    private let thread = WriterThread()
 
     public init(logger: Logger) {
         self.logger = logger
@@ -126,10 +124,9 @@ public final class TraceRecorder: Sendable {
                 return (startWriter, Self.takeWakeup(&state))
             }
             if startWriter {
-                self.pool.start()
-                self.pool.submit { _ in self.writerLoop() }
+                self.thread.start { self.writerLoop() }
             }
-            if wake { self.wakeup.signal() }
+            if wake { self.thread.wake() }
             self.parsedFilterFlag.store(settings.filter?.needsSummary ?? false, ordering: .releasing)
             self.recordingFlag.store(true, ordering: .releasing)
             if let error = reply.wait() {
@@ -157,12 +154,8 @@ public final class TraceRecorder: Sendable {
                 return (state.writerStarted, Self.takeWakeup(&state))
             }
             guard started else { return }
-            if wake { self.wakeup.signal() }
-            // The writer may be between checks: keep waking it until it has left its loop.
-            while self.writerExited.wait(timeout: .now() + .milliseconds(100)) == .timedOut {
-                self.wakeup.signal()
-            }
-            self.pool.shutdownGracefully { _ in }
+            if wake { self.thread.wake() }
+            self.thread.join()
         }
     }
 
@@ -177,7 +170,7 @@ public final class TraceRecorder: Sendable {
         }
         self.recordingFlag.store(false, ordering: .releasing)
         guard let wake else { return }
-        if wake { self.wakeup.signal() }
+        if wake { self.thread.wake() }
         _ = reply.wait()
         self.logger.info("trace recording stopped")
     }
@@ -221,7 +214,7 @@ public final class TraceRecorder: Sendable {
             guard state.settings.flushInterval == 0 || state.queuedEvents >= Self.wakeBatch else { return false }
             return Self.takeWakeup(&state)
         }
-        if wake { self.wakeup.signal() }
+        if wake { self.thread.wake() }
     }
 
     public func status() -> TraceStatus {
@@ -245,7 +238,7 @@ public final class TraceRecorder: Sendable {
             state.paused = paused
             return paused ? false : Self.takeWakeup(&state)
         }
-        if wake { self.wakeup.signal() }
+        if wake { self.thread.wake() }
     }
 
     // MARK: Writer thread
@@ -276,7 +269,7 @@ public final class TraceRecorder: Sendable {
                 // Sleep until an enqueue signals, a flush is due, or a second passes (duration rotation).
                 let idle: Int64 = writer == nil ? 1_000_000 : Self.pollInterval
                 let micros = min(writer?.microsecondsUntilFlush() ?? idle, idle)
-                _ = self.wakeup.wait(timeout: .now() + .microseconds(Int(micros)))
+                self.thread.sleep(for: .microseconds(micros))
                 self.state.withLock { $0.writerWaiting = false }
                 writer?.tick()
                 self.publish(writer, events: 0, drops: 0, error: nil)
@@ -328,7 +321,6 @@ public final class TraceRecorder: Sendable {
             self.publish(writer, events: events, drops: drops, error: lastError)
         }
         writer?.close()
-        self.writerExited.signal()
     }
 
     /// Copies the writer's counters into the state (under the mutex, for `status`).
