@@ -102,21 +102,20 @@ public struct CallTracker: Sendable {
         var pendingOffer: (cseq: UInt32, tag: String, media: [CallMedia]?)?
     }
 
-    struct PendingTransfer: Sendable {
-        var target: String
-        var transferee: String
-        var callID: String
-        var at: WallClock
-    }
-
     public var configuration: Configuration
     private(set) var sessions: [Key: Session] = [:]
     /// Ended calls: key → (end time, last INVITE CSeq).
     private(set) var tombstones: [Key: (at: WallClock, cseq: UInt32)] = [:]
-    private(set) var transfers: [PendingTransfer] = []
+    /// REFERs waiting for the transferee's call; shared by the shards' trackers (a copy of a tracker shares it too).
+    let transfers: TransferLedger
 
     public init(configuration: Configuration = Configuration()) {
+        self.init(configuration: configuration, transfers: TransferLedger())
+    }
+
+    init(configuration: Configuration = Configuration(), transfers: TransferLedger) {
         self.configuration = configuration
+        self.transfers = transfers
     }
 
     /// Number of calls in progress.
@@ -250,15 +249,14 @@ public struct CallTracker: Sendable {
         var target = referTo.uri
         target.headers = nil  // `?Replaces=...` of an attended transfer (RFC 3891) is not part of the address
         self.sessions[key]?.record.transferredTo = target.serialized
-        let pending = PendingTransfer(
-            target: referTo.uri.aorKey,
-            transferee: request.to.uri.aorKey,
-            callID: request.callID,
-            at: time
+        self.transfers.add(
+            TransferLedger.Pending(
+                target: referTo.uri.aorKey,
+                transferee: request.to.uri.aorKey,
+                callID: request.callID,
+                at: time
+            )
         )
-        if !self.transfers.contains(where: { $0.callID == pending.callID && $0.target == pending.target }) {
-            self.transfers.append(pending)
-        }
     }
 
     /// The Call-ID of the transfer this INVITE carries out: to the REFER target (To or Request-URI), from the
@@ -267,14 +265,10 @@ public struct CallTracker: Sendable {
         let targets = [request.to.uri.aorKey, request.uri.aorKey]
         let caller = request.from.uri.aorKey
         let marked = request.headers.contains("referred-by") || request.headers.contains("replaces")
-        guard
-            let index = self.transfers.lastIndex(where: { transfer in
-                time.seconds(since: transfer.at) <= self.configuration.transferWindow
-                    && targets.contains(transfer.target) && (transfer.transferee == caller || marked)
-                    && transfer.callID != request.callID
-            })
-        else { return nil }
-        return self.transfers.remove(at: index).callID
+        return self.transfers.claim(
+            targets: targets, caller: caller, marked: marked, callID: request.callID, at: time,
+            window: self.configuration.transferWindow
+        )
     }
 
     private mutating func observeResponse(
@@ -414,7 +408,7 @@ public struct CallTracker: Sendable {
         }
         let keep = self.configuration.tombstoneSeconds
         self.tombstones = self.tombstones.filter { now.seconds(since: $0.value.at) <= keep }
-        self.transfers.removeAll { now.seconds(since: $0.at) > self.configuration.transferWindow }
+        self.transfers.expire(now: now, window: self.configuration.transferWindow)
         return events
     }
 

@@ -11,6 +11,8 @@ public struct SharedServices: Sendable {
     let authenticator: AuthService?
     let routeSigner: RouteSigner
     let journal: CallJournal?
+    /// REFERs waiting for the transferee's new call, which another shard may see (the call trackers share it).
+    let transfers = TransferLedger()
 
     public init(configuration: ProxyConfiguration, logger: Logger, journal: CallJournal?) {
         self.registrar = LocationService(policy: configuration.registrar)

@@ -27,7 +27,7 @@ public final class ProxyCore: @unchecked Sendable {
     /// The registrar, shared by every shard.
     let registrar: LocationService
     /// Call tracking for the journal: fed every message in and out, so it sees what phones see.
-    var tracker = CallTracker()
+    var tracker: CallTracker
     let journal: CallJournal?
     /// Reason phrases for generated and relayed responses; replaced whole on reload.
     public internal(set) var phrases: PhraseBook
@@ -96,6 +96,7 @@ public final class ProxyCore: @unchecked Sendable {
     ) {
         self.shared = shared
         self.shardIndex = shardIndex
+        self.tracker = CallTracker(transfers: shared.transfers)
         self.journal = shared.journal
         self.eventLoop = eventLoop
         self.transport = transport
@@ -155,7 +156,7 @@ public final class ProxyCore: @unchecked Sendable {
                 record.close(.interrupted, at: now)
                 journal.append(record)
             }
-            self.tracker = CallTracker()
+            self.tracker = CallTracker(transfers: self.shared.transfers)
         }.get()
     }
 

@@ -226,6 +226,24 @@ extension CallLogTests {
             #expect(started.first?.transferredFrom == "c1@192.0.2.10")
         }
 
+        @Test("two shards' trackers: the REFER seen by one, the transferee's INVITE by the other, still linked")
+        func transferAcrossShards() throws {
+            var first = TrackerScript()
+            var second = TrackerScript()
+            second.tracker = CallTracker(configuration: first.tracker.configuration, transfers: first.tracker.transfers)
+            self.answered(&first)
+            first.relay(
+                self.call.inDialog("REFER", fromCaller: false, toTag: "b1", cseq: 1,
+                                   extra: ["Refer-To: <sip:carol@example.com>"]),
+                from: self.bob, to: self.alice, at: 10
+            )
+            let transfer = TestCall(callID: "c5@192.0.2.10", fromTag: "a5", caller: "alice", callee: "carol")
+            second.relay(transfer.invite(), from: self.alice, to: CallFixtures.carol, at: 11)
+            let record = try #require(second.tracker.inProgress.first { $0.callID == "c5@192.0.2.10" })
+            #expect(record.transferredFrom == "c1@192.0.2.10")
+            #expect(first.tracker.transfers.count == 0, "claimed once")
+        }
+
         @Test func transferWindowIsThirtySeconds() {
             var script = TrackerScript()
             self.answered(&script)
