@@ -347,8 +347,10 @@ extension ProxyCore {
         }
         guard !prepared.isEmpty else { return 0 }
         context.branches.append(contentsOf: prepared)
-        for index in first..<context.branches.count { self.startClient(context, index) }
+        // The response context learns of the branches before their transactions start: a send that fails at once
+        // reports back synchronously, and its 503 must find its branch.
         self.run(context, asGroup ? .groupStarted(count: prepared.count) : .branchesAdded(count: prepared.count))
+        for index in first..<context.branches.count { self.startClient(context, index) }
         return prepared.count
     }
 
@@ -426,8 +428,8 @@ extension ProxyCore {
             context, fallback.request, target: fallback.target, destination: fallback.destination, from: fallback.peer
         )
         context.branches.append(retry)
-        self.startClient(context, context.branches.count - 1)
         self.run(context, .branchesAdded(count: 1))
+        self.startClient(context, context.branches.count - 1)
         return true
     }
 

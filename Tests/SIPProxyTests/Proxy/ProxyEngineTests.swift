@@ -254,6 +254,18 @@ struct ProxyEngineTests {
         #expect(self.net.received(by: self.alice).compactMap(\.status).filter { $0 >= 200 } == [200])
     }
 
+    @Test("a branch whose send fails at once and one refused later: the caller gets 500, not silence (§16.7 step 6)")
+    func transportFailures() {
+        let bob2 = SimulatedPhone("bob", ip: "127.0.0.22")
+        self.register(self.bob, in: self.net)
+        self.register(bob2, in: self.net)
+        self.net.transport.failingAtOnce = [self.bob.address]
+        self.net.transport.refusing = [bob2.address]
+        self.net.deliver(self.alice.invite("bob", callID: "unreachable"), from: self.alice)
+        let statuses = self.net.received(by: self.alice).compactMap(\.status)
+        #expect(statuses.filter { $0 >= 200 } == [500], "two 503s become the proxy's 500: \(statuses)")
+    }
+
     // MARK: §16.3 checks
 
     @Test("Max-Forwards 0 gets 483 (§16.3 step 3)")

@@ -19,6 +19,8 @@ final class FakeTransport: SIPTransport {
     private(set) var sent: [(message: SIPMessage, peer: Peer)] = []
     /// Remote addresses whose (TCP) connection attempts fail, like a closed port.
     var refusing: Set<SocketAddress> = []
+    /// Remote addresses a send to fails before returning (like TransportManager without a listener for them).
+    var failingAtOnce: Set<SocketAddress> = []
     var openConnections: Set<ConnectionID> = []
 
     init(eventLoop: EventLoop, listen: [ListenAddress]) {
@@ -31,6 +33,10 @@ final class FakeTransport: SIPTransport {
     }
 
     func send(_ buffer: ByteBuffer, to peer: Peer, onFailure: (@Sendable (TransportError) -> Void)?) {
+        if self.failingAtOnce.contains(peer.remote) {
+            onFailure?(TransportError(.sendFailed, "no listener"))
+            return
+        }
         if self.refusing.contains(peer.remote) {
             if let onFailure { self.eventLoop.execute { onFailure(TransportError(.sendFailed, "refused")) } }
             return
