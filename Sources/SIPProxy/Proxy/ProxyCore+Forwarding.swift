@@ -97,13 +97,7 @@ extension ProxyCore {
         let plan = planner.plan(callTo: user, visited: &visited)
         if case .unavailable = plan.outcome, plan.hops.isEmpty { return false }
 
-        let context = ProxyContext(
-            serverKey: entry.key,
-            request: request,
-            loopHash: Self.loopHash(entry.request),
-            followRedirects: self.forwarding.followRedirects
-        )
-        self.contexts[entry.key] = context
+        let context = self.makeContext(for: entry, request: request)
         let state = ForwardingContext(user: user)
         state.visited = visited
         context.forwarding = state

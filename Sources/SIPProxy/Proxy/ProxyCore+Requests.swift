@@ -246,7 +246,8 @@ extension ProxyCore {
         var binding: Binding?
     }
 
-    private func forward(_ request: SIPRequest, targets: [ForwardTarget], entry: ServerEntry, from peer: Peer) {
+    /// The response context of a request about to be forwarded, kept until its server transaction ends.
+    func makeContext(for entry: ServerEntry, request: SIPRequest) -> ProxyContext {
         let context = ProxyContext(
             serverKey: entry.key,
             request: request,
@@ -254,6 +255,11 @@ extension ProxyCore {
             followRedirects: self.forwarding.followRedirects
         )
         self.contexts[entry.key] = context
+        return context
+    }
+
+    private func forward(_ request: SIPRequest, targets: [ForwardTarget], entry: ServerEntry, from peer: Peer) {
+        let context = self.makeContext(for: entry, request: request)
         if context.isCall {
             self.logger.info(
                 "call \(context.callLabel): calling \(targets.count) contact(s)",
