@@ -193,6 +193,29 @@ struct HardeningTests {
         #expect(proxy.logTail().contains("RFC 3261 §18.1.1"), "the fallback is logged")
     }
 
+    @Test("with several shards, a second proxy on the same address is refused (SO_REUSEPORT would share it); the first keeps serving")
+    func secondProxyOnTheSamePort() async throws {
+        let proxy = try await ProxyProcess.start(label: "port-owner", extraArguments: ["--workers", "2"])
+        defer { proxy.stopAndRemoveDirectory() }
+        let elsewhere = try TestEnvironment.makeTemporaryDirectory("port-second")
+        defer { try? FileManager.default.removeItem(at: elsewhere) }
+        let second = try await ToolRunner.sipctl(
+            ["serve", "--listen", proxy.hostPort, "--workers", "2"], in: elsewhere, timeout: 10
+        )
+        #expect(!second.succeeded && !second.timedOut, "the second proxy must exit, not run\n\(second)")
+        #expect(second.stderr.contains("cannot bind udp \(proxy.hostPort)"), "\(second)")
+        // Every datagram still reaches the first proxy: it answers all of 20 OPTIONS from 20 source ports.
+        var answered = 0
+        for n in 0..<20 {
+            let phone = try RawSocket(udpOn: "127.0.0.11")
+            try phone.send(Self.request("OPTIONS", "sip:\(proxy.hostPort)", from: "127.0.0.11", port: phone.localPort,
+                                        callID: "port-owner-\(n)"), to: proxy.ip, port: proxy.port)
+            if phone.receive(timeout: 2, until: { $0.contains { statusCode($0) == 200 } }).messages
+                .contains(where: { statusCode($0) == 200 }) { answered += 1 }
+        }
+        #expect(answered == 20, "\(answered) of 20 OPTIONS answered\n\(proxy.logTail())")
+    }
+
     @Test("a TCP message over --max-message-size gets 513 and the connection is closed; the proxy keeps serving")
     func oversizedTCP() async throws {
         let proxy = try await ProxyProcess.start(label: "513", extraArguments: ["--max-message-size", "8192"])
