@@ -66,6 +66,26 @@ public final class SIPProxyServer: Service, Sendable {
         }
         var cores: [ProxyCore] = []
         do {
+            // The sockets first: a proxy that cannot have its address (another one runs there) stops before it
+            // touches the journal or the traces, which may be that other proxy's.
+            // No --listen at all: every local IPv4 address; only tls: listeners given: TLS alone.
+            let addresses =
+                self.configuration.listen.isEmpty && self.configuration.tlsListen.isEmpty
+                ? ProxyConfiguration.defaultListenAddresses() : self.configuration.listen
+            if workers > 1 {
+                // SO_REUSEPORT would let another process share the port unnoticed: it must be free first.
+                for address in addresses { try UDPPortProbe.ensureFree(address) }
+            }
+            // The first shard binds UDP, TCP and TLS; the others a UDP socket each on the same (actual) addresses.
+            try await transports[0].bind(
+                addresses, tls: self.configuration.tlsListen, tlsContext: tlsContext, sharedUDP: workers > 1
+            )
+            let first = try await loops[0].submit { transports[0].listeners }.get()
+            let bound = first.filter { $0.transport == .udp }.map(\.address)
+            for transport in transports.dropFirst() {
+                try await transport.bind(bound, sharedUDP: true, udpOnly: true)
+                try await transport.adopt(streamListeners: first)
+            }
             if let journalConfiguration = self.configuration.journal {
                 let opened = try CallJournal(configuration: journalConfiguration)
                 journal = opened
@@ -91,24 +111,6 @@ public final class SIPProxyServer: Service, Sendable {
                     shared: shared,
                     shardIndex: index
                 )
-            }
-            // No --listen at all: every local IPv4 address; only tls: listeners given: TLS alone.
-            let addresses =
-                self.configuration.listen.isEmpty && self.configuration.tlsListen.isEmpty
-                ? ProxyConfiguration.defaultListenAddresses() : self.configuration.listen
-            if workers > 1 {
-                // SO_REUSEPORT would let another process share the port unnoticed: it must be free first.
-                for address in addresses { try UDPPortProbe.ensureFree(address) }
-            }
-            // The first shard binds UDP, TCP and TLS; the others a UDP socket each on the same (actual) addresses.
-            try await transports[0].bind(
-                addresses, tls: self.configuration.tlsListen, tlsContext: tlsContext, sharedUDP: workers > 1
-            )
-            let first = try await loops[0].submit { transports[0].listeners }.get()
-            let bound = first.filter { $0.transport == .udp }.map(\.address)
-            for transport in transports.dropFirst() {
-                try await transport.bind(bound, sharedUDP: true, udpOnly: true)
-                try await transport.adopt(streamListeners: first)
             }
             let router = ShardRouter(cores: cores)
             for core in cores { core.start(router: router) }

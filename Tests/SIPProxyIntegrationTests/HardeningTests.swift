@@ -197,13 +197,23 @@ struct HardeningTests {
     func secondProxyOnTheSamePort() async throws {
         let proxy = try await ProxyProcess.start(label: "port-owner", extraArguments: ["--workers", "2"])
         defer { proxy.stopAndRemoveDirectory() }
-        let elsewhere = try TestEnvironment.makeTemporaryDirectory("port-second")
-        defer { try? FileManager.default.removeItem(at: elsewhere) }
+        // Started twice in the same folder by mistake: the second stops at its sockets, before it touches the
+        // first one's journal or traces.
+        let files = { () -> [String] in
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: proxy.workDirectory.path)) ?? []
+            let traces = (try? FileManager.default.contentsOfDirectory(
+                atPath: proxy.workDirectory.appendingPathComponent("traces").path)) ?? []
+            return (names.filter { !$0.hasPrefix("tool-") } + traces).sorted()
+        }
+        let before = files()
         let second = try await ToolRunner.sipctl(
-            ["serve", "--listen", proxy.hostPort, "--workers", "2"], in: elsewhere, timeout: 10
+            ["serve", "--listen", proxy.hostPort, "--workers", "2"], in: proxy.workDirectory, timeout: 10
         )
         #expect(!second.succeeded && !second.timedOut, "the second proxy must exit, not run\n\(second)")
         #expect(second.stderr.contains("cannot bind udp \(proxy.hostPort)"), "\(second)")
+        #expect(files() == before, "no file of the running proxy was created or removed")
+        let output = second.stdout + second.stderr
+        #expect(!output.contains("trace recording started") && !output.contains("journaled"), "\(second)")
         // Every datagram still reaches the first proxy: it answers all of 20 OPTIONS from 20 source ports.
         var answered = 0
         for n in 0..<20 {
