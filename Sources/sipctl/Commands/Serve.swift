@@ -341,6 +341,10 @@ struct Serve: AsyncParsableCommand {
     static func apply(file path: String, to settings: inout ProxyConfiguration, level: inout Logger.Level)
         async throws
     {
+        // Unknown keys and values of the wrong kind are refused first, with their line (the reader would skip them).
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            try ConfigSchema.check(text, name: path)
+        }
         let provider: FileProvider<YAMLSnapshot>
         do {
             provider = try await FileProvider<YAMLSnapshot>(filePath: FilePath(path))

@@ -1,0 +1,26 @@
+import Foundation
+import Testing
+
+/// `sipctl serve --config FILE` with a mistake in the file: a one-line error naming the line, exit status 1, and
+/// no proxy left running with the default in force.
+@Suite("Config file mistakes")
+struct ConfigFileTests {
+    @Test("a misspelt key or a word for a number stops the start with the line", arguments: [
+        ("log_level: info\nregistar:\n  min_expires: 60\n", "line 2: unknown setting 'registar' (did you mean 'registrar'?)"),
+        ("registrar:\n  min_expires: sixty\n", "line 2: 'registrar.min_expires' takes a whole number, not 'sixty'"),
+    ])
+    func mistakes(text: String, expected: String) async throws {
+        let dir = try TestEnvironment.makeTemporaryDirectory("config-mistake")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("proxy.yaml")
+        try text.write(to: config, atomically: true, encoding: .utf8)
+        let run = try await ToolRunner.sipctl(
+            ["serve", "--config", config.path, "--listen", "127.0.0.1:0"], in: dir, timeout: 10
+        )
+        #expect(run.status == 1 && !run.timedOut, "\(run)")
+        let lines = run.stderr.split(whereSeparator: \.isNewline)
+        #expect(lines.count == 1 && lines[0].hasSuffix(expected), "\(run)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("calls.jsonl").path),
+                "nothing was started")
+    }
+}
