@@ -1,12 +1,14 @@
 // sipctl: the one executable of SIPProxy. `sipctl serve` runs the proxy.
 
 import ArgumentParser
+import SIPProxy
 
 @main
 struct SipCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sipctl",
         abstract: "SIPProxy: a SIP proxy and registrar with a built-in trace recorder.",
+        version: SIPProxyVersion.current,
         subcommands: [Serve.self, Registrations.self, Status.self, Calls.self, Trace.self, Phrases.self, Forward.self]
     )
 }

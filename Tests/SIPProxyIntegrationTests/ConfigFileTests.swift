@@ -23,4 +23,17 @@ struct ConfigFileTests {
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("calls.jsonl").path),
                 "nothing was started")
     }
+
+    @Test("sipctl --version prints the version; a bad --log-level lists the levels")
+    func versionAndLevels() async throws {
+        let dir = try TestEnvironment.makeTemporaryDirectory("cli-version")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let version = try await ToolRunner.sipctl(["--version"], in: dir)
+        #expect(version.succeeded && version.lines.count == 1, "\(version)")
+        #expect(version.stdout.split(separator: ".").count == 3, "a semantic version: \(version.stdout)")
+        let level = try await ToolRunner.sipctl(["serve", "--log-level", "verbose"], in: dir)
+        #expect(!level.succeeded)
+        #expect(level.stderr.contains("invalid --log-level 'verbose': one of trace, debug, info, notice, warning, error, critical"),
+                "\(level)")
+    }
 }

@@ -141,7 +141,8 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
-            throw ValidationError("invalid --log-level '\(logLevel)'")
+            let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("invalid --log-level '\(logLevel)': one of \(levels)")
         }
     }
 
