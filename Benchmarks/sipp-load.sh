@@ -6,7 +6,10 @@
 # Usage: Benchmarks/sipp-load.sh [--duration SECONDS] [--rate CPS[,CPS...]] [--reg-rate RPS[,RPS...]]
 #                                [--workers N[,N...]] [--no-notrace] [--no-build]
 #                                [--calls-only | --registrations-only] [--kamailio]
+#                                [--overload] [--memory-users N]
 # --workers: SIPProxy shards (sipctl serve --workers) and Kamailio UDP workers (-n) to compare, default 1,2.
+# --overload: after the call rates, offer twice the best rate without failures and report how much still completes.
+# --memory-users N: register N distinct users (e.g. 100000) and report the resident memory each one costs.
 #
 # Loopback only (127.0.0.50 proxy, .51 caller, .52 callee, .60 Kamailio). Every process started here is
 # stopped on exit; every wait is bounded. Results are printed and written to a file in the temp dir.
@@ -25,6 +28,8 @@ DO_CALLS=1
 DO_KAM=0
 WORKERS="1,2"
 DO_NOTRACE=1
+DO_OVERLOAD=0
+MEMORY_USERS=0
 
 PROXY_IP=127.0.0.50
 UAC_IP=127.0.0.51
@@ -33,7 +38,7 @@ KAM_IP=127.0.0.60
 SIP_PORT=5060
 CALLEE=callee
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -46,6 +51,8 @@ while [ $# -gt 0 ]; do
         --kamailio) DO_KAM=1; shift ;;
         --workers) WORKERS="$2"; shift 2 ;;
         --no-notrace) DO_NOTRACE=0; shift ;;
+        --overload) DO_OVERLOAD=1; shift ;;
+        --memory-users) MEMORY_USERS="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -56,6 +63,8 @@ for w in ${WORKERS//,/ }; do
     case "$w" in ''|*[!0-9]*) echo "--workers takes whole numbers: $w" >&2; exit 2 ;; esac
     [ "$w" -ge 1 ] && [ "$w" -le 64 ] || { echo "--workers out of range (1..64): $w" >&2; exit 2; }
 done
+case "$MEMORY_USERS" in ''|*[!0-9]*) echo "--memory-users takes a whole number" >&2; exit 2 ;; esac
+[ "$MEMORY_USERS" -le 1000000 ] || { echo "--memory-users at most 1000000" >&2; exit 2; }
 for r in ${CALL_RATES//,/ } ${REG_RATES//,/ }; do
     case "$r" in ''|*[!0-9]*) echo "rates are whole numbers: $r" >&2; exit 2 ;; esac
     [ "$r" -ge 1 ] && [ "$r" -le 50000 ] || { echo "rate out of range (1..50000): $r" >&2; exit 2; }
@@ -164,8 +173,9 @@ start_target() { # $1 = sipproxy-wN | sipproxy-notrace-wN | kamailio-wN, $2 = ru
         extra=(--workers "$workers")
         [ "${kind#sipproxy-notrace}" != "$kind" ] && extra+=(--no-trace)
         # SIPp is one source sending thousands of requests a second: exactly what the per-source rate limit
-        # (pike) bans. The reference Kamailio config has no pike either.
-        (cd "$dir" && exec "$BIN" serve --listen "$PROXY_IP:$SIP_PORT" --log-level warning --rate-limit off "${extra[@]}" \
+        # (pike) bans. The reference Kamailio config has no pike either, nor a cap on bindings (--memory-users).
+        (cd "$dir" && exec "$BIN" serve --listen "$PROXY_IP:$SIP_PORT" --log-level warning --rate-limit off \
+            --max-bindings 2000000 "${extra[@]}" \
             >"$dir/stdout.log" 2>"$dir/stderr.log") &
         TARGET_PID=$!
         PIDS+=("$TARGET_PID")
@@ -316,10 +326,10 @@ bench_registrations() { # $1 = kind
     done
 }
 
-bench_calls() { # $1 = kind
-    local kind=$1 rate dir t0 t1 uas_pid calls
-    for rate in ${CALL_RATES//,/ }; do
-        dir="$WORK/$kind-calls-$rate"
+bench_calls() { # $1 = kind [$2 = rates, $3 = test name]
+    local kind=$1 rates=${2:-$CALL_RATES} test=${3:-calls} rate dir t0 t1 uas_pid calls
+    for rate in ${rates//,/ }; do
+        dir="$WORK/$kind-$test-$rate"
         calls=$((rate * DURATION))
         start_target "$kind" "$dir/target"
         # The callee registers from the IP:port its UAS then answers on.
@@ -342,10 +352,52 @@ bench_calls() { # $1 = kind
             -trace_stat -stf "$dir/stats.csv" -fd 1 -trace_rtt -rtt_freq 200
         t1=$(cpu_ticks "$TARGET_PID")
         check_target "$dir/target"
-        record "$kind" calls "$rate" "$dir" 2 $((t1 - t0)) "$(peak_rss_kib "$TARGET_PID")" "$(pss_kib "$TARGET_PID")"
+        record "$kind" "$test" "$rate" "$dir" 2 $((t1 - t0)) "$(peak_rss_kib "$TARGET_PID")" "$(pss_kib "$TARGET_PID")"
         stop_pid "$uas_pid"
         stop_target
     done
+}
+
+# best_rate KIND TEST : the highest achieved rate of KIND's TEST runs with 0 failed, all offered done and at most
+# 1 % retransmissions (the same rule as the report's "Best run"); empty when none.
+best_rate() {
+    awk -F'\t' -v k="$1" -v t="$2" -v users="$USERS" -v dur="$DURATION" '
+        $1 == k && $2 == t {
+            split($4, a, " "); want = (t == "register") ? users : $3 * dur
+            if (a[2] == 0 && a[1] == want && a[3] <= want / 100 && a[5] + 0 > best) best = a[5] + 0
+        }
+        END { if (best > 0) print best }' "$ROWS"
+}
+
+# Overload: twice the best sustained call rate. With early 503s the proxy should still complete about the best
+# rate (RFC 6357's goodput); without them it collapses as retransmissions pile up.
+bench_overload() { # $1 = kind
+    local kind=$1 best
+    best=$(best_rate "$kind" calls)
+    if [ -z "$best" ]; then log "$kind: no call rate without failures, no overload step"; return 0; fi
+    bench_calls "$kind" $((best * 2)) overload
+    echo "$kind	$best" >> "$WORK/best.tsv"
+}
+
+# Memory per registration: proportional set size (Kamailio's shared memory split between its processes, not
+# counted once per process) before and after MEMORY_USERS distinct users register (Expires 3600).
+bench_memory() { # $1 = kind
+    local kind=$1 dir=$WORK/$1-memory rss0 rss1 f=$WORK/memory-users.csv rate=5000
+    { echo SEQUENTIAL; for i in $(seq 0 $((MEMORY_USERS - 1))); do printf 'm%06d;\n' "$i"; done; } > "$f"
+    start_target "$kind" "$dir/target"
+    sleep 1
+    rss0=$(pss_kib "$TARGET_PID")
+    run_sipp "$dir" $((MEMORY_USERS / rate + 120)) "$TARGET_IP:$SIP_PORT" -i "$UAC_IP" -p 5070 \
+        -sf "$SCEN/register.xml" -inf "$f" -r "$rate" -rp 1000 -l 5000 -m "$MEMORY_USERS" \
+        -trace_stat -stf "$dir/stats.csv" -fd 1
+    sleep 2
+    rss1=$(pss_kib "$TARGET_PID")
+    check_target "$dir/target"
+    local ok
+    ok=$(analyse "$dir" 1 | awk '{print $1}')
+    printf '%s\t%s\t%s\t%s\t%s\n' "$kind" "$ok" "$rss0" "$rss1" "${TARGET_NOTE:--}" >> "$WORK/memory.tsv"
+    log "$kind memory: $ok registered; RSS $((rss0 / 1024)) -> $((rss1 / 1024)) MiB"
+    stop_target
 }
 
 KINDS=""
@@ -359,6 +411,8 @@ fi
 for kind in $KINDS; do
     [ "$DO_REG" = 1 ] && bench_registrations "$kind"
     [ "$DO_CALLS" = 1 ] && bench_calls "$kind"
+    [ "$DO_CALLS" = 1 ] && [ "$DO_OVERLOAD" = 1 ] && bench_overload "$kind"
+    [ "$MEMORY_USERS" -gt 0 ] && bench_memory "$kind"
 done
 
 # ------------------------------------------------------------------------------------------- report
@@ -396,6 +450,26 @@ COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo "?")
                 }' "$ROWS"
         done
     done
+    if [ -s "$WORK/best.tsv" ]; then
+        echo
+        echo "Overload: twice the best rate without failures offered; what still completed (goodput):"
+        while IFS=$'\t' read -r kind best; do
+            awk -F'\t' -v k="$kind" -v b="$best" '
+                $1 == k && $2 == "overload" {
+                    split($4, a, " ")
+                    printf "  %-19s offered %s/s (2 x %s): %s/s completed = %.0f%% of the best rate, %s failed, p99 %s ms, %s CPU-s per 1000\n", k, $3, b, a[5], 100 * a[5] / b, a[2], a[7], $6
+                }' "$ROWS"
+        done < "$WORK/best.tsv"
+    fi
+    if [ -s "$WORK/memory.tsv" ]; then
+        echo
+        echo "Memory per registration (Pss summed over processes, before and after the users registered):"
+        while IFS=$'\t' read -r kind ok rss0 rss1 note; do
+            awk -v k="$kind" -v n="$ok" -v a="$rss0" -v b="$rss1" -v note="$note" 'BEGIN {
+                printf "  %-19s %s users: %.0f -> %.0f MiB, %.0f bytes per registration%s\n", k, n, a / 1024, b / 1024,
+                    (n > 0 ? (b - a) * 1024 / n : 0), (note == "-" ? "" : " (" note ")") }'
+        done < "$WORK/memory.tsv"
+    fi
     echo
     echo "SIPp's own CPU-s per run (if near the run's wall time, SIPp, not the target, was the limit):"
     while IFS=$'\t' read -r kind test rate a cpu cpu1k rss scpu dir pss note; do

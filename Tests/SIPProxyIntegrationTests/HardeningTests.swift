@@ -371,6 +371,56 @@ struct HardeningTests {
         #expect(proxy.isRunning)
     }
 
+    @Test("a backlog after a stall: new requests are partly refused with 503 + Retry-After, each answered once, and the proxy admits everything again once the queue is gone")
+    func overloadShedsNewRequests() async throws {
+        let proxy = try await ProxyProcess.start(
+            label: "overload",
+            extraArguments: ["--rate-limit", "off", "--workers", "1", "--overload-delay", "100", "--retry-after", "3"],
+            logLevel: "info"
+        )
+        defer { proxy.stopAndRemoveDirectory() }
+        let phone = try RawSocket(udpOn: "127.0.0.11")
+        func options(_ id: String) -> String {
+            Self.request("OPTIONS", "sip:\(proxy.hostPort)", from: "127.0.0.11", port: phone.localPort, callID: id)
+        }
+        try phone.send(options("warm-up"), to: proxy.ip, port: proxy.port)
+        #expect(phone.receive(timeout: 3) { !$0.isEmpty }.messages.compactMap(statusCode) == [200])
+        // The proxy stops for a second (a stall: swap, a debugger, a busy host) while 300 requests arrive. 300
+        // small datagrams fit the socket's buffer even where net.core.rmem_max is the 208 KiB default.
+        _ = Glibc.kill(proxy.pid, SIGSTOP)
+        for n in 0..<300 { try phone.send(options("stall-\(n)"), to: proxy.ip, port: proxy.port) }
+        try await Task.sleep(for: .seconds(1))
+        _ = Glibc.kill(proxy.pid, SIGCONT)
+        let replies = phone.receive(timeout: 8) { $0.count >= 300 }.messages
+        var byCallID: [String: [Int]] = [:]
+        for reply in replies {
+            guard let code = statusCode(reply), let callID = headerValue(reply, "Call-ID") else { continue }
+            byCallID[callID, default: []].append(code)
+            if code == 503 {
+                #expect(headerValue(reply, "Retry-After") == "3", "a 503 for overload says when to come back\n\(reply)")
+            }
+        }
+        let codes = byCallID.values.flatMap { $0 }
+        #expect(byCallID.count == 300, "every request is answered: \(byCallID.count) of 300\n\(proxy.logTail())")
+        #expect(byCallID.values.allSatisfy { $0.count == 1 }, "each exactly once")
+        #expect(codes.contains(503), "the backlog is partly refused (\(codes.filter { $0 == 503 }.count) 503s)\n\(proxy.logTail())")
+        #expect(codes.filter { $0 == 200 }.count >= 150, "and mostly served (\(codes.filter { $0 == 200 }.count) 200s)")
+        let log = readText(proxy.stderrURL)
+        #expect(log.contains("warning overload: ") || log.contains("overload: queue delay"), "the overload is logged")
+        // The queue is gone: within two seconds every new request is admitted again.
+        try await Task.sleep(for: .seconds(2))
+        var after: [Int] = []
+        for n in 0..<50 {
+            try phone.send(options("after-\(n)"), to: proxy.ip, port: proxy.port)
+            after += phone.receive(timeout: 3) { !$0.isEmpty }.messages.compactMap(statusCode)
+        }
+        #expect(after == Array(repeating: 200, count: 50), "\(after)")
+        let status = try await sipctl(["status"], cwd: proxy.workDirectory)
+        let refused = codes.filter { $0 == 503 }.count
+        #expect(status.stdout.contains("now 0 % shed") && status.stdout.contains("\(refused) requests refused"),
+                "sipctl status shows the refusals\n\(status)")
+    }
+
     @Test("connections over the per-address cap are refused; other addresses still connect and register")
     func connectionCap() async throws {
         let proxy = try await ProxyProcess.start(label: "conncap", extraArguments: ["--max-connections-per-source", "5"])

@@ -31,6 +31,7 @@ public enum ConfigSchema {
         "limits": .section, "limits.max_message_size": .integer, "limits.max_connections": .integer,
         "limits.max_connections_per_source": .integer, "limits.tcp_idle_timeout": .integer,
         "limits.rate_limit": .string, "limits.rate_limit_ban": .integer, "limits.max_transactions": .integer,
+        "limits.overload_delay": .string, "limits.retry_after": .integer,
     ]
 
     /// Throws `ConfigurationError` ("FILE line N: ...") for an unknown key or a value of the wrong kind.

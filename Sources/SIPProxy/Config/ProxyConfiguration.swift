@@ -26,6 +26,8 @@ public struct ProxyConfiguration: Sendable {
     public var workers = System.coreCount
     /// Server transactions alive at once; past this, new requests get 503 with Retry-After.
     public var maxTransactions = 50_000
+    /// Overload control: the queueing delay past which new requests get 503 + Retry-After (`--overload-delay`).
+    public var overload = OverloadPolicy()
     /// Users and passwords for digest authentication (`--auth FILE`); nil: no authentication.
     public var auth: UserDirectory?
 
@@ -139,6 +141,12 @@ public struct ProxyConfiguration: Sendable {
             throw ConfigurationError("workers must be between 1 and 256, not \(self.workers)")
         }
         guard self.maxTransactions >= 1 else { throw ConfigurationError("the transaction limit must be at least 1") }
+        if let delay = self.overload.queueDelay, delay < .milliseconds(10) || delay > .seconds(30) {
+            throw ConfigurationError("the overload delay must be between 10 ms and 30000 ms, or off")
+        }
+        guard self.overload.retryAfter >= 1, self.overload.retryAfter <= 86_400 else {
+            throw ConfigurationError("Retry-After must be between 1 and 86400 seconds")
+        }
         guard r.maxContacts >= 1, r.maxBindings >= 1 else {
             throw ConfigurationError("registrar contact and binding limits must be at least 1")
         }

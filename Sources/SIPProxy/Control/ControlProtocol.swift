@@ -170,6 +170,12 @@ public struct ShardStatus: Codable, Sendable, Equatable {
     public var timers: Int
     /// TCP and TLS connections on this shard's loop.
     public var connections: Int
+    /// Overload control: the share of new requests this shard refuses now (thousandths), its last queue-delay and
+    /// loop-lag estimates, and the requests it refused so far. Nil from a proxy without overload control.
+    public var shedPermille: Int?
+    public var queueDelayMs: Int?
+    public var loopLagMs: Int?
+    public var shedRequests: UInt64?
 }
 
 /// `sipctl status`: each bounded resource with its cap, and the refusal counters.
@@ -194,6 +200,8 @@ public struct LimitsStatus: Codable, Sendable, Equatable {
     public var listenerRestarts: Int
     /// Times accepting TCP connections paused for lack of descriptors.
     public var acceptPauses: Int
+    /// "503 past 200 ms queueing delay, Retry-After 5 s", or "off"; nil from an older proxy.
+    public var overload: String?
 }
 
 /// A response line.

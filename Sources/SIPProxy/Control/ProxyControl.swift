@@ -103,7 +103,11 @@ struct ProxyControl: ControlDispatcher {
                     serverTransactions: counts.server,
                     clientTransactions: counts.client,
                     timers: core.timers.count,
-                    connections: transport.connectionCount
+                    connections: transport.connectionCount,
+                    shedPermille: core.overload.shedPermille,
+                    queueDelayMs: Int(core.overload.queueDelay.milliseconds),
+                    loopLagMs: Int(core.overload.loopLag.milliseconds),
+                    shedRequests: core.overload.shedCount
                 )
                 return (shard, transport.counters, transport.bannedSources)
             }
@@ -176,7 +180,10 @@ struct ProxyControl: ControlDispatcher {
             sendErrors: total.sendErrors,
             oversizedMessages: total.oversizedMessages,
             listenerRestarts: total.listenerRestarts,
-            acceptPauses: total.acceptPauses
+            acceptPauses: total.acceptPauses,
+            overload: c.overload.queueDelay.map {
+                "503 past \($0.milliseconds) ms queueing delay, Retry-After \(c.overload.retryAfter) s"
+            } ?? "off"
         )
     }
 

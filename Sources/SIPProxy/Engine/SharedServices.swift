@@ -13,6 +13,8 @@ public struct SharedServices: Sendable {
     let journal: CallJournal?
     /// REFERs waiting for the transferee's new call, which another shard may see (the call trackers share it).
     let transfers = TransferLedger()
+    /// Every shard's overload shed share (OverloadControl), so a full socket on one shard sheds on all.
+    let overload: OverloadBoard
 
     public init(configuration: ProxyConfiguration, logger: Logger, journal: CallJournal?) {
         self.registrar = LocationService(policy: configuration.registrar)
@@ -22,5 +24,6 @@ public struct SharedServices: Sendable {
         }
         self.routeSigner = RouteSigner()
         self.journal = journal
+        self.overload = OverloadBoard(shards: configuration.workers)
     }
 }

@@ -36,6 +36,8 @@ extension ProxyCore {
             self.transactions.retransmission(entry)
             return
         }
+        // Past capacity a share of new work is refused at once, before it costs a transaction (ProxyCore+Overload).
+        if self.shedsForOverload(request, key: key, from: peer) { return }
         // The cap is the proxy's: each shard takes its share (calls are spread evenly by Call-ID).
         let cap = (self.configuration.maxTransactions + self.configuration.workers - 1) / max(1, self.configuration.workers)
         guard self.transactions.count.server < cap else {

@@ -60,6 +60,9 @@ public final class ProxyCore: @unchecked Sendable {
     let shared: SharedServices
     /// This core's position among the shards (0 for a proxy with one worker).
     let shardIndex: Int
+    /// Overload control (ProxyCore+Overload): the controller and its sampler; nil sampler when shedding is off.
+    var overload: OverloadControl
+    var overloadSampling: OverloadSampling?
 
     public convenience init(
         eventLoop: EventLoop,
@@ -96,6 +99,7 @@ public final class ProxyCore: @unchecked Sendable {
     ) {
         self.shared = shared
         self.shardIndex = shardIndex
+        self.overload = OverloadControl(policy: configuration.overload)
         self.tracker = CallTracker(transfers: shared.transfers)
         self.journal = shared.journal
         self.eventLoop = eventLoop
@@ -138,6 +142,7 @@ public final class ProxyCore: @unchecked Sendable {
             }
             self.transport.onOversized = { [weak self] bytes, peer in self?.handleOversized(bytes, from: peer) }
             self.scheduleSweep()
+            self.startOverloadSampling()
         }
     }
 
@@ -147,6 +152,7 @@ public final class ProxyCore: @unchecked Sendable {
         try? await self.eventLoop.submit {
             self.timers.cancel(self.sweepTimer)
             self.sweepTimer = nil
+            self.stopOverloadSampling()
             self.timers.stop()
             self.transport.onReceive = nil
             self.transport.onOversized = nil
@@ -227,6 +233,7 @@ public final class ProxyCore: @unchecked Sendable {
             guard let self, self.sweepTimer != nil else { return }
             self.sweepBindings()
             self.scheduleSweep()
+            self.startOverloadSampling()
         }
     }
 

@@ -38,6 +38,9 @@ protocol SIPTransport: AnyObject {
     func isOpen(_ id: ConnectionID) -> Bool
     /// A log line at most once per key every few seconds.
     func logThrottled(_ key: String, _ level: Logger.Level, _ message: String)
+    /// Octets waiting in the UDP receive queues, and messages and octets read since start (overload control).
+    func receiveQueueOctets() -> Int
+    var readCount: (messages: Int, octets: Int) { get }
 }
 
 extension SIPTransport {

@@ -88,6 +88,9 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         public var acceptPauses = 0
     }
 
+    /// Messages and payload octets read from this shard's sockets since start (the overload control's drain rate).
+    public private(set) var readCount: (messages: Int, octets: Int) = (0, 0)
+
     /// Called on `eventLoop` for every message read from any socket.
     public var onReceive: ((ByteBuffer, Peer) -> Void)?
     /// Called on `eventLoop` with the first `limits.maxMessageSize` octets of a stream message that is too large;
@@ -129,6 +132,31 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
 
     /// SO_REUSEPORT, which NIO does not name.
     static let reusePort = NIOBSDSocket.Option(rawValue: SO_REUSEPORT)
+
+    /// Octets waiting in this shard's UDP receive queues: what the kernel has accepted and the loop not yet read.
+    /// Linux's SO_MEMINFO (since 3.17) gives the queue's charge in one `getsockopt`, cheap enough to ask every
+    /// 50 ms; elsewhere (and on an error) the answer is 0 and the overload control relies on the loop's lateness.
+    public func receiveQueueOctets() -> Int {
+        self.eventLoop.assertInEventLoop()
+        #if os(Linux)
+        var total = 0
+        for listener in self.listeners where listener.transport == .udp {
+            guard let provider = listener.channel as? SocketOptionProvider else { continue }
+            // SO_MEMINFO fills an array of u32 indexed by SK_MEMINFO_*; RMEM_ALLOC (the receive queue) is first.
+            let future: EventLoopFuture<MemInfo> = provider.unsafeGetSocketOption(
+                level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(Self.soMeminfo))
+            // On the channel's own loop the option is read at once and the future is already complete.
+            future.assumeIsolated().whenSuccess { info in total += Int(info.0) }
+        }
+        return total
+        #else
+        return 0
+        #endif
+    }
+
+    /// `SO_MEMINFO` (include/uapi/asm-generic/socket.h) and the nine counters it fills (SK_MEMINFO_VARS).
+    private static let soMeminfo: CInt = 55
+    private typealias MemInfo = (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32)
 
     // MARK: Listening
 
@@ -346,6 +374,8 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
 
     /// A message read from a socket; `socketLocal` is the socket's own address (for TCP the connection's).
     func deliver(_ bytes: ByteBuffer, from peer: Peer, socketLocal: SocketAddress) {
+        self.readCount.messages &+= 1
+        self.readCount.octets &+= bytes.readableBytes
         if self.limits.rateLimit.isEnabled, !Self.isResponse(bytes) {
             switch self.rateLimiter.admit(peer.remote, now: .now()) {
             case .allowed:

@@ -54,6 +54,15 @@ struct Status: AsyncParsableCommand {
                 + "\(l.refusedDestinations) destinations, \(l.oversizedMessages) oversized messages; "
                 + "\(l.sendErrors) send errors, \(l.listenerRestarts) listener restarts, \(l.acceptPauses) accept pauses")
         }
+        if let l = status.limits, let overload = l.overload, let shards = status.shards {
+            // The shards refuse by the highest share among them (OverloadBoard).
+            let shed = shards.compactMap(\.shedPermille).max() ?? 0
+            let delay = shards.compactMap(\.queueDelayMs).max() ?? 0
+            let lag = shards.compactMap(\.loopLagMs).max() ?? 0
+            let refused = shards.compactMap(\.shedRequests).reduce(0, +)
+            print("overload:   \(overload); now \(shed / 10) % shed (queue \(delay) ms, loop lag \(lag) ms), "
+                + "\(refused) requests refused")
+        }
         print("uptime:     \(status.uptimeSeconds) s")
     }
 }

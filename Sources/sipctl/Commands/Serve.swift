@@ -124,6 +124,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Transactions in progress at once; more get 503 (default 50000).")
     var maxTransactions: Int?
 
+    @Option(name: .long, help: "Overload control: past this queueing delay in milliseconds, a share of new requests gets 503 at once (default 200), or off.")
+    var overloadDelay: String?
+
+    @Option(name: .long, help: "Seconds in the Retry-After of the proxy's 503s (default 5).")
+    var retryAfter: Int?
+
     @Option(name: .long, help: "Shards: event loops with their own UDP sockets, one per core (default: the number of cores).")
     var workers: Int?
 
@@ -293,9 +299,22 @@ struct Serve: AsyncParsableCommand {
         if let rateLimit { try Self.applyRateLimit(rateLimit, source: "--rate-limit", to: &settings.limits.rateLimit) }
         if let rateLimitBan { settings.limits.rateLimit.banTime = try Self.seconds(rateLimitBan, "--rate-limit-ban") }
         if let maxTransactions { settings.maxTransactions = maxTransactions }
+        if let overloadDelay { settings.overload.queueDelay = try Self.overloadDelay(overloadDelay, source: "--overload-delay") }
+        if let retryAfter { settings.overload.retryAfter = retryAfter }
         if let workers { settings.workers = workers }
         if let maxContacts { settings.registrar.maxContacts = maxContacts }
         if let maxBindings { settings.registrar.maxBindings = maxBindings }
+    }
+
+    /// Milliseconds (`200`, `200ms`) or `off`.
+    static func overloadDelay(_ text: String, source: String) throws -> TimeAmount? {
+        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        if t == "off" { return nil }
+        let digits = t.hasSuffix("ms") ? String(t.dropLast(2)) : t
+        guard let ms = Int(digits), ms >= 10, ms <= 30_000 else {
+            throw ConfigurationError("invalid \(source) '\(text)': milliseconds between 10 and 30000, or off")
+        }
+        return .milliseconds(Int64(ms))
     }
 
     static func relayPolicy(_ text: String, source: String) throws -> RelayPolicy {
@@ -406,6 +425,10 @@ struct Serve: AsyncParsableCommand {
             settings.limits.rateLimit.banTime = try Self.seconds(v, "limits.rate_limit_ban in \(path)")
         }
         if let v = reader.int(forKey: "limits.max_transactions") { settings.maxTransactions = v }
+        if let v = reader.string(forKey: "limits.overload_delay") {
+            settings.overload.queueDelay = try Self.overloadDelay(v, source: "limits.overload_delay in \(path)")
+        }
+        if let v = reader.int(forKey: "limits.retry_after") { settings.overload.retryAfter = v }
         if let v = reader.int(forKey: "workers") { settings.workers = v }
         if let v = reader.int(forKey: "registrar.max_contacts") { settings.registrar.maxContacts = v }
         if let v = reader.int(forKey: "registrar.max_bindings") { settings.registrar.maxBindings = v }

@@ -161,3 +161,15 @@ func statusCode(_ message: String) -> Int? {
     guard message.hasPrefix("SIP/2.0 ") else { return nil }
     return Int(message.dropFirst(8).prefix(3))
 }
+
+/// The value of the first header line named `name` (case-insensitive, full name only), trimmed; nil if absent.
+func headerValue(_ message: String, _ name: String) -> String? {
+    let prefix = name.lowercased() + ":"
+    for line in message.split(separator: "\r\n", omittingEmptySubsequences: false) {
+        if line.isEmpty { break }
+        if line.lowercased().hasPrefix(prefix) {
+            return line.dropFirst(prefix.count).trimmingCharacters(in: .whitespaces)
+        }
+    }
+    return nil
+}

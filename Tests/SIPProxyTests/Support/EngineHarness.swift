@@ -22,6 +22,9 @@ final class FakeTransport: SIPTransport {
     /// Remote addresses a send to fails before returning (like TransportManager without a listener for them).
     var failingAtOnce: Set<SocketAddress> = []
     var openConnections: Set<ConnectionID> = []
+    /// What the overload sampler reads: octets waiting in the (pretend) receive queue, messages read so far.
+    var queuedOctets = 0
+    var readCount: (messages: Int, octets: Int) = (0, 0)
 
     init(eventLoop: EventLoop, listen: [ListenAddress]) {
         self.eventLoop = eventLoop
@@ -50,6 +53,7 @@ final class FakeTransport: SIPTransport {
     func refusal(_ address: SocketAddress) -> String? { nil }
     func isOpen(_ id: ConnectionID) -> Bool { self.openConnections.contains(id) }
     func logThrottled(_ key: String, _ level: Logger.Level, _ message: String) {}
+    func receiveQueueOctets() -> Int { self.queuedOctets }
 
     func takeSent() -> [(message: SIPMessage, peer: Peer)] {
         defer { self.sent.removeAll() }
