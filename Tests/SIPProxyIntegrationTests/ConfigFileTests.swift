@@ -8,6 +8,7 @@ struct ConfigFileTests {
     @Test("a misspelt key or a word for a number stops the start with the line", arguments: [
         ("log_level: info\nregistar:\n  min_expires: 60\n", "line 2: unknown setting 'registar' (did you mean 'registrar'?)"),
         ("registrar:\n  min_expires: sixty\n", "line 2: 'registrar.min_expires' takes a whole number, not 'sixty'"),
+        ("limits:\n  overload_delay: soon\n", "invalid limits.overload_delay in PATH 'soon': milliseconds between 10 and 30000, or off"),
     ])
     func mistakes(text: String, expected: String) async throws {
         let dir = try TestEnvironment.makeTemporaryDirectory("config-mistake")
@@ -19,6 +20,7 @@ struct ConfigFileTests {
         )
         #expect(run.status == 1 && !run.timedOut, "\(run)")
         let lines = run.stderr.split(whereSeparator: \.isNewline)
+        let expected = expected.replacingOccurrences(of: "PATH", with: config.path)
         #expect(lines.count == 1 && lines[0].hasSuffix(expected), "\(run)")
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("calls.jsonl").path),
                 "nothing was started")

@@ -24,7 +24,8 @@ public struct ProxyConfiguration: Sendable {
     public var relay = RelayPolicy.local
     /// Shards: event loops, each with its own UDP sockets, transactions and timers (`--workers`). One per core.
     public var workers = System.coreCount
-    /// Server transactions alive at once; past this, new requests get 503 with Retry-After.
+    /// Server transactions in progress (not yet answered) at once; past this, new requests get 503 with
+    /// Retry-After. Answered transactions that linger to absorb retransmissions count apart (four times this).
     public var maxTransactions = 50_000
     /// Overload control: the queueing delay past which new requests get 503 + Retry-After (`--overload-delay`).
     public var overload = OverloadPolicy()

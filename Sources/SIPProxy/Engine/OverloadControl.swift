@@ -9,8 +9,12 @@
 // The signal is the time a message waits before the proxy reads it, estimated once per sample interval:
 //
 //     queued datagrams  = octets in the socket's receive queue (SO_MEMINFO) / kernel octets per datagram
-//     drain rate        = datagrams read in the interval / interval
-//     queue delay       = queued datagrams / drain rate        (and the timer loop's own lateness, for TCP)
+//     service time      = the loop thread's CPU time in the interval / messages it read
+//     queue delay       = max(queued datagrams x service time,   (how long until the last one is read)
+//                             the loop's lateness)               (how long the first one has waited at least)
+//
+// Both need datagrams waiting: a loop that is merely late (a busy host, a stall) with an empty queue has nobody
+// to refuse. TCP is left out: the kernel slows TCP senders down by itself, so there overload shows as latency.
 //
 // A pure value: samples in, a shed share out; the shard that owns it feeds it from a timer and asks it per new
 // request, so the controller is tested with made-up samples and no load.
@@ -42,8 +46,9 @@ struct OverloadSample: Equatable {
     /// Datagrams (and stream messages) read from the shard's sockets in the interval, and their payload octets.
     var messagesRead: Int
     var octetsRead: Int
-    /// The length of the interval.
+    /// The length of the interval, and the CPU time the loop's thread used in it.
     var interval: TimeAmount
+    var busy: TimeAmount
     /// How late the sampling timer ran: the loop's own backlog (handed-over messages, TCP, timers).
     var loopLag: TimeAmount
 }
@@ -79,7 +84,7 @@ struct OverloadControl {
         }
         self.queueDelay = Self.estimateDelay(sample)
         self.loopLag = sample.loopLag
-        let pressure = Double(max(self.queueDelay, self.loopLag).nanoseconds) / Double(target.nanoseconds)
+        let pressure = Double(self.queueDelay.nanoseconds) / Double(target.nanoseconds)
         if pressure > 1 {
             // The further over, the faster: a queue twice the target adds 10 % per sample (50 ms).
             let step = min(200, max(20, Int((pressure - 1) * 100)))
@@ -98,7 +103,7 @@ struct OverloadControl {
         return Int(hash % 1000) >= permille
     }
 
-    /// The queueing delay implied by the receive queue and the rate the shard drains it at.
+    /// The queueing delay implied by the receive queue, the time the loop spends per message and its lateness.
     static func estimateDelay(_ sample: OverloadSample) -> TimeAmount {
         guard sample.queuedOctets > 0 else { return .zero }
         let averagePayload = sample.messagesRead > 0 ? sample.octetsRead / sample.messagesRead : 600
@@ -108,8 +113,8 @@ struct OverloadControl {
             // Nothing was read while datagrams waited: the loop was stuck for the whole interval at least.
             return sample.interval + sample.loopLag
         }
-        let perMessage = sample.interval.nanoseconds / Int64(sample.messagesRead)
-        return .nanoseconds(perMessage * Int64(queued))
+        let perMessage = max(1_000, sample.busy.nanoseconds / Int64(sample.messagesRead))
+        return max(.nanoseconds(perMessage * Int64(queued)), sample.loopLag)
     }
 
     /// Octets the kernel charges a socket for a datagram of `payload` octets (its skb `truesize`), estimated.

@@ -5,10 +5,17 @@
 
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension ProxyCore {
     /// What the sampler remembers between samples.
     struct OverloadSampling {
         var at: NIODeadline
+        var cpu: TimeAmount
         var messages: Int
         var octets: Int
         var timer: TimerID?
@@ -19,7 +26,8 @@ extension ProxyCore {
     func startOverloadSampling() {
         guard self.overload.policy.isEnabled else { return }
         let read = self.transport.readCount
-        self.overloadSampling = OverloadSampling(at: self.now(), messages: read.messages, octets: read.octets)
+        self.overloadSampling = OverloadSampling(
+            at: self.now(), cpu: self.threadCPUTime(), messages: read.messages, octets: read.octets)
         self.scheduleOverloadSample()
     }
 
@@ -41,6 +49,7 @@ extension ProxyCore {
     func sampleOverload(expected: NIODeadline) {
         guard var sampling = self.overloadSampling else { return }
         let now = self.now()
+        let cpu = self.threadCPUTime()
         let read = self.transport.readCount
         // The wheel fires at most one tick after the deadline by design; only lateness beyond that is the loop's.
         let late = now - expected - self.timers.resolution
@@ -49,12 +58,14 @@ extension ProxyCore {
             messagesRead: read.messages &- sampling.messages,
             octetsRead: read.octets &- sampling.octets,
             interval: max(now - sampling.at, .milliseconds(1)),
+            busy: max(.zero, cpu - sampling.cpu),
             loopLag: max(.zero, late)
         )
         let before = self.overload.shedPermille
         self.overload.update(sample)
         let after = self.overload.shedPermille
         sampling.at = now
+        sampling.cpu = cpu
         sampling.messages = read.messages
         sampling.octets = read.octets
         sampling.sharedPermille = self.shared.overload.publish(shard: self.shardIndex, permille: after)
@@ -81,6 +92,15 @@ extension ProxyCore {
         // Stateless (RFC 3261 §8.2.7): the state a transaction would keep is the load being shed, and a retransmission gets the same 503 again, since the decision hashes its branch.
         self.replyStatelessly(to: request, from: peer, 503, extra: [("Retry-After", String(self.overload.policy.retryAfter))])
         return true
+    }
+}
+
+extension ProxyCore {
+    /// CPU time used by the calling thread (the shard's loop), from the kernel.
+    static func currentThreadCPUTime() -> TimeAmount {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return .nanoseconds(Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
     }
 }
 

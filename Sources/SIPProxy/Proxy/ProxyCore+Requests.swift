@@ -36,6 +36,8 @@ extension ProxyCore {
             self.transactions.retransmission(entry)
             return
         }
+        // A retransmission of a request already answered: the lingering transaction resends the answer.
+        if self.transactions.absorbRetransmission(key) { return }
         // Past capacity a share of new work is refused at once, before it costs a transaction (ProxyCore+Overload).
         if self.shedsForOverload(request, key: key, from: peer) { return }
         // The cap is the proxy's: each shard takes its share (calls are spread evenly by Call-ID).
@@ -222,6 +224,7 @@ extension ProxyCore {
             self.transactions.retransmission(existing)
             return
         }
+        if self.transactions.absorbRetransmission(cancelKey) { return }
         let entry = self.transactions.createServer(
             key: cancelKey,
             request: request,
@@ -231,8 +234,9 @@ extension ProxyCore {
         var inviteKey = cancelKey
         inviteKey.method = .invite
         guard let invite = self.transactions.server(inviteKey) else {
-            // §16.10: no matching INVITE transaction.
-            self.reply(entry, 481)
+            // §9.2: an INVITE already answered 2xx (its transaction lingers in "Accepted"): 200, no effect;
+            // §16.10: no matching INVITE transaction at all: 481.
+            self.reply(entry, self.transactions.isLingering(inviteKey) ? 200 : 481)
             return
         }
         self.reply(entry, 200)

@@ -41,8 +41,14 @@ extension ProxyCore: TransactionUser {
     }
 
     func transactionLayer(_ layer: TransactionLayer, clientResponse response: SIPResponse, owner: ClientOwner) {
-        // A 200 to our CANCEL is absorbed; a branch whose request has ended is too.
-        guard case .branch(let server, let index) = owner, let context = self.contexts[server] else { return }
+        // A 200 to our CANCEL is absorbed; a branch whose request has ended is too, except a 2xx to an INVITE:
+        // once the first 2xx is through, the context is gone, and every later 2xx (a retransmission, another
+        // fork's answer) still goes upstream (§16.7 step 5, RFC 6026 §8.4).
+        guard case .branch(let server, let index) = owner else { return }
+        guard let context = self.contexts[server] else {
+            if response.isSuccess, response.cseq.method == .invite { self.forwardResponseStatelessly(response) }
+            return
+        }
         self.branchResponse(context, index, response)
     }
 

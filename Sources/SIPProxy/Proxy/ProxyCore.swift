@@ -63,6 +63,8 @@ public final class ProxyCore: @unchecked Sendable {
     /// Overload control (ProxyCore+Overload): the controller and its sampler; nil sampler when shedding is off.
     var overload: OverloadControl
     var overloadSampling: OverloadSampling?
+    /// The loop thread's CPU time (the overload control's service time); tests give a made-up one.
+    var threadCPUTime: () -> TimeAmount = ProxyCore.currentThreadCPUTime
 
     public convenience init(
         eventLoop: EventLoop,
@@ -122,6 +124,10 @@ public final class ProxyCore: @unchecked Sendable {
         )
         self.instanceTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         self.transactions.user = self
+        // Answered transactions linger compactly to absorb retransmissions (32 s on UDP); bounded apart from the
+        // in-progress cap, at four times this shard's share of it.
+        let cap = (configuration.maxTransactions + configuration.workers - 1) / max(1, configuration.workers)
+        self.transactions.lingeringLimit = Saturating.multiply(cap, 4)
         self.transactions.onSend = { [weak self] message, peer in self?.logSent(message, to: peer) }
     }
 

@@ -39,6 +39,8 @@ final class ServerEntry {
     /// To-tag for responses the proxy itself makes to this request.
     let localTag: String
     var timers: [TransactionTimer: TimerID] = [:]
+    /// The last response sent, serialized (kept when the transaction lingers).
+    var lastWire: ByteBuffer?
 
     init(key: TransactionKey, machine: Machine, request: SIPRequest, destination: Peer, localTag: String) {
         self.key = key
@@ -54,6 +56,20 @@ final class ServerEntry {
         case .nonInvite(let m): return (m.lastResponse?.statusCode ?? 0) >= 200
         }
     }
+}
+
+/// A transaction past its final response, kept only for what RFC 3261 §17 still asks of it: resend the final
+/// response to a retransmitted request (non-INVITE "Completed", Timer J), absorb INVITE retransmissions (RFC 6026
+/// "Accepted", Timer L), pass 2xx retransmissions from other forks up (client "Accepted", Timer M) or absorb late
+/// responses (client "Completed", Timer K). It holds the wire bytes it may resend and no parsed message: at
+/// 1,000 calls/s some 100,000 transactions are in these states, and a parsed request costs kilobytes.
+struct LingeringTransaction {
+    /// The final response as sent, resent for each retransmission of the request; nil: retransmissions absorbed.
+    let response: ByteBuffer?
+    let destination: Peer
+    /// Client side: who gets the 2xx responses still arriving (RFC 6026 §8.4).
+    let owner: ClientOwner?
+    var timer: TimerID?
 }
 
 /// A client transaction.
@@ -96,6 +112,12 @@ final class TransactionLayer: @unchecked Sendable {
 
     private(set) var servers: [TransactionKey: ServerEntry] = [:]
     private(set) var clients: [TransactionKey: ClientEntry] = [:]
+    /// Transactions past their final response, in compact form (`LingeringTransaction`).
+    private var lingeringServers: [TransactionKey: LingeringTransaction] = [:]
+    private var lingeringClients: [TransactionKey: LingeringTransaction] = [:]
+    /// At most this many lingering transactions per side; past it a transaction ends with its final response
+    /// (a retransmission is then handled as a new request), so a flood cannot grow memory without bound.
+    var lingeringLimit = 200_000
 
     init(eventLoop: EventLoop, transport: any SIPTransport, timers: TransactionTimers, clock: LoopTimers, logger: Logger) {
         self.eventLoop = eventLoop
@@ -127,6 +149,18 @@ final class TransactionLayer: @unchecked Sendable {
         self.servers[key] = entry
         return entry
     }
+
+    /// Whether a request retransmission was for a lingering server transaction, and so handled: the final response
+    /// resent (non-INVITE, §17.2.2) or the request absorbed (INVITE in "Accepted", RFC 6026 §7.1).
+    func absorbRetransmission(_ key: TransactionKey) -> Bool {
+        guard let lingering = self.lingeringServers[key] else { return false }
+        if let wire = lingering.response { self.transport.send(wire, to: lingering.destination) }
+        return true
+    }
+
+    /// Whether an INVITE server transaction with this key has ended in "Accepted" and lingers (a CANCEL for it
+    /// gets 200 and changes nothing, §9.2).
+    func isLingering(_ key: TransactionKey) -> Bool { self.lingeringServers[key] != nil }
 
     /// A retransmission of the request arrived (§17.2.1, §17.2.2): the machine resends its last response.
     func retransmission(_ entry: ServerEntry) {
@@ -161,18 +195,36 @@ final class TransactionLayer: @unchecked Sendable {
             let actions = m.handle(event)
             entry.machine = .invite(m)
             for action in actions { self.perform(action, on: entry) }
+            if m.state == .accepted { self.linger(entry, response: nil, for: self.timers.timerL) }
         case .nonInvite(var m):
             guard let event = nonInvite else { return }
             let actions = m.handle(event)
             entry.machine = .nonInvite(m)
             for action in actions { self.perform(action, on: entry) }
+            if m.state == .completed {
+                self.linger(entry, response: entry.lastWire, for: self.timers.timerJ(reliable: m.reliable))
+            }
         }
+    }
+
+    /// Replaces a server transaction that reached "Completed" (non-INVITE) or "Accepted" (INVITE) by its compact
+    /// form for the rest of its timer; the TU is told the transaction ended (it has nothing left to decide).
+    private func linger(_ entry: ServerEntry, response: ByteBuffer?, for duration: TimeAmount) {
+        guard self.servers[entry.key] === entry else { return }
+        let key = entry.key
+        self.removeServer(entry)
+        guard duration > .zero, self.lingeringServers.count < self.lingeringLimit else { return }
+        var lingering = LingeringTransaction(response: response, destination: entry.destination, owner: nil)
+        lingering.timer = self.clock.schedule(in: duration) { [weak self] in
+            self?.lingeringServers.removeValue(forKey: key)
+        }
+        self.lingeringServers[key] = lingering
     }
 
     private func perform(_ action: InviteServerTransaction.Action, on entry: ServerEntry) {
         switch action {
         case .send(let response):
-            self.sendResponse(response, to: entry.destination)
+            entry.lastWire = self.sendResponse(response, to: entry.destination)
         case .passACKToTU(let ack):
             self.user?.transactionLayer(self, ackFor2xx: ack, peer: entry.destination)
         case .timeout:
@@ -192,7 +244,7 @@ final class TransactionLayer: @unchecked Sendable {
     private func perform(_ action: NonInviteServerTransaction.Action, on entry: ServerEntry) {
         switch action {
         case .send(let response):
-            self.sendResponse(response, to: entry.destination)
+            entry.lastWire = self.sendResponse(response, to: entry.destination)
         case .transportFailure:
             self.logger.debug("transport failure on server transaction", metadata: ["sip.call_id": "\(entry.request.callID)"])
         case .startTimer(let timer, let amount):
@@ -223,10 +275,13 @@ final class TransactionLayer: @unchecked Sendable {
         }
     }
 
-    func sendResponse(_ response: SIPResponse, to peer: Peer) {
+    @discardableResult
+    func sendResponse(_ response: SIPResponse, to peer: Peer) -> ByteBuffer {
         let message = SIPMessage.response(response)
         self.onSend?(message, peer)
-        self.transport.send(message.serialize(), to: peer)
+        let wire = message.serialize()
+        self.transport.send(wire, to: peer)
+        return wire
     }
 
     // MARK: Client side
@@ -255,7 +310,15 @@ final class TransactionLayer: @unchecked Sendable {
     /// Routes a response to its client transaction; false when none matches (§17.1.3), so the core forwards it
     /// statelessly (§16.7: e.g. a 2xx retransmission after the transaction ended).
     func receive(_ response: SIPResponse) -> Bool {
-        guard let key = TransactionKey.client(for: response), let entry = self.clients[key] else { return false }
+        guard let key = TransactionKey.client(for: response) else { return false }
+        guard let entry = self.clients[key] else {
+            guard let lingering = self.lingeringClients[key] else { return false }
+            // RFC 6026 §8.4: in "Accepted" every 2xx goes to the TU; other late responses are absorbed (§17.1.2.2).
+            if response.isSuccess, key.method == .invite, let owner = lingering.owner {
+                self.user?.transactionLayer(self, clientResponse: response, owner: owner)
+            }
+            return true
+        }
         self.runClient(entry, invite: .response(response), nonInvite: .response(response))
         return true
     }
@@ -270,11 +333,27 @@ final class TransactionLayer: @unchecked Sendable {
             let actions = m.handle(invite)
             entry.machine = .invite(m)
             for action in actions { self.perform(action, on: entry) }
+            if m.state == .accepted { self.linger(entry, for: self.timers.timerM) }
         case .nonInvite(var m):
             let actions = m.handle(nonInvite)
             entry.machine = .nonInvite(m)
             for action in actions { self.perform(action, on: entry) }
+            if m.state == .completed { self.linger(entry, for: self.timers.timerK(reliable: m.reliable)) }
         }
+    }
+
+    /// A client transaction in "Accepted" (INVITE) or "Completed" (non-INVITE) in compact form: no request bytes
+    /// (nothing is retransmitted any more), only where late responses go.
+    private func linger(_ entry: ClientEntry, for duration: TimeAmount) {
+        guard self.clients[entry.key] === entry else { return }
+        let key = entry.key
+        self.removeClient(entry)
+        guard duration > .zero, self.lingeringClients.count < self.lingeringLimit else { return }
+        var lingering = LingeringTransaction(response: nil, destination: entry.destination, owner: entry.owner)
+        lingering.timer = self.clock.schedule(in: duration) { [weak self] in
+            self?.lingeringClients.removeValue(forKey: key)
+        }
+        self.lingeringClients[key] = lingering
     }
 
     private func perform(_ action: InviteClientTransaction.Action, on entry: ClientEntry) {
@@ -351,6 +430,8 @@ final class TransactionLayer: @unchecked Sendable {
         }
     }
 
-    /// Number of live transactions, for status and tests.
+    /// Transactions in progress (not yet past their final response), for the cap, status and tests.
     var count: (server: Int, client: Int) { (self.servers.count, self.clients.count) }
+    /// Transactions past their final response, kept compact until their timer ends.
+    var lingeringCount: Int { self.lingeringServers.count + self.lingeringClients.count }
 }

@@ -121,7 +121,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds a source over the rate limit is ignored (default 60).")
     var rateLimitBan: Int?
 
-    @Option(name: .long, help: "Transactions in progress at once; more get 503 (default 50000).")
+    @Option(name: .long, help: "Transactions in progress (not yet answered) at once; more get 503 (default 50000).")
     var maxTransactions: Int?
 
     @Option(name: .long, help: "Overload control: past this queueing delay in milliseconds, a share of new requests gets 503 at once (default 200), or off.")

@@ -61,6 +61,7 @@ final class ProxyProcess {
         proxy.process.executableURL = URL(fileURLWithPath: wrapper.first ?? binary)
         proxy.process.arguments = Array(wrapper.dropFirst()) + (wrapper.isEmpty ? [] : [binary])
             + ["serve", "--listen", "\(ip):\(port)", "--log-level", logLevel] + Self.workerArguments(extraArguments)
+            + Self.overloadArguments(extraArguments)
             + extraArguments
         proxy.process.currentDirectoryURL = dir
         proxy.process.standardInput = FileHandle.nullDevice
@@ -169,5 +170,12 @@ extension ProxyProcess {
             let value = ProcessInfo.processInfo.environment["SIPPROXY_TEST_WORKERS"], Int(value) != nil
         else { return [] }
         return ["--workers", value]
+    }
+
+    /// The suite runs dozens of proxies, SIPp and tshark at once on two cores: a proxy can wait a few hundred
+    /// milliseconds for a core with datagrams queued, which the default overload control (200 ms) would answer
+    /// with 503s that fail unrelated tests. A second of backlog still sheds; the overload test sets its own.
+    static func overloadArguments(_ extra: [String]) -> [String] {
+        extra.contains("--overload-delay") ? [] : ["--overload-delay", "1000"]
     }
 }

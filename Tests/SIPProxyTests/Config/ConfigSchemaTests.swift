@@ -43,6 +43,8 @@ struct ConfigSchemaTests {
               max_message_size: 65535
               rate_limit: 400/2
               rate_limit_ban: 60
+              overload_delay: 200ms
+              retry_after: 5
             forwarding:
               bob: {busy: carol, no_answer_after: 15}
             advertise_unused:

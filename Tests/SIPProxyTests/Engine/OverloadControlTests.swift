@@ -10,11 +10,12 @@ import Testing
 struct OverloadControlTests {
     static let policy = OverloadPolicy(queueDelay: .milliseconds(200), retryAfter: 7)
 
-    /// A 50 ms interval in which the shard read `read` messages of 500 octets and left `queued` datagrams waiting.
-    func sample(queued: Int, read: Int, lag: TimeAmount = .zero) -> OverloadSample {
+    /// A 50 ms interval in which the shard read `read` messages of 500 octets, busy for `busy` (all of it unless
+    /// told), and left `queued` datagrams waiting.
+    func sample(queued: Int, read: Int, busy: TimeAmount = .milliseconds(50), lag: TimeAmount = .zero) -> OverloadSample {
         OverloadSample(
             queuedOctets: queued * OverloadControl.trueSize(payload: 500), messagesRead: read, octetsRead: read * 500,
-            interval: .milliseconds(50), loopLag: lag
+            interval: .milliseconds(50), busy: busy, loopLag: lag
         )
     }
 
@@ -25,13 +26,21 @@ struct OverloadControlTests {
         #expect(OverloadControl.trueSize(payload: 1000) == 2304)
     }
 
-    @Test("queue delay = datagrams waiting / drain rate; a loop that read nothing counts the whole interval")
+    @Test("queue delay = datagrams waiting x CPU per message, at least the loop's lateness; nothing waiting, none")
     func delayEstimate() {
-        // 100 read in 50 ms (0.5 ms each), 400 waiting: 200 ms.
+        // 100 read with 50 ms of CPU (0.5 ms each), 400 waiting: 200 ms.
         #expect(OverloadControl.estimateDelay(self.sample(queued: 400, read: 100)) == .milliseconds(200))
         #expect(OverloadControl.estimateDelay(self.sample(queued: 0, read: 100)) == .zero)
+        // A quiet loop (2 messages, 0.1 ms of CPU) with 5 datagrams just arrived: a quarter of a millisecond.
+        #expect(OverloadControl.estimateDelay(self.sample(queued: 5, read: 2, busy: .microseconds(100)))
+            == .microseconds(250))
+        // Late by 300 ms with datagrams waiting: they waited that long at least.
+        #expect(OverloadControl.estimateDelay(self.sample(queued: 3, read: 2, busy: .microseconds(100), lag: .milliseconds(300)))
+            == .milliseconds(300))
+        #expect(OverloadControl.estimateDelay(self.sample(queued: 0, read: 2, lag: .milliseconds(300))) == .zero,
+                "late with nothing waiting: nobody to refuse")
         #expect(OverloadControl.estimateDelay(self.sample(queued: 10, read: 0, lag: .milliseconds(30)))
-            == .milliseconds(80))
+            == .milliseconds(80), "a loop that read nothing while datagrams waited counts the whole interval")
     }
 
     @Test("past the target the share rises fast, holds between half and the target, and falls slowly below")
@@ -45,10 +54,12 @@ struct OverloadControlTests {
         #expect(control.shedPermille == 300)
         control.update(self.sample(queued: 300, read: 100))  // 150 ms: under the target, over half
         #expect(control.shedPermille == 300, "no change between half the target and the target")
-        control.update(self.sample(queued: 0, read: 100, lag: .milliseconds(250)))
-        #expect(control.shedPermille == 325, "a late loop is overload too (TCP, hand-overs, timers)")
+        control.update(self.sample(queued: 10, read: 100, lag: .milliseconds(250)))
+        #expect(control.shedPermille == 325, "a late loop with datagrams waiting is overload too")
         for _ in 0..<5 { control.update(self.sample(queued: 0, read: 100)) }
         #expect(control.shedPermille == 125, "40 per sample down")
+        control.update(self.sample(queued: 0, read: 100, lag: .seconds(1)))
+        #expect(control.shedPermille == 85, "a late loop with nothing waiting refuses nobody")
         for _ in 0..<100 { control.update(self.sample(queued: 100_000, read: 1)) }
         #expect(control.shedPermille == OverloadControl.maximumPermille, "a few new requests always pass")
     }
@@ -70,6 +81,21 @@ struct OverloadControlTests {
         #expect(control.admits(hash: 1, sharedPermille: 0), "nothing refused when no shard sheds")
     }
 
+    @Test("the settings are checked: a delay from 10 ms to 30 s, Retry-After from 1 s to a day")
+    func validation() {
+        func valid(_ change: (inout ProxyConfiguration) -> Void) -> Bool {
+            var configuration = ProxyConfiguration()
+            change(&configuration)
+            return (try? configuration.validate()) != nil
+        }
+        #expect(valid { $0.overload = OverloadPolicy(queueDelay: .milliseconds(10)) })
+        #expect(valid { $0.overload = OverloadPolicy(queueDelay: nil) })
+        #expect(!valid { $0.overload = OverloadPolicy(queueDelay: .milliseconds(5)) })
+        #expect(!valid { $0.overload = OverloadPolicy(queueDelay: .seconds(31)) })
+        #expect(!valid { $0.overload.retryAfter = 0 })
+        #expect(valid { $0.overload.retryAfter = 86_400 })
+    }
+
     @Test("off: no share whatever the queue")
     func disabled() {
         var control = OverloadControl(policy: OverloadPolicy(queueDelay: nil))
@@ -83,13 +109,16 @@ struct OverloadEngineTests {
     let alice = SimulatedPhone("alice", ip: "127.0.0.11")
     let bob = SimulatedPhone("bob", ip: "127.0.0.12")
 
-    /// Fills the fake receive queue (2 s of backlog at 1,000 messages/s) and lets samples run until the share is
-    /// at its largest.
-    func overload(_ net: EngineHarness) {
+    /// Fills the fake receive queue (2 s of backlog at 1,000 messages/s, the loop busy all the time) and lets
+    /// samples run until the share is at its largest.
+    func overload(_ net: EngineHarness, shard: Int = 0) {
+        let cpu = CPUMeter()
+        net.cores[shard].threadCPUTime = { cpu.used }
         for _ in 0..<20 {
-            net.transport.readCount.messages += 50
-            net.transport.readCount.octets += 50 * 500
-            net.transport.queuedOctets = 2000 * 1280
+            net.transports[shard].readCount.messages += 50
+            net.transports[shard].readCount.octets += 50 * 500
+            net.transports[shard].queuedOctets = 2000 * 1280
+            cpu.used = cpu.used + .milliseconds(50)
             net.advance(by: .milliseconds(50))
         }
     }
@@ -167,12 +196,7 @@ struct OverloadEngineTests {
     @Test("a shard whose queue is fine refuses by the highest share among the shards")
     func sharedAcrossShards() {
         let net = EngineHarness(shards: 2) { $0.overload = OverloadPolicy(queueDelay: .milliseconds(200)) }
-        for _ in 0..<20 {
-            net.transports[0].readCount.messages += 50
-            net.transports[0].queuedOctets = 2000 * 1280
-            net.transports[1].readCount.messages += 50
-            net.advance(by: .milliseconds(50))
-        }
+        self.overload(net, shard: 0)
         #expect(net.cores[0].overload.shedPermille > 0)
         #expect(net.cores[1].overload.shedPermille == 0)
         var statuses: [Int] = []
@@ -191,4 +215,9 @@ struct OverloadEngineTests {
         net.deliver(self.alice.invite("nobody", callID: "x"), from: self.alice)
         #expect(net.received(by: self.alice).compactMap(\.status) == [404])
     }
+}
+
+/// A made-up CPU clock for the overload sampler.
+final class CPUMeter {
+    var used = TimeAmount.zero
 }

@@ -136,6 +136,57 @@ struct ProxyEngineTests {
         _ = try self.request(.cancel, at: ringing.phone, in: self.net.received(by: ringing.phone))
     }
 
+    @Test("two forks answer: the second 2xx reaches the caller too (§16.7 step 5), after the first ended the context")
+    func secondAnswerIsForwarded() throws {
+        let branches = try self.forkToThree()
+        let (first, second) = (branches[0], branches[1])
+        self.net.deliver(second.phone.respond(to: second.invite, 180, "Ringing", tag: "s"), from: second.phone)
+        self.net.deliver(first.phone.respond(to: first.invite, 200, "OK", tag: "f"), from: first.phone)
+        #expect(self.net.received(by: self.alice).compactMap(\.status) == [180, 200])
+        #expect(self.net.core.contexts.isEmpty, "the first 2xx ends the response context")
+        self.net.deliver(second.phone.respond(to: second.invite, 200, "OK", tag: "s"), from: second.phone)
+        let late = self.net.received(by: self.alice).compactMap(\.response)
+        #expect(late.map(\.statusCode) == [200], "the caller gets the second 2xx and can end that dialog")
+        #expect(late.first?.to.tag == "s")
+        // The UAS retransmits its 2xx until the ACK: each copy still goes up (RFC 6026 §8.4).
+        self.net.deliver(first.phone.respond(to: first.invite, 200, "OK", tag: "f"), from: first.phone)
+        #expect(self.net.received(by: self.alice).compactMap(\.status) == [200])
+    }
+
+    // MARK: Finished transactions (§17.2.2, RFC 6026)
+
+    @Test("an answered transaction lingers compactly: a retransmitted REGISTER gets the same 200, an INVITE retransmitted after the 2xx is absorbed, a late CANCEL gets 200; Timer J and L end them")
+    func lingeringTransactions() throws {
+        self.net.deliver(self.bob.register(), from: self.bob)
+        let first = self.net.received(by: self.bob).compactMap(\.response)
+        #expect(first.map(\.statusCode) == [200])
+        #expect(self.net.core.transactions.count.server == 0, "answered: no longer in progress")
+        #expect(self.net.core.transactions.lingeringCount == 1)
+        // The same REGISTER again (same branch, §17.2.2): the 200 is resent, the registrar not asked twice.
+        let again = self.bob.request("REGISTER", uri: "sip:\(self.bob.proxy)", to: "<sip:bob@\(self.bob.proxy)>",
+                                     callID: "reg-bob", cseq: 1, branch: first[0].topVia?.branch,
+                                     extra: ["Contact: \(self.bob.contact)", "Expires: 300"])
+        self.net.deliver(again, from: self.bob)
+        let resent = self.net.received(by: self.bob).compactMap(\.response)
+        #expect(resent.map(\.statusCode) == [200])
+        #expect(resent.first?.to.tag == first[0].to.tag, "the very same response")
+
+        self.net.deliver(self.alice.invite("bob", callID: "linger"), from: self.alice)
+        let invite = try self.request(.invite, at: self.bob, in: self.net.received(by: self.bob))
+        self.net.deliver(self.bob.respond(to: invite, 200, "OK", tag: "b"), from: self.bob)
+        #expect(self.net.received(by: self.alice).compactMap(\.status) == [100, 200])
+        self.net.deliver(self.alice.invite("bob", callID: "linger"), from: self.alice)
+        #expect(self.net.received(by: self.bob).isEmpty, "RFC 6026 §7.1: the INVITE retransmission is absorbed")
+        #expect(self.net.received(by: self.alice).isEmpty)
+        self.net.deliver(self.alice.cancel("bob", callID: "linger"), from: self.alice)
+        #expect(self.net.received(by: self.alice).compactMap(\.status) == [200], "§9.2: a CANCEL after the 2xx: 200")
+        #expect(self.net.received(by: self.bob).isEmpty, "and nothing else")
+
+        self.net.advance(by: .seconds(33))
+        #expect(self.net.core.transactions.lingeringCount == 0, "Timer J, L, M (64*T1) end them")
+        #expect(self.net.core.transactions.count == (0, 0))
+    }
+
     // MARK: CANCEL (§16.10)
 
     @Test("CANCEL before any provisional: 200 at once; the branch is cancelled when it rings (§9.1); caller gets 487")
