@@ -6,10 +6,11 @@
 # Usage: Benchmarks/sipp-load.sh [--duration SECONDS] [--rate CPS[,CPS...]] [--reg-rate RPS[,RPS...]]
 #                                [--workers N[,N...]] [--no-notrace] [--no-build]
 #                                [--calls-only | --registrations-only] [--kamailio]
-#                                [--overload] [--memory-users N]
+#                                [--overload] [--memory-users N] [--log-level LEVEL]
 # --workers: SIPProxy shards (sipctl serve --workers) and Kamailio UDP workers (-n) to compare, default 1,2.
 # --overload: after the call rates, offer twice the best rate without failures and report how much still completes.
 # --memory-users N: register N distinct users (e.g. 100000) and report the resident memory each one costs.
+# --log-level: SIPProxy's log level (default warning; info, the level sipctl serve starts with, logs every message).
 #
 # Loopback only (127.0.0.50 proxy, .51 caller, .52 callee, .60 Kamailio). Every process started here is
 # stopped on exit; every wait is bounded. Results are printed and written to a file in the temp dir.
@@ -30,6 +31,7 @@ WORKERS="1,2"
 DO_NOTRACE=1
 DO_OVERLOAD=0
 MEMORY_USERS=0
+LOG_LEVEL=warning
 
 PROXY_IP=127.0.0.50
 UAC_IP=127.0.0.51
@@ -38,7 +40,7 @@ KAM_IP=127.0.0.60
 SIP_PORT=5060
 CALLEE=callee
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -53,6 +55,7 @@ while [ $# -gt 0 ]; do
         --no-notrace) DO_NOTRACE=0; shift ;;
         --overload) DO_OVERLOAD=1; shift ;;
         --memory-users) MEMORY_USERS="$2"; shift 2 ;;
+        --log-level) LOG_LEVEL="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -174,7 +177,7 @@ start_target() { # $1 = sipproxy-wN | sipproxy-notrace-wN | kamailio-wN, $2 = ru
         [ "${kind#sipproxy-notrace}" != "$kind" ] && extra+=(--no-trace)
         # SIPp is one source sending thousands of requests a second: exactly what the per-source rate limit
         # (pike) bans. The reference Kamailio config has no pike either, nor a cap on bindings (--memory-users).
-        (cd "$dir" && exec "$BIN" serve --listen "$PROXY_IP:$SIP_PORT" --log-level warning --rate-limit off \
+        (cd "$dir" && exec "$BIN" serve --listen "$PROXY_IP:$SIP_PORT" --log-level "$LOG_LEVEL" --rate-limit off \
             --max-bindings 2000000 "${extra[@]}" \
             >"$dir/stdout.log" 2>"$dir/stderr.log") &
         TARGET_PID=$!
@@ -382,7 +385,7 @@ bench_overload() { # $1 = kind
 # Memory per registration: proportional set size (Kamailio's shared memory split between its processes, not
 # counted once per process) before and after MEMORY_USERS distinct users register (Expires 3600).
 bench_memory() { # $1 = kind
-    local kind=$1 dir=$WORK/$1-memory rss0 rss1 f=$WORK/memory-users.csv rate=5000
+    local kind=$1 dir=$WORK/$1-memory rss0 rss1 rss2 f=$WORK/memory-users.csv rate=5000
     { echo SEQUENTIAL; for i in $(seq 0 $((MEMORY_USERS - 1))); do printf 'm%06d;\n' "$i"; done; } > "$f"
     start_target "$kind" "$dir/target"
     sleep 1
@@ -392,11 +395,15 @@ bench_memory() { # $1 = kind
         -trace_stat -stf "$dir/stats.csv" -fd 1
     sleep 2
     rss1=$(pss_kib "$TARGET_PID")
+    # The REGISTER transactions linger 64*T1 = 32 s to absorb retransmissions (RFC 3261 Timer J): measure again
+    # once they are gone, which is what the bindings alone cost.
+    sleep 34
+    rss2=$(pss_kib "$TARGET_PID")
     check_target "$dir/target"
     local ok
     ok=$(analyse "$dir" 1 | awk '{print $1}')
-    printf '%s\t%s\t%s\t%s\t%s\n' "$kind" "$ok" "$rss0" "$rss1" "${TARGET_NOTE:--}" >> "$WORK/memory.tsv"
-    log "$kind memory: $ok registered; RSS $((rss0 / 1024)) -> $((rss1 / 1024)) MiB"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$ok" "$rss0" "$rss1" "$rss2" "${TARGET_NOTE:--}" >> "$WORK/memory.tsv"
+    log "$kind memory: $ok registered; PSS $((rss0 / 1024)) -> $((rss1 / 1024)) MiB, $((rss2 / 1024)) MiB 34 s later"
     stop_target
 }
 
@@ -419,7 +426,7 @@ done
 COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo "?")
 {
     echo "SIPProxy load benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), commit $COMMIT, $(nproc) cores, $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1)"
-    echo "duration ${DURATION}s per call rate; ${USERS} distinct users per registration run; UDP over loopback"
+    echo "duration ${DURATION}s per call rate; ${USERS} distinct users per registration run; UDP over loopback; SIPProxy log level $LOG_LEVEL"
     echo "p99 = REGISTER->200 (registrations) or INVITE->200 (calls), from SIPp -trace_rtt (1 ms resolution)"
     echo "cpu = target's utime+stime (all its processes); hwm = sum of VmHWM (Kamailio: shared memory counted per process); pss = sum of Pss at the end"
     echo
@@ -463,11 +470,13 @@ COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo "?")
     fi
     if [ -s "$WORK/memory.tsv" ]; then
         echo
-        echo "Memory per registration (Pss summed over processes, before and after the users registered):"
-        while IFS=$'\t' read -r kind ok rss0 rss1 note; do
-            awk -v k="$kind" -v n="$ok" -v a="$rss0" -v b="$rss1" -v note="$note" 'BEGIN {
-                printf "  %-19s %s users: %.0f -> %.0f MiB, %.0f bytes per registration%s\n", k, n, a / 1024, b / 1024,
-                    (n > 0 ? (b - a) * 1024 / n : 0), (note == "-" ? "" : " (" note ")") }'
+        echo "Memory per registration (Pss summed over processes: idle, right after the users registered at 5000/s,"
+        echo "and 36 s later when their REGISTER transactions have ended):"
+        while IFS=$'\t' read -r kind ok rss0 rss1 rss2 note; do
+            awk -v k="$kind" -v n="$ok" -v a="$rss0" -v b="$rss1" -v c="$rss2" -v note="$note" 'BEGIN {
+                printf "  %-19s %s users: %.0f -> %.0f -> %.0f MiB; %.0f bytes per registration with its transaction, %.0f settled%s\n",
+                    k, n, a / 1024, b / 1024, c / 1024, (n > 0 ? (b - a) * 1024 / n : 0), (n > 0 ? (c - a) * 1024 / n : 0),
+                    (note == "-" ? "" : " (" note ")") }'
         done < "$WORK/memory.tsv"
     fi
     echo

@@ -19,24 +19,25 @@ public struct ConsoleLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     private let label: String
     private let colored: Bool
-    /// Where finished lines go: stderr, or a test's collector.
-    private let output: @Sendable (String) -> Void
+    /// Where finished lines go (with their level): the stderr writer, or a test's collector.
+    private let output: @Sendable (String, Logger.Level) -> Void
 
+    /// Lines go to stderr through `LogWriter.standardError`, off the calling thread (a `critical` one at once).
     public init(label: String, level: Logger.Level, colored: Bool = isatty(STDERR_FILENO) != 0) {
-        self.init(label: label, level: level, colored: colored, output: Self.writeToStandardError)
+        self.init(label: label, level: level, colored: colored, output: { line, level in
+            LogWriter.standardError.write(line, immediately: level == .critical, urgent: level >= .warning)
+        })
     }
 
     init(label: String, level: Logger.Level, colored: Bool, output: @escaping @Sendable (String) -> Void) {
+        self.init(label: label, level: level, colored: colored, output: { line, _ in output(line) })
+    }
+
+    init(label: String, level: Logger.Level, colored: Bool, output: @escaping @Sendable (String, Logger.Level) -> Void) {
         self.label = label
         self.logLevel = level
         self.colored = colored
         self.output = output
-    }
-
-    /// One write per line so lines from different threads never interleave.
-    private static func writeToStandardError(_ line: String) {
-        var bytes = Array(line.utf8)
-        _ = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -46,6 +47,7 @@ public struct ConsoleLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var line = Self.timestamp()
+        line.reserveCapacity(192)
         line += " "
         let level = event.level.rawValue.uppercased()
         let padded = level.padding(to: 7)
@@ -55,15 +57,19 @@ public struct ConsoleLogHandler: LogHandler {
             line += padded
         }
         line += TerminalText.escaped(event.message.description)
-        let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
+        // Most lines carry one metadata value (the Call-ID) and the handler none: no merge, no sort then.
+        let merged = self.metadata.isEmpty ? (event.metadata ?? [:]) : self.metadata.merging(event.metadata ?? [:]) { $1 }
         if !merged.isEmpty {
-            let text = merged.sorted { $0.key < $1.key }
-                .map { "\(TerminalText.escaped($0.key))=\(TerminalText.escaped("\($0.value)"))" }
-                .joined(separator: " ")
+            let text =
+                merged.count == 1
+                ? merged.first.map { "\(TerminalText.escaped($0.key))=\(TerminalText.escaped("\($0.value)"))" } ?? ""
+                : merged.sorted { $0.key < $1.key }
+                    .map { "\(TerminalText.escaped($0.key))=\(TerminalText.escaped("\($0.value)"))" }
+                    .joined(separator: " ")
             line += self.colored ? " \u{1B}[2m\(text)\u{1B}[0m" : " \(text)"
         }
         line += "\n"
-        self.output(line)
+        self.output(line, event.level)
     }
 
     private static func color(_ level: Logger.Level) -> String {

@@ -8,6 +8,8 @@ public enum TerminalText {
     /// (U+0080-U+009F) are escaped too: some terminals act on U+009B as CSI, like ESC [.
     public static func escaped(_ text: String) -> String {
         // Fast path: almost every line is plain text.
+        // On UTF-8: C0 and DEL are single bytes, C1 (U+0080-U+009F) starts with 0xC2.
+        guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == 0xC2 }) else { return text }
         guard text.unicodeScalars.contains(where: Self.needsEscape) else { return text }
         var out = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {

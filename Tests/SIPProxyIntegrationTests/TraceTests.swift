@@ -330,7 +330,9 @@ struct TraceTests {
             \(files.map { "\($0.lastPathComponent) \((try? FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int).flatMap { $0 } ?? -1) B" }.joined(separator: ", "))):
             \(missing.keys.sorted().prefix(20).joined(separator: "\n"))
             """)
-        #expect(captured.count <= logged.count + 5, "more captured than logged?")
+        // The log writer thread holds back up to 50 ms of lines (longer on a loaded machine), which SIGKILL loses;
+        // with --trace-flush-ms 0 the pcap has them all.
+        #expect(captured.count <= logged.count + 300, "far more captured than logged?")
     }
 
     // MARK: 6: sipctl trace start/stop/status/list/open

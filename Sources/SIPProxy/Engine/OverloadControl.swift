@@ -65,6 +65,9 @@ struct OverloadControl {
     private(set) var loopLag = TimeAmount.zero
     /// Requests refused so far.
     var shedCount: UInt64 = 0
+    /// CPU per message, smoothed over samples (a quarter of each new one): one interval with other work (a sweep
+    /// of the location store, a hand-over burst) must not make every queued datagram look that expensive.
+    private(set) var serviceTime: TimeAmount?
 
     /// Never refuse everything: a few new calls still go through and show when the overload is over.
     static let maximumPermille = 950
@@ -82,7 +85,12 @@ struct OverloadControl {
             self.shedPermille = 0
             return
         }
-        self.queueDelay = Self.estimateDelay(sample)
+        if sample.messagesRead > 0 {
+            let current = max(1_000, sample.busy.nanoseconds / Int64(sample.messagesRead))
+            let smoothed = self.serviceTime.map { ($0.nanoseconds * 3 + current) / 4 } ?? current
+            self.serviceTime = .nanoseconds(smoothed)
+        }
+        self.queueDelay = Self.estimateDelay(sample, serviceTime: self.serviceTime)
         self.loopLag = sample.loopLag
         let pressure = Double(self.queueDelay.nanoseconds) / Double(target.nanoseconds)
         if pressure > 1 {
@@ -104,7 +112,7 @@ struct OverloadControl {
     }
 
     /// The queueing delay implied by the receive queue, the time the loop spends per message and its lateness.
-    static func estimateDelay(_ sample: OverloadSample) -> TimeAmount {
+    static func estimateDelay(_ sample: OverloadSample, serviceTime: TimeAmount? = nil) -> TimeAmount {
         guard sample.queuedOctets > 0 else { return .zero }
         let averagePayload = sample.messagesRead > 0 ? sample.octetsRead / sample.messagesRead : 600
         let perDatagram = Self.trueSize(payload: averagePayload)
@@ -113,7 +121,7 @@ struct OverloadControl {
             // Nothing was read while datagrams waited: the loop was stuck for the whole interval at least.
             return sample.interval + sample.loopLag
         }
-        let perMessage = max(1_000, sample.busy.nanoseconds / Int64(sample.messagesRead))
+        let perMessage = serviceTime?.nanoseconds ?? max(1_000, sample.busy.nanoseconds / Int64(sample.messagesRead))
         return max(.nanoseconds(perMessage * Int64(queued)), sample.loopLag)
     }
 

@@ -202,7 +202,13 @@ final class TransactionLayer: @unchecked Sendable {
             entry.machine = .nonInvite(m)
             for action in actions { self.perform(action, on: entry) }
             if m.state == .completed {
-                self.linger(entry, response: entry.lastWire, for: self.timers.timerJ(reliable: m.reliable))
+                // Kept in a buffer of its own size: the serializer's 1 KiB would be half empty for 32 s.
+                let compact = entry.lastWire.map { wire -> ByteBuffer in
+                    var exact = ByteBufferAllocator().buffer(capacity: wire.readableBytes)
+                    exact.writeImmutableBuffer(wire)
+                    return exact
+                }
+                self.linger(entry, response: compact, for: self.timers.timerJ(reliable: m.reliable))
             }
         }
     }

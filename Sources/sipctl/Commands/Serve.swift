@@ -197,6 +197,8 @@ struct Serve: AsyncParsableCommand {
 
         let logLevel = level
         LoggingSystem.bootstrap { label in ConsoleLogHandler(label: label, level: logLevel) }
+        // Log lines are written by a thread of their own; what is queued goes out before the process ends.
+        defer { LogWriter.standardError.shutdown() }
         let logger = Logger(label: "sipproxy")
         let relayPolicy = settings.relay
         let authenticates = settings.auth != nil
@@ -217,6 +219,8 @@ struct Serve: AsyncParsableCommand {
             var banner = "SIPProxy listening on:\n"
             for listener in listeners { banner += "  \(listener)\n" }
             banner += "SIPProxy ready\n"
+            // What was logged while starting (warnings, a recovered journal) is on stderr before "ready" is.
+            LogWriter.standardError.flush()
             // Unbuffered write: scripts and tests wait for the "ready" line.
             let bytes = Array(banner.utf8)
             _ = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }

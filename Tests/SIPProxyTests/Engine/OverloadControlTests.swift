@@ -64,6 +64,18 @@ struct OverloadControlTests {
         #expect(control.shedPermille == OverloadControl.maximumPermille, "a few new requests always pass")
     }
 
+    @Test("one interval of other work does not make the queue look long: the CPU per message is smoothed")
+    func smoothing() {
+        var control = OverloadControl(policy: Self.policy)
+        // 50 µs per message, 200 waiting: 10 ms.
+        for _ in 0..<10 { control.update(self.sample(queued: 200, read: 500, busy: .milliseconds(25))) }
+        #expect(control.shedPermille == 0)
+        // A sweep takes most of one interval: 2.5 ms per message read, 500 ms for the queue if taken alone.
+        control.update(self.sample(queued: 200, read: 20, busy: .milliseconds(50)))
+        #expect(control.queueDelay == .nanoseconds(662_500 * 200), "(3 x 50 µs + 2.5 ms) / 4 per message")
+        #expect(control.shedPermille == 0)
+    }
+
     @Test("the decision hashes the branch: a share of requests is refused, each one always the same way")
     func admission() {
         var control = OverloadControl(policy: Self.policy)
