@@ -335,6 +335,34 @@ struct TraceTests {
         #expect(captured.count <= logged.count + 300, "far more captured than logged?")
     }
 
+    @Test("sipctl trace calls/ladder/export without files read the running proxy's recordings; the ladder is the last call even when a phone registered after it")
+    func analysisWithoutFiles() async throws {
+        let bed = try await TestBed("trace-nofiles", proxyArguments: ["--trace-flush-ms", "0"], logLevel: "info")
+        defer { bed.shutdown() }
+        let run = try await call(bed, transport: .udp)
+        #expect(run.allPassed, "calls failed\n\(bed.diagnostics(run.register, run.caller, run.callee))")
+        let callID = try #require(run.callID)
+        // A phone registers after the call: the newest dialog of the trace is now a REGISTER.
+        try await bed.register(Phone("carol", ip: "127.0.0.13"))
+        let calls = try await sipctl(["trace", "calls"], cwd: bed.directory)
+        #expect(calls.succeeded && calls.stdout.contains(callID) && calls.stdout.contains("REGISTER"), "\(calls)")
+        let ladder = try await sipctl(["trace", "ladder", "--ascii", "--no-color", "--width", "120"], cwd: bed.directory)
+        #expect(ladder.succeeded, "\(ladder)")
+        #expect(ladder.stdout.contains(callID) && ladder.stdout.contains("INVITE") && !ladder.stdout.contains("REGISTER"),
+                "the default ladder is the call, not the REGISTER after it\n\(ladder)")
+        // From another directory: --dir names the recordings; without it there are none to read.
+        let elsewhere = try TestEnvironment.makeTemporaryDirectory("trace-nofiles-elsewhere")
+        defer { try? FileManager.default.removeItem(at: elsewhere) }
+        let traces = bed.directory.appendingPathComponent("traces").path
+        let viaDir = try await sipctl(["trace", "ladder", "--dir", traces, "--ascii", "--no-color"], cwd: elsewhere)
+        #expect(viaDir.succeeded && viaDir.stdout.contains(callID), "\(viaDir)")
+        let output = elsewhere.appendingPathComponent("call.pcap").path
+        let export = try await sipctl(["trace", "export", "--dir", traces, "--call", callID, "-o", output], cwd: elsewhere)
+        #expect(export.succeeded && FileManager.default.fileExists(atPath: output), "\(export)")
+        let none = try await sipctl(["trace", "calls"], cwd: elsewhere)
+        #expect(!none.succeeded && none.stderr.contains("no capture files named"), "\(none)")
+    }
+
     // MARK: 6: sipctl trace start/stop/status/list/open
 
     @Test("sipctl trace start/stop/status/list/open against a running proxy")

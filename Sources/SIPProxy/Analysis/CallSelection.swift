@@ -1,6 +1,8 @@
 // CallSelection: which dialog(s) a ladder or an export is about, and loading their messages.
 
-/// Picks dialogs out of a capture: by Call-ID, by the index `trace calls` prints, or the last one.
+/// Picks dialogs out of a capture: by Call-ID, by the index `trace calls` prints, or the last call (the last
+/// INVITE dialog: a phone re-registering after the call must not push the call out of `--last`; the last dialog of
+/// any kind when the capture holds no call).
 ///
 /// With `group`, the dialogs related to the chosen one are added (one step, in both directions):
 /// - dialogs whose X-Call-ID or X-CID header names the chosen Call-ID, or that the chosen dialog's X-Call-ID /
@@ -24,7 +26,7 @@ public enum CallSelection: Sendable, Equatable {
             guard n >= 1, n <= calls.count else { throw .unknownIndex(n) }
             chosen = calls[n - 1]
         case .last:
-            chosen = calls[calls.count - 1]
+            chosen = calls.last { $0.firstMethod.uppercased() == "INVITE" } ?? calls[calls.count - 1]
         }
         guard group else { return [chosen] }
         return calls.filter { $0.callID == chosen.callID || Self.related($0, chosen) }

@@ -35,8 +35,14 @@ struct TraceCalls: AsyncParsableCommand {
         abstract: "List the dialogs (one per Call-ID) in pcap/pcapng files, read as one timeline."
     )
 
-    @Argument(help: "Capture files (pcap or pcapng), e.g. traces/sip-*.pcap.")
-    var files: [String]
+    @Argument(help: "Capture files (pcap or pcapng), e.g. traces/sip-*.pcap (default: the running proxy's recordings, else ./traces).")
+    var files: [String] = []
+
+    @Option(help: "Read the recordings in this directory when no files are named.")
+    var dir: String?
+
+    @Option(help: "Control socket of the proxy whose recordings to read (default: $SIPPROXY_SOCKET or ./sipproxy.sock).")
+    var socket: String?
 
     @Option(help: "Only dialogs that started at or after this UTC time ('YYYY-MM-DD HH:MM:SS' or epoch seconds).")
     var since: String?
@@ -61,8 +67,9 @@ struct TraceCalls: AsyncParsableCommand {
             since: try TraceAnalysisRun.time(self.since, "--since"),
             until: try TraceAnalysisRun.time(self.until, "--until"), user: self.user, method: self.method
         )
+        let files = try await TraceSources.files(self.files, dir: self.dir, socket: self.socket)
         let (calls, warnings) = try TraceAnalysisRun.run { () throws(AnalysisError) in
-            try CallCollector.collect(self.files)
+            try CallCollector.collect(files)
         }
         TraceAnalysisRun.warn(warnings)
         let shown = calls.filter(filter.matches)
@@ -81,7 +88,8 @@ struct TraceLadder: AsyncParsableCommand {
         commandName: "ladder",
         abstract: "Draw a call's ladder diagram (text, SVG or HTML) from pcap/pcapng files.",
         discussion: """
-            Without --call or --index the last dialog is drawn. --group adds dialogs linked to it: those whose \
+            Without --call or --index the last call (INVITE dialog) is drawn. Without files, the running proxy's \
+            recordings are read (else ./traces). --group adds dialogs linked to it: those whose \
             X-Call-ID/X-CID names it (or that it names) and those whose Call-ID starts with its Call-ID's local \
             part followed by - _ . ; or @.
             """
@@ -91,8 +99,14 @@ struct TraceLadder: AsyncParsableCommand {
         case text, svg, html
     }
 
-    @Argument(help: "Capture files (pcap or pcapng).")
-    var files: [String]
+    @Argument(help: "Capture files (pcap or pcapng) (default: the running proxy's recordings, else ./traces).")
+    var files: [String] = []
+
+    @Option(help: "Read the recordings in this directory when no files are named.")
+    var dir: String?
+
+    @Option(help: "Control socket of the proxy whose recordings to read (default: $SIPPROXY_SOCKET or ./sipproxy.sock).")
+    var socket: String?
 
     @Option(help: "The Call-ID of the dialog to draw.")
     var call: String?
@@ -100,7 +114,7 @@ struct TraceLadder: AsyncParsableCommand {
     @Option(help: "The index of the dialog, as `sipctl trace calls` prints it.")
     var index: Int?
 
-    @Flag(help: "Draw the last dialog (the default).")
+    @Flag(help: "Draw the last call, i.e. INVITE dialog (the default; the last dialog when there is no call).")
     var last = false
 
     @Flag(help: "Also draw dialogs linked by X-Call-ID/X-CID or a shared Call-ID prefix.")
@@ -140,8 +154,9 @@ struct TraceLadder: AsyncParsableCommand {
             let (key, name) = try TraceAnalysisRun.run { () throws(AnalysisError) in try LadderOptions.parseAlias(text) }
             options.aliases[key] = name
         }
+        let files = try await TraceSources.files(self.files, dir: self.dir, socket: self.socket)
         let (calls, messages, warnings) = try TraceAnalysisRun.run { () throws(AnalysisError) in
-            try CallSelection.load(selection, group: self.group, paths: self.files)
+            try CallSelection.load(selection, group: self.group, paths: files)
         }
         TraceAnalysisRun.warn(warnings)
         let ladder = Ladder(callIDs: calls.map(\.callID), messages: messages, options: options)
@@ -166,8 +181,14 @@ struct TraceExport: AsyncParsableCommand {
         abstract: "Write one call's frames (every TCP segment and IP fragment) to a new pcap file."
     )
 
-    @Argument(help: "Capture files (pcap or pcapng).")
-    var files: [String]
+    @Argument(help: "Capture files (pcap or pcapng) (default: the running proxy's recordings, else ./traces).")
+    var files: [String] = []
+
+    @Option(help: "Read the recordings in this directory when no files are named.")
+    var dir: String?
+
+    @Option(help: "Control socket of the proxy whose recordings to read (default: $SIPPROXY_SOCKET or ./sipproxy.sock).")
+    var socket: String?
 
     @Option(help: "The Call-ID of the dialog to export.")
     var call: String
@@ -179,9 +200,10 @@ struct TraceExport: AsyncParsableCommand {
     var output: String
 
     func run() async throws {
+        let files = try await TraceSources.files(self.files, dir: self.dir, socket: self.socket)
         let result = try TraceAnalysisRun.run { () throws(AnalysisError) in
             try PcapExporter.export(
-                paths: self.files, selection: .callID(self.call), group: self.group, to: self.output
+                paths: files, selection: .callID(self.call), group: self.group, to: self.output
             )
         }
         TraceAnalysisRun.warn(result.warnings)

@@ -1,0 +1,31 @@
+// Which capture files `sipctl trace calls|ladder|export` read when none are named: the running proxy's recording
+// directory (asked over the control socket), else ./traces, as `trace open --last` does.
+
+import Foundation
+import SIPProxy
+
+enum TraceSources {
+    /// `given` when not empty; else every recording of `dir`, of the proxy at `socket`, or of ./traces, oldest first.
+    static func files(_ given: [String], dir: String?, socket: String?) async throws -> [String] {
+        if !given.isEmpty { return given }
+        var directory = dir
+        if directory == nil {
+            let path = socket ?? ProcessInfo.processInfo.environment["SIPPROXY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? ControlServer.defaultPath
+            let status = try? await ControlClient.send(ControlRequest(command: "trace.status"), socket: path)
+            directory = status?.trace?.settings.directory
+        }
+        let folder = directory ?? "traces"
+        let files: [TraceFileInfo]
+        do throws(TraceError) {
+            files = try TraceFiles.list(directory: folder)
+        } catch {
+            throw SipCtlError("no capture files named, and cannot list \(folder): \(error)")
+        }
+        let paths = files.filter { $0.records > 0 }.map(\.path)
+        guard !paths.isEmpty else {
+            throw SipCtlError("no capture files named, and no recordings in \(folder) (name files, or use --dir)")
+        }
+        return paths
+    }
+}
