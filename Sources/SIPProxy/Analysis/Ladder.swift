@@ -77,14 +77,18 @@ public struct Ladder: Sendable {
         var seenKeys: Set<String> = []
         var arrows: [LadderArrow] = []
         var previous: CaptureTime?
+        /// The last SDP media of each dialog, to say what a re-INVITE changes.
+        var lastMedia: [String: [String]] = [:]
         for message in messages {
             let info = message.info
+            let label = Self.label(info, previousMedia: lastMedia[info.callID])
+            if info.hasSDP { lastMedia[info.callID] = info.media }
             var hasher = Hasher()
             hasher.combine(message.source)
             hasher.combine(message.destination)
             hasher.combine(message.bytes)
             let bytesKey = hasher.finalize()
-            let key = "\(message.source)>\(message.destination)|\(info.label)|\(info.branch ?? "")|"
+            let key = "\(message.source)>\(message.destination)|\(label)|\(info.branch ?? "")|"
                 + "\(info.cseqNumber) \(info.method)"
             let isRetransmission = seenBytes.contains(bytesKey) || (info.branch != nil && seenKeys.contains(key))
             seenBytes.insert(bytesKey)
@@ -93,7 +97,7 @@ public struct Ladder: Sendable {
             let to = column(message.destination)
             arrows.append(LadderArrow(
                 time: message.time, delta: previous.map { message.time - $0 } ?? 0, from: from, to: to,
-                label: info.label, isRequest: info.isRequest, statusCode: info.statusCode, hasSDP: info.hasSDP,
+                label: label, isRequest: info.isRequest, statusCode: info.statusCode, hasSDP: info.hasSDP,
                 isRetransmission: isRetransmission, media: info.media, transport: message.transport,
                 callID: info.callID, text: message.text
             ))
@@ -101,5 +105,36 @@ public struct Ladder: Sendable {
         }
         self.columns = columns
         self.arrows = arrows
+    }
+
+    /// What an arrow says: a response names its request unless that is the INVITE (`200 OK (BYE)`, `200 OK
+    /// (CANCEL)`: a CANCEL flow otherwise shows two bare `200 OK`); an INVITE inside a dialog (with a To tag) is a
+    /// `re-INVITE`, with what its SDP changes against the dialog's last SDP: `(hold)`, `(resume)`, `(+video)`,
+    /// `(-video)` (RFC 3264 §8: a stream put on hold is sendonly or inactive, a stream removed has port 0).
+    static func label(_ info: SIPMessageInfo, previousMedia: [String]?) -> String {
+        guard info.isRequest else {
+            guard !info.method.isEmpty, info.method != "INVITE" else { return info.label }
+            return "\(info.label) (\(info.method))"
+        }
+        guard info.method == "INVITE", info.toTag != nil else { return info.label }
+        var changes: [String] = []
+        if info.hasSDP, let before = previousMedia {
+            func held(_ media: [String]) -> Bool {
+                media.contains { $0.hasSuffix(" sendonly") || $0.hasSuffix(" inactive") }
+            }
+            func kinds(_ media: [String]) -> [String] {
+                media.compactMap { line in
+                    let parts = line.split(separator: " ")
+                    guard parts.count >= 2, parts[1] != "0" else { return nil }
+                    return String(parts[0])
+                }
+            }
+            if held(info.media) && !held(before) { changes.append("hold") }
+            if !held(info.media) && held(before) { changes.append("resume") }
+            let (now, then) = (kinds(info.media), kinds(before))
+            for kind in now where !then.contains(kind) { changes.append("+" + kind) }
+            for kind in then where !now.contains(kind) { changes.append("-" + kind) }
+        }
+        return changes.isEmpty ? "re-INVITE" : "re-INVITE (\(changes.joined(separator: ", ")))"
     }
 }
