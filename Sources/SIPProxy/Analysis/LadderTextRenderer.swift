@@ -33,6 +33,11 @@ public struct LadderTextRenderer: Sendable {
         self.ascii ? ("|", "-", "<", ">", "~", "|", "|") : ("│", "─", "←", "→", "…", "├", "┤")
     }
 
+    /// The narrowest width a ladder of `columns` columns fits in (time, delta and the closest lifelines).
+    public static func minimumWidth(columns: Int) -> Int {
+        Self.margin + max(columns, 2) * Self.minSpacing
+    }
+
     /// The spacing between columns for `count` columns.
     func spacing(_ count: Int) -> Int {
         let available = max(0, self.width - Self.margin)

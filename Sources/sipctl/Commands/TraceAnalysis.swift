@@ -20,6 +20,15 @@ enum TraceAnalysisRun {
         for line in lines { FileHandle.standardError.write(Data("warning: \(line)\n".utf8)) }
     }
 
+    /// The width of the terminal on stdout, nil when stdout is not a terminal.
+    static func terminalWidth() -> Int? {
+        var size = winsize()
+        guard isatty(STDOUT_FILENO) != 0, ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else {
+            return nil
+        }
+        return Int(size.ws_col)
+    }
+
     static func time(_ text: String?, _ flag: String) throws -> Int64? {
         guard let text else { return nil }
         guard let time = CaptureClock.parse(text) else {
@@ -135,7 +144,7 @@ struct TraceLadder: AsyncParsableCommand {
     @Flag(help: "No ANSI colors (colors are used only on a terminal anyway).")
     var noColor = false
 
-    @Option(help: "Width in columns (default: $COLUMNS or 100).")
+    @Option(help: "Width in columns, at least \(LadderTextRenderer.minimumWidth(columns: 2)) (default: the terminal's, else $COLUMNS, else 100).")
     var width: Int?
 
     @Flag(help: "Print each message's text below its arrow.")
@@ -148,6 +157,10 @@ struct TraceLadder: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let narrowest = LadderTextRenderer.minimumWidth(columns: 2)
+        if let width = self.width, width < narrowest {
+            throw SipCtlError("--width \(width) is too narrow: a ladder needs at least \(narrowest) columns")
+        }
         let selection: CallSelection = self.call.map { .callID($0) } ?? self.index.map { .index($0) } ?? .last
         var options = LadderOptions(mergeHosts: self.mergeHosts)
         for text in self.alias {
@@ -167,7 +180,14 @@ struct TraceLadder: AsyncParsableCommand {
             print(LadderSVGRenderer().html(ladder), terminator: "")
         case .text:
             let environment = ProcessInfo.processInfo.environment
-            let width = self.width ?? environment["COLUMNS"].flatMap { Int($0) } ?? 100
+            // The terminal's own width first: bash does not export COLUMNS, so over SSH it is usually unset.
+            let width = self.width ?? TraceAnalysisRun.terminalWidth() ?? environment["COLUMNS"].flatMap { Int($0) } ?? 100
+            let needed = LadderTextRenderer.minimumWidth(columns: ladder.columns.count)
+            if needed > width {
+                TraceAnalysisRun.warn([
+                    "\(ladder.columns.count) columns need \(needed) characters, wider than \(width): lines will wrap (try --merge-hosts, fewer dialogs or a wider terminal)"
+                ])
+            }
             let color = !self.noColor && isatty(STDOUT_FILENO) != 0 && environment["NO_COLOR"] == nil
             let renderer = LadderTextRenderer(width: width, ascii: self.ascii, color: color, raw: self.raw)
             print(renderer.render(ladder), terminator: "")
