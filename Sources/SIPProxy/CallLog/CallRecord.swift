@@ -32,6 +32,24 @@ public enum CallOutcome: String, Sendable, Codable, CaseIterable, Hashable {
     case interrupted
 }
 
+extension CallOutcome {
+    /// The outcome a non-2xx final response to the INVITE means, in the words the journal and `sipctl trace calls`
+    /// share: 487 → `cancelled` when the caller sent CANCEL, else `no-answer` (the proxy's Timer C, §16.8); 603 →
+    /// `declined`; 486/600 → `busy`; 408 → `no-answer`; 480 → `unreachable` when nobody could be reached (the
+    /// proxy made it, or no phone rang), else `no-answer`; 404/604 → `unreachable`; anything else → `failed`.
+    public init(final code: Int, cancelRequested: Bool, unreachable480: Bool) {
+        switch code {
+        case 487: self = cancelRequested ? .cancelled : .noAnswer
+        case 603: self = .declined
+        case 486, 600: self = .busy
+        case 408: self = .noAnswer
+        case 480: self = unreachable480 ? .unreachable : .noAnswer
+        case 404, 604: self = .unreachable
+        default: self = .failed
+        }
+    }
+}
+
 /// The side of a call.
 public enum CallParty: String, Sendable, Codable, Hashable {
     case caller

@@ -73,15 +73,7 @@ extension CallState {
                 if facts.idleExpired { return .ended(.failed) }
                 return facts.rang ? .ringing : .calling
             }
-            switch code {
-            case 487: return .ended(facts.cancelRequested ? .cancelled : .noAnswer)
-            case 603: return .ended(.declined)
-            case 486, 600: return .ended(.busy)
-            case 408: return .ended(.noAnswer)
-            case 480: return .ended(facts.finalFromProxy ? .unreachable : .noAnswer)
-            case 404, 604: return .ended(.unreachable)
-            default: return .ended(.failed)
-            }
+            return .ended(CallOutcome(final: code, cancelRequested: facts.cancelRequested, unreachable480: facts.finalFromProxy))
         }
         if facts.idleExpired { return .ended(.timedOut) }
         return facts.rang ? .ringing : .calling

@@ -32,7 +32,14 @@ struct AnalysisCallStateTests {
         #expect(cancelled.state == .cancelled)
         #expect(Self.state([("INVITE", 1), ("486", 1), ("ACK", 1)]) == .busy)
         #expect(Self.state([("INVITE", 1), ("302", 1)]) == .diverted)
-        #expect(Self.state([("INVITE", 1), ("407", 1), ("ACK", 1), ("INVITE", 2), ("403", 2)]) == .rejected)
+        #expect(Self.state([("INVITE", 1), ("407", 1), ("ACK", 1), ("INVITE", 2), ("403", 2)]) == .failed)
+        // The journal's words (CallOutcome): 603 declined, 404 unreachable, 480 unreachable unless a phone rang.
+        #expect(Self.state([("INVITE", 1), ("603", 1)]) == .declined)
+        #expect(Self.state([("INVITE", 1), ("404", 1)]) == .unreachable)
+        #expect(Self.state([("INVITE", 1), ("480", 1)]) == .unreachable)
+        #expect(Self.state([("INVITE", 1), ("180", 1), ("480", 1)]) == .noAnswer)
+        #expect(Self.state([("INVITE", 1), ("180", 1), ("487", 1)]) == .noAnswer, "487 without a CANCEL: Timer C")
+        #expect(Self.state([("INVITE", 1), ("408", 1)]) == .noAnswer)
         #expect(Self.state([("INVITE", 1), ("407", 1), ("ACK", 1), ("INVITE", 2), ("100", 2)]) == .setup)
         #expect(Self.state([("REGISTER", 1), ("200", 1)]) == nil)
         let progress = CallProgress.derive([
