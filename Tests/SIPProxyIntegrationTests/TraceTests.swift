@@ -346,6 +346,11 @@ struct TraceTests {
         try await bed.register(Phone("carol", ip: "127.0.0.13"))
         let calls = try await sipctl(["trace", "calls"], cwd: bed.directory)
         #expect(calls.succeeded && calls.stdout.contains(callID) && calls.stdout.contains("REGISTER"), "\(calls)")
+        // The ages `sipctl calls --since` takes work here too.
+        let recent = try await sipctl(["trace", "calls", "--since", "10m"], cwd: bed.directory)
+        #expect(recent.succeeded && recent.stdout.contains(callID), "\(recent)")
+        let old = try await sipctl(["trace", "calls", "--until", "1d"], cwd: bed.directory)
+        #expect(old.succeeded && old.stdout == "no calls\n", "\(old)")
         let ladder = try await sipctl(["trace", "ladder", "--ascii", "--no-color", "--width", "120"], cwd: bed.directory)
         #expect(ladder.succeeded, "\(ladder)")
         #expect(ladder.stdout.contains(callID) && ladder.stdout.contains("INVITE") && !ladder.stdout.contains("REGISTER"),

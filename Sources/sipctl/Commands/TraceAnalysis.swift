@@ -29,12 +29,18 @@ enum TraceAnalysisRun {
         return Int(size.ws_col)
     }
 
+    /// A capture time: UTC `YYYY-MM-DD HH:MM[:SS]`, epoch seconds, or what `sipctl calls --since` takes besides
+    /// (an age like `30m`, `2h`, `1d`; `today`, `yesterday`; a local time of day like `10:30`).
     static func time(_ text: String?, _ flag: String) throws -> Int64? {
         guard let text else { return nil }
-        guard let time = CaptureClock.parse(text) else {
-            throw SipCtlError("\(flag) wants 'YYYY-MM-DD HH:MM[:SS]' (UTC) or epoch seconds, not '\(text)'")
+        if let time = CaptureClock.parse(text) { return time }
+        do throws(CallLogError) {
+            let wall = try CallQuery.parseTime(text, now: .now(), timeZone: .current)
+            let (nanos, overflow) = wall.microseconds.multipliedReportingOverflow(by: 1000)
+            return overflow ? (wall.microseconds < 0 ? .min : .max) : nanos
+        } catch {
+            throw SipCtlError("\(flag) wants 'YYYY-MM-DD HH:MM[:SS]' (UTC), epoch seconds, or an age like 30m, 2h, 1d; not '\(text)'")
         }
-        return time
     }
 }
 
@@ -53,7 +59,7 @@ struct TraceCalls: AsyncParsableCommand {
     @Option(help: "Control socket of the proxy whose recordings to read (default: $SIPPROXY_SOCKET or ./sipproxy.sock).")
     var socket: String?
 
-    @Option(help: "Only dialogs that started at or after this UTC time ('YYYY-MM-DD HH:MM:SS' or epoch seconds).")
+    @Option(help: "Only dialogs that started at or after this time: UTC 'YYYY-MM-DD HH:MM:SS', epoch seconds, or an age (30m, 2h, 1d).")
     var since: String?
 
     @Option(help: "Only dialogs that started at or before this UTC time.")
