@@ -355,6 +355,13 @@ struct TraceTests {
         #expect(ladder.succeeded, "\(ladder)")
         #expect(ladder.stdout.contains(callID) && ladder.stdout.contains("INVITE") && !ladder.stdout.contains("REGISTER"),
                 "the default ladder is the call, not the REGISTER after it\n\(ladder)")
+        // Lifelines are named by who is there, learned from the trace, with the address below.
+        let header = ladder.stdout.split(separator: "\n").first { $0.hasPrefix("time") }.map(String.init) ?? ""
+        let names = header.split(separator: " ").dropFirst(2).map(String.init)
+        #expect(names == ["alice", "proxy", "bob"], "\(ladder)")
+        #expect(ladder.stdout.contains(bed.proxy.hostPort), "the proxy's address under its name\n\(ladder)")
+        let plain = try await sipctl(["trace", "ladder", "--addresses", "--ascii", "--no-color", "--width", "120"], cwd: bed.directory)
+        #expect(plain.succeeded && !plain.stdout.contains(" alice "), "--addresses: addresses only\n\(plain)")
         // From another directory: --dir names the recordings; without it there are none to read.
         let elsewhere = try TestEnvironment.makeTemporaryDirectory("trace-nofiles-elsewhere")
         defer { try? FileManager.default.removeItem(at: elsewhere) }

@@ -49,6 +49,14 @@ public enum CallSelection: Sendable, Equatable {
     public static func load(
         _ selection: CallSelection, group: Bool, paths: [String]
     ) throws(AnalysisError) -> (calls: [CallSummary], messages: [CapturedMessage], warnings: [String]) {
+        let loaded = try Self.loadWithNames(selection, group: group, paths: paths)
+        return (loaded.calls, loaded.messages, loaded.warnings)
+    }
+
+    /// `load`, and who is at each address of the whole capture (registrations are other dialogs).
+    public static func loadWithNames(
+        _ selection: CallSelection, group: Bool, paths: [String]
+    ) throws(AnalysisError) -> (calls: [CallSummary], messages: [CapturedMessage], warnings: [String], names: EndpointNames) {
         let timeline = TraceTimeline(paths: paths)
         var collector = CallCollector()
         var messages: [CapturedMessage] = []
@@ -59,7 +67,7 @@ public enum CallSelection: Sendable, Equatable {
                 if message.info.callID == id { messages.append(message) }
             }
             let chosen = try selection.resolve(in: collector.calls, group: false)
-            return (chosen, messages, warnings)
+            return (chosen, messages, warnings, collector.names)
         }
         let warnings = try timeline.forEachMessage { collector.add($0) }
         let chosen = try selection.resolve(in: collector.calls, group: group)
@@ -67,6 +75,6 @@ public enum CallSelection: Sendable, Equatable {
         try timeline.forEachMessage { message in
             if ids.contains(message.info.callID) { messages.append(message) }
         }
-        return (chosen, messages, warnings)
+        return (chosen, messages, warnings, collector.names)
     }
 }

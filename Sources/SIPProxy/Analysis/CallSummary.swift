@@ -60,6 +60,8 @@ public struct CallSummary: Sendable, Equatable {
 public struct CallCollector: Sendable {
     public private(set) var calls: [CallSummary] = []
     private var indexByCallID: [String: Int] = [:]
+    /// Who is at each address, learned from every message (for the ladder's lifelines).
+    public private(set) var names = EndpointNames()
 
     public init() {}
 
@@ -73,6 +75,7 @@ public struct CallCollector: Sendable {
             self.calls.append(CallSummary(index: position + 1, first: message))
         }
         self.calls[position].add(message)
+        self.names.observe(message)
     }
 
     public func call(_ callID: String) -> CallSummary? {

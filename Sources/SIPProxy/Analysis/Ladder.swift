@@ -6,10 +6,13 @@ public struct LadderOptions: Sendable {
     public var aliases: [String: String]
     /// One column per host instead of per `ip:port`.
     public var mergeHosts: Bool
+    /// Who is at each address (`EndpointNames`); nil draws addresses only (`--addresses`).
+    public var names: EndpointNames?
 
-    public init(aliases: [String: String] = [:], mergeHosts: Bool = false) {
+    public init(aliases: [String: String] = [:], mergeHosts: Bool = false, names: EndpointNames? = nil) {
         self.aliases = aliases
         self.mergeHosts = mergeHosts
+        self.names = names
     }
 
     /// Parses `--alias IP[:PORT]=NAME`.
@@ -56,6 +59,8 @@ public struct LadderArrow: Sendable {
 public struct Ladder: Sendable {
     public var callIDs: [String]
     public var columns: [String]
+    /// The address under each column's name (the first endpoint seen in it); empty when columns are addresses.
+    public var columnAddresses: [String]
     public var arrows: [LadderArrow]
 
     /// Builds the ladder of the given messages (already in time order).
@@ -63,14 +68,27 @@ public struct Ladder: Sendable {
         self.callIDs = callIDs
         var columnIndex: [String: Int] = [:]
         var columns: [String] = []
+        var addresses: [String] = []
+        /// The host each learned name was first seen at: the same user on another host is another column.
+        var nameHost: [String: String] = [:]
+        var named = false
         func column(_ endpoint: Endpoint) -> Int {
             let host = endpoint.address.description
-            let name = options.aliases[endpoint.description] ?? options.aliases["\(host):\(endpoint.port)"]
+            let alias = options.aliases[endpoint.description] ?? options.aliases["\(host):\(endpoint.port)"]
                 ?? options.aliases[host] ?? options.aliases["[\(host)]"]
-                ?? (options.mergeHosts ? host : endpoint.description)
+            var name = alias ?? (options.mergeHosts ? host : endpoint.description)
+            if alias == nil, let learned = options.names?.name(of: endpoint) {
+                // One column per user and host: a phone's UDP and TCP sockets (an ephemeral TCP port) are one
+                // lifeline; two phones of one user are two, told apart by their address.
+                let firstHost = nameHost[learned] ?? host
+                nameHost[learned] = firstHost
+                name = firstHost == host ? learned : "\(learned)@\(host)"
+                named = true
+            }
             if let known = columnIndex[name] { return known }
             columnIndex[name] = columns.count
             columns.append(name)
+            addresses.append(options.mergeHosts ? host : endpoint.description)
             return columns.count - 1
         }
         var seenBytes: Set<Int> = []
@@ -104,6 +122,7 @@ public struct Ladder: Sendable {
             previous = message.time
         }
         self.columns = columns
+        self.columnAddresses = named ? addresses : []
         self.arrows = arrows
     }
 

@@ -65,9 +65,16 @@ public struct LadderSVGRenderer: Sendable {
         }
         out += "</defs>\n"
         out += "<text x=\"10\" y=\"24\" class=\"endpoint\">\(Self.escape(ladder.callIDs.joined(separator: ", ")))</text>\n"
+        let addressed = !ladder.columnAddresses.isEmpty
         for (i, name) in ladder.columns.enumerated() {
-            out += "<text class=\"endpoint\" x=\"\(x(i))\" y=\"\(Self.top)\" text-anchor=\"middle\">"
+            // With learned names the name sits above its address in small type; the lifeline starts below both.
+            let nameY = addressed ? Self.top - 12 : Self.top
+            out += "<text class=\"endpoint\" x=\"\(x(i))\" y=\"\(nameY)\" text-anchor=\"middle\">"
                 + "\(Self.escape(name))</text>\n"
+            if addressed, i < ladder.columnAddresses.count {
+                out += "<text class=\"time\" x=\"\(x(i))\" y=\"\(Self.top + 2)\" text-anchor=\"middle\">"
+                    + "\(Self.escape(ladder.columnAddresses[i]))</text>\n"
+            }
             out += "<line class=\"life\" x1=\"\(x(i))\" y1=\"\(Self.top + 8)\" x2=\"\(x(i))\" y2=\"\(height - 10)\"/>\n"
         }
         for (rowY, arrow) in rows {

@@ -60,6 +60,15 @@ public struct LadderTextRenderer: Sendable {
             header.write(text, at: max(Self.margin, centers[i] - text.count / 2), style: .bold)
         }
         out.append(header.render(color: self.color))
+        if !ladder.columnAddresses.isEmpty {
+            // Under each name, its address (shortened from the left: the port and the host's end tell most).
+            var under = TextLine(width: lineWidth)
+            for (i, address) in ladder.columnAddresses.enumerated() where i < centers.count {
+                let text = Self.cutLeft(TerminalText.escaped(address), spacing - 1, self.glyphs.cut)
+                under.write(text, at: max(Self.margin, centers[i] - text.count / 2), style: .dim)
+            }
+            out.append(under.render(color: self.color))
+        }
         out.append(self.lifelines(centers, lineWidth).render(color: self.color))
 
         for arrow in ladder.arrows {
@@ -104,6 +113,12 @@ public struct LadderTextRenderer: Sendable {
         return arrow.from < arrow.to
             ? String(g.startRight) + body + String(g.right)
             : String(g.left) + body + String(g.startLeft)
+    }
+
+    /// `text` cut to `width` from the left: `…0.2.11:5060`.
+    static func cutLeft(_ text: String, _ width: Int, _ mark: Character) -> String {
+        guard text.count > width, width > 1 else { return text }
+        return String(mark) + String(text.suffix(width - 1))
     }
 
     private func lifelines(_ centers: [Int], _ width: Int) -> TextLine {

@@ -24,6 +24,8 @@ public struct SIPMessageInfo: Sendable, Equatable {
     public var hasSDP: Bool
     /// One line per SDP media section, e.g. `audio 49170 PCMU/8000 telephone-event`.
     public var media: [String]
+    /// How many Via values the message carries (a request with two or more came through a proxy).
+    public var viaCount = 0
 
     /// `INVITE` or `200 OK`.
     public var label: String { self.isRequest ? self.method : "\(self.statusCode) \(self.reason)" }
@@ -47,9 +49,11 @@ public struct SIPMessageInfo: Sendable, Equatable {
             UnsafeRawBufferPointer(rebasing: bytes[first[0]])
         ) else { return nil }
         var headers: [String: String] = [:]
+        var viaCount = 0
         for pieces in lines.dropFirst() {
             guard let field = SIPParser.headerField(bytes, pieces) else { continue }
             let key = SIPHeaders.canonicalKey(field.name)
+            if key == "via" { viaCount += SIPHeaders.splitCommaList(field.value).count }
             if headers[key] == nil { headers[key] = field.value }
         }
         guard let callID = headers["call-id"], !callID.isEmpty else { return nil }
@@ -61,6 +65,7 @@ public struct SIPMessageInfo: Sendable, Equatable {
             branch: headers["via"].flatMap { SIPHeaders.splitCommaList($0).first }.flatMap(Self.branch),
             linkedCallID: headers["x-call-id"] ?? headers["x-cid"], hasSDP: false, media: []
         )
+        info.viaCount = viaCount
         switch startLine {
         case .request(let method, let uri):
             info.method = method.rawValue

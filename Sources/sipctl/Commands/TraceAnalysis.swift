@@ -138,6 +138,9 @@ struct TraceLadder: AsyncParsableCommand {
     @Option(help: "Name a column: IP[:PORT]=NAME (repeatable).")
     var alias: [String] = []
 
+    @Flag(help: "Name columns by address only, not by the users and proxy learned from the capture.")
+    var addresses = false
+
     @Flag(help: "One column per host instead of per IP:port.")
     var mergeHosts = false
 
@@ -174,10 +177,11 @@ struct TraceLadder: AsyncParsableCommand {
             options.aliases[key] = name
         }
         let files = try await TraceSources.files(self.files, dir: self.dir, socket: self.socket)
-        let (calls, messages, warnings) = try TraceAnalysisRun.run { () throws(AnalysisError) in
-            try CallSelection.load(selection, group: self.group, paths: files)
+        let (calls, messages, warnings, names) = try TraceAnalysisRun.run { () throws(AnalysisError) in
+            try CallSelection.loadWithNames(selection, group: self.group, paths: files)
         }
         TraceAnalysisRun.warn(warnings)
+        if !self.addresses { options.names = names }
         let ladder = Ladder(callIDs: calls.map(\.callID), messages: messages, options: options)
         switch self.format {
         case .svg:

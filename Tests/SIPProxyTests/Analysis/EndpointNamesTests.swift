@@ -1,0 +1,51 @@
+// Lifelines named by who is there: users learned from REGISTER, From, To and the proxy's Request-URIs, `proxy` for
+// a proxy's sockets, the address under each name; `--alias` still wins and `--addresses` turns names off.
+
+import Testing
+
+@testable import SIPProxy
+
+@Suite("Ladder: names learned from the capture")
+struct EndpointNamesTests {
+    static func namedLadder(_ file: String, aliases: [String: String] = [:]) throws -> Ladder {
+        let (calls, messages, _, names) = try CallSelection.loadWithNames(.last, group: false, paths: [AnalysisFixtures.path(file)])
+        return Ladder(callIDs: calls.map(\.callID), messages: messages, options: LadderOptions(aliases: aliases, names: names))
+    }
+
+    @Test("the proxy's own traces: alice, proxy, bob (bob's UDP contact and TCP flow on one lifeline)",
+          arguments: ["proxy-recorder-udp.pcap", "proxy-recorder-tcp.pcap"])
+    func proxyTrace(file: String) throws {
+        let ladder = try Self.namedLadder(file)
+        #expect(ladder.columns == ["alice", "proxy", "bob"])
+        #expect(ladder.columnAddresses.count == 3)
+        #expect(ladder.columnAddresses[1] == "127.0.0.90:5060")
+        let text = LadderTextRenderer(width: 100, ascii: true).render(ladder)
+        let lines = text.split(separator: "\n")
+        #expect(lines[1].contains("alice") && lines[1].contains("proxy") && lines[1].contains("bob"), "\(text)")
+        #expect(lines[2].contains("127.0.0.90:5060"), "the address under the name\n\(text)")
+        #expect(lines.allSatisfy { $0.count <= 100 })
+        let svg = LadderSVGRenderer().svg(ladder)
+        #expect(svg.contains(">alice</text>") && svg.contains(">127.0.0.90:5060</text>"))
+    }
+
+    @Test("a direct call without a proxy: the caller's From user and the answering phone's To user")
+    func direct() throws {
+        #expect(try Self.namedLadder("sipp-udp-lo.pcap").columns == ["sipp", "bob"])
+    }
+
+    @Test("an alias still names its column; without names the columns are addresses")
+    func aliasesAndAddresses() throws {
+        let aliased = try Self.namedLadder("proxy-recorder-udp.pcap", aliases: ["127.0.0.90": "SIPProxy"])
+        #expect(aliased.columns == ["alice", "SIPProxy", "bob"])
+        let plain = try AnalysisFixtures.ladder([AnalysisFixtures.path("proxy-recorder-udp.pcap")])
+        #expect(plain.columns.allSatisfy { $0.hasPrefix("127.0.0.") } && plain.columnAddresses.isEmpty)
+    }
+
+    @Test("a user's name comes from the URI's user part")
+    func userPart() {
+        #expect(EndpointNames.user(of: "sip:alice@lab.example;transport=tcp") == "alice")
+        #expect(EndpointNames.user(of: "sips:bob:secret@10.0.0.1") == "bob")
+        #expect(EndpointNames.user(of: "sip:lab.example") == nil)
+        #expect(EndpointNames.user(of: "") == nil)
+    }
+}
