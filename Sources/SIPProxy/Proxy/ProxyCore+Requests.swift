@@ -346,6 +346,18 @@ extension ProxyCore {
             self.transactions.respondStatelessly(entry, response)
             return
         }
+        if status >= 200, entry.request.method != .invite, self.contexts[entry.key] == nil,
+            self.shared.authenticator == nil
+        {
+            // A non-INVITE request the proxy answers itself (REGISTER, OPTIONS, a 404): answered statelessly, as
+            // Kamailio's registrar does (RFC 3261 §8.2.7 stateless UAS). A retransmission is answered again, which
+            // for these requests gives the same answer (§10.3 step 7 ignores a REGISTER already applied), and no
+            // transaction waits 32 s for it: at 5,000 registrations a second that was 160,000 of them. With
+            // digest auth the transaction stays: a retransmission must get the cached answer, since its nonce
+            // may be used only once.
+            self.transactions.respondStatelessly(entry, response)
+            return
+        }
         self.transactions.respond(entry, response)
     }
 

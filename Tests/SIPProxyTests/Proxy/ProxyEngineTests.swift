@@ -155,21 +155,34 @@ struct ProxyEngineTests {
 
     // MARK: Finished transactions (§17.2.2, RFC 6026)
 
-    @Test("an answered transaction lingers compactly: a retransmitted REGISTER gets the same 200, an INVITE retransmitted after the 2xx is absorbed, a late CANCEL gets 200; Timer J and L end them")
+    @Test("a REGISTER is answered statelessly (the retransmission answered alike); a relayed MESSAGE lingers compactly and a retransmission gets bob's 200 without reaching bob; an INVITE retransmitted after the 2xx is absorbed, a late CANCEL gets 200; Timer J and L end them")
     func lingeringTransactions() throws {
         self.net.deliver(self.bob.register(), from: self.bob)
         let first = self.net.received(by: self.bob).compactMap(\.response)
         #expect(first.map(\.statusCode) == [200])
-        #expect(self.net.core.transactions.count.server == 0, "answered: no longer in progress")
-        #expect(self.net.core.transactions.lingeringCount == 1)
-        // The same REGISTER again (same branch, §17.2.2): the 200 is resent, the registrar not asked twice.
+        #expect(self.net.core.transactions.count.server == 0 && self.net.core.transactions.lingeringCount == 0,
+                "§8.2.7: no transaction kept for an answer the proxy makes itself without auth")
+        // The same REGISTER again (same branch): answered alike, §10.3 step 7 leaves the binding as it is.
         let again = self.bob.request("REGISTER", uri: "sip:\(self.bob.proxy)", to: "<sip:bob@\(self.bob.proxy)>",
                                      callID: "reg-bob", cseq: 1, branch: first[0].topVia?.branch,
                                      extra: ["Contact: \(self.bob.contact)", "Expires: 300"])
         self.net.deliver(again, from: self.bob)
         let resent = self.net.received(by: self.bob).compactMap(\.response)
         #expect(resent.map(\.statusCode) == [200])
-        #expect(resent.first?.to.tag == first[0].to.tag, "the very same response")
+        #expect(resent.first?.to.tag == first[0].to.tag, "the same response")
+        #expect(self.net.core.registrar.lookup("bob", now: self.net.clock.now).count == 1)
+
+        // A MESSAGE relayed to bob and answered by him lingers: its retransmission gets the 200 from the proxy.
+        let message = self.alice.request("MESSAGE", uri: "sip:bob@\(self.alice.proxy)", to: "<sip:bob@\(self.alice.proxy)>",
+                                         callID: "msg", cseq: 1, branch: "z9hG4bK-msg", body: "hi")
+        self.net.deliver(message, from: self.alice)
+        let relayed = try self.request(.message, at: self.bob, in: self.net.received(by: self.bob))
+        self.net.deliver(self.bob.respond(to: relayed, 200, "OK", tag: "m"), from: self.bob)
+        #expect(self.net.received(by: self.alice).compactMap(\.status) == [200])
+        #expect(self.net.core.transactions.lingeringCount >= 1)
+        self.net.deliver(message, from: self.alice)
+        #expect(self.net.received(by: self.alice).compactMap(\.status) == [200], "§17.2.2: the final response resent")
+        #expect(self.net.received(by: self.bob).isEmpty, "not relayed again")
 
         self.net.deliver(self.alice.invite("bob", callID: "linger"), from: self.alice)
         let invite = try self.request(.invite, at: self.bob, in: self.net.received(by: self.bob))
