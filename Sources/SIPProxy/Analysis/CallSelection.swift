@@ -11,6 +11,8 @@
 ///   followed by a separator (`-`, `_`, `.`, `;`, `@`) — B2BUAs often derive the B-leg Call-ID that way.
 public enum CallSelection: Sendable, Equatable {
     case callID(String)
+    /// Several dialogs in one picture (a transfer, a three-party call), in order of first appearance.
+    case callIDs([String])
     case index(Int)
     case last
 
@@ -19,6 +21,11 @@ public enum CallSelection: Sendable, Equatable {
         guard !calls.isEmpty else { throw .noCalls }
         let chosen: CallSummary
         switch self {
+        case .callIDs(let ids):
+            for id in ids where !calls.contains(where: { $0.callID == id }) { throw .unknownCall(id) }
+            let picked = calls.filter { ids.contains($0.callID) }
+            guard group else { return picked }
+            return calls.filter { call in picked.contains { $0.callID == call.callID || Self.related(call, $0) } }
         case .callID(let id):
             guard let found = calls.first(where: { $0.callID == id }) else { throw .unknownCall(id) }
             chosen = found

@@ -58,6 +58,8 @@ public struct LadderArrow: Sendable {
 /// A ladder diagram: columns (endpoints) and arrows (messages) in time order.
 public struct Ladder: Sendable {
     public var callIDs: [String]
+    /// One line per dialog above the diagram: `alice → bob · completed · 4.970 s` (empty: none).
+    public var titles: [String] = []
     public var columns: [String]
     /// The address under each column's name (the first endpoint seen in it); empty when columns are addresses.
     public var columnAddresses: [String]
@@ -99,7 +101,11 @@ public struct Ladder: Sendable {
         var lastMedia: [String: [String]] = [:]
         for message in messages {
             let info = message.info
-            let label = Self.label(info, previousMedia: lastMedia[info.callID])
+            var label = Self.label(info, previousMedia: lastMedia[info.callID])
+            if callIDs.count > 1, let n = callIDs.firstIndex(of: info.callID) {
+                // Several dialogs in one picture: each arrow says which one it belongs to, as the titles do.
+                label = "[\(n + 1)] " + label
+            }
             if info.hasSDP { lastMedia[info.callID] = info.media }
             var hasher = Hasher()
             hasher.combine(message.source)
@@ -124,6 +130,13 @@ public struct Ladder: Sendable {
         self.columns = columns
         self.columnAddresses = named ? addresses : []
         self.arrows = arrows
+    }
+
+    /// The title of a dialog: who called whom, how it ended, how long it lasted.
+    public static func title(of call: CallSummary) -> String {
+        func who(_ uri: String) -> String { EndpointNames.user(of: uri) ?? uri }
+        let how = call.state?.rawValue ?? call.firstMethod
+        return "\(who(call.from)) → \(who(call.to)) · \(how) · \(CaptureClock.seconds(call.duration)) s"
     }
 
     /// What an arrow says: a response names its request unless that is the INVITE (`200 OK (BYE)`, `200 OK

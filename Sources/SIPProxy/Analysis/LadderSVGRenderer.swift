@@ -64,7 +64,11 @@ public struct LadderSVGRenderer: Sendable {
                 + "</marker>\n"
         }
         out += "</defs>\n"
-        out += "<text x=\"10\" y=\"24\" class=\"endpoint\">\(Self.escape(ladder.callIDs.joined(separator: ", ")))</text>\n"
+        let heading = ladder.titles.isEmpty ? ladder.callIDs.joined(separator: ", ") : ladder.titles.joined(separator: "; ")
+        out += "<text x=\"10\" y=\"24\" class=\"endpoint\">\(Self.escape(heading))</text>\n"
+        if !ladder.titles.isEmpty {
+            out += "<text x=\"10\" y=\"40\" class=\"time\">Call-ID: \(Self.escape(ladder.callIDs.joined(separator: ", ")))</text>\n"
+        }
         let addressed = !ladder.columnAddresses.isEmpty
         for (i, name) in ladder.columns.enumerated() {
             // With learned names the name sits above its address in small type; the lifeline starts below both.

@@ -50,7 +50,10 @@ public struct LadderTextRenderer: Sendable {
         let centers = (0..<count).map { Self.margin + spacing / 2 + $0 * spacing }
         let lineWidth = Self.margin + count * spacing
         var out: [String] = []
-        for callID in ladder.callIDs { out.append(self.paint("Call-ID: \(TerminalText.escaped(callID))", .bold)) }
+        for title in ladder.titles { out.append(self.paint(TerminalText.escaped(title), .bold)) }
+        for callID in ladder.callIDs {
+            out.append(self.paint("Call-ID: \(TerminalText.escaped(callID))", ladder.titles.isEmpty ? .bold : .dim))
+        }
 
         var header = TextLine(width: lineWidth)
         header.write("time", at: 0)

@@ -123,8 +123,8 @@ struct TraceLadder: AsyncParsableCommand {
     @Option(help: "Control socket of the proxy whose recordings to read (default: $SIPPROXY_SOCKET or ./sipproxy.sock).")
     var socket: String?
 
-    @Option(help: "The Call-ID of the dialog to draw.")
-    var call: String?
+    @Option(help: "The Call-ID of a dialog to draw (repeatable: several dialogs in one ladder).")
+    var call: [String] = []
 
     @Option(help: "The index of the dialog, as `sipctl trace calls` prints it.")
     var index: Int?
@@ -160,7 +160,7 @@ struct TraceLadder: AsyncParsableCommand {
     var raw = false
 
     func validate() throws {
-        if [self.call != nil, self.index != nil, self.last].filter({ $0 }).count > 1 {
+        if [!self.call.isEmpty, self.index != nil, self.last].filter({ $0 }).count > 1 {
             throw ValidationError("use only one of --call, --index and --last")
         }
     }
@@ -170,7 +170,8 @@ struct TraceLadder: AsyncParsableCommand {
         if let width = self.width, width < narrowest {
             throw SipCtlError("--width \(width) is too narrow: a ladder needs at least \(narrowest) columns")
         }
-        let selection: CallSelection = self.call.map { .callID($0) } ?? self.index.map { .index($0) } ?? .last
+        let selection: CallSelection =
+            self.call.count > 1 ? .callIDs(self.call) : self.call.first.map { .callID($0) } ?? self.index.map { .index($0) } ?? .last
         var options = LadderOptions(mergeHosts: self.mergeHosts)
         for text in self.alias {
             let (key, name) = try TraceAnalysisRun.run { () throws(AnalysisError) in try LadderOptions.parseAlias(text) }
@@ -182,7 +183,10 @@ struct TraceLadder: AsyncParsableCommand {
         }
         TraceAnalysisRun.warn(warnings)
         if !self.addresses { options.names = names }
-        let ladder = Ladder(callIDs: calls.map(\.callID), messages: messages, options: options)
+        var ladder = Ladder(callIDs: calls.map(\.callID), messages: messages, options: options)
+        ladder.titles = calls.enumerated().map { n, call in
+            (calls.count > 1 ? "[\(n + 1)] " : "") + Ladder.title(of: call)
+        }
         switch self.format {
         case .svg:
             print(LadderSVGRenderer().svg(ladder), terminator: "")

@@ -49,3 +49,22 @@ struct EndpointNamesTests {
         #expect(EndpointNames.user(of: "") == nil)
     }
 }
+
+@Suite("Ladder: several dialogs and titles")
+struct LadderDialogsTests {
+    @Test("--call twice: both dialogs in one ladder, each arrow and title marked with its dialog; an unknown Call-ID is an error")
+    func severalDialogs() throws {
+        let path = AnalysisFixtures.path("proxy-recorder-udp.pcap")
+        let (calls, messages, _, names) = try CallSelection.loadWithNames(
+            .callIDs(["1-24919@127.0.0.91", "1-24914@127.0.0.92"]), group: false, paths: [path])
+        #expect(calls.map(\.callID) == ["1-24914@127.0.0.92", "1-24919@127.0.0.91"], "in order of first appearance")
+        let ladder = Ladder(callIDs: calls.map(\.callID), messages: messages, options: LadderOptions(names: names))
+        #expect(ladder.arrows.first?.label == "[1] REGISTER")
+        #expect(ladder.arrows.contains { $0.label == "[2] INVITE" })
+        #expect(ladder.arrows.allSatisfy { $0.label.hasPrefix("[1] ") || $0.label.hasPrefix("[2] ") })
+        #expect(Ladder.title(of: calls[1]) == "alice → bob · completed · 0.301 s")
+        #expect(throws: AnalysisError.self) {
+            try CallSelection.loadWithNames(.callIDs(["nope", "1-24914@127.0.0.92"]), group: false, paths: [path])
+        }
+    }
+}
