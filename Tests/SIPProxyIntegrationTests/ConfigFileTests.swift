@@ -26,6 +26,22 @@ struct ConfigFileTests {
                 "nothing was started")
     }
 
+    @Test("a bad --listen says what is wrong, in one line, exit status 1, leaving no runtime files", arguments: [
+        ("127.0.2.1:99999", "port 99999 is out of range (1-65535)"),
+        ("127.0.2.1:sip", "port 'sip' is not a number"),
+        ("lab.example:5060", "'lab.example' is not an IP address"),
+    ])
+    func badListen(value: String, expected: String) async throws {
+        let dir = try TestEnvironment.makeTemporaryDirectory("cli-listen")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try await ToolRunner.sipctl(["serve", "--listen", value], in: dir, timeout: 10)
+        let lines = run.stderr.split(whereSeparator: \.isNewline)
+        #expect(run.status == 1 && lines.count == 1, "\(run)")
+        #expect(run.stderr.contains("invalid --listen '\(value)': \(expected)"), "\(run)")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        #expect(left.filter { !$0.hasPrefix("tool-") }.isEmpty, "runtime files left behind: \(left)")
+    }
+
     @Test("sipctl --version prints the version; a bad --log-level lists the levels")
     func versionAndLevels() async throws {
         let dir = try TestEnvironment.makeTemporaryDirectory("cli-version")

@@ -371,6 +371,13 @@ struct TraceTests {
         let output = elsewhere.appendingPathComponent("call.pcap").path
         let export = try await sipctl(["trace", "export", "--dir", traces, "--call", callID, "-o", output], cwd: elsewhere)
         #expect(export.succeeded && FileManager.default.fileExists(atPath: output), "\(export)")
+        // SIPPROXY_DIR names the directory the proxy runs in: its socket and (relative) recordings are found there.
+        let binary = try TestEnvironment.sipctlBinary()
+        let viaEnv = try await ToolRunner.run("/usr/bin/env", ["SIPPROXY_DIR=\(bed.directory.path)", binary, "trace", "ladder",
+                                                             "--ascii", "--no-color"], in: elsewhere)
+        #expect(viaEnv.succeeded && viaEnv.stdout.contains(callID), "\(viaEnv)")
+        let status = try await ToolRunner.run("/usr/bin/env", ["SIPPROXY_DIR=\(bed.directory.path)", binary, "status"], in: elsewhere)
+        #expect(status.succeeded && status.stdout.contains("listening:"), "\(status)")
         let none = try await sipctl(["trace", "calls"], cwd: elsewhere)
         #expect(!none.succeeded && none.stderr.contains("no capture files named"), "\(none)")
     }

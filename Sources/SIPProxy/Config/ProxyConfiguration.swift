@@ -105,7 +105,21 @@ public struct ProxyConfiguration: Sendable {
     public static func parseListen(_ text: String, defaultPort: Int = 5060) throws -> [SocketAddress] {
         let s = Substring(text)
         guard let (host, port) = SIPGrammar.splitHostPort(s) else {
-            throw ConfigurationError("invalid --listen '\(text)': expected IP:PORT")
+            // Say what is wrong: a port out of range or not a number is the usual mistake.
+            if let colon = text.lastIndex(of: ":"), !text.hasSuffix("]") {
+                let portText = text[text.index(after: colon)...]
+                if let number = Int(portText) {
+                    throw ConfigurationError(
+                        "invalid --listen '\(text)': port \(number) is out of range (1-65535)")
+                }
+                if !portText.isEmpty, !text[..<colon].contains(":") || text.hasPrefix("[") {
+                    throw ConfigurationError("invalid --listen '\(text)': port '\(portText)' is not a number")
+                }
+            }
+            throw ConfigurationError("invalid --listen '\(text)': expected IP:PORT, [IPv6]:PORT or IP")
+        }
+        if let port, !(1...65_535).contains(port) {
+            throw ConfigurationError("invalid --listen '\(text)': port \(port) is out of range (1-65535)")
         }
         let bare = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
         if bare == "0.0.0.0" { return defaultListenAddresses(port: port ?? defaultPort) }

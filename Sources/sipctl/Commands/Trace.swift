@@ -149,10 +149,7 @@ struct Trace: AsyncParsableCommand {
                 path = file
             } else {
                 var directory = self.dir
-                if directory == nil {
-                    let status = try? await ControlClient.send(ControlRequest(command: "trace.status"), socket: self.options.socketPath)
-                    directory = status?.trace?.settings.directory
-                }
+                if directory == nil { directory = await TraceSources.recordingDirectory(socket: self.options.socket) }
                 let dir = directory ?? "traces"
                 let files: [TraceFileInfo]
                 do throws(TraceError) { files = try TraceFiles.list(directory: dir) } catch {

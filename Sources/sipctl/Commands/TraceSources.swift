@@ -5,16 +5,23 @@ import Foundation
 import SIPProxy
 
 enum TraceSources {
+    /// The running proxy's recording directory, asked over its control socket; a relative one is taken from the
+    /// socket's directory (the proxy's working directory), so `SIPPROXY_DIR` works from anywhere. Nil when no
+    /// proxy answers.
+    static func recordingDirectory(socket: String?) async -> String? {
+        let path = GlobalOptions.socketPath(socket)
+        guard let status = try? await ControlClient.send(ControlRequest(command: "trace.status"), socket: path),
+            let directory = status.trace?.settings.directory
+        else { return nil }
+        if directory.hasPrefix("/") { return directory }
+        return URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(directory).path
+    }
+
     /// `given` when not empty; else every recording of `dir`, of the proxy at `socket`, or of ./traces, oldest first.
     static func files(_ given: [String], dir: String?, socket: String?) async throws -> [String] {
         if !given.isEmpty { return given }
         var directory = dir
-        if directory == nil {
-            let path = socket ?? ProcessInfo.processInfo.environment["SIPPROXY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
-                ?? ControlServer.defaultPath
-            let status = try? await ControlClient.send(ControlRequest(command: "trace.status"), socket: path)
-            directory = status?.trace?.settings.directory
-        }
+        if directory == nil { directory = await Self.recordingDirectory(socket: socket) }
         let folder = directory ?? "traces"
         let files: [TraceFileInfo]
         do throws(TraceError) {
