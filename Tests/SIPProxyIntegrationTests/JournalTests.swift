@@ -683,6 +683,11 @@ struct SIPpJournalTests {
         #expect(live.stdout.contains("alice@\(Self.proxyHost)") && live.stdout.contains("bob@\(Self.proxyHost)"),
                 "the call in progress should be listed\n\(live)")
         #expect(live.stdout.contains("answered"), "its state should be answered\n\(live)")
+        // Ring and talk time so far, not '-': the row of the answered call has two numbers before its Call-ID.
+        let row = live.stdout.split(separator: "\n").first { $0.contains("answered") }.map(String.init) ?? ""
+        let fields = row.split(separator: " ", omittingEmptySubsequences: true)
+        #expect(fields.count >= 9 && Double(fields[fields.count - 4]) != nil && Double(fields[fields.count - 3]) != nil,
+                "ring and talk seconds of a call in progress\n\(live)")
         #expect(!live.stdout.contains("no calls in progress"), "\(live)")
         let json = try await ToolRunner.sipctl(["calls", "--live", "--json", "--duration", "1"], in: bed.directory,
                                                timeout: 10)

@@ -4,17 +4,24 @@ import Foundation
 
 /// Table, CSV, JSON, summary and text-log renderings of call records.
 public enum CallFormatter {
-    /// `sipctl calls`: one row per call.
-    public static func table(_ records: [CallRecord], timeZone: TimeZone) -> String {
+    /// `sipctl calls`: one row per call, with its Call-ID (what `sipctl trace ladder --call` takes). With `now`,
+    /// a call still in progress shows how long it has rung and talked so far instead of `-`.
+    public static func table(_ records: [CallRecord], timeZone: TimeZone, now: WallClock? = nil) -> String {
         if records.isEmpty { return "no calls\n" }
         let rows = records.map { r in
-            [
+            var ring = r.ringSeconds
+            var talk = r.talkSeconds
+            if let now, r.outcome == nil {
+                ring = ring ?? (r.answeredAt ?? now).seconds(since: r.inviteAt)
+                if let answered = r.answeredAt { talk = talk ?? now.seconds(since: answered) }
+            }
+            return [
                 r.inviteAt.dateTime(in: timeZone), Self.bare(r.caller), Self.bare(r.callee),
-                r.outcome?.rawValue ?? r.state, r.finalCode.map(String.init) ?? "-", Self.seconds(r.ringSeconds, 1),
-                Self.seconds(r.talkSeconds, 1), r.hungUpBy?.rawValue ?? "-",
+                r.outcome?.rawValue ?? r.state, r.finalCode.map(String.init) ?? "-", Self.seconds(ring, 1),
+                Self.seconds(talk, 1), r.hungUpBy?.rawValue ?? "-", r.callID,
             ]
         }
-        let headers = ["TIME", "CALLER", "CALLEE", "OUTCOME", "CODE", "RING S", "TALK S", "HUNG UP BY"]
+        let headers = ["TIME", "CALLER", "CALLEE", "OUTCOME", "CODE", "RING S", "TALK S", "HUNG UP BY", "CALL-ID"]
         return TextTable(headers: headers, rows: rows).render()
     }
 

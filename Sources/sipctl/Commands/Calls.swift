@@ -109,7 +109,7 @@ struct Calls: AsyncParsableCommand {
                 if calls.isEmpty {
                     print("no calls in progress")
                 } else {
-                    print(CallFormatter.table(calls, timeZone: zone), terminator: "")
+                    print(CallFormatter.table(calls, timeZone: zone, now: now), terminator: "")
                 }
             }
             fflush(nil)  // every stream: lines reach a pipe at once

@@ -96,10 +96,10 @@ extension CallLogTests {
         @Test func table() {
             #expect(
                 CallFormatter.table(self.records, timeZone: self.zone) == """
-                    TIME                 CALLER             CALLEE             OUTCOME    CODE  RING S  TALK S  HUNG UP BY
-                    2026-12-01 10:34:18  alice@example.com  bob@example.com    completed  200   5.0     9.0     caller
-                    2026-12-01 10:35:18  alice@example.com  carol@example.com  busy       486   14.0    -       -
-                    2026-12-01 10:36:18  dave@example.com   bob@example.com    cancelled  487   14.0    -       -
+                    TIME                 CALLER             CALLEE             OUTCOME    CODE  RING S  TALK S  HUNG UP BY  CALL-ID
+                    2026-12-01 10:34:18  alice@example.com  bob@example.com    completed  200   5.0     9.0     caller      call-1
+                    2026-12-01 10:35:18  alice@example.com  carol@example.com  busy       486   14.0    -       -           call-2
+                    2026-12-01 10:36:18  dave@example.com   bob@example.com    cancelled  487   14.0    -       -           call-3
 
                     """
             )
