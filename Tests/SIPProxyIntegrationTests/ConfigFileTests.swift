@@ -42,6 +42,28 @@ struct ConfigFileTests {
         #expect(left.filter { !$0.hasPrefix("tool-") }.isEmpty, "runtime files left behind: \(left)")
     }
 
+    @Test("the main commands' help ends with EXAMPLES that name real options", arguments: [
+        ["serve"], ["calls"], ["trace"], ["trace", "ladder"], ["forward"],
+    ])
+    func examples(command: [String]) async throws {
+        let dir = try TestEnvironment.makeTemporaryDirectory("cli-help")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let help = try await ToolRunner.sipctl(command + ["--help"], in: dir)
+        #expect(help.succeeded && help.stdout.contains("EXAMPLES:"), "\(help)")
+        // Every option an example uses is one its command lists (--help alone would not check: it short-circuits).
+        let lines = help.stdout.components(separatedBy: "EXAMPLES:").last?.split(separator: "\n") ?? []
+        #expect(lines.count >= 3)
+        for line in lines where line.trimmingCharacters(in: .whitespaces).hasPrefix("sipctl ") {
+            let words = line.split(separator: " ").map(String.init)
+            // `sipctl trace ladder ...` under `sipctl trace`: the options are the subcommand's.
+            let path = command.count == 1 && ["trace", "forward"].contains(command[0]) ? Array(words[1...2]) : command
+            let own = try await ToolRunner.sipctl(path + ["--help"], in: dir)
+            for option in words where option.hasPrefix("--") {
+                #expect(own.stdout.contains(option), "'\(line)': \(path.joined(separator: " ")) has no \(option)\n\(own.stdout)")
+            }
+        }
+    }
+
     @Test("sipctl --version prints the version; a bad --log-level lists the levels")
     func versionAndLevels() async throws {
         let dir = try TestEnvironment.makeTemporaryDirectory("cli-version")

@@ -12,6 +12,12 @@ struct Calls: AsyncParsableCommand {
             oldest first. Times: 2026-12-01, 2026-12-01T10:30, 10:30 (today), today, yesterday, or an age such \
             as 30m, 2h, 1d. Outcomes: completed, cancelled, declined, busy, no-answer, unreachable, failed, \
             timed-out, interrupted (comma-separated for several).
+
+            EXAMPLES:
+              sipctl calls --since 2h
+              sipctl calls --user alice --outcome busy,declined
+              sipctl calls --live
+              sipctl calls --json --limit 10
             """
     )
 

@@ -11,6 +11,11 @@ struct Forward: AsyncParsableCommand {
             USER is a user name (bob) or an AOR (sip:bob@proxy); URI is a SIP URI (sip:desk@10.0.0.5:5060) or the \
             name of another user of the proxy. Chains are followed up to 5 forwards; an unconditional loop is \
             answered 482 Loop Detected.
+
+            EXAMPLES:
+              sipctl forward set bob --busy carol --no-answer voicemail --after 15
+              sipctl forward show
+              sipctl forward clear bob
             """,
         subcommands: [Set.self, Show.self, Clear.self]
     )

@@ -22,6 +22,13 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             Without --listen, listens on UDP and TCP port 5060 of every local IPv4 address. Runtime files (traces/, \
             the call journal, the control socket) go into the current directory.
+
+            EXAMPLES:
+              sipctl serve
+              sipctl serve --listen 192.168.1.10:5060 --phrases sk
+              sipctl serve --auth users.yaml
+              sipctl serve --listen tls:10.0.0.1:5061 --tls-cert c.pem --tls-key k.pem
+              sipctl serve --config proxy.yaml --workers 2
             """
     )
 

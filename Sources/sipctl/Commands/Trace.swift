@@ -7,6 +7,14 @@ import SIPProxy
 struct Trace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Record SIP traces (rotating pcap files), draw ladders and list calls from any pcap.",
+        discussion: """
+            EXAMPLES:
+              sipctl trace status
+              sipctl trace start --filter 'user=alice' --max-size 1MB
+              sipctl trace ladder
+              sipctl trace calls --since 10m
+              sipctl trace open --last
+            """,
         subcommands: [
             Start.self, Stop.self, StatusCommand.self, List.self, Open.self, TraceCalls.self, TraceLadder.self,
             TraceExport.self,

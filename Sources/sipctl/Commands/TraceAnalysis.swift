@@ -107,6 +107,12 @@ struct TraceLadder: AsyncParsableCommand {
             recordings are read (else ./traces). --group adds dialogs linked to it: those whose \
             X-Call-ID/X-CID names it (or that it names) and those whose Call-ID starts with its Call-ID's local \
             part followed by - _ . ; or @.
+
+            EXAMPLES:
+              sipctl trace ladder
+              sipctl trace ladder --call CALL-ID --call OTHER-CALL-ID --width 120
+              sipctl trace ladder x.pcap --index 3 --format svg > call.svg
+              sipctl trace ladder --alias 10.0.0.5=desk --raw
             """
     )
 
