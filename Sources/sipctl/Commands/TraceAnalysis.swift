@@ -50,14 +50,7 @@ struct TraceCalls: AsyncParsableCommand {
         abstract: "List the dialogs (one per Call-ID) in pcap/pcapng files, read as one timeline."
     )
 
-    @Argument(help: "Capture files (pcap or pcapng), e.g. traces/sip-*.pcap (default: the running proxy's recordings, else ./traces).")
-    var files: [String] = []
-
-    @Option(help: "Read the recordings in this directory when no files are named.")
-    var dir: String?
-
-    @Option(help: "Control socket of the proxy whose recordings to read (default: $SIPPROXY_SOCKET or ./sipproxy.sock).")
-    var socket: String?
+    @OptionGroup var sources: TraceSourceOptions
 
     @Option(help: "Only dialogs that started at or after this time: UTC 'YYYY-MM-DD HH:MM:SS', epoch seconds, or an age (30m, 2h, 1d).")
     var since: String?
@@ -82,7 +75,7 @@ struct TraceCalls: AsyncParsableCommand {
             since: try TraceAnalysisRun.time(self.since, "--since"),
             until: try TraceAnalysisRun.time(self.until, "--until"), user: self.user, method: self.method
         )
-        let files = try await TraceSources.files(self.files, dir: self.dir, socket: self.socket)
+        let files = try await self.sources.resolve()
         let (calls, warnings) = try TraceAnalysisRun.run { () throws(AnalysisError) in
             try CallCollector.collect(files)
         }
@@ -120,14 +113,7 @@ struct TraceLadder: AsyncParsableCommand {
         case text, svg, html
     }
 
-    @Argument(help: "Capture files (pcap or pcapng) (default: the running proxy's recordings, else ./traces).")
-    var files: [String] = []
-
-    @Option(help: "Read the recordings in this directory when no files are named.")
-    var dir: String?
-
-    @Option(help: "Control socket of the proxy whose recordings to read (default: $SIPPROXY_SOCKET or ./sipproxy.sock).")
-    var socket: String?
+    @OptionGroup var sources: TraceSourceOptions
 
     @Option(help: "The Call-ID of a dialog to draw (repeatable: several dialogs in one ladder).")
     var call: [String] = []
@@ -183,7 +169,7 @@ struct TraceLadder: AsyncParsableCommand {
             let (key, name) = try TraceAnalysisRun.run { () throws(AnalysisError) in try LadderOptions.parseAlias(text) }
             options.aliases[key] = name
         }
-        let files = try await TraceSources.files(self.files, dir: self.dir, socket: self.socket)
+        let files = try await self.sources.resolve()
         let (calls, messages, warnings, names) = try TraceAnalysisRun.run { () throws(AnalysisError) in
             try CallSelection.loadWithNames(selection, group: self.group, paths: files)
         }
@@ -221,14 +207,7 @@ struct TraceExport: AsyncParsableCommand {
         abstract: "Write one call's frames (every TCP segment and IP fragment) to a new pcap file."
     )
 
-    @Argument(help: "Capture files (pcap or pcapng) (default: the running proxy's recordings, else ./traces).")
-    var files: [String] = []
-
-    @Option(help: "Read the recordings in this directory when no files are named.")
-    var dir: String?
-
-    @Option(help: "Control socket of the proxy whose recordings to read (default: $SIPPROXY_SOCKET or ./sipproxy.sock).")
-    var socket: String?
+    @OptionGroup var sources: TraceSourceOptions
 
     @Option(help: "The Call-ID of the dialog to export.")
     var call: String
@@ -240,7 +219,7 @@ struct TraceExport: AsyncParsableCommand {
     var output: String
 
     func run() async throws {
-        let files = try await TraceSources.files(self.files, dir: self.dir, socket: self.socket)
+        let files = try await self.sources.resolve()
         let result = try TraceAnalysisRun.run { () throws(AnalysisError) in
             try PcapExporter.export(
                 paths: files, selection: .callID(self.call), group: self.group, to: self.output

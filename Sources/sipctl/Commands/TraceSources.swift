@@ -1,8 +1,25 @@
 // Which capture files `sipctl trace calls|ladder|export` read when none are named: the running proxy's recording
 // directory (asked over the control socket), else ./traces, as `trace open --last` does.
 
+import ArgumentParser
 import Foundation
 import SIPProxy
+
+/// The capture files of `sipctl trace calls|ladder|export`: named, or the running proxy's recordings.
+struct TraceSourceOptions: ParsableArguments {
+    @Argument(help: "Capture files (pcap or pcapng), e.g. traces/sip-*.pcap (default: the running proxy's recordings, else ./traces).")
+    var files: [String] = []
+
+    @Option(help: "Read the recordings in this directory when no files are named.")
+    var dir: String?
+
+    @Option(help: "Control socket of the proxy whose recordings to read (default: $SIPPROXY_SOCKET, $SIPPROXY_DIR/sipproxy.sock or ./sipproxy.sock).")
+    var socket: String?
+
+    func resolve() async throws -> [String] {
+        try await TraceSources.files(self.files, dir: self.dir, socket: self.socket)
+    }
+}
 
 enum TraceSources {
     /// The running proxy's recording directory, asked over its control socket; a relative one is taken from the
