@@ -80,7 +80,8 @@ for dir in "$bin"/*.build; do
 done
 
 sources=(Sources/SIPProxy/Message/*.swift Sources/SIPProxy/Transport/SIPStreamDecoder.swift
-    Sources/SIPProxy/Control/TextTable.swift Sources/SIPProxy/TerminalText.swift)
+    Sources/SIPProxy/Control/TextTable.swift Sources/SIPProxy/TerminalText.swift
+    Sources/SIPProxy/CallLog/CallOutcome.swift)
 for f in Sources/SIPProxy/Analysis/*.swift; do
     [ "$(basename "$f")" = PcapExporter.swift ] || sources+=("$f")
 done

@@ -11,7 +11,18 @@ import Darwin
 /// (audio/video).
 enum PortAllocator {
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var next: Int = 20_000 + Int(getpid() % 1_000) * 30
+    /// Blocks come from below the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range, usually
+    /// 32768-60999): a port probed free there could be taken a moment later by any socket bound to port 0 (a
+    /// proxy's outgoing TCP connection, a test's raw socket), and SIPp then fails with "Address already in use".
+    static let range: ClosedRange<Int> = {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let bounds = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) }
+        guard bounds.count == 2 else { return 20_000...32_000 }
+        if bounds[0] >= 12_000 { return 10_000...(bounds[0] - 9) }
+        return (bounds[1] + 1)...65_000
+    }()
+    nonisolated(unsafe) private static var next: Int =
+        range.lowerBound + Int(getpid() % 500) * 8 % max(8, range.count - 8)
 
     static func block(on ip: String) -> Int {
         lock.lock()
@@ -19,7 +30,7 @@ enum PortAllocator {
         for _ in 0..<2_000 {
             let base = next
             next += 8
-            if next > 60_000 { next = 20_000 }
+            if next + 8 > range.upperBound { next = range.lowerBound }
             if PortProbe.isFree(ip: ip, port: base, udp: true), PortProbe.isFree(ip: ip, port: base, udp: false),
                PortProbe.isFree(ip: ip, port: base + 1, udp: true), PortProbe.isFree(ip: ip, port: base + 2, udp: true),
                PortProbe.isFree(ip: ip, port: base + 4, udp: true)
