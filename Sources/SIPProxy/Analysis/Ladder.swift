@@ -140,13 +140,20 @@ public struct Ladder: Sendable {
     }
 
     /// What an arrow says: a response names its request unless that is the INVITE (`200 OK (BYE)`, `200 OK
-    /// (CANCEL)`: a CANCEL flow otherwise shows two bare `200 OK`); an INVITE inside a dialog (with a To tag) is a
-    /// `re-INVITE`, with what its SDP changes against the dialog's last SDP: `(hold)`, `(resume)`, `(+video)`,
+    /// (CANCEL)`: a CANCEL flow otherwise shows two bare `200 OK`); a REFER names its target (`REFER (Refer-To:
+    /// carol)`), a NOTIFY or SUBSCRIBE its event; an INVITE inside a dialog (with a To tag) is a `re-INVITE`, with what its SDP changes against the dialog's last SDP: `(hold)`, `(resume)`, `(+video)`,
     /// `(-video)` (RFC 3264 §8: a stream put on hold is sendonly or inactive, a stream removed has port 0).
     static func label(_ info: SIPMessageInfo, previousMedia: [String]?) -> String {
         guard info.isRequest else {
             guard !info.method.isEmpty, info.method != "INVITE" else { return info.label }
             return "\(info.label) (\(info.method))"
+        }
+        // RFC 3515: whom a transfer goes to; RFC 6665: what a subscription or notification is about.
+        if info.method == "REFER", let target = info.referTo {
+            return "REFER (Refer-To: \(EndpointNames.user(of: target) ?? target))"
+        }
+        if info.method == "NOTIFY" || info.method == "SUBSCRIBE", let event = info.event, !event.isEmpty {
+            return "\(info.method) (Event: \(event))"
         }
         guard info.method == "INVITE", info.toTag != nil else { return info.label }
         var changes: [String] = []

@@ -10,7 +10,26 @@ public struct LadderSVGRenderer: Sendable {
     static let rowHeight = 34
     static let mediaHeight = 16
 
-    public init() {}
+    /// Colours for a light or a dark slide. The picture has an opaque background of its own, so its text stays
+    /// readable whatever the slide or page behind it (a transparent SVG on a dark slide lost its title and names).
+    public enum Theme: String, Sendable, CaseIterable {
+        case light, dark
+
+        var background: String { self == .light ? "#ffffff" : "#1e1e1e" }
+        var text: String { self == .light ? "#222222" : "#eeeeee" }
+        var dim: String { self == .light ? "#666666" : "#aaaaaa" }
+        var lifeline: String { self == .light ? "#999999" : "#777777" }
+        /// Requests, provisional, 2xx, failures.
+        var kinds: (req: String, prov: String, ok: String, fail: String) {
+            self == .light ? ("#1f5fbf", "#b07800", "#1e8a3c", "#c0392b") : ("#6ea8ff", "#f0b429", "#4cc26a", "#ff6b5b")
+        }
+    }
+
+    public var theme: Theme
+
+    public init(theme: Theme = .light) {
+        self.theme = theme
+    }
 
     public func svg(_ ladder: Ladder) -> String { self.draw(ladder, tooltips: false) }
 
@@ -22,7 +41,8 @@ public struct LadderSVGRenderer: Sendable {
             <head>
             <meta charset="utf-8">
             <title>\(title)</title>
-            <style>body { font-family: monospace; margin: 1em; } svg g.row:hover text { font-weight: bold; }</style>
+            <style>body { font-family: monospace; margin: 1em; background: \(self.theme.background); \
+            color: \(self.theme.text); } svg g.row:hover text { font-weight: bold; }</style>
             </head>
             <body>
             <h1 style="font-size: 16px">\(title)</h1>
@@ -44,14 +64,16 @@ public struct LadderSVGRenderer: Sendable {
         }
         let height = y + 30
         func x(_ column: Int) -> Int { Self.marginLeft + Self.columnWidth / 2 + column * Self.columnWidth }
+        let t = self.theme
+        let k = t.kinds
         var out = """
             <svg xmlns="http://www.w3.org/2000/svg" width="\(width)" height="\(height)" \
             viewBox="0 0 \(width) \(height)" font-family="monospace" font-size="14">
             <style>
-            text { fill: #222; } .endpoint { font-weight: bold; } .time, .media { fill: #666; font-size: 12px; }
-            line.life { stroke: #999; stroke-width: 1; stroke-dasharray: 4 3; }
-            .req { stroke: #1f5fbf; fill: #1f5fbf; } .prov { stroke: #b07800; fill: #b07800; }
-            .ok { stroke: #1e8a3c; fill: #1e8a3c; } .fail { stroke: #c0392b; fill: #c0392b; }
+            text { fill: \(t.text); } .endpoint { font-weight: bold; } .time, .media { fill: \(t.dim); font-size: 12px; }
+            line.life { stroke: \(t.lifeline); stroke-width: 1; stroke-dasharray: 4 3; }
+            .req { stroke: \(k.req); fill: \(k.req); } .prov { stroke: \(k.prov); fill: \(k.prov); }
+            .ok { stroke: \(k.ok); fill: \(k.ok); } .fail { stroke: \(k.fail); fill: \(k.fail); }
             line.msg { stroke-width: 2; } line.retrans { stroke-dasharray: 6 4; }
             text.req, text.prov, text.ok, text.fail { stroke: none; }
             </style>
@@ -64,6 +86,7 @@ public struct LadderSVGRenderer: Sendable {
                 + "</marker>\n"
         }
         out += "</defs>\n"
+        out += "<rect class=\"background\" x=\"0\" y=\"0\" width=\"\(width)\" height=\"\(height)\" fill=\"\(t.background)\"/>\n"
         let heading = ladder.titles.isEmpty ? ladder.callIDs.joined(separator: ", ") : ladder.titles.joined(separator: "; ")
         out += "<text x=\"10\" y=\"24\" class=\"endpoint\">\(Self.escape(heading))</text>\n"
         if !ladder.titles.isEmpty {

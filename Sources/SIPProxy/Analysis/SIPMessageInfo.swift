@@ -26,6 +26,9 @@ public struct SIPMessageInfo: Sendable, Equatable {
     public var media: [String]
     /// How many Via values the message carries (a request with two or more came through a proxy).
     public var viaCount = 0
+    /// Refer-To (RFC 3515) and Event (RFC 6665) of a REFER, SUBSCRIBE or NOTIFY, for the ladder's labels.
+    public var referTo: String?
+    public var event: String?
 
     /// `INVITE` or `200 OK`.
     public var label: String { self.isRequest ? self.method : "\(self.statusCode) \(self.reason)" }
@@ -66,6 +69,8 @@ public struct SIPMessageInfo: Sendable, Equatable {
             linkedCallID: headers["x-call-id"] ?? headers["x-cid"], hasSDP: false, media: []
         )
         info.viaCount = viaCount
+        info.referTo = headers["refer-to"].map { Self.uri($0) }
+        info.event = headers["event"].map { String($0.prefix { $0 != ";" }).trimmingSIPWhitespace() }
         switch startLine {
         case .request(let method, let uri):
             info.method = method.rawValue

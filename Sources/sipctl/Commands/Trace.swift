@@ -169,12 +169,31 @@ struct Trace: AsyncParsableCommand {
             guard FileManager.default.fileExists(atPath: path) else { throw SipCtlError("no such file: \(path)") }
             let env = ProcessInfo.processInfo.environment
             let display = !(env["DISPLAY"] ?? "").isEmpty || !(env["WAYLAND_DISPLAY"] ?? "").isEmpty
-            if !self.printOnly, display, let wireshark = TraceOutput.which("wireshark") {
+            if !self.printOnly, !self.options.json, display, let wireshark = TraceOutput.which("wireshark") {
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: wireshark)
                 process.arguments = ["-r", path]
                 try process.run()
                 print("opened \(path) in Wireshark (pid \(process.processIdentifier))")
+                return
+            }
+            if self.options.json {
+                // The file and the commands that open it, for scripts.
+                struct Opening: Encodable {
+                    var path: String
+                    var wireshark: [String]
+                    var tshark: [String]
+                    var tcpdump: [String]
+                    var ladder: [String]
+                }
+                let opening = Opening(
+                    path: path, wireshark: ["wireshark", "-r", path], tshark: ["tshark", "-r", path, "-Y", "sip"],
+                    tcpdump: ["tcpdump", "-nn", "-A", "-r", path, "port", "5060"],
+                    ladder: ["sipctl", "trace", "ladder", path, "--last"]
+                )
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(opening), as: UTF8.self))
                 return
             }
             print(TraceOutput.openCommands(path), terminator: "")

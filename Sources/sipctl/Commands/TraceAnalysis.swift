@@ -113,6 +113,10 @@ struct TraceLadder: AsyncParsableCommand {
         case text, svg, html
     }
 
+    enum Theme: String, ExpressibleByArgument, CaseIterable {
+        case light, dark
+    }
+
     @OptionGroup var sources: TraceSourceOptions
 
     @Option(help: "The Call-ID of a dialog to draw (repeatable: several dialogs in one ladder).")
@@ -138,6 +142,9 @@ struct TraceLadder: AsyncParsableCommand {
 
     @Option(help: "text (default), svg or html.")
     var format: Format = .text
+
+    @Option(help: "Colours of --format svg or html: light (default) or dark, each on its own opaque background.")
+    var theme: Theme = .light
 
     @Flag(help: "Plain ASCII instead of UTF-8 box drawing.")
     var ascii = false
@@ -181,9 +188,9 @@ struct TraceLadder: AsyncParsableCommand {
         }
         switch self.format {
         case .svg:
-            print(LadderSVGRenderer().svg(ladder), terminator: "")
+            print(LadderSVGRenderer(theme: self.theme == .dark ? .dark : .light).svg(ladder), terminator: "")
         case .html:
-            print(LadderSVGRenderer().html(ladder), terminator: "")
+            print(LadderSVGRenderer(theme: self.theme == .dark ? .dark : .light).html(ladder), terminator: "")
         case .text:
             let environment = ProcessInfo.processInfo.environment
             // The terminal's own width first: bash does not export COLUMNS, so over SSH it is usually unset.

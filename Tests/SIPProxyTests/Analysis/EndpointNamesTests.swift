@@ -68,3 +68,18 @@ struct LadderDialogsTests {
         }
     }
 }
+
+@Suite("Ladder SVG themes")
+struct LadderThemeTests {
+    @Test("light and dark SVG have an opaque background and readable text; the HTML page takes the theme too")
+    func themes() throws {
+        let ladder = try AnalysisFixtures.ladder([AnalysisFixtures.path("proxy-recorder-udp.pcap")])
+        let light = LadderSVGRenderer().svg(ladder)
+        #expect(light.contains("<rect class=\"background\"") && light.contains("fill=\"#ffffff\""))
+        #expect(light.contains("text { fill: #222222; }"))
+        let dark = LadderSVGRenderer(theme: .dark).svg(ladder)
+        #expect(dark.contains("fill=\"#1e1e1e\"") && dark.contains("text { fill: #eeeeee; }"))
+        #expect(!dark.contains("#222222"), "no dark text on the dark background")
+        #expect(LadderSVGRenderer(theme: .dark).html(ladder).contains("background: #1e1e1e"))
+    }
+}

@@ -7,7 +7,8 @@ import Testing
 
 @Suite("Ladder labels")
 struct LadderLabelTests {
-    static func message(_ startLine: String, cseq: String, toTag: String? = nil, media: [String] = []) -> SIPMessageInfo {
+    static func message(_ startLine: String, cseq: String, toTag: String? = nil, media: [String] = [],
+                        extra: [String] = []) -> SIPMessageInfo {
         var sdp = ""
         if !media.isEmpty {
             sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.11\r\ns=-\r\nc=IN IP4 127.0.0.11\r\nt=0 0\r\n" + media.map { $0 + "\r\n" }.joined()
@@ -19,7 +20,7 @@ struct LadderLabelTests {
             "To: <sip:bob@lab>" + (toTag.map { ";tag=\($0)" } ?? ""),
             "Call-ID: label-test",
             "CSeq: \(cseq)",
-        ].joined(separator: "\r\n") + (sdp.isEmpty ? "" : "\r\nContent-Type: application/sdp")
+        ].joined(separator: "\r\n") + extra.map { "\r\n" + $0 }.joined() + (sdp.isEmpty ? "" : "\r\nContent-Type: application/sdp")
             + "\r\nContent-Length: \(sdp.utf8.count)\r\n\r\n" + sdp
         return SIPMessageInfo.scan(Array(text.utf8))!
     }
@@ -35,6 +36,18 @@ struct LadderLabelTests {
             == "487 Request Terminated")
         #expect(Ladder.label(Self.message("INVITE sip:bob@lab SIP/2.0", cseq: "1 INVITE", media: Self.audio), previousMedia: nil)
             == "INVITE", "the first INVITE has no To tag")
+    }
+
+    @Test("a REFER names whom the call is transferred to; NOTIFY and SUBSCRIBE name their event")
+    func transferLabels() {
+        let refer = Self.message("REFER sip:bob@127.0.0.12 SIP/2.0", cseq: "3 REFER", toTag: "b",
+                                 extra: ["Refer-To: <sip:carol@lab.example>"])
+        #expect(Ladder.label(refer, previousMedia: nil) == "REFER (Refer-To: carol)")
+        let notify = Self.message("NOTIFY sip:alice@127.0.0.11 SIP/2.0", cseq: "1 NOTIFY", toTag: "a",
+                                  extra: ["Event: refer;id=3", "Subscription-State: active"])
+        #expect(Ladder.label(notify, previousMedia: nil) == "NOTIFY (Event: refer)")
+        #expect(Ladder.label(Self.message("SIP/2.0 202 Accepted", cseq: "3 REFER"), previousMedia: nil)
+            == "202 Accepted (REFER)")
     }
 
     @Test("a re-INVITE names hold, resume, and added or removed video")
