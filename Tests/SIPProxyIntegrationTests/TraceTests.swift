@@ -362,6 +362,14 @@ struct TraceTests {
         #expect(ladder.stdout.contains(bed.proxy.hostPort), "the proxy's address under its name\n\(ladder)")
         let plain = try await sipctl(["trace", "ladder", "--addresses", "--ascii", "--no-color", "--width", "120"], cwd: bed.directory)
         #expect(plain.succeeded && !plain.stdout.contains(" alice "), "--addresses: addresses only\n\(plain)")
+        // A journal row leads to its ladder: `sipctl calls` lists the call, `--ladder 1` draws it.
+        let journal = try await sipctl(["calls"], cwd: bed.directory)
+        #expect(journal.succeeded && journal.stdout.contains(callID), "the journal lists the Call-ID\n\(journal)")
+        let fromJournal = try await sipctl(["calls", "--ladder", "1", "--user", "alice"], cwd: bed.directory)
+        #expect(fromJournal.succeeded && fromJournal.stdout.contains(callID)
+                    && fromJournal.stdout.contains("alice → bob · completed"), "\(fromJournal)")
+        let noRow = try await sipctl(["calls", "--ladder", "9"], cwd: bed.directory)
+        #expect(!noRow.succeeded && noRow.stderr.contains("--ladder 9: the list has 1 call(s)"), "\(noRow)")
         // From another directory: --dir names the recordings; without it there are none to read.
         let elsewhere = try TestEnvironment.makeTemporaryDirectory("trace-nofiles-elsewhere")
         defer { try? FileManager.default.removeItem(at: elsewhere) }

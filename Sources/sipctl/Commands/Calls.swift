@@ -18,6 +18,7 @@ struct Calls: AsyncParsableCommand {
               sipctl calls --user alice --outcome busy,declined
               sipctl calls --live
               sipctl calls --json --limit 10
+              sipctl calls --since 1h --ladder 2
             """
     )
 
@@ -47,6 +48,9 @@ struct Calls: AsyncParsableCommand {
     @Flag(name: .long, help: "Follow the calls in progress on the running proxy (polls every second).")
     var live = false
 
+    @Option(name: .long, help: "Draw the ladder of one listed call, by its row number or its Call-ID, from the proxy's recordings.")
+    var ladder: String?
+
     @Option(name: .long, help: "With --live: stop after this many seconds (default: until Ctrl-C).")
     var duration: Double?
 
@@ -56,6 +60,9 @@ struct Calls: AsyncParsableCommand {
             throw ValidationError("--live shows calls in progress; --since, --until, --outcome, --limit do not apply")
         }
         if let duration = self.duration, !(duration > 0) { throw ValidationError("--duration must be positive") }
+        if self.ladder != nil && (self.live || self.csv || self.options.json) {
+            throw ValidationError("--ladder draws one call; it does not combine with --live, --csv or --json")
+        }
         if self.duration != nil && !self.live { throw ValidationError("--duration only applies to --live") }
     }
 
@@ -82,6 +89,21 @@ struct Calls: AsyncParsableCommand {
         }
         for warning in result.warnings { Self.warn(warning) }
         let records = query.apply(result.records)
+        if let ladder = self.ladder {
+            // A journal row leads to its ladder: the row number as listed (1 is the first row) or a Call-ID.
+            let callID: String
+            if let row = Int(ladder) {
+                guard (1...max(1, records.count)).contains(row), !records.isEmpty else {
+                    throw SipCtlError("--ladder \(row): the list has \(records.count) call(s)")
+                }
+                callID = records[row - 1].callID
+            } else {
+                callID = ladder
+            }
+            let command = try TraceLadder.parse(["--call", callID] + (self.options.socket.map { ["--socket", $0] } ?? []))
+            try await command.run()
+            return
+        }
         if self.options.json {
             print(try CallFormatter.json(records), terminator: "")
         } else if self.csv {
