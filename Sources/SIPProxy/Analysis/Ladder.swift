@@ -139,6 +139,11 @@ public struct Ladder: Sendable {
         return "\(who(call.from)) → \(who(call.to)) · \(how) · \(CaptureClock.seconds(call.duration)) s"
     }
 
+    /// The titles of the dialogs drawn, marked `[1]`, `[2]` like their arrows when there are several.
+    public static func titles(of calls: [CallSummary]) -> [String] {
+        calls.enumerated().map { n, call in (calls.count > 1 ? "[\(n + 1)] " : "") + Self.title(of: call) }
+    }
+
     /// What an arrow says: a response names its request unless that is the INVITE (`200 OK (BYE)`, `200 OK
     /// (CANCEL)`: a CANCEL flow otherwise shows two bare `200 OK`); a REFER names its target (`REFER (Refer-To:
     /// carol)`), a NOTIFY or SUBSCRIBE its event; an INVITE inside a dialog (with a To tag) is a `re-INVITE`, with what its SDP changes against the dialog's last SDP: `(hold)`, `(resume)`, `(+video)`,

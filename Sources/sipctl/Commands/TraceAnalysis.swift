@@ -113,9 +113,6 @@ struct TraceLadder: AsyncParsableCommand {
         case text, svg, html
     }
 
-    enum Theme: String, ExpressibleByArgument, CaseIterable {
-        case light, dark
-    }
 
     @OptionGroup var sources: TraceSourceOptions
 
@@ -144,7 +141,7 @@ struct TraceLadder: AsyncParsableCommand {
     var format: Format = .text
 
     @Option(help: "Colours of --format svg or html: light (default) or dark, each on its own opaque background.")
-    var theme: Theme = .light
+    var theme: LadderSVGRenderer.Theme = .light
 
     @Flag(help: "Plain ASCII instead of UTF-8 box drawing.")
     var ascii = false
@@ -183,14 +180,12 @@ struct TraceLadder: AsyncParsableCommand {
         TraceAnalysisRun.warn(warnings)
         if !self.addresses { options.names = names }
         var ladder = Ladder(callIDs: calls.map(\.callID), messages: messages, options: options)
-        ladder.titles = calls.enumerated().map { n, call in
-            (calls.count > 1 ? "[\(n + 1)] " : "") + Ladder.title(of: call)
-        }
+        ladder.titles = Ladder.titles(of: calls)
         switch self.format {
         case .svg:
-            print(LadderSVGRenderer(theme: self.theme == .dark ? .dark : .light).svg(ladder), terminator: "")
+            print(LadderSVGRenderer(theme: self.theme).svg(ladder), terminator: "")
         case .html:
-            print(LadderSVGRenderer(theme: self.theme == .dark ? .dark : .light).html(ladder), terminator: "")
+            print(LadderSVGRenderer(theme: self.theme).html(ladder), terminator: "")
         case .text:
             let environment = ProcessInfo.processInfo.environment
             // The terminal's own width first: bash does not export COLUMNS, so over SSH it is usually unset.
@@ -207,6 +202,8 @@ struct TraceLadder: AsyncParsableCommand {
         }
     }
 }
+
+extension LadderSVGRenderer.Theme: ExpressibleByArgument {}
 
 struct TraceExport: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
