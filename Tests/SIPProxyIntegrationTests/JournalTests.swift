@@ -328,6 +328,28 @@ struct SIPpJournalTests {
         if let firstEnd = sorted[0].endedAt {
             #expect(sorted[1].inviteAt < firstEnd, "the calls should overlap\n\(diag)")
         }
+        // Both calls in one ladder from the proxy's trace, each arrow marked by its call.
+        let ladder = try await Self.userLadder(bed, "alice") { $0.components(separatedBy: "· completed").count == 3 }
+        #expect(ladder.contains("[1] alice → bob · completed") && ladder.contains("[2] alice → bob · completed"), "\(ladder)")
+        #expect(ladder.contains("[1] BYE") && ladder.contains("[2] BYE") && !ladder.contains("REGISTER"), "\(ladder)")
+    }
+
+    /// `sipctl trace ladder --user USER` from the bed's recordings, once `ready` says the trace holds what the test
+    /// needs (records reach the disk within a second).
+    static func userLadder(_ bed: TestBed, _ user: String, ready: (String) -> Bool) async throws -> String {
+        var last = ""
+        for _ in 0..<30 {
+            let r = try await sipctl(["trace", "ladder", "--user", user, "--ascii", "--no-color", "--width", "160"],
+                                     cwd: bed.directory)
+            last = "\(r)"
+            if r.succeeded, ready(r.stdout) {
+                #expect(r.stdout.split(separator: "\n").allSatisfy { $0.count <= 160 }, "every line within --width\n\(r)")
+                return r.stdout
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        Issue.record("the trace never held what the test needs\n\(last)")
+        return last
     }
 
     @Test("transfer (REFER): the first call names the target, the transferee's new call links back")
@@ -358,6 +380,13 @@ struct SIPpJournalTests {
         #expect(first.outcome == .completed && first.hungUpBy == .callee, "\(diag)")
         #expect(second.transferredFrom == first.callID, "transferredFrom should be the REFER call's Call-ID\n\(diag)")
         #expect(second.callee == "sip:carol@\(Self.proxyHost)" && second.outcome == .completed, "\(diag)")
+        // The transfer as one picture: the call with bob, his REFER and its NOTIFYs, and alice's new call to carol.
+        let ladder = try await Self.userLadder(bed, "alice") { $0.components(separatedBy: "· completed").count == 3 }
+        #expect(ladder.contains("[1] alice → bob") && ladder.contains("[2] alice → carol"), "\(ladder)")
+        #expect(ladder.contains("[1] REFER (Refer-To: carol)") && ladder.contains("[1] NOTIFY (Event: refer"), "\(ladder)")
+        let refer = ladder.range(of: "[1] REFER")
+        let newCall = ladder.range(of: "[2] INVITE")
+        #expect(refer != nil && newCall != nil && refer!.lowerBound < newCall!.lowerBound, "\(ladder)")
     }
 
     @Test("re-INVITE adding video: videoAdded, media lists video")

@@ -390,6 +390,61 @@ struct TraceTests {
         #expect(!none.succeeded && none.stderr.contains("no capture files named"), "\(none)")
     }
 
+    @Test("sipctl trace follow draws a call in progress through the running proxy, and ends cleanly on Ctrl-C")
+    func followLive() async throws {
+        // No recording: following needs none.
+        let bed = try await TestBed("trace-follow", proxyArguments: ["--no-trace"], logLevel: "info")
+        defer { bed.shutdown() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try TestEnvironment.sipctlBinary())
+        process.arguments = ["trace", "follow", "--ascii", "--no-color", "--width", "100", "--duration", "60"]
+        process.currentDirectoryURL = bed.directory
+        let outURL = bed.directory.appendingPathComponent("follow.out")
+        let errURL = bed.directory.appendingPathComponent("follow.err")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        func text(_ url: URL) -> String { (try? String(contentsOf: url, encoding: .utf8)) ?? "" }
+        let clock = ContinuousClock()
+        let start = clock.now
+        while !text(errURL).contains("following"), clock.now - start < .seconds(10) { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(text(errURL).contains("following"), "follow did not start\n\(text(errURL))")
+
+        let run = try await call(bed, transport: .udp)
+        #expect(run.allPassed, "calls failed\n\(bed.diagnostics(run.register, run.caller, run.callee))")
+        let callID = try #require(run.callID)
+        while !text(outURL).contains("[1] completed"), clock.now - start < .seconds(20) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        let out = text(outURL)
+        #expect(process.terminationStatus == 0, "Ctrl-C ends the follow with status 0\n\(text(errURL))")
+        #expect(out.contains("[1] alice → bob · INVITE") && out.contains("Call-ID: \(callID)"), "the call's title\n\(out)")
+        for label in ["[1] INVITE", "[1] 100 Trying", "[1] 180 Ringing", "[1] 200 OK", "[1] ACK", "[1] BYE", "[1] 200 OK (BYE)"] {
+            #expect(out.contains(label), "\(label) is drawn\n\(out)")
+        }
+        #expect(out.contains("[1] completed · talked"), "the end of the call is said\n\(out)")
+        #expect(!out.contains("REGISTER"), "registrations are left out by default\n\(out)")
+        let header = out.split(separator: "\n").last { $0.hasPrefix("time") }.map(String.init) ?? ""
+        #expect(header.split(separator: " ").dropFirst(2).map(String.init) == ["alice", "proxy", "bob"],
+                "lifelines named by who is there (bob learned from his REGISTER, proxy from its listeners)\n\(out)")
+        #expect(out.split(separator: "\n").allSatisfy { $0.count <= 100 }, "every line within --width 100\n\(out)")
+        // The INVITE comes before the BYE, each once (no message drawn twice across polls).
+        let invite = out.range(of: "[1] INVITE")
+        let bye = out.range(of: "[1] BYE")
+        #expect(invite != nil && bye != nil && invite!.lowerBound < bye!.lowerBound, "\(out)")
+        #expect(out.components(separatedBy: "[1] BYE").count == 3, "BYE drawn once per leg\n\(out)")
+
+        // Without a proxy: one line and a non-zero status.
+        let none = try await sipctl(["trace", "follow", "--socket", bed.directory.appendingPathComponent("none.sock").path],
+                                    cwd: bed.directory)
+        #expect(!none.succeeded && none.stderr.split(separator: "\n").count == 1, "\(none)")
+    }
+
     // MARK: 6: sipctl trace start/stop/status/list/open
 
     @Test("sipctl trace start/stop/status/list/open against a running proxy")

@@ -2,8 +2,8 @@
 
 import Foundation
 
-/// Filters for `sipctl trace calls`.
-public struct CallFilter: Sendable {
+/// Filters for `sipctl trace calls` and `trace ladder --user`.
+public struct CallFilter: Sendable, Equatable, CustomStringConvertible {
     /// Dialogs that started at or after this time.
     public var since: CaptureTime?
     /// Dialogs that started at or before this time.
@@ -18,6 +18,16 @@ public struct CallFilter: Sendable {
         self.until = until
         self.user = user
         self.method = method
+    }
+
+    /// The filter as the flags that made it: `--user alice --since 2026-12-06 10:00:00`.
+    public var description: String {
+        var parts: [String] = []
+        if let user = self.user { parts.append("--user \(user)") }
+        if let method = self.method { parts.append("--method \(method)") }
+        if let since = self.since { parts.append("--since \(CaptureClock.dateTime(since))") }
+        if let until = self.until { parts.append("--until \(CaptureClock.dateTime(until))") }
+        return parts.isEmpty ? "(no filter)" : parts.joined(separator: " ")
     }
 
     public func matches(_ call: CallSummary) -> Bool {
@@ -44,10 +54,28 @@ public enum CallList {
         ]
     }
 
-    /// An aligned table (two spaces between columns).
-    public static func table(_ calls: [CallSummary]) -> String {
+    /// An aligned table (two spaces between columns). With a `width` (a terminal's) the full table does not fit
+    /// in, it is made compact: the date moves to a line above when every call is of one day, From and To lose
+    /// their `sip:` and are cut at the end, the Call-ID in the middle (`--json` and `--csv` keep everything).
+    public static func table(_ calls: [CallSummary], width: Int? = nil) -> String {
         if calls.isEmpty { return "no calls\n" }
-        return TextTable(headers: Self.headers, rows: calls.map(Self.row)).render()
+        let full = TextTable(headers: Self.headers, rows: calls.map(Self.row)).render()
+        guard let width, full.split(separator: "\n").contains(where: { $0.count > width }) else { return full }
+        var headers = Self.headers
+        headers[8] = "SECS"
+        let days = Set(calls.map { CaptureClock.dateTime($0.start).prefix(10) })
+        let oneDay = days.count == 1
+        let above = oneDay ? days.first.map { "calls of \($0) (UTC)\n" } ?? "" : ""
+        let rows = calls.map { call -> [String] in
+            var row = Self.row(call)
+            let start = CaptureClock.dateTime(call.start)
+            // Milliseconds are enough to tell calls apart in a list; the ladder has the microseconds.
+            row[1] = String((oneDay ? start.dropFirst(11) : Substring(start)).dropLast(3))
+            row[3] = CallFormatter.bare(call.from)
+            row[4] = CallFormatter.bare(call.to)
+            return row
+        }
+        return above + TextTable(headers: headers, rows: rows).render(width: width, shrinking: [2, 3, 4], keepingStart: [3, 4])
     }
 
     /// RFC 4180 CSV with a header line.
@@ -60,27 +88,46 @@ public enum CallList {
         return ([header] + calls.map(Self.row)).map { $0.map(field).joined(separator: ",") + "\r\n" }.joined()
     }
 
-    /// A JSON array, one object per dialog (times as UTC text and as epoch seconds).
+    /// A JSON array, one object per dialog, in the call journal's schema (`sipctl calls --json`): the same names
+    /// for the same facts (`callID`, `caller`, `callee`, `invite`/`inviteUs`, `answer`/`answerUs`, `end`/`endUs`,
+    /// `outcome`, `ringSeconds`, `talkSeconds`), times in UTC, plus what only a capture tells (`index`, `method`,
+    /// `messages`, `state` while a call is not over, `linkedCallIDs`).
     public static func json(_ calls: [CallSummary]) -> String {
         struct Row: Encodable {
             var index: Int
-            var start: String
-            var startEpoch: Double
             var callID: String
-            var from: String
-            var to: String
+            var caller: String
+            var callee: String
             var method: String
             var messages: Int
+            var invite: String
+            var inviteUs: Int64
+            var answer: String?
+            var answerUs: Int64?
+            var end: String?
+            var endUs: Int64?
             var state: String?
-            var duration: Double
+            var outcome: String?
+            var ringSeconds: Double?
+            var talkSeconds: Double?
             var linkedCallIDs: [String]
         }
-        let rows = calls.map {
-            Row(
-                index: $0.index, start: CaptureClock.dateTime($0.start), startEpoch: Double($0.start) / 1e9,
-                callID: $0.callID, from: $0.from, to: $0.to, method: $0.firstMethod, messages: $0.messageCount,
-                state: $0.state?.rawValue, duration: Double($0.duration / 1_000_000) / 1000,
-                linkedCallIDs: $0.linkedCallIDs
+        func iso(_ time: CaptureTime) -> String { CaptureClock.iso8601(time) }
+        func seconds(_ nanos: Int64) -> Double { Double(nanos / 1_000_000) / 1000 }
+        let rows = calls.map { call -> Row in
+            let progress = call.progress
+            let isInvite = call.state != nil
+            // The end: the BYE of an answered call, the last message of one that ended unanswered.
+            let end = progress.ended ?? (call.state?.endedUnanswered == true ? call.last : nil)
+            return Row(
+                index: call.index, callID: call.callID, caller: call.from, callee: call.to,
+                method: call.firstMethod, messages: call.messageCount, invite: iso(call.start),
+                inviteUs: call.start / 1000, answer: progress.answered.map(iso), answerUs: progress.answered.map { $0 / 1000 },
+                end: end.map(iso), endUs: end.map { $0 / 1000 },
+                state: call.state?.rawValue, outcome: call.outcome?.rawValue,
+                ringSeconds: isInvite ? seconds((progress.answered ?? end ?? call.last) - call.start) : nil,
+                talkSeconds: progress.answered.map { seconds((progress.ended ?? call.last) - $0) },
+                linkedCallIDs: call.linkedCallIDs
             )
         }
         let encoder = JSONEncoder()

@@ -15,6 +15,10 @@ public enum CallSelection: Sendable, Equatable {
     case callIDs([String])
     case index(Int)
     case last
+    /// Every dialog the filter matches (`--user alice --since 10m`): a user's calls, a transfer's REFER/NOTIFY
+    /// and the new call, in one picture. Registrations and OPTIONS keepalives are left out unless the filter asks
+    /// for that method: they would bury the calls.
+    case matching(CallFilter)
 
     /// The chosen dialog and, with `group`, its relatives, in order of first appearance.
     public func resolve(in calls: [CallSummary], group: Bool) throws(AnalysisError) -> [CallSummary] {
@@ -24,6 +28,14 @@ public enum CallSelection: Sendable, Equatable {
         case .callIDs(let ids):
             for id in ids where !calls.contains(where: { $0.callID == id }) { throw .unknownCall(id) }
             let picked = calls.filter { ids.contains($0.callID) }
+            guard group else { return picked }
+            return calls.filter { call in picked.contains { $0.callID == call.callID || Self.related(call, $0) } }
+        case .matching(let filter):
+            let picked = calls.filter { call in
+                filter.matches(call)
+                    && (filter.method != nil || !["REGISTER", "OPTIONS"].contains(call.firstMethod.uppercased()))
+            }
+            guard !picked.isEmpty else { throw .invalidArgument("no dialog in the capture matches \(filter)") }
             guard group else { return picked }
             return calls.filter { call in picked.contains { $0.callID == call.callID || Self.related(call, $0) } }
         case .callID(let id):

@@ -47,6 +47,21 @@ public struct CallSummary: Sendable, Equatable {
 
     public var state: DialogState? { self.progress.state }
 
+    /// How the call ended, in the journal's words; nil while it is not over (and for a redirected call, which the
+    /// journal follows to its next target).
+    public var outcome: CallOutcome? {
+        switch self.state {
+        case .completed?: return .completed
+        case .cancelled?: return .cancelled
+        case .declined?: return .declined
+        case .busy?: return .busy
+        case .noAnswer?: return .noAnswer
+        case .unreachable?: return .unreachable
+        case .failed?: return .failed
+        case .setup?, .inCall?, .diverted?, nil: return nil
+        }
+    }
+
     /// Answer to BYE for a completed call, answer to the last message for a call still up, else first to last.
     public var duration: Int64 {
         if let answered = self.progress.answered {

@@ -21,6 +21,13 @@ public enum CaptureClock {
         return "\(y)-\(Self.pad(m))-\(Self.pad(d)) " + Self.clock(seconds, micros)
     }
 
+    /// `2024-05-01T12:00:03.123456Z` (RFC 3339, UTC), for JSON.
+    public static func iso8601(_ time: CaptureTime) -> String {
+        let (days, seconds, micros) = Self.split(time)
+        let (y, m, d) = Self.civil(days)
+        return "\(y)-\(Self.pad(m))-\(Self.pad(d))T" + Self.clock(seconds, micros) + "Z"
+    }
+
     /// `12:00:03.123456`
     public static func timeOfDay(_ time: CaptureTime) -> String {
         let (_, seconds, micros) = Self.split(time)

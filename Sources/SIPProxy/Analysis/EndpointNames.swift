@@ -25,6 +25,11 @@ public struct EndpointNames: Sendable {
         return self.learned[endpoint]?.name
     }
 
+    /// An address known to be the proxy's own (a live view is told the proxy's listeners).
+    public mutating func markProxy(_ endpoint: Endpoint) {
+        self.proxies.insert(endpoint)
+    }
+
     public mutating func observe(_ message: CapturedMessage) {
         let info = message.info
         if info.isRequest {

@@ -67,3 +67,68 @@ public struct Endpoint: Hashable, Sendable, Comparable, CustomStringConvertible 
         self.address.isIPv6 ? "[\(self.address)]:\(self.port)" : "\(self.address):\(self.port)"
     }
 }
+
+extension Endpoint {
+    /// Reads `192.0.2.1:5060` or `[2001:db8::1]:5060` (the proxy's `hostPort` text); nil for anything else.
+    public init?(text: String) {
+        let host: Substring
+        let port: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            port = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            port = text[text.index(after: colon)...]
+        }
+        guard let number = UInt16(port), let address = IPAddress(text: host) else { return nil }
+        self.init(address: address, port: number)
+    }
+}
+
+extension IPAddress {
+    /// Reads a dotted quad or RFC 4291 IPv6 text (with `::`; no embedded IPv4, no zone); nil for anything else.
+    init?(text: Substring) {
+        if !text.contains(":") {
+            let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 4 else { return nil }
+            var bytes: [UInt8] = []
+            for part in parts {
+                guard part.count <= 3, let byte = UInt8(part) else { return nil }
+                bytes.append(byte)
+            }
+            self.init(bytes, at: 0, length: 4)
+            return
+        }
+        // Split at the one `::` (a second one is ambiguous).
+        var halves: [Substring] = [text]
+        var i = text.startIndex
+        while i < text.endIndex, text.index(after: i) < text.endIndex {
+            if text[i] == ":" && text[text.index(after: i)] == ":" {
+                guard halves.count == 1 else { return nil }
+                halves = [text[..<i], text[text.index(i, offsetBy: 2)...]]
+                i = text.index(i, offsetBy: 2)
+                continue
+            }
+            i = text.index(after: i)
+        }
+        func groups(_ part: Substring) -> [UInt16]? {
+            if part.isEmpty { return [] }
+            var out: [UInt16] = []
+            for group in part.split(separator: ":", omittingEmptySubsequences: false) {
+                guard group.count <= 4, let value = UInt16(group, radix: 16) else { return nil }
+                out.append(value)
+            }
+            return out
+        }
+        guard let head = groups(halves[0]) else { return nil }
+        var all = head
+        if halves.count == 2 {
+            guard let tail = groups(halves[1]), head.count + tail.count <= 7 else { return nil }
+            all += Array(repeating: 0, count: 8 - head.count - tail.count) + tail
+        }
+        guard all.count == 8 else { return nil }
+        self.init(all.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }, at: 0, length: 16)
+    }
+}

@@ -8,6 +8,9 @@ public struct LadderOptions: Sendable {
     public var mergeHosts: Bool
     /// Who is at each address (`EndpointNames`); nil draws addresses only (`--addresses`).
     public var names: EndpointNames?
+    /// Mark arrows with their dialog (`[1] INVITE`) even when there is one dialog so far (a live view, where a
+    /// second call may start at any moment and earlier arrows cannot be marked afterwards).
+    public var markDialogs = false
 
     public init(aliases: [String: String] = [:], mergeHosts: Bool = false, names: EndpointNames? = nil) {
         self.aliases = aliases
@@ -102,7 +105,7 @@ public struct Ladder: Sendable {
         for message in messages {
             let info = message.info
             var label = Self.label(info, previousMedia: lastMedia[info.callID])
-            if callIDs.count > 1, let n = callIDs.firstIndex(of: info.callID) {
+            if callIDs.count > 1 || options.markDialogs, let n = callIDs.firstIndex(of: info.callID) {
                 // Several dialogs in one picture: each arrow says which one it belongs to, as the titles do.
                 label = "[\(n + 1)] " + label
             }

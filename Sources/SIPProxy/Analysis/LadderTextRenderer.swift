@@ -9,23 +9,45 @@
 ///                                      │  audio 4000 PCMU/8… │
 ///
 /// Columns get an equal share of the width (between `minSpacing` and `maxSpacing`); labels that do not fit
-/// between their arrow's ends are cut with `…` (`~` in ASCII). `raw` adds each message's text below its arrow.
+/// between their arrow's ends are cut with `…` (`~` in ASCII). `raw` adds each message's text below its arrow,
+/// wrapped (not cut) to the width: the end of a Via (`rport=…`, `received=…`) is often what a lesson is about.
 public struct LadderTextRenderer: Sendable {
+    /// What the left margin shows: the time of day, the time since the previous message, both, or nothing (a
+    /// narrow terminal gives the margin's columns to the labels).
+    public enum TimeColumns: String, Sendable, CaseIterable {
+        case abs, delta, both, none
+
+        /// Where the time and the delta start, and the margin's width.
+        var layout: (time: Int?, delta: Int?, margin: Int) {
+            switch self {
+            case .both: return (0, 16, 27)
+            case .abs: return (0, nil, 16)
+            case .delta: return (nil, 0, 11)
+            case .none: return (nil, nil, 1)
+            }
+        }
+    }
+
     public var width: Int
     public var ascii: Bool
     public var color: Bool
     public var raw: Bool
+    public var time: TimeColumns
 
-    static let margin = 27
     static let minSpacing = 12
     static let maxSpacing = 40
 
-    public init(width: Int = 100, ascii: Bool = false, color: Bool = false, raw: Bool = false) {
+    public init(
+        width: Int = 100, ascii: Bool = false, color: Bool = false, raw: Bool = false, time: TimeColumns = .both
+    ) {
         self.width = width
         self.ascii = ascii
         self.color = color
         self.raw = raw
+        self.time = time
     }
+
+    var margin: Int { self.time.layout.margin }
 
     private var glyphs: (life: Character, line: Character, left: Character, right: Character, cut: Character,
         startRight: Character, startLeft: Character)
@@ -34,47 +56,84 @@ public struct LadderTextRenderer: Sendable {
     }
 
     /// The narrowest width a ladder of `columns` columns fits in (time, delta and the closest lifelines).
-    public static func minimumWidth(columns: Int) -> Int {
-        Self.margin + max(columns, 2) * Self.minSpacing
+    public static func minimumWidth(columns: Int, time: TimeColumns = .both) -> Int {
+        time.layout.margin + max(columns, 2) * Self.minSpacing
     }
 
     /// The spacing between columns for `count` columns.
     func spacing(_ count: Int) -> Int {
-        let available = max(0, self.width - Self.margin)
+        let available = max(0, self.width - self.margin)
         return min(Self.maxSpacing, max(Self.minSpacing, available / max(count, 1)))
     }
 
-    public func render(_ ladder: Ladder) -> String {
+    /// Where the lifelines of `count` columns are.
+    private struct Geometry {
+        var spacing: Int
+        var centers: [Int]
+        var lineWidth: Int
+    }
+
+    private func geometry(_ ladder: Ladder) -> Geometry {
         let count = max(ladder.columns.count, 1)
         let spacing = self.spacing(count)
-        let centers = (0..<count).map { Self.margin + spacing / 2 + $0 * spacing }
-        let lineWidth = Self.margin + count * spacing
+        return Geometry(
+            spacing: spacing, centers: (0..<count).map { self.margin + spacing / 2 + $0 * spacing },
+            lineWidth: self.margin + count * spacing
+        )
+    }
+
+    public func render(_ ladder: Ladder) -> String {
         var out: [String] = []
         for title in ladder.titles { out.append(self.paint(TerminalText.escaped(title), .bold)) }
         for callID in ladder.callIDs {
             out.append(self.paint("Call-ID: \(TerminalText.escaped(callID))", ladder.titles.isEmpty ? .bold : .dim))
         }
+        out += self.headerLines(ladder)
+        out += self.arrowLines(ladder, ladder.arrows.indices)
+        out += self.footerLines(ladder)
+        return out.joined(separator: "\n") + "\n"
+    }
 
-        var header = TextLine(width: lineWidth)
-        header.write("time", at: 0)
-        header.write("delta", at: 16)
+    /// The column names (and addresses under them) and a first stretch of lifelines.
+    public func headerLines(_ ladder: Ladder) -> [String] {
+        let g = self.geometry(ladder)
+        var out: [String] = []
+        var header = TextLine(width: g.lineWidth)
+        let layout = self.time.layout
+        if let at = layout.time { header.write("time", at: at) }
+        if let at = layout.delta { header.write("delta", at: at) }
         for (i, name) in ladder.columns.enumerated() {
-            let text = Self.cutMiddle(TerminalText.escaped(name), spacing - 1, self.glyphs.cut)
-            header.write(text, at: max(Self.margin, centers[i] - text.count / 2), style: .bold)
+            let text = Self.cutMiddle(TerminalText.escaped(name), g.spacing - 1, self.glyphs.cut)
+            header.write(text, at: max(self.margin, g.centers[i] - text.count / 2), style: .bold)
         }
         out.append(header.render(color: self.color))
         if !ladder.columnAddresses.isEmpty {
             // Under each name, its address (shortened from the left: the port and the host's end tell most).
-            var under = TextLine(width: lineWidth)
-            for (i, address) in ladder.columnAddresses.enumerated() where i < centers.count {
-                let text = Self.cutLeft(TerminalText.escaped(address), spacing - 1, self.glyphs.cut)
-                under.write(text, at: max(Self.margin, centers[i] - text.count / 2), style: .dim)
+            var under = TextLine(width: g.lineWidth)
+            for (i, address) in ladder.columnAddresses.enumerated() where i < g.centers.count {
+                let text = Self.cutLeft(TerminalText.escaped(address), g.spacing - 1, self.glyphs.cut)
+                under.write(text, at: max(self.margin, g.centers[i] - text.count / 2), style: .dim)
             }
             out.append(under.render(color: self.color))
         }
-        out.append(self.lifelines(centers, lineWidth).render(color: self.color))
+        out.append(self.lifelines(g.centers, g.lineWidth).render(color: self.color))
+        return out.map(Self.trimTrailing)
+    }
 
-        for arrow in ladder.arrows {
+    /// The last stretch of lifelines.
+    public func footerLines(_ ladder: Ladder) -> [String] {
+        let g = self.geometry(ladder)
+        return [Self.trimTrailing(self.lifelines(g.centers, g.lineWidth).render(color: self.color))]
+    }
+
+    /// The lines of some of the ladder's arrows (label, arrow, SDP media, and with `raw` the message text); a live
+    /// view prints the new arrows under the ones it printed before.
+    public func arrowLines(_ ladder: Ladder, _ range: Range<Int>) -> [String] {
+        let g = self.geometry(ladder)
+        let (centers, lineWidth, spacing) = (g.centers, g.lineWidth, g.spacing)
+        let layout = self.time.layout
+        var out: [String] = []
+        for arrow in ladder.arrows[range] {
             let style = Self.style(arrow)
             let low = centers[min(arrow.from, arrow.to)]
             let high = arrow.from == arrow.to ? low + spacing / 2 : centers[max(arrow.from, arrow.to)]
@@ -84,8 +143,8 @@ public struct LadderTextRenderer: Sendable {
             out.append(label.render(color: self.color))
 
             var line = self.lifelines(centers, lineWidth)
-            line.write(CaptureClock.timeOfDay(arrow.time), at: 0)
-            line.write(CaptureClock.delta(arrow.delta), at: 16)
+            if let at = layout.time { line.write(CaptureClock.timeOfDay(arrow.time), at: at) }
+            if let at = layout.delta { line.write(CaptureClock.delta(arrow.delta), at: at) }
             line.write(self.arrowText(arrow, length: high - low), at: low, style: style)
             out.append(line.render(color: self.color))
 
@@ -98,14 +157,17 @@ public struct LadderTextRenderer: Sendable {
             }
             if self.raw {
                 // The message's own text, from the wire: its control characters (ESC, C1) are shown as escapes.
+                // Long lines continue on the next line after a `↪` mark, at least 20 characters at a time.
+                let indent = String(repeating: " ", count: self.margin + 2)
+                let room = max(20, self.width - indent.count)
                 for text in arrow.text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
-                    let line = String(repeating: " ", count: Self.margin) + "  " + TerminalText.escaped(String(text))
-                    out.append(Self.cut(line, max(self.width, Self.margin + 20), self.glyphs.cut))
+                    for piece in Self.fold(TerminalText.escaped(String(text)), room, mark: self.ascii ? ">" : "↪") {
+                        out.append(indent + piece)
+                    }
                 }
             }
         }
-        out.append(self.lifelines(centers, lineWidth).render(color: self.color))
-        return out.map { Self.trimTrailing($0) }.joined(separator: "\n") + "\n"
+        return out.map(Self.trimTrailing)
     }
 
     /// `├──────→` or `←──────┤`, `length` + 1 cells from the left column to the right one.
@@ -159,6 +221,22 @@ public struct LadderTextRenderer: Sendable {
         guard limit > 2 else { return Self.cut(text, limit, cut) }
         let tail = (limit - 1) / 2
         return String(text.prefix(limit - 1 - tail)) + String(cut) + String(text.suffix(tail))
+    }
+
+    /// `text` in pieces of at most `limit` characters; every piece after the first starts with `mark` and a space.
+    static func fold(_ text: String, _ limit: Int, mark: Character) -> [String] {
+        guard text.count > limit else { return [text] }
+        var pieces: [String] = []
+        var rest = Substring(text)
+        var first = true
+        while !rest.isEmpty {
+            let room = first ? limit : limit - 2
+            let piece = rest.prefix(room)
+            pieces.append(first ? String(piece) : "\(mark) " + piece)
+            rest = rest.dropFirst(piece.count)
+            first = false
+        }
+        return pieces
     }
 
     /// Splits at spaces into lines of at most `limit` characters (a longer word gets a line of its own).

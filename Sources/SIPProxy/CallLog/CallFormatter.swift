@@ -5,8 +5,11 @@ import Foundation
 /// Table, CSV, JSON, summary and text-log renderings of call records.
 public enum CallFormatter {
     /// `sipctl calls`: one row per call, with its Call-ID (what `sipctl trace ladder --call` takes). With `now`,
-    /// a call still in progress shows how long it has rung and talked so far instead of `-`.
-    public static func table(_ records: [CallRecord], timeZone: TimeZone, now: WallClock? = nil) -> String {
+    /// a call still in progress shows how long it has rung and talked so far instead of `-`. With a `width` (a
+    /// terminal's), the caller, callee and Call-ID columns are cut in the middle so each line fits.
+    public static func table(
+        _ records: [CallRecord], timeZone: TimeZone, now: WallClock? = nil, width: Int? = nil
+    ) -> String {
         if records.isEmpty { return "no calls\n" }
         let rows = records.map { r in
             var ring = r.ringSeconds
@@ -22,7 +25,7 @@ public enum CallFormatter {
             ]
         }
         let headers = ["TIME", "CALLER", "CALLEE", "OUTCOME", "CODE", "RING S", "TALK S", "HUNG UP BY", "CALL-ID"]
-        return TextTable(headers: headers, rows: rows).render()
+        return TextTable(headers: headers, rows: rows).render(width: width, shrinking: [1, 2, 8])
     }
 
     /// CSV (RFC 4180) with a header row; times in ISO 8601, durations with millisecond precision.

@@ -11,7 +11,7 @@
 //     <- {"ok":false,"error":"unknown command 'nonsense'"}
 //
 // Commands: `registrations`; `status`; `phrases.show` (with optional `language`); `phrases.reload`;
-// `trace.start` (with optional `trace` overrides), `trace.stop`, `trace.status`, `trace.list`; `calls.live`; `forward.set`, `forward.show`, `forward.clear` (with `user`, `rule`). Unknown fields are ignored so older clients keep working.
+// `trace.start` (with optional `trace` overrides), `trace.stop`, `trace.status`, `trace.list`, `trace.follow` (with `after`, the last sequence number seen); `calls.live`; `forward.set`, `forward.show`, `forward.clear` (with `user`, `rule`). Unknown fields are ignored so older clients keep working.
 
 import Foundation
 
@@ -26,19 +26,23 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     /// (see ControlProtocol+Forwarding.swift).
     public var user: String?
     public var rule: ForwardingRule?
+    /// `trace.follow`: the last message sequence number the follower has (absent: a new follower, start from now).
+    public var after: UInt64?
 
     public init(
         command: String,
         language: String? = nil,
         trace: TraceStartOptions? = nil,
         user: String? = nil,
-        rule: ForwardingRule? = nil
+        rule: ForwardingRule? = nil,
+        after: UInt64? = nil
     ) {
         self.command = command
         self.language = language
         self.trace = trace
         self.user = user
         self.rule = rule
+        self.after = after
     }
 }
 
@@ -218,6 +222,8 @@ public struct ControlResponse: Codable, Sendable, Equatable {
     public var serverTime: WallClock?
     /// `forward.*`: the forwarding rules in force (one user's, or everyone's for `forward.show` without a user).
     public var forwarding: [ForwardingInfo]?
+    /// `trace.follow`: the messages since the follower's last poll.
+    public var follow: FollowBatch?
 
     public init(ok: Bool = true, error: String? = nil) {
         self.ok = ok

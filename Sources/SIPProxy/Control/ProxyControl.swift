@@ -37,6 +37,19 @@ struct ProxyControl: ControlDispatcher {
 
     func handle(_ request: ControlRequest) -> EventLoopFuture<ControlResponse> {
         let core = self.core
+        if request.command == "trace.follow" {
+            // A poll a few times a second: answered from the follow ring, no trace queue hop.
+            let follow = self.recorder.follow
+            let transport = self.transports[0]
+            return core.eventLoop.submit {
+                var response = ControlResponse()
+                response.follow = follow.poll(
+                    after: request.after, now: DispatchTime.now().uptimeNanoseconds,
+                    proxyAddresses: transport.listeners.map(\.address.hostPort)
+                )
+                return response
+            }
+        }
         if request.command.hasPrefix("trace.") {
             return self.handleTrace(request)
         }

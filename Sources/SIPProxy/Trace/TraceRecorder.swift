@@ -92,6 +92,8 @@ public final class TraceRecorder: Sendable {
     private let control = Mutex(())
     /// The writer's thread (`WriterThread`, shared design with the call journal).
     private let thread = WriterThread()
+    /// The recent messages for `sipctl trace follow`, filled whether or not files are being recorded.
+    public let follow = TraceFollowBuffer()
 
     public init(logger: Logger) {
         self.logger = logger
@@ -184,12 +186,17 @@ public final class TraceRecorder: Sendable {
 
     // MARK: Recording
 
-    /// Whether `record` would keep anything: callers skip building events (copying payloads) when it is false.
+    /// Whether files are being recorded.
     public var isRecording: Bool { self.recordingFlag.load(ordering: .relaxed) }
 
-    /// Queues the event for the writer if recording and the filter matches; drops and counts it if the queue is full.
-    /// Never blocks on I/O; safe from any thread.
+    /// Whether `record` would keep anything (files, or a `trace follow`): callers skip building events (copying
+    /// payloads) when it is false.
+    public var isTapped: Bool { self.recordingFlag.load(ordering: .relaxed) || self.follow.isActive }
+
+    /// Hands the event to a follower if one is active, and queues it for the writer if recording and the filter
+    /// matches (dropped and counted if the queue is full). Never blocks on I/O; safe from any thread.
     public func record(_ event: TraceEvent) {
+        if self.follow.isActive { self.follow.append(event, now: DispatchTime.now().uptimeNanoseconds) }
         guard self.recordingFlag.load(ordering: .relaxed) else { return }
         var event = event
         if event.summary == nil && self.parsedFilterFlag.load(ordering: .relaxed) {

@@ -354,7 +354,7 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
                 self.connectionsBySource[source] = count > 1 ? count - 1 : nil
             }
         }
-        if let recorder = self.recorder, recorder.isRecording, let local, let remote {
+        if let recorder = self.recorder, recorder.isTapped, let local, let remote {
             recorder.record(.connectionClosed(direction: .received, source: remote, destination: local, connection: id))
         }
     }
@@ -432,7 +432,7 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         destination: SocketAddress,
         connection: ConnectionID?
     ) {
-        guard let recorder = self.recorder, recorder.isRecording else { return }
+        guard let recorder = self.recorder, recorder.isTapped else { return }
         // Bytes and addresses only: a filter on parsed fields is applied by the recorder's writer thread.
         let payload = Array(bytes.readableBytesView)
         recorder.record(

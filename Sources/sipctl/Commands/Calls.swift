@@ -109,7 +109,7 @@ struct Calls: AsyncParsableCommand {
         } else if self.csv {
             print(CallFormatter.csv(records), terminator: "")
         } else {
-            if !records.isEmpty { print(CallFormatter.table(records, timeZone: zone), terminator: "") }
+            if !records.isEmpty { print(CallFormatter.table(records, timeZone: zone, width: TraceAnalysisRun.terminalWidth()), terminator: "") }
             print(CallFormatter.summary(records))
         }
     }
@@ -137,7 +137,7 @@ struct Calls: AsyncParsableCommand {
                 if calls.isEmpty {
                     print("no calls in progress")
                 } else {
-                    print(CallFormatter.table(calls, timeZone: zone, now: now), terminator: "")
+                    print(CallFormatter.table(calls, timeZone: zone, now: now, width: TraceAnalysisRun.terminalWidth()), terminator: "")
                 }
             }
             fflush(nil)  // every stream: lines reach a pipe at once

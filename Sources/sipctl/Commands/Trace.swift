@@ -17,7 +17,7 @@ struct Trace: AsyncParsableCommand {
             """,
         subcommands: [
             Start.self, Stop.self, StatusCommand.self, List.self, Open.self, TraceCalls.self, TraceLadder.self,
-            TraceExport.self,
+            TraceExport.self, TraceFollow.self,
         ]
     )
 

@@ -70,7 +70,11 @@ struct TraceCalls: AsyncParsableCommand {
     @Flag(help: "Print CSV.")
     var csv = false
 
+    @Option(help: "Fit the table in this many columns, cutting Call-IDs and URIs in the middle (default: the terminal's; unlimited when not a terminal).")
+    var width: Int?
+
     func run() async throws {
+        if let width = self.width, width < 40 { throw SipCtlError("--width \(width) is too narrow: the table needs at least 40 columns") }
         let filter = CallFilter(
             since: try TraceAnalysisRun.time(self.since, "--since"),
             until: try TraceAnalysisRun.time(self.until, "--until"), user: self.user, method: self.method
@@ -86,7 +90,7 @@ struct TraceCalls: AsyncParsableCommand {
         } else if self.csv {
             print(CallList.csv(shown), terminator: "")
         } else {
-            print(CallList.table(shown), terminator: "")
+            print(CallList.table(shown, width: self.width ?? TraceAnalysisRun.terminalWidth()), terminator: "")
         }
     }
 }
@@ -96,7 +100,9 @@ struct TraceLadder: AsyncParsableCommand {
         commandName: "ladder",
         abstract: "Draw a call's ladder diagram (text, SVG or HTML) from pcap/pcapng files.",
         discussion: """
-            Without --call or --index the last call (INVITE dialog) is drawn. Without files, the running proxy's \
+            Without --call, --index or --user the last call (INVITE dialog) is drawn. --user (with --since and \
+            --until) draws every dialog of that user in one ladder, each marked [1], [2], ... (a transfer's REFER, \
+            NOTIFY and new call together); registrations are left out. Without files, the running proxy's \
             recordings are read (else ./traces). --group adds dialogs linked to it: those whose \
             X-Call-ID/X-CID names it (or that it names) and those whose Call-ID starts with its Call-ID's local \
             part followed by - _ . ; or @.
@@ -104,6 +110,7 @@ struct TraceLadder: AsyncParsableCommand {
             EXAMPLES:
               sipctl trace ladder
               sipctl trace ladder --call CALL-ID --call OTHER-CALL-ID --width 120
+              sipctl trace ladder --user alice --since 10m --time delta
               sipctl trace ladder x.pcap --index 3 --format svg > call.svg
               sipctl trace ladder --alias 10.0.0.5=desk --raw
             """
@@ -125,14 +132,19 @@ struct TraceLadder: AsyncParsableCommand {
     @Flag(help: "Draw the last call, i.e. INVITE dialog (the default; the last dialog when there is no call).")
     var last = false
 
+    @Option(help: "Draw every dialog whose From or To URI contains this text (not registrations), in one ladder.")
+    var user: String?
+
+    @Option(help: "With --user: only dialogs that started at or after this time (UTC 'YYYY-MM-DD HH:MM:SS', epoch seconds, or an age: 30m, 2h, 1d).")
+    var since: String?
+
+    @Option(help: "With --user: only dialogs that started at or before this time.")
+    var until: String?
+
     @Flag(help: "Also draw dialogs linked by X-Call-ID/X-CID or a shared Call-ID prefix.")
     var group = false
 
-    @Option(help: "Name a column: IP[:PORT]=NAME (repeatable).")
-    var alias: [String] = []
-
-    @Flag(help: "Name columns by address only, not by the users and proxy learned from the capture.")
-    var addresses = false
+    @OptionGroup var drawing: LadderTextOptions
 
     @Flag(help: "One column per host instead of per IP:port.")
     var mergeHosts = false
@@ -143,42 +155,31 @@ struct TraceLadder: AsyncParsableCommand {
     @Option(help: "Colours of --format svg or html: light (default) or dark, each on its own opaque background.")
     var theme: LadderSVGRenderer.Theme = .light
 
-    @Flag(help: "Plain ASCII instead of UTF-8 box drawing.")
-    var ascii = false
-
-    @Flag(help: "No ANSI colors (colors are used only on a terminal anyway).")
-    var noColor = false
-
-    @Option(help: "Width in columns, at least \(LadderTextRenderer.minimumWidth(columns: 2)) (default: the terminal's, else $COLUMNS, else 100).")
-    var width: Int?
-
-    @Flag(help: "Print each message's text below its arrow.")
-    var raw = false
+    private var filtered: Bool { self.user != nil || self.since != nil || self.until != nil }
 
     func validate() throws {
-        if [!self.call.isEmpty, self.index != nil, self.last].filter({ $0 }).count > 1 {
-            throw ValidationError("use only one of --call, --index and --last")
+        if [!self.call.isEmpty, self.index != nil, self.last, self.filtered].filter({ $0 }).count > 1 {
+            throw ValidationError("use only one of --call, --index, --last and --user/--since/--until")
         }
     }
 
     func run() async throws {
-        let narrowest = LadderTextRenderer.minimumWidth(columns: 2)
-        if let width = self.width, width < narrowest {
-            throw SipCtlError("--width \(width) is too narrow: a ladder needs at least \(narrowest) columns")
-        }
-        let selection: CallSelection =
+        let renderer = try self.drawing.renderer()
+        var selection: CallSelection =
             self.call.count > 1 ? .callIDs(self.call) : self.call.first.map { .callID($0) } ?? self.index.map { .index($0) } ?? .last
-        var options = LadderOptions(mergeHosts: self.mergeHosts)
-        for text in self.alias {
-            let (key, name) = try TraceAnalysisRun.run { () throws(AnalysisError) in try LadderOptions.parseAlias(text) }
-            options.aliases[key] = name
+        if self.filtered {
+            selection = .matching(CallFilter(
+                since: try TraceAnalysisRun.time(self.since, "--since"),
+                until: try TraceAnalysisRun.time(self.until, "--until"), user: self.user
+            ))
         }
+        var options = try self.drawing.ladderOptions(mergeHosts: self.mergeHosts)
         let files = try await self.sources.resolve()
         let (calls, messages, warnings, names) = try TraceAnalysisRun.run { () throws(AnalysisError) in
             try CallSelection.loadWithNames(selection, group: self.group, paths: files)
         }
         TraceAnalysisRun.warn(warnings)
-        if !self.addresses { options.names = names }
+        if !self.drawing.addresses { options.names = names }
         var ladder = Ladder(callIDs: calls.map(\.callID), messages: messages, options: options)
         ladder.titles = Ladder.titles(of: calls)
         switch self.format {
@@ -187,17 +188,12 @@ struct TraceLadder: AsyncParsableCommand {
         case .html:
             print(LadderSVGRenderer(theme: self.theme).html(ladder), terminator: "")
         case .text:
-            let environment = ProcessInfo.processInfo.environment
-            // The terminal's own width first: bash does not export COLUMNS, so over SSH it is usually unset.
-            let width = self.width ?? TraceAnalysisRun.terminalWidth() ?? environment["COLUMNS"].flatMap { Int($0) } ?? 100
-            let needed = LadderTextRenderer.minimumWidth(columns: ladder.columns.count)
-            if needed > width {
+            let needed = LadderTextRenderer.minimumWidth(columns: ladder.columns.count, time: renderer.time)
+            if needed > renderer.width {
                 TraceAnalysisRun.warn([
-                    "\(ladder.columns.count) columns need \(needed) characters, wider than \(width): lines will wrap (try --merge-hosts, fewer dialogs or a wider terminal)"
+                    "\(ladder.columns.count) columns need \(needed) characters, wider than \(renderer.width): lines will wrap (try --merge-hosts, fewer dialogs or a wider terminal)"
                 ])
             }
-            let color = !self.noColor && isatty(STDOUT_FILENO) != 0 && environment["NO_COLOR"] == nil
-            let renderer = LadderTextRenderer(width: width, ascii: self.ascii, color: color, raw: self.raw)
             print(renderer.render(ladder), terminator: "")
         }
     }

@@ -61,7 +61,7 @@ struct AnalysisGoldenTests {
         let ladder = try AnalysisFixtures.ladder([AnalysisFixtures.path("udp-frag-vlan.pcap")])
         let text = LadderTextRenderer(width: 40, ascii: true).render(ladder)
         let lines = text.split(separator: "\n").dropFirst()
-        let limit = LadderTextRenderer.margin + ladder.columns.count * LadderTextRenderer.minSpacing
+        let limit = LadderTextRenderer.minimumWidth(columns: ladder.columns.count)
         let fits = lines.allSatisfy { $0.count <= limit }
         #expect(fits)
         #expect(text.contains("~"))
