@@ -55,4 +55,33 @@ struct AnalysisSharedCaptureTests {
             }
         }
     }
+
+    @Test("every dialog of every capture, ours and the shared ones, draws within 80 and 120 columns with a title and named lifelines")
+    func everyLadderFits() throws {
+        var paths = AnalysisFixtures.captures.map(AnalysisFixtures.path)
+        if let folder = Self.folder {
+            paths += try Self.expected(folder).map { folder.appendingPathComponent($0.file).path }
+        }
+        var drawn = 0
+        for path in paths {
+            let (calls, _) = try CallCollector.collect([path])
+            for call in calls {
+                let (chosen, messages, _, names) = try CallSelection.loadWithNames(.callID(call.callID), group: false, paths: [path])
+                var ladder = Ladder(callIDs: [call.callID], messages: messages, options: LadderOptions(names: names))
+                ladder.titles = Ladder.titles(of: chosen)
+                #expect(ladder.titles.count == 1 && ladder.titles[0].contains(" → "), "\(path) \(call.callID)")
+                #expect(!ladder.columns.isEmpty && ladder.columns.allSatisfy { !$0.isEmpty })
+                for width in [80, 120] where LadderTextRenderer.minimumWidth(columns: ladder.columns.count) <= width {
+                    for ascii in [false, true] {
+                        let text = LadderTextRenderer(width: width, ascii: ascii).render(ladder)
+                        let lines = text.split(separator: Character("\n"))
+                        let long = lines.dropFirst(ladder.titles.count + 1).filter { $0.count > width }
+                        #expect(long.isEmpty, "\(path) \(call.callID) at \(width): \(long)")
+                        drawn += 1
+                    }
+                }
+            }
+        }
+        #expect(drawn >= 40)
+    }
 }
