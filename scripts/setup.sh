@@ -6,8 +6,9 @@ set -euo pipefail
 
 # baresip-core, openssl, python3, iproute2 and util-linux (unshare, prlimit) for the real-phone, TLS and hardening
 # tests;
-# binutils (ar, ld.gold) for linking the fuzz harnesses.
-packages=(libpcap-dev pkg-config sip-tester tshark tcpdump sngrep baresip-core openssl iproute2 util-linux binutils python3)
+# binutils (ar, ld.gold) for linking the fuzz harnesses; chromium (headless) for the HTML ladder tests.
+packages=(libpcap-dev pkg-config sip-tester tshark tcpdump sngrep baresip-core openssl iproute2 util-linux binutils python3
+    chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

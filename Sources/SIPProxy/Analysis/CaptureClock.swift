@@ -34,6 +34,13 @@ public enum CaptureClock {
         return Self.clock(seconds, micros)
     }
 
+    /// `12:00:03.123`: the time of day to the millisecond, for pictures where six digits are noise. Truncated,
+    /// not rounded, so it agrees with the digits `timeOfDay` prints and never rolls over into the next day.
+    public static func timeOfDayMillis(_ time: CaptureTime) -> String {
+        let (_, seconds, micros) = Self.split(time)
+        return Self.clock(seconds, micros / 1000, digits: 3)
+    }
+
     /// A duration in seconds with millisecond precision: `12.345`.
     /// Negative durations (a capture whose timestamps go backwards) keep their sign.
     public static func seconds(_ nanoseconds: Int64) -> String {
@@ -47,8 +54,13 @@ public enum CaptureClock {
     /// A delta in the ladder margin: `+0.000123` (seconds, microseconds).
     public static func delta(_ nanoseconds: Int64) -> String {
         let micros = max(0, nanoseconds) / 1000
-        let frac = String(micros % 1_000_000)
-        return "+\(micros / 1_000_000)." + String(repeating: "0", count: 6 - frac.count) + frac
+        return "+\(micros / 1_000_000)." + Self.fraction(Int(micros % 1_000_000), digits: 6)
+    }
+
+    /// A delta to the millisecond: `+0.001` (truncated, like `timeOfDayMillis`).
+    public static func deltaMillis(_ nanoseconds: Int64) -> String {
+        let millis = max(0, nanoseconds) / 1_000_000
+        return "+\(millis / 1000)." + Self.fraction(Int(millis % 1000), digits: 3)
     }
 
     /// Parses `YYYY-MM-DD[ T]HH:MM[:SS[.frac]][Z]`, or seconds since the epoch (`1700000000.5`). UTC.
@@ -83,10 +95,16 @@ public enum CaptureClock {
         return (Int(days), Int(totalSeconds - days * 86_400), Int(micros - totalSeconds * 1_000_000))
     }
 
-    private static func clock(_ seconds: Int, _ micros: Int) -> String {
-        let frac = String(micros)
-        return "\(Self.pad(seconds / 3600)):\(Self.pad(seconds / 60 % 60)):\(Self.pad(seconds % 60))."
-            + String(repeating: "0", count: 6 - frac.count) + frac
+    /// `HH:MM:SS.` and `fraction` (microseconds, or milliseconds with `digits: 3`).
+    private static func clock(_ seconds: Int, _ fraction: Int, digits: Int = 6) -> String {
+        "\(Self.pad(seconds / 3600)):\(Self.pad(seconds / 60 % 60)):\(Self.pad(seconds % 60))."
+            + Self.fraction(fraction, digits: digits)
+    }
+
+    /// `value` with leading zeros to `digits` digits: `000123`.
+    private static func fraction(_ value: Int, digits: Int) -> String {
+        let text = String(value)
+        return String(repeating: "0", count: max(0, digits - text.count)) + text
     }
 
     private static func pad(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
