@@ -99,7 +99,8 @@ public final class SIPProxyServer: Service, Sendable {
                 // Blocks until the first file is open: fine here, before any traffic.
                 try recorder.start(self.configuration.traceDefaults)
             }
-            let shared = SharedServices(configuration: self.configuration, logger: self.logger, journal: journal)
+            let media = try self.mediaResources(listeners: try await loops[0].submit { transports[0].listeners }.get(), recorder: recorder)
+            let shared = SharedServices(configuration: self.configuration, logger: self.logger, journal: journal, media: media)
             cores = zip(loops, transports).enumerated().map { index, pair in
                 var logger = self.logger
                 if workers > 1 { logger[metadataKey: "shard"] = "\(index)" }
@@ -150,6 +151,24 @@ public final class SIPProxyServer: Service, Sendable {
         await closeTransports()
         await closeAll()
         try? await group.shutdownGracefully()
+    }
+
+    /// The media relay's port pool and SDP address (`--media relay|nat`): the ports bind to `--media-address`, else
+    /// to the first listener that is not loopback (phones on the LAN must reach it), else the first listener; the
+    /// SDP names `--advertise` when it is set (the address phones behind NAT see).
+    private func mediaResources(listeners: [Listener], recorder: TraceRecorder) throws -> SharedServices.MediaResources? {
+        let settings = self.configuration.media
+        guard settings.mode != .direct else { return nil }
+        let candidates = listeners.map(\.address).filter { $0.ipAddress != nil }
+        let chosen = settings.address
+            ?? (candidates.first { !$0.isLoopback } ?? candidates.first)?.ipAddress
+        guard let ip = chosen, let bind = try? SocketAddress(ipAddress: ip, port: 0) else {
+            throw TransportError(.bindFailed, "no address for the media relay (use --media-address)")
+        }
+        let advertise = self.configuration.advertise.flatMap { (try? SocketAddress(ipAddress: $0, port: 0)) != nil ? $0 : nil }
+        let pool = MediaPortPool(range: settings.ports, address: bind)
+        self.logger.info("media relay on \(ip) ports \(pool.range.lowerBound)-\(pool.range.upperBound) (\(pool.capacity / 2) streams)")
+        return SharedServices.MediaResources(pool: pool, sdpAddress: advertise ?? ip, recorder: recorder)
     }
 
     /// The TLS server context from the configured PEM files, nil without TLS listeners.

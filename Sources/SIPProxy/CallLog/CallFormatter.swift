@@ -77,6 +77,7 @@ public enum CallFormatter {
             switch outcome {
             case .timedOut: return "call \(pair) timed out after \(talk) (no BYE seen)"
             case .interrupted: return "call \(pair) interrupted after \(talk) (proxy stopped)"
+            case .mediaTimeout: return "call \(pair) ended by media timeout after \(talk) (no RTP)"
             default:
                 let who = r.hungUpBy.map { $0 == .caller ? r.callerUser : r.calleeUser }
                 return "call \(pair) ended after \(talk)" + (who.map { " (\($0) hung up)" } ?? "")

@@ -21,6 +21,9 @@ public enum CallOutcome: String, Sendable, Codable, CaseIterable, Hashable {
     /// Still in progress when the proxy stopped: at once on a clean shutdown, by `CallJournal.recover()` at the
     /// next start after a crash.
     case interrupted
+    /// Answered, then no RTP reached the media relay for `--media-timeout`: the relay freed the call's ports
+    /// (a phone that vanished without a BYE).
+    case mediaTimeout = "media-timeout"
 }
 
 extension CallOutcome {

@@ -34,6 +34,22 @@ public struct CallMedia: Sendable, Codable, Hashable {
     public var isActive: Bool { self.port != 0 }
 }
 
+/// One relayed media stream of a call (`--media relay`): what went through the relay in each direction.
+public struct CallRTP: Sendable, Codable, Equatable {
+    public var media: String
+    public var codec: String?
+    /// Packets from the caller (to the callee) and from the callee.
+    public var fromCaller: RTPStreamSummary
+    public var fromCallee: RTPStreamSummary
+
+    public init(media: String, codec: String?, fromCaller: RTPStreamSummary, fromCallee: RTPStreamSummary) {
+        self.media = media
+        self.codec = codec
+        self.fromCaller = fromCaller
+        self.fromCallee = fromCallee
+    }
+}
+
 /// A call as the proxy saw it.
 public struct CallRecord: Sendable, Equatable, Codable {
     public var callID: String
@@ -82,6 +98,8 @@ public struct CallRecord: Sendable, Equatable, Codable {
     public var forwardedTo: String?
     public var forwardReason: String?
     public var forwardChain: [String]?
+    /// The media relay's counts per stream (packets, loss, jitter each way); nil when the media went direct.
+    public var rtp: [CallRTP]?
 
     /// The zone the ISO 8601 strings are written in (not a field: read back from the strings' offset).
     public var timeZone: TimeZone
@@ -134,6 +152,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
         case state, outcome, finalCode, finalReason, hungUpBy, ringSeconds, talkSeconds, media, videoAdded
         case transferredTo, transferredFrom
         case forwardedTo, forwardReason, forwardChain
+        case rtp
     }
 
     public init(from decoder: Decoder) throws {
@@ -179,6 +198,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
         self.forwardedTo = try c.decodeIfPresent(String.self, forKey: .forwardedTo)
         self.forwardReason = try c.decodeIfPresent(String.self, forKey: .forwardReason)
         self.forwardChain = try c.decodeIfPresent([String].self, forKey: .forwardChain)
+        self.rtp = try c.decodeIfPresent([CallRTP].self, forKey: .rtp)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -215,6 +235,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
         try c.encodeIfPresent(self.forwardedTo, forKey: .forwardedTo)
         try c.encodeIfPresent(self.forwardReason, forKey: .forwardReason)
         try c.encodeIfPresent(self.forwardChain, forKey: .forwardChain)
+        try c.encodeIfPresent(self.rtp, forKey: .rtp)
     }
 
     /// The record as one JSON line (no newline): sorted keys, so lines are stable and diffable.

@@ -378,6 +378,25 @@ public struct CallTracker: Sendable {
         self.sessions[key] = session
     }
 
+    // MARK: Media relay
+
+    /// The media relay's counts for a call, kept in its record (set before the BYE that ends it is observed).
+    public mutating func attachRTP(callID: String, _ rtp: [CallRTP]) {
+        for key in self.sessions.keys where key.callID == callID { self.sessions[key]?.record.rtp = rtp }
+    }
+
+    /// The relay saw no media for its timeout: the call ends now as `media-timeout`.
+    public mutating func endByMediaTimeout(callID: String, at time: WallClock) -> [CallEvent] {
+        var events: [CallEvent] = []
+        for key in self.sessions.keys where key.callID == callID {
+            guard var session = self.sessions.removeValue(forKey: key) else { continue }
+            session.record.close(.mediaTimeout, at: time)
+            self.tombstones[key] = (time, session.inviteCSeq)
+            events.append(.ended(session.record))
+        }
+        return events
+    }
+
     // MARK: Ending
 
     /// Closes a call whose facts say it ended, emits `.ended`, and remembers its key for a while.

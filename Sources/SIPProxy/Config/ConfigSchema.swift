@@ -32,6 +32,8 @@ public enum ConfigSchema {
         "limits.max_connections_per_source": .integer, "limits.tcp_idle_timeout": .integer,
         "limits.rate_limit": .string, "limits.rate_limit_ban": .integer, "limits.max_transactions": .integer,
         "limits.overload_delay": .string, "limits.retry_after": .integer,
+        "media": .section, "media.mode": .string, "media.rtp_ports": .string, "media.address": .string,
+        "media.timeout": .string, "media.trace_rtp": .string,
     ]
 
     /// Throws `ConfigurationError` ("FILE line N: ...") for an unknown key or a value of the wrong kind.

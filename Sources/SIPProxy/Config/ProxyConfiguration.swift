@@ -69,6 +69,8 @@ public struct ProxyConfiguration: Sendable {
     public var forwardingStatePath: String?
     /// Follow 3xx redirects from phones (RFC 3261 §16.5); off relays them to the caller.
     public var followRedirects = true
+    /// RTP: phone to phone (the default), or through the proxy's media relay.
+    public var media = MediaSettings()
     /// Forwards (rules and redirects) one call may take.
     public var forwardingHopLimit = ForwardingPlanner.defaultHopLimit
 

@@ -224,6 +224,8 @@ public struct ControlResponse: Codable, Sendable, Equatable {
     public var forwarding: [ForwardingInfo]?
     /// `trace.follow`: the messages since the follower's last poll.
     public var follow: FollowBatch?
+    /// `media.list`: the media relay's sessions and ports.
+    public var media: MediaStatus?
 
     public init(ok: Bool = true, error: String? = nil) {
         self.ok = ok

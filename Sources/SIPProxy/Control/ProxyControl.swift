@@ -37,6 +37,9 @@ struct ProxyControl: ControlDispatcher {
 
     func handle(_ request: ControlRequest) -> EventLoopFuture<ControlResponse> {
         let core = self.core
+        if request.command == "media.list" {
+            return self.mediaList()
+        }
         if request.command == "trace.follow" {
             // A poll a few times a second: answered from the follow ring, no trace queue hop.
             let follow = self.recorder.follow
@@ -99,6 +102,24 @@ struct ProxyControl: ControlDispatcher {
             default:
                 return .failure("unknown command '\(request.command)'")
             }
+        }
+    }
+
+    /// `media.list`: every shard's relayed sessions, each read on its own loop.
+    private func mediaList() -> EventLoopFuture<ControlResponse> {
+        let core = self.core
+        let settings = core.configuration.media
+        let perShard = self.cores.map { shard in shard.eventLoop.submit { shard.media?.list() ?? [] } }
+        return EventLoopFuture.whenAllSucceed(perShard, on: core.eventLoop).map { lists in
+            let pool = core.media?.pool
+            var response = ControlResponse()
+            response.media = MediaStatus(
+                mode: settings.mode.rawValue,
+                ports: "\(pool?.range.lowerBound ?? settings.ports.lowerBound)-\(pool?.range.upperBound ?? settings.ports.upperBound)",
+                pairsInUse: pool?.inUse ?? 0, pairsCapacity: pool?.capacity ?? 0,
+                sessions: lists.flatMap { $0 }.sorted { $0.callID < $1.callID }
+            )
+            return response
         }
     }
 

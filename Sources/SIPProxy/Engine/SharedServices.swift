@@ -15,8 +15,24 @@ public struct SharedServices: Sendable {
     let transfers = TransferLedger()
     /// Every shard's overload shed share (OverloadControl), so a full socket on one shard sheds on all.
     let overload: OverloadBoard
+    /// The media relay's ports and the address its SDP names; nil with `--media direct`.
+    let media: MediaResources?
 
-    public init(configuration: ProxyConfiguration, logger: Logger, journal: CallJournal?) {
+    /// What every shard's media relay shares.
+    public struct MediaResources: Sendable {
+        public let pool: MediaPortPool
+        /// The address written into relayed SDP (`--advertise`, else the address the ports are bound to).
+        public let sdpAddress: String
+        public let recorder: TraceRecorder?
+
+        public init(pool: MediaPortPool, sdpAddress: String, recorder: TraceRecorder?) {
+            self.pool = pool
+            self.sdpAddress = sdpAddress
+            self.recorder = recorder
+        }
+    }
+
+    public init(configuration: ProxyConfiguration, logger: Logger, journal: CallJournal?, media: MediaResources? = nil) {
         self.registrar = LocationService(policy: configuration.registrar)
         self.forwarding = ForwardingService(configuration: configuration, logger: logger)
         self.authenticator = configuration.auth.map { directory in
@@ -25,5 +41,6 @@ public struct SharedServices: Sendable {
         self.routeSigner = RouteSigner()
         self.journal = journal
         self.overload = OverloadBoard(shards: configuration.workers)
+        self.media = configuration.media.mode == .direct ? nil : media
     }
 }

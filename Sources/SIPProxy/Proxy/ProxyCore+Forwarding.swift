@@ -97,6 +97,8 @@ extension ProxyCore {
         let plan = planner.plan(callTo: user, visited: &visited)
         if case .unavailable = plan.outcome, plan.hops.isEmpty { return false }
 
+        var request = request
+        guard self.relayMedia(&request, entry: entry, targets: [], from: peer) else { return true }
         let context = self.makeContext(for: entry, request: request)
         let state = ForwardingContext(user: user)
         state.visited = visited

@@ -264,7 +264,9 @@ extension ProxyCore {
         return context
     }
 
-    private func forward(_ request: SIPRequest, targets: [ForwardTarget], entry: ServerEntry, from peer: Peer) {
+    private func forward(_ incoming: SIPRequest, targets: [ForwardTarget], entry: ServerEntry, from peer: Peer) {
+        var request = incoming
+        guard self.relayMedia(&request, entry: entry, targets: targets, from: peer) else { return }
         let context = self.makeContext(for: entry, request: request)
         if context.isCall {
             self.logger.info(
@@ -312,6 +314,7 @@ extension ProxyCore {
         }
         guard let destination = self.destination(for: request, target: target, from: peer) else { return }
         request.headers.set("Max-Forwards", String(max(0, (request.maxForwards ?? 71) - 1)))
+        if request.method == .ack { self.relayMedia(ack: &request) }
         var hash = FNV1a()
         hash.combine(incoming.topVia?.branch ?? "")
         hash.combine(incoming.callID)

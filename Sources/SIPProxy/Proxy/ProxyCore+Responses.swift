@@ -26,6 +26,7 @@ extension ProxyCore: TransactionUser {
         var copy = response
         copy.headers.removeFirstValue("via")
         copy.reason = self.phrases.relayed(response.statusCode, original: response.reason, for: nil)
+        self.relayMedia(response: &copy)
         guard let next = copy.topVia, let destination = self.responseDestination(of: next) else { return }
         self.transactions.sendResponse(copy, to: destination)
     }
@@ -93,6 +94,7 @@ extension ProxyCore: TransactionUser {
         guard upstream.headers.contains("via") else { return }
         // Only the phrase may change on the way up (issue: localized phrases); code, headers, body stay.
         upstream.reason = self.phrases.relayed(response.statusCode, original: response.reason, for: context.request)
+        self.relayMedia(response: &upstream)
         if response.isProvisional {
             if context.isCall, response.statusCode > 100, !context.ringingLogged {
                 context.ringingLogged = true
@@ -126,6 +128,7 @@ extension ProxyCore: TransactionUser {
         case .forward(let response):
             guard let entry = self.transactions.server(context.serverKey) else { return }
             self.transactions.respond(entry, response)
+            self.relayMediaFinal(response, request: context.request)
         case .cancelBranch(let index):
             self.sendCancel(context, index)
         case .startTimerC(let index):
@@ -162,6 +165,7 @@ extension ProxyCore: TransactionUser {
             )
         }
         self.transactions.respond(entry, response)
+        self.relayMediaFinal(response, request: context.request)
     }
 
     /// Timer C (§16.6 step 11): its expiry goes back to the response context, which cancels a branch that rang

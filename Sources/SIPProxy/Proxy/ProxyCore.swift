@@ -63,6 +63,8 @@ public final class ProxyCore: @unchecked Sendable {
     /// Overload control (ProxyCore+Overload): the controller and its sampler; nil sampler when shedding is off.
     var overload: OverloadControl
     var overloadSampling: OverloadSampling?
+    /// RTP through the proxy (`--media relay|nat`); nil when media goes phone to phone.
+    let media: MediaRelay?
     /// The loop thread's CPU time (the overload control's service time); tests give a made-up one.
     var threadCPUTime: () -> TimeAmount = ProxyCore.currentThreadCPUTime
 
@@ -123,6 +125,12 @@ public final class ProxyCore: @unchecked Sendable {
             logger: logger
         )
         self.instanceTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        self.media = shared.media.map { resources in
+            MediaRelay(
+                eventLoop: eventLoop, settings: configuration.media, pool: resources.pool,
+                sdpAddress: resources.sdpAddress, recorder: resources.recorder, logger: logger, now: now
+            )
+        }
         self.transactions.user = self
         // Answered transactions linger compactly to absorb retransmissions (32 s on UDP); bounded apart from the
         // in-progress cap, at four times this shard's share of it.
@@ -147,6 +155,7 @@ public final class ProxyCore: @unchecked Sendable {
                 self.transport.onReceive = { [weak self] bytes, peer in self?.receive(bytes, from: peer) }
             }
             self.transport.onOversized = { [weak self] bytes, peer in self?.handleOversized(bytes, from: peer) }
+            self.media?.onTimeout = { [weak self] callID in self?.mediaTimedOut(callID) }
             self.scheduleSweep()
             self.startOverloadSampling()
         }
@@ -162,6 +171,7 @@ public final class ProxyCore: @unchecked Sendable {
             self.timers.stop()
             self.transport.onReceive = nil
             self.transport.onOversized = nil
+            self.media?.shutdown()
             guard let journal = self.journal else { return }
             let now = WallClock.now()
             for var record in self.tracker.inProgress {
@@ -292,6 +302,12 @@ public final class ProxyCore: @unchecked Sendable {
     /// Feeds the call tracker: every message the proxy reads or writes, with the phrase actually on the wire.
     func observe(_ message: SIPMessage, _ direction: CallObservation.Direction, _ peer: Peer) {
         guard let journal = self.journal else { return }
+        if let media = self.media, case .request(let request) = message, request.method == .bye,
+            let rtp = media.rtp(callID: request.callID)
+        {
+            // The BYE ends the record: the relay's counts go in first.
+            self.tracker.attachRTP(callID: request.callID, rtp)
+        }
         let events = self.tracker.observe(message, direction: direction, peer: peer, at: .now())
         if !events.isEmpty { journal.record(events) }
     }

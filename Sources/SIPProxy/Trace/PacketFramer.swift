@@ -119,9 +119,9 @@ public struct PacketFramer: Sendable {
         let sender: Side = event.direction == .sent ? .proxy : .peer
         let packets: [[UInt8]]
         switch (event.transport, event.kind) {
-        case (.udp, .message):
+        case (.udp, .message), (.udp, .media):
             packets = [self.udpFrame(from: source, to: destination, sender: sender, payload: event.payload)]
-        case (.udp, .connectionClosed):
+        case (.udp, .connectionClosed), (.tcp, .media), (.tls, .media):
             packets = []
         // TLS is recorded as the decrypted SIP on a TCP stream at the TLS port: what a capture on the wire cannot
         // show, and what Wireshark dissects as SIP.

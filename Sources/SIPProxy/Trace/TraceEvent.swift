@@ -88,7 +88,8 @@ public struct TraceSummary: Sendable, Hashable {
 /// peer did), as reported by the transport layer.
 public struct TraceEvent: Sendable {
     public enum Direction: Sendable, Hashable { case received, sent }
-    public enum Kind: Sendable, Hashable { case message, connectionClosed }
+    /// `media`: an RTP or RTCP datagram through the media relay (UDP, never parsed as SIP).
+    public enum Kind: Sendable, Hashable { case message, connectionClosed, media }
 
     public var kind: Kind
     public var direction: Direction

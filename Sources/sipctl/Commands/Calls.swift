@@ -11,7 +11,7 @@ struct Calls: AsyncParsableCommand {
             Reads calls.jsonl in the current directory and its rotated siblings (calls-YYYYMMDD-HHMMSS.jsonl), \
             oldest first. Times: 2026-12-01, 2026-12-01T10:30, 10:30 (today), today, yesterday, or an age such \
             as 30m, 2h, 1d. Outcomes: completed, cancelled, declined, busy, no-answer, unreachable, failed, \
-            timed-out, interrupted (comma-separated for several).
+            timed-out, interrupted, media-timeout (comma-separated for several).
 
             EXAMPLES:
               sipctl calls --since 2h

@@ -152,6 +152,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "File keeping `sipctl forward` changes across restarts (default: forwarding.json).")
     var forwardingState: String?
 
+    @OptionGroup(title: "Media relay") var mediaOptions: MediaOptions
+
     func validate() throws {
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
@@ -180,6 +182,7 @@ struct Serve: AsyncParsableCommand {
             if let defaultExpires { settings.registrar.defaultExpires = defaultExpires }
             if self.noFollowRedirects { settings.followRedirects = false }
             try self.applyLimits(to: &settings)
+            try self.mediaOptions.apply(to: &settings.media)
             settings.forwardingStatePath = self.forwardingState ?? settings.forwardingStatePath ?? "forwarding.json"
             if let logLevel, let parsed = Logger.Level(rawValue: logLevel) { level = parsed }
             if let phrases { settings.phrasesSelection = phrases }
@@ -444,6 +447,7 @@ struct Serve: AsyncParsableCommand {
         if let v = reader.int(forKey: "registrar.max_contacts") { settings.registrar.maxContacts = v }
         if let v = reader.int(forKey: "registrar.max_bindings") { settings.registrar.maxBindings = v }
         if let v = reader.string(forKey: "forwarding_state") { settings.forwardingStatePath = v }
+        try MediaOptions.apply(reader: reader, path: path, to: &settings.media)
         if let v = reader.int(forKey: "forwarding_hop_limit") { settings.forwardingHopLimit = v }
         // `forwarding:` maps users to rules: read with the YAML parser (the reader cannot list a section's keys).
         do {

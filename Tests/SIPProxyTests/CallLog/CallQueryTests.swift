@@ -56,7 +56,7 @@ extension CallLogTests {
                     try CallQuery.parse(outcome: "bogus", now: self.now, timeZone: self.zone)
                 }
                     == "unknown outcome 'bogus' (one of: completed, cancelled, declined, busy, no-answer, "
-                    + "unreachable, failed, timed-out, interrupted)"
+                    + "unreachable, failed, timed-out, interrupted, media-timeout)"
             )
             #expect(
                 error { () throws(CallLogError) in try CallQuery.parse(limit: 0, now: self.now, timeZone: self.zone) }

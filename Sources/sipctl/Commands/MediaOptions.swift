@@ -1,0 +1,77 @@
+// `sipctl serve` media relay options (`--media`, `--rtp-ports`, `--media-address`, `--media-timeout`,
+// `--trace-rtp`) and their YAML keys (`media.mode`, `media.rtp_ports`, `media.address`, `media.timeout`,
+// `media.trace_rtp`).
+
+import ArgumentParser
+import Configuration
+import NIOCore
+import SIPProxy
+
+struct MediaOptions: ParsableArguments {
+    @Option(name: .long, help: "RTP: direct (phone to phone, SDP untouched; the default), relay (every call through the proxy) or nat (through the proxy when a phone's SDP or Contact address is not where its SIP comes from).")
+    var media: String?
+
+    @Option(name: .long, help: "UDP ports of the media relay, LOW-HIGH (default 20000-29999); each stream takes two pairs.")
+    var rtpPorts: String?
+
+    @Option(name: .long, help: "IP the relay's ports bind to (default: the first listener that is not loopback).")
+    var mediaAddress: String?
+
+    @Option(name: .long, help: "End an answered call's relaying after this long without RTP, e.g. 60s or 2m (default 60s).")
+    var mediaTimeout: String?
+
+    @Option(name: .long, help: "Relayed RTP/RTCP in the trace: on (default), off, or headers (12-octet RTP headers only).")
+    var traceRtp: String?
+
+    /// The flags over what the config file set.
+    func apply(to settings: inout MediaSettings) throws {
+        try Self.apply(mode: self.media, ports: self.rtpPorts, address: self.mediaAddress, timeout: self.mediaTimeout,
+                       traceRTP: self.traceRtp, source: { "--\($0)" }, to: &settings)
+    }
+
+    /// The `media:` section of a config file.
+    static func apply(reader: ConfigReader, path: String, to settings: inout MediaSettings) throws {
+        try Self.apply(
+            mode: reader.string(forKey: "media.mode"), ports: reader.string(forKey: "media.rtp_ports"),
+            address: reader.string(forKey: "media.address"), timeout: reader.string(forKey: "media.timeout"),
+            traceRTP: reader.string(forKey: "media.trace_rtp"),
+            source: { "media.\($0.replacingOccurrences(of: "-", with: "_")) in \(path)" }, to: &settings
+        )
+    }
+
+    private static func apply(
+        mode: String?, ports: String?, address: String?, timeout: String?, traceRTP: String?,
+        source: (String) -> String, to settings: inout MediaSettings
+    ) throws {
+        if let mode {
+            guard let value = MediaSettings.Mode(rawValue: mode.lowercased()) else {
+                throw ConfigurationError("invalid \(source("media")) '\(mode)': one of direct, relay, nat")
+            }
+            settings.mode = value
+        }
+        if let ports {
+            guard let range = MediaSettings.parsePorts(ports) else {
+                throw ConfigurationError("invalid \(source("rtp-ports")) '\(ports)': LOW-HIGH within 1024-65535, at least 4 ports")
+            }
+            settings.ports = range
+        }
+        if let address {
+            guard (try? SocketAddress(ipAddress: address, port: 0)) != nil else {
+                throw ConfigurationError("invalid \(source("media-address")) '\(address)': an IP address of this machine")
+            }
+            settings.address = address
+        }
+        if let timeout {
+            guard let seconds = DurationText.parse(timeout), seconds <= 86_400 else {
+                throw ConfigurationError("invalid \(source("media-timeout")) '\(timeout)': a duration like 60s, 2m (at most 1d)")
+            }
+            settings.timeout = .seconds(Int64(seconds))
+        }
+        if let traceRTP {
+            guard let value = MediaSettings.TraceRTP(rawValue: traceRTP.lowercased()) else {
+                throw ConfigurationError("invalid \(source("trace-rtp")) '\(traceRTP)': one of on, off, headers")
+            }
+            settings.traceRTP = value
+        }
+    }
+}
