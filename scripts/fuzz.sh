@@ -81,7 +81,8 @@ done
 
 sources=(Sources/SIPProxy/Message/*.swift Sources/SIPProxy/Transport/SIPStreamDecoder.swift
     Sources/SIPProxy/Control/TextTable.swift Sources/SIPProxy/TerminalText.swift
-    Sources/SIPProxy/CallLog/CallOutcome.swift)
+    Sources/SIPProxy/CallLog/CallOutcome.swift Sources/SIPProxy/Media/SDPDocument.swift
+    Sources/SIPProxy/Media/RTPStreamStats.swift)
 for f in Sources/SIPProxy/Analysis/*.swift; do
     [ "$(basename "$f")" = PcapExporter.swift ] || sources+=("$f")
 done

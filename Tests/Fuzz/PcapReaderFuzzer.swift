@@ -45,14 +45,18 @@ enum PcapReaderFuzzer {
         let timeline = TraceTimeline(paths: [path])
         var collector = CallCollector()
         var messages: [CapturedMessage] = []
+        var rtp = CapturedRTPStreams()
         do throws(AnalysisError) {
             _ = try timeline.linkTypes()
+            // RTP too, as `trace ladder` collects it: headers, SDP codecs and clock rates from the file.
             let warnings = try timeline.forEachMessage(
                 { message in
                     collector.add(message)
+                    rtp.learn(message)
                     messages.append(message)
                 },
-                extraFrame: { frame, callID in _ = (frame, callID) }
+                extraFrame: { frame, callID in _ = (frame, callID) },
+                rtp: { rtp.add($0) }
             )
             _ = warnings.joined(separator: "\n")
         } catch {
@@ -75,9 +79,12 @@ enum PcapReaderFuzzer {
             return
         }
         let ids = Set(chosen.map(\.callID))
+        let selected = messages.filter { ids.contains($0.info.callID) }
+        let streams = rtp.streams(of: selected)
+        for stream in streams { _ = (stream.label, stream.figures) }
         let ladder = Ladder(
-            callIDs: chosen.map(\.callID), messages: messages.filter { ids.contains($0.info.callID) },
-            options: LadderOptions(mergeHosts: calls.count % 2 == 0)
+            callIDs: chosen.map(\.callID), messages: selected, options: LadderOptions(mergeHosts: calls.count % 2 == 0),
+            streams: streams
         )
         _ = LadderTextRenderer(width: 100, ascii: false, color: true, raw: true).render(ladder)
         _ = LadderTextRenderer(width: 40, ascii: true, color: false, raw: false).render(ladder)

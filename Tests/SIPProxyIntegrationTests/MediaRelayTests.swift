@@ -106,6 +106,37 @@ struct MediaRelayTests {
                                                in: bed.directory)
         let rows = streams.stdout.split(separator: "\n").filter { $0.contains("g711U") }
         #expect(rows.count == 4 && rows.allSatisfy { $0.contains(" 0 (0.0%)") }, "4 RTP streams without loss\n\(streams)")
+        // The ladder draws each stream as a row with its codec and counts.
+        let ladder = try await sipctl(["trace", "ladder", "--ascii", "--no-color", "--width", "140"], cwd: bed.directory)
+        #expect(ladder.succeeded && ladder.stdout.components(separatedBy: "RTP PCMU").count == 5, "4 RTP rows\n\(ladder)")
+        #expect(ladder.stdout.contains("50 pkts · 0 lost"), "\(ladder)")
+        let plain = try await sipctl(["trace", "ladder", "--no-rtp", "--ascii", "--no-color"], cwd: bed.directory)
+        #expect(plain.succeeded && !plain.stdout.contains("RTP PCMU"), "\(plain)")
+    }
+
+    @Test("--trace-rtp headers keeps 12-octet RTP headers in the trace; --trace-rtp off keeps none", arguments: ["headers", "off"])
+    func traceRTPModes(_ mode: String) async throws {
+        let bed = try await TestBed("media-trace-\(mode)", proxyArguments: [
+            "--media", "relay", "--rtp-ports", Self.ports(mode == "off" ? 6 : 7), "--trace-rtp", mode, "--trace-flush-ms", "0",
+        ], logLevel: "info")
+        defer { bed.shutdown() }
+        let (caller, callee) = try await Self.startCall(bed, hold: 2500)
+        let during = try await Self.media(bed) { $0.sessions.first?.answered == true }
+        let port = try #require(during.sessions.first?.streams.first?.callerPort)
+        let echoed = try Self.talk(try RawSocket(udpOn: "127.0.0.11"), to: "127.0.0.10", port: port, count: 10)
+        #expect(echoed >= 9, "\(echoed)")
+        let a = await caller.wait()
+        let b = await callee.wait()
+        #expect(a.passed && b.passed, "\(bed.diagnostics(a, b))")
+        let file = try #require(traceFiles(in: bed.directory.appendingPathComponent("traces")).first)
+        let udp = try await ToolRunner.run("/usr/bin/env", ["tshark", "-r", file.path, "-Y", "udp && !sip", "-T", "fields",
+                                                            "-e", "udp.length"], in: bed.directory)
+        let lengths = udp.stdout.split(separator: "\n").compactMap { Int($0) }
+        if mode == "off" {
+            #expect(lengths.isEmpty, "no RTP in the trace\n\(udp)")
+        } else {
+            #expect(lengths.count >= 36 && lengths.allSatisfy { $0 == 8 + 12 }, "UDP header + 12-octet RTP header\n\(lengths)")
+        }
     }
 
     @Test("latching: a phone whose SDP names another address still gets its media where it sends from")

@@ -71,8 +71,8 @@ public enum CallList {
             let start = CaptureClock.dateTime(call.start)
             // Milliseconds are enough to tell calls apart in a list; the ladder has the microseconds.
             row[1] = String((oneDay ? start.dropFirst(11) : Substring(start)).dropLast(3))
-            row[3] = CallFormatter.bare(call.from)
-            row[4] = CallFormatter.bare(call.to)
+            row[3] = call.from.hasPrefix("sip:") ? String(call.from.dropFirst(4)) : call.from
+            row[4] = call.to.hasPrefix("sip:") ? String(call.to.dropFirst(4)) : call.to
             return row
         }
         return above + TextTable(headers: headers, rows: rows).render(width: width, shrinking: [2, 3, 4], keepingStart: [3, 4])

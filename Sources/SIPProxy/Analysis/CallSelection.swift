@@ -76,24 +76,47 @@ public enum CallSelection: Sendable, Equatable {
     public static func loadWithNames(
         _ selection: CallSelection, group: Bool, paths: [String]
     ) throws(AnalysisError) -> (calls: [CallSummary], messages: [CapturedMessage], warnings: [String], names: EndpointNames) {
+        let loaded = try Self.loadDialogs(selection, group: group, paths: paths, rtp: false)
+        return (loaded.calls, loaded.messages, loaded.warnings, loaded.names)
+    }
+
+    /// What a ladder draws: the chosen dialogs, their messages, who is at each address, and with `rtp` the RTP
+    /// streams their SDP asked for.
+    public struct Loaded: Sendable {
+        public var calls: [CallSummary]
+        public var messages: [CapturedMessage]
+        public var warnings: [String]
+        public var names: EndpointNames
+        public var streams: [CapturedRTPStream]
+    }
+
+    public static func loadDialogs(
+        _ selection: CallSelection, group: Bool, paths: [String], rtp: Bool
+    ) throws(AnalysisError) -> Loaded {
         let timeline = TraceTimeline(paths: paths)
         var collector = CallCollector()
         var messages: [CapturedMessage] = []
+        var streams = CapturedRTPStreams()
+        let onRTP: ((CapturedRTP) -> Void)? = rtp ? { streams.add($0) } : nil
         if case .callID(let id) = selection, !group {
             // One pass is enough: keep that Call-ID's messages while counting everything.
-            let warnings = try timeline.forEachMessage { message in
+            let warnings = try timeline.forEachMessage({ message in
                 collector.add(message)
+                if rtp { streams.learn(message) }
                 if message.info.callID == id { messages.append(message) }
-            }
+            }, rtp: onRTP)
             let chosen = try selection.resolve(in: collector.calls, group: false)
-            return (chosen, messages, warnings, collector.names)
+            return Loaded(calls: chosen, messages: messages, warnings: warnings, names: collector.names,
+                          streams: streams.streams(of: messages))
         }
         let warnings = try timeline.forEachMessage { collector.add($0) }
         let chosen = try selection.resolve(in: collector.calls, group: group)
         let ids = Set(chosen.map(\.callID))
-        try timeline.forEachMessage { message in
+        try timeline.forEachMessage({ message in
+            if rtp { streams.learn(message) }
             if ids.contains(message.info.callID) { messages.append(message) }
-        }
-        return (chosen, messages, warnings, collector.names)
+        }, rtp: onRTP)
+        return Loaded(calls: chosen, messages: messages, warnings: warnings, names: collector.names,
+                      streams: streams.streams(of: messages))
     }
 }

@@ -28,4 +28,6 @@ public struct CapturedMessage: Sendable {
 enum DissectorEvent {
     case message(CapturedMessage)
     case extraFrame(FrameRef, callID: String)
+    /// An RTP packet (only when the dissector was asked for them).
+    case rtp(CapturedRTP)
 }

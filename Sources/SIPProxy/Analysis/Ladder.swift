@@ -48,9 +48,12 @@ public struct LadderArrow: Sendable {
     public var callID: String
     /// The full message text.
     public var text: String
+    /// An RTP stream (a row between the endpoints, as sngrep draws them), not a SIP message.
+    public var isMedia = false
 
     /// The label with its marks: `INVITE (SDP)`, `200 OK (SDP) (retransmission)`.
     public var fullLabel: String {
+        if self.isMedia { return self.label }
         var out = self.label
         if self.hasSDP { out += " (SDP)" }
         if self.isRetransmission { out += " (retransmission)" }
@@ -68,8 +71,12 @@ public struct Ladder: Sendable {
     public var columnAddresses: [String]
     public var arrows: [LadderArrow]
 
-    /// Builds the ladder of the given messages (already in time order).
-    public init(callIDs: [String], messages: [CapturedMessage], options: LadderOptions = LadderOptions()) {
+    /// Builds the ladder of the given messages (already in time order) and RTP streams (one row each, at its first
+    /// packet).
+    public init(
+        callIDs: [String], messages: [CapturedMessage], options: LadderOptions = LadderOptions(),
+        streams: [CapturedRTPStream] = []
+    ) {
         self.callIDs = callIDs
         var columnIndex: [String: Int] = [:]
         var columns: [String] = []
@@ -96,13 +103,33 @@ public struct Ladder: Sendable {
             addresses.append(options.mergeHosts ? host : endpoint.description)
             return columns.count - 1
         }
+        /// The first column of each host: a phone's RTP comes from another port of the host its SIP comes from.
+        var hostColumn: [IPAddress: Int] = [:]
+        var pendingStreams = streams.sorted { $0.first < $1.first }[...]
         var seenBytes: Set<Int> = []
         var seenKeys: Set<String> = []
         var arrows: [LadderArrow] = []
         var previous: CaptureTime?
         /// The last SDP media of each dialog, to say what a re-INVITE changes.
         var lastMedia: [String: [String]] = [:]
+        func addStreams(before time: CaptureTime?) {
+            while let stream = pendingStreams.first, time.map({ stream.first <= $0 }) ?? true {
+                pendingStreams = pendingStreams.dropFirst()
+                let from = hostColumn[stream.source.address] ?? column(stream.source)
+                let to = hostColumn[stream.destination.address] ?? column(stream.destination)
+                arrows.append(LadderArrow(
+                    time: stream.first, delta: previous.map { stream.first - $0 } ?? 0, from: from, to: to,
+                    label: stream.label, isRequest: false, statusCode: 0, hasSDP: false, isRetransmission: false,
+                    media: [stream.figures], transport: .udp, callID: "",
+                    text: "RTP \(stream.source) -> \(stream.destination), SSRC 0x\(String(stream.ssrc, radix: 16)), "
+                        + "payload type \(stream.payloadType) (\(stream.codec))\n\(stream.figures)",
+                    isMedia: true
+                ))
+                previous = stream.first
+            }
+        }
         for message in messages {
+            addStreams(before: message.time)
             let info = message.info
             var label = Self.label(info, previousMedia: lastMedia[info.callID])
             if callIDs.count > 1 || options.markDialogs, let n = callIDs.firstIndex(of: info.callID) {
@@ -122,6 +149,8 @@ public struct Ladder: Sendable {
             seenKeys.insert(key)
             let from = column(message.source)
             let to = column(message.destination)
+            if hostColumn[message.source.address] == nil { hostColumn[message.source.address] = from }
+            if hostColumn[message.destination.address] == nil { hostColumn[message.destination.address] = to }
             arrows.append(LadderArrow(
                 time: message.time, delta: previous.map { message.time - $0 } ?? 0, from: from, to: to,
                 label: label, isRequest: info.isRequest, statusCode: info.statusCode, hasSDP: info.hasSDP,
@@ -130,6 +159,7 @@ public struct Ladder: Sendable {
             ))
             previous = message.time
         }
+        addStreams(before: nil)
         self.columns = columns
         self.columnAddresses = named ? addresses : []
         self.arrows = arrows

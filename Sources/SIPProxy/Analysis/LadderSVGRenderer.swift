@@ -155,14 +155,15 @@ public struct LadderSVGRenderer: Sendable {
             line.life { stroke: \(t.lifeline); stroke-width: 1; stroke-dasharray: 4 3; }
             .req { stroke: \(k.req); fill: \(k.req); } .prov { stroke: \(k.prov); fill: \(k.prov); }
             .ok { stroke: \(k.ok); fill: \(k.ok); } .fail { stroke: \(k.fail); fill: \(k.fail); }
-            line.msg { stroke-width: 2; } line.retrans { stroke-dasharray: 6 4; }
-            text, text.req, text.prov, text.ok, text.fail { paint-order: stroke; stroke: \(t.background); \
+            .rtp { stroke: \(t.dim); fill: \(t.dim); }
+            line.msg { stroke-width: 2; } line.retrans { stroke-dasharray: 6 4; } line.rtp { stroke-dasharray: 2 3; }
+            text, text.req, text.prov, text.ok, text.fail, text.rtp { paint-order: stroke; stroke: \(t.background); \
             stroke-width: 4px; stroke-linejoin: round; }
             </style>
             <defs>
 
             """
-        for kind in ["req", "prov", "ok", "fail"] {
+        for kind in ["req", "prov", "ok", "fail", "rtp"] {
             out += "<marker id=\"head-\(kind)\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" "
                 + "markerHeight=\"8\" orient=\"auto-start-reverse\"><path class=\"\(kind)\" d=\"M0,0 L10,5 L0,10 z\"/>"
                 + "</marker>\n"
@@ -215,6 +216,8 @@ public struct LadderSVGRenderer: Sendable {
     }
 
     static func kind(_ arrow: LadderArrow) -> String {
+        // An RTP stream: a dotted row in the dim colour (sngrep's RTP lines), under the SIP that set it up.
+        if arrow.isMedia { return "rtp" }
         if arrow.isRequest { return "req" }
         switch arrow.statusCode {
         case 100..<200: return "prov"

@@ -173,7 +173,8 @@ public struct LadderTextRenderer: Sendable {
     /// `├──────→` or `←──────┤`, `length` + 1 cells from the left column to the right one.
     private func arrowText(_ arrow: LadderArrow, length: Int) -> String {
         let g = self.glyphs
-        let body = String(repeating: g.line, count: max(0, length - 1))
+        // RTP rows are drawn double (`═══>`), apart from the SIP that set them up.
+        let body = String(repeating: arrow.isMedia ? (self.ascii ? "=" : "═") : g.line, count: max(0, length - 1))
         if arrow.from == arrow.to { return String(g.startRight) + body + (self.ascii ? "@" : "↺") }
         return arrow.from < arrow.to
             ? String(g.startRight) + body + String(g.right)
@@ -199,7 +200,7 @@ public struct LadderTextRenderer: Sendable {
     }
 
     static func style(_ arrow: LadderArrow) -> TextLine.Style {
-        if arrow.isRetransmission { return .dim }
+        if arrow.isRetransmission || arrow.isMedia { return .dim }
         if arrow.isRequest { return .request }
         switch arrow.statusCode {
         case 100..<200: return .provisional

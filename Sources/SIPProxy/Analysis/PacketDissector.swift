@@ -5,6 +5,8 @@
 struct PacketDissector {
     private var fragments = IPFragmentReassembler()
     private var streams: [StreamKey: TCPStream] = [:]
+    /// Report RTP packets too (UDP datagrams that are not SIP and read as RTP version 2).
+    var collectsRTP = false
 
     private struct StreamKey: Hashable {
         var source: Endpoint
@@ -20,7 +22,16 @@ struct PacketDissector {
         case 17:
             guard payload.count > 8 else { return }
             let body = Array(payload[8...])
-            guard SIPStartLine.isSIPDatagram(body), let info = SIPMessageInfo.scan(body) else { return }
+            guard SIPStartLine.isSIPDatagram(body), let info = SIPMessageInfo.scan(body) else {
+                if self.collectsRTP, let header = body.withUnsafeBytes({ RTPHeader($0) }) {
+                    sink.append(.rtp(CapturedRTP(
+                        time: frame.time, source: Endpoint(address: datagram.source, port: LinkLayer.u16(payload, 0)),
+                        destination: Endpoint(address: datagram.destination, port: LinkLayer.u16(payload, 2)),
+                        header: header, size: body.count
+                    )))
+                }
+                return
+            }
             sink.append(.message(CapturedMessage(
                 info: info, time: frame.time,
                 source: Endpoint(address: datagram.source, port: LinkLayer.u16(payload, 0)),

@@ -26,6 +26,9 @@ public struct SIPMessageInfo: Sendable, Equatable {
     public var media: [String]
     /// How many Via values the message carries (a request with two or more came through a proxy).
     public var viaCount = 0
+    /// Where each SDP media section asks for its media, with its payload types: matches the RTP of a capture to
+    /// its call (`CapturedRTPStreams`).
+    public var mediaDestinations: [SDPMediaDestination] = []
     /// Refer-To (RFC 3515) and Event (RFC 6665) of a REFER, SUBSCRIBE or NOTIFY, for the ladder's labels.
     public var referTo: String?
     public var event: String?
@@ -86,8 +89,9 @@ public struct SIPMessageInfo: Sendable, Equatable {
             let length = headers["content-length"].flatMap { Int($0) }.map { min($0, available) } ?? available
             if length > 0 {
                 info.hasSDP = true
-                let body = String(decoding: bytes[end.bodyStart..<(end.bodyStart + length)], as: UTF8.self)
-                info.media = SDPSummary.media(body)
+                let slice = bytes[end.bodyStart..<(end.bodyStart + length)]
+                info.media = SDPSummary.media(String(decoding: slice, as: UTF8.self))
+                info.mediaDestinations = SDPMediaDestination.all(in: Array(slice))
             }
         }
         return info

@@ -33,13 +33,15 @@ public struct TraceTimeline: Sendable {
         return readers.compactMap(\.warning)
     }
 
-    /// Visits every SIP message in time order (of the frame that completed it).
+    /// Visits every SIP message in time order (of the frame that completed it), and with `rtp` every RTP packet.
     @discardableResult
     public func forEachMessage(
         _ body: (CapturedMessage) -> Void,
-        extraFrame: (FrameRef, String) -> Void = { _, _ in }
+        extraFrame: (FrameRef, String) -> Void = { _, _ in },
+        rtp: ((CapturedRTP) -> Void)? = nil
     ) throws(AnalysisError) -> [String] {
         var dissector = PacketDissector()
+        dissector.collectsRTP = rtp != nil
         var lastTime: CaptureTime = 0
         var events: [DissectorEvent] = []
         func drain() {
@@ -47,6 +49,7 @@ public struct TraceTimeline: Sendable {
                 switch event {
                 case .message(let message): body(message)
                 case .extraFrame(let frame, let callID): extraFrame(frame, callID)
+                case .rtp(let packet): rtp?(packet)
                 }
             }
             events.removeAll(keepingCapacity: true)

@@ -2,12 +2,7 @@
 
 /// Reads `m=` and `a=rtpmap` lines of an SDP body.
 enum SessionDescription {
-    /// RFC 3551 §6 static payload types (those still met in practice).
-    static let staticPayloads: [Int: String] = [
-        0: "PCMU", 3: "GSM", 4: "G723", 5: "DVI4", 6: "DVI4", 7: "LPC", 8: "PCMA", 9: "G722", 10: "L16", 11: "L16",
-        12: "QCELP", 13: "CN", 14: "MPA", 15: "G728", 16: "DVI4", 17: "DVI4", 18: "G729", 25: "CelB", 26: "JPEG",
-        28: "nv", 31: "H261", 32: "MPV", 33: "MP2T", 34: "H263",
-    ]
+    static var staticPayloads: [Int: String] { SDPDocument.staticPayloads }
 
     /// The media streams of a body; nil when the body is not SDP (no `v=` line or no `m=` line).
     static func media(of body: [UInt8]) -> [CallMedia]? {

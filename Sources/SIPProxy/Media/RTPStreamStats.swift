@@ -64,11 +64,14 @@ public struct RTPStreamStats: Sendable, Equatable {
             self.lastTransit = nil
             self.jitter = 0
         }
-        // A.8: transit = arrival (in timestamp units) - timestamp; J += (|D| - J) / 16.
-        let arrival = arrivalNanos / 1000 * Int64(rate) / 1_000_000
-        let transit = arrival - Int64(header.timestamp)
+        // A.8: transit = arrival (in timestamp units) - timestamp; J += (|D| - J) / 16. Only differences matter,
+        // so the arithmetic wraps: a capture's times and an SDP's clock rate are whatever the file says.
+        let seconds = arrivalNanos / 1_000_000_000
+        let fraction = arrivalNanos % 1_000_000_000
+        let arrival = (seconds &* Int64(rate)) &+ (fraction &* Int64(rate)) / 1_000_000_000
+        let transit = arrival &- Int64(header.timestamp)
         if let last = self.lastTransit {
-            var d = Double(transit - last)
+            var d = Double(transit &- last)
             if d < 0 { d = -d }
             // A timestamp wrap or a new talk spurt far away would be one huge jump: ignore what is over 10 s.
             if d < Double(rate) * 10 { self.jitter += (d - self.jitter) / 16 }

@@ -49,7 +49,7 @@ public struct SDPMediaSection: Sendable, Equatable {
         for line in self.lines where line.hasPrefix("a=rtpmap:\(first) ") {
             return line.split(separator: " ", maxSplits: 1).last.flatMap { $0.split(separator: "/").first }.map(String.init)
         }
-        return Int(first).flatMap { SessionDescription.staticPayloads[$0] } ?? first
+        return Int(first).flatMap { SDPDocument.staticPayloads[$0] } ?? first
     }
 
     /// Whether the section multiplexes RTCP on the RTP port (RFC 5761).
@@ -91,6 +91,13 @@ public struct SDPDocument: Sendable, Equatable {
     public var media: [SDPMediaSection]
     /// The body's line end (`\r\n` per RFC 4566 §5; some phones send `\n`), kept for the rewrite.
     public var lineEnd: String
+
+    /// RFC 3551 §6 static payload types (those still met in practice).
+    public static let staticPayloads: [Int: String] = [
+        0: "PCMU", 3: "GSM", 4: "G723", 5: "DVI4", 6: "DVI4", 7: "LPC", 8: "PCMA", 9: "G722", 10: "L16", 11: "L16",
+        12: "QCELP", 13: "CN", 14: "MPA", 15: "G728", 16: "DVI4", 17: "DVI4", 18: "G729", 25: "CelB", 26: "JPEG",
+        28: "nv", 31: "H261", 32: "MPV", 33: "MP2T", 34: "H263",
+    ]
 
     /// RFC 3551 §6 clock rates of static payload types (G.722 is 8000 in SDP for historical reasons, §4.5.2).
     static let staticClockRates: [Int: Int] = [

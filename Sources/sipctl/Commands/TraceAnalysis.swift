@@ -149,6 +149,9 @@ struct TraceLadder: AsyncParsableCommand {
     @Flag(help: "One column per host instead of per IP:port.")
     var mergeHosts = false
 
+    @Flag(help: "Leave out the RTP rows (each stream the calls' SDP set up, with codec, packets, loss and jitter).")
+    var noRtp = false
+
     @Option(help: "text (default), svg or html.")
     var format: Format = .text
 
@@ -175,13 +178,15 @@ struct TraceLadder: AsyncParsableCommand {
         }
         var options = try self.drawing.ladderOptions(mergeHosts: self.mergeHosts)
         let files = try await self.sources.resolve()
-        let (calls, messages, warnings, names) = try TraceAnalysisRun.run { () throws(AnalysisError) in
-            try CallSelection.loadWithNames(selection, group: self.group, paths: files)
+        let loaded = try TraceAnalysisRun.run { () throws(AnalysisError) in
+            try CallSelection.loadDialogs(selection, group: self.group, paths: files, rtp: !self.noRtp)
         }
-        TraceAnalysisRun.warn(warnings)
-        if !self.drawing.addresses { options.names = names }
-        var ladder = Ladder(callIDs: calls.map(\.callID), messages: messages, options: options)
-        ladder.titles = Ladder.titles(of: calls)
+        TraceAnalysisRun.warn(loaded.warnings)
+        if !self.drawing.addresses { options.names = loaded.names }
+        var ladder = Ladder(
+            callIDs: loaded.calls.map(\.callID), messages: loaded.messages, options: options, streams: loaded.streams
+        )
+        ladder.titles = Ladder.titles(of: loaded.calls)
         switch self.format {
         case .svg:
             print(LadderSVGRenderer(theme: self.theme).svg(ladder), terminator: "")

@@ -62,7 +62,7 @@ struct AnalysisSVGTests {
         let ladder = try AnalysisFixtures.ladder([AnalysisFixtures.path("tcp-split-coalesced.pcap")])
         for theme in LadderSVGRenderer.Theme.allCases {
             let svg = LadderSVGRenderer(theme: theme).svg(ladder)
-            #expect(svg.contains("text, text.req, text.prov, text.ok, text.fail { paint-order: stroke; "
+            #expect(svg.contains("text, text.req, text.prov, text.ok, text.fail, text.rtp { paint-order: stroke; "
                 + "stroke: \(theme.background); stroke-width: 4px; stroke-linejoin: round; }"), "\(theme)")
             #expect(!svg.contains("stroke: none"), "\(theme)")
         }

@@ -91,3 +91,34 @@ struct LadderTerminalTests {
         #expect((call["invite"] as? String)?.hasSuffix("Z") == true)
     }
 }
+
+@Suite("Analysis: RTP streams in a capture")
+struct CapturedRTPTests {
+    /// A call through `sipctl serve --media relay` with 50 RTP packets each way (recorded by the proxy).
+    static let capture = "proxy-relay-rtp.pcap"
+
+    @Test("each direction of each leg is a stream matched to the call by its SDP, with codec, counts and jitter")
+    func streams() throws {
+        let loaded = try CallSelection.loadDialogs(.last, group: false, paths: [AnalysisFixtures.path(Self.capture)], rtp: true)
+        #expect(loaded.streams.count == 4)
+        #expect(loaded.streams.allSatisfy { $0.codec == "PCMU" && $0.stats.packets == 50 && $0.stats.lost == 0 })
+        #expect(loaded.streams.allSatisfy { $0.stats.jitterMs > 0 && $0.stats.jitterMs < 20 })
+        // Two go to the relay (127.0.0.10), two come from it.
+        #expect(loaded.streams.filter { $0.destination.address.description == "127.0.0.10" }.count == 2)
+        let ladder = Ladder(callIDs: loaded.calls.map(\.callID), messages: loaded.messages,
+                            options: LadderOptions(names: loaded.names), streams: loaded.streams)
+        let rows = ladder.arrows.filter(\.isMedia)
+        #expect(rows.count == 4 && rows.allSatisfy { $0.label == "RTP PCMU" && $0.media.first?.hasPrefix("50 pkts · 0 lost · jitter ") == true })
+        // Between the phones' and the proxy's lifelines, no column of their own for the RTP ports.
+        #expect(ladder.columns == ["alice", "proxy", "bob"], "\(ladder.columns)")
+        let ack = try #require(ladder.arrows.lastIndex { $0.label == "ACK" })
+        let bye = try #require(ladder.arrows.firstIndex { $0.label == "BYE" })
+        #expect(ladder.arrows.indices.filter { ladder.arrows[$0].isMedia }.allSatisfy { $0 > ack && $0 < bye }, "in time order")
+        let text = LadderTextRenderer(width: 100, ascii: true).render(ladder)
+        #expect(text.contains("|=====") || text.contains("=====>"), "\(text)")
+        #expect(LadderSVGRenderer().svg(ladder).contains("line class=\"msg rtp\""))
+        // Without asking for RTP, none is collected.
+        let plain = try CallSelection.loadDialogs(.last, group: false, paths: [AnalysisFixtures.path(Self.capture)], rtp: false)
+        #expect(plain.streams.isEmpty)
+    }
+}
