@@ -158,7 +158,7 @@ public final class SIPProxyServer: Service, Sendable {
     /// SDP names `--advertise` when it is set (the address phones behind NAT see).
     private func mediaResources(listeners: [Listener], recorder: TraceRecorder) throws -> SharedServices.MediaResources? {
         let settings = self.configuration.media
-        guard settings.mode != .direct else { return nil }
+        guard settings.mode != .direct || !settings.alwaysRelay.isEmpty else { return nil }
         let candidates = listeners.map(\.address).filter { $0.ipAddress != nil }
         let chosen = settings.address
             ?? (candidates.first { !$0.isLoopback } ?? candidates.first)?.ipAddress

@@ -385,12 +385,13 @@ public struct CallTracker: Sendable {
         for key in self.sessions.keys where key.callID == callID { self.sessions[key]?.record.rtp = rtp }
     }
 
-    /// The relay saw no media for its timeout: the call ends now as `media-timeout`.
-    public mutating func endByMediaTimeout(callID: String, at time: WallClock) -> [CallEvent] {
+    /// The relay ended the call: no media for its timeout (`media-timeout`), or a session timer that ran out
+    /// (`timed-out`).
+    public mutating func endByMediaTimeout(callID: String, outcome: CallOutcome = .mediaTimeout, at time: WallClock) -> [CallEvent] {
         var events: [CallEvent] = []
         for key in self.sessions.keys where key.callID == callID {
             guard var session = self.sessions.removeValue(forKey: key) else { continue }
-            session.record.close(.mediaTimeout, at: time)
+            session.record.close(outcome, at: time)
             self.tombstones[key] = (time, session.inviteCSeq)
             events.append(.ended(session.record))
         }

@@ -41,6 +41,8 @@ public struct SharedServices: Sendable {
         self.routeSigner = RouteSigner()
         self.journal = journal
         self.overload = OverloadBoard(shards: configuration.workers)
-        self.media = configuration.media.mode == .direct ? nil : media
+        // Direct mode still relays the users the config names.
+        let settings = configuration.media
+        self.media = settings.mode == .direct && settings.alwaysRelay.isEmpty ? nil : media
     }
 }

@@ -79,7 +79,7 @@ final class MediaRelay: @unchecked Sendable {
 
     /// Why a session ended.
     enum Ending: String {
-        case hungUp, failed, mediaTimeout, shutdown
+        case hungUp, failed, mediaTimeout, sessionExpired, shutdown
     }
 
     let eventLoop: EventLoop
@@ -90,8 +90,9 @@ final class MediaRelay: @unchecked Sendable {
     let recorder: TraceRecorder?
     var logger: Logger
     let now: @Sendable () -> NIODeadline
-    /// Told when a session's media stopped (the SIP core closes the journal record).
-    var onTimeout: ((String) -> Void)?
+    /// Told when a session's media stopped or its session timer ran out (the SIP core closes the journal
+    /// record), before its ports are closed.
+    var onTimeout: ((String, Ending) -> Void)?
 
     private(set) var sessions: [String: MediaSession] = [:]
     private var endpoints: [Int: RelayEndpoint] = [:]
@@ -166,6 +167,7 @@ final class MediaRelay: @unchecked Sendable {
     func end(_ callID: String, _ why: Ending) {
         guard let session = self.sessions.removeValue(forKey: callID) else { return }
         self.answeredAt[callID] = nil
+        self.refreshDeadline[callID] = nil
         for (_, ports) in session.allPorts { self.close(ports) }
         self.logger.debug("media relay ended (\(why.rawValue))", metadata: ["sip.call_id": "\(callID)"])
         if self.sessions.isEmpty {
@@ -350,7 +352,15 @@ final class MediaRelay: @unchecked Sendable {
     /// when nothing came at all).
     func expire() {
         let now = self.now()
+        var ended: [(String, Ending)] = []
         for (callID, session) in self.sessions where session.answered {
+            if let deadline = self.refreshDeadline[callID], now >= deadline {
+                // RFC 4028 §10: no refresh within the session interval: the session is over.
+                self.logger.info("session timer expired without a refresh, media ports freed",
+                                 metadata: ["sip.call_id": "\(callID)"])
+                ended.append((callID, .sessionExpired))
+                continue
+            }
             let last = session.allPorts.flatMap { _, ports in ports.values.flatMap { [$0, $0 + 1] } }
                 .compactMap { self.endpoints[$0]?.lastPacket }.max()
             // Silence counts from the last packet, or from the answer when nothing came since.
@@ -358,10 +368,24 @@ final class MediaRelay: @unchecked Sendable {
             guard now - since >= self.settings.timeout else { continue }
             self.logger.info("media timeout: no RTP for \(self.settings.timeout.nanoseconds / 1_000_000_000) s, ports freed",
                              metadata: ["sip.call_id": "\(callID)"])
-            self.end(callID, .mediaTimeout)
-            self.onTimeout?(callID)
+            ended.append((callID, .mediaTimeout))
+        }
+        for (callID, why) in ended {
+            // The SIP core reads the session's counts for the journal before its ports go.
+            self.onTimeout?(callID, why)
+            self.end(callID, why)
         }
     }
+
+    /// A session timer (RFC 4028) was negotiated or refreshed: the session ends unless refreshed again within
+    /// `seconds` (§10: the refresher refreshes by half the interval; the other side waits the whole of it).
+    func refreshed(callID: String, sessionExpires seconds: Int) {
+        guard self.sessions[callID] != nil, seconds > 0 else { return }
+        self.refreshDeadline[callID] = self.now() + .seconds(Int64(min(seconds, 86_400)))
+    }
+
+    /// Session timers in force: the latest moment of the next refresh.
+    private var refreshDeadline: [String: NIODeadline] = [:]
 
     /// When each answered session was first seen answered by the sweep (silence is counted from there).
     private var answeredAt: [String: NIODeadline] = [:]

@@ -23,8 +23,21 @@ public struct MediaSettings: Sendable, Equatable {
     /// A call whose media stopped this long after it was answered is ended (its ports freed, the journal told).
     public var timeout: TimeAmount = .seconds(60)
     public var traceRTP: TraceRTP = .on
+    /// Per user, from the config file: calls from or to these users are always relayed (a phone known to sit
+    /// behind NAT), or never (a phone on the proxy's own LAN), whatever `mode` says. `never` wins over `always`.
+    public var alwaysRelay: Set<String> = []
+    public var neverRelay: Set<String> = []
 
     public init() {}
+
+    /// Whether a call between these users goes through the relay, before looking at addresses (`nat`): nil
+    /// leaves it to the mode.
+    public func override(caller: String?, callee: String?) -> Bool? {
+        let users = [caller, callee].compactMap { $0?.lowercased() }
+        if users.contains(where: self.neverRelay.contains) { return false }
+        if users.contains(where: self.alwaysRelay.contains) { return true }
+        return nil
+    }
 
     /// Parses `--rtp-ports 20000-29999`: at least two pairs, within 1024-65535.
     public static func parsePorts(_ text: String) -> ClosedRange<Int>? {

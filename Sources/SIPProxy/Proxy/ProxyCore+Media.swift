@@ -53,6 +53,13 @@ extension ProxyCore {
             response.body = body
         }
         if response.isSuccess, response.cseq.method == .invite { media.answered(callID: response.callID) }
+        // RFC 4028 §4: a 2xx to INVITE or UPDATE with Session-Expires sets (or refreshes) the session interval.
+        if response.isSuccess, response.cseq.method == .invite || response.cseq.method == .update,
+            let value = response.headers.values("session-expires").first,
+            let seconds = Int(value.prefix { $0.isNumber })
+        {
+            media.refreshed(callID: response.callID, sessionExpires: seconds)
+        }
     }
 
     /// The final response to a call's first INVITE went upstream: a failure (or the 487 of a CANCEL) ends its relay.
@@ -63,18 +70,24 @@ extension ProxyCore {
         media.end(response.callID, .failed)
     }
 
-    /// The relay heard nothing for its timeout: the journal closes the call as `media-timeout`, with what the relay
-    /// counted.
-    func mediaTimedOut(_ callID: String) {
+    /// The relay heard nothing for its timeout, or the session timer ran out: the journal closes the call
+    /// (`media-timeout`, or `timed-out` for a session never refreshed), with what the relay counted.
+    func mediaTimedOut(_ callID: String, _ why: MediaRelay.Ending) {
         guard let journal = self.journal else { return }
-        let events = self.tracker.endByMediaTimeout(callID: callID, at: .now())
+        if let rtp = self.media?.rtp(callID: callID) { self.tracker.attachRTP(callID: callID, rtp) }
+        let outcome: CallOutcome = why == .sessionExpired ? .timedOut : .mediaTimeout
+        let events = self.tracker.endByMediaTimeout(callID: callID, outcome: outcome, at: .now())
         if !events.isEmpty { journal.record(events) }
     }
 
-    /// `relay`: every call. `nat`: a call whose caller or callee looks NATed: the caller's SDP or Contact address is
+    /// The config's per-user lists first (`media.always_relay`, `media.never_relay`); then `relay`: every call.
+    /// `nat`: a call whose caller or callee looks NATed: the caller's SDP or Contact address is
     /// not the address its INVITE came from, or a callee's registered Contact is not the address it registered from
     /// (Kamailio's nat_uac_test 1 and 8, RFC 7362 §3).
     private func shouldRelay(_ request: SIPRequest, targets: [ForwardTarget], from peer: Peer) -> Bool {
+        if let forced = self.configuration.media.override(caller: request.from.uri.user, callee: request.uri.user) {
+            return forced
+        }
         switch self.configuration.media.mode {
         case .direct: return false
         case .relay: return true

@@ -155,7 +155,7 @@ public final class ProxyCore: @unchecked Sendable {
                 self.transport.onReceive = { [weak self] bytes, peer in self?.receive(bytes, from: peer) }
             }
             self.transport.onOversized = { [weak self] bytes, peer in self?.handleOversized(bytes, from: peer) }
-            self.media?.onTimeout = { [weak self] callID in self?.mediaTimedOut(callID) }
+            self.media?.onTimeout = { [weak self] callID, why in self?.mediaTimedOut(callID, why) }
             self.scheduleSweep()
             self.startOverloadSampling()
         }

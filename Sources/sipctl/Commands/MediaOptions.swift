@@ -1,6 +1,6 @@
 // `sipctl serve` media relay options (`--media`, `--rtp-ports`, `--media-address`, `--media-timeout`,
 // `--trace-rtp`) and their YAML keys (`media.mode`, `media.rtp_ports`, `media.address`, `media.timeout`,
-// `media.trace_rtp`).
+// `media.trace_rtp`, and the per-user lists `media.always_relay`, `media.never_relay`).
 
 import ArgumentParser
 import Configuration
@@ -29,8 +29,10 @@ struct MediaOptions: ParsableArguments {
                        traceRTP: self.traceRtp, source: { "--\($0)" }, to: &settings)
     }
 
-    /// The `media:` section of a config file.
+    /// The `media:` section of a config file (also `always_relay` and `never_relay`: lists of users).
     static func apply(reader: ConfigReader, path: String, to settings: inout MediaSettings) throws {
+        if let users = reader.stringArray(forKey: "media.always_relay") { settings.alwaysRelay = Set(users.map { $0.lowercased() }) }
+        if let users = reader.stringArray(forKey: "media.never_relay") { settings.neverRelay = Set(users.map { $0.lowercased() }) }
         try Self.apply(
             mode: reader.string(forKey: "media.mode"), ports: reader.string(forKey: "media.rtp_ports"),
             address: reader.string(forKey: "media.address"), timeout: reader.string(forKey: "media.timeout"),
