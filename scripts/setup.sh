@@ -5,7 +5,7 @@
 set -euo pipefail
 
 # baresip-core, openssl, python3, iproute2 and util-linux (unshare, prlimit) for the real-phone, TLS and hardening
-# tests;
+# tests (the voice test's baresip modules, ausine, sndfile and cons, are all in baresip-core);
 # binutils (ar, ld.gold) for linking the fuzz harnesses; chromium (headless) for the HTML ladder tests.
 packages=(libpcap-dev pkg-config sip-tester tshark tcpdump sngrep baresip-core openssl iproute2 util-linux binutils python3
     chromium)
