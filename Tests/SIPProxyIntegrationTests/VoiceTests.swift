@@ -20,6 +20,85 @@ struct VoiceTests {
         Self.finish(call, passed: passed)
     }
 
+    @Test("two baresip phones hear each other's tone through the media relay; the trace holds and plays both directions")
+    func mediaRelay() async throws {
+        let call = try await VoiceCall.run(proxyArguments: ["--media", "relay", "--rtp-ports", "30000-30099", "--trace-flush-ms", "0"])
+        var passed = Self.expectVoiceBothWays(call)
+        // Each phone was told to send its RTP to the proxy. baresip sends from 127.0.0.1, not the address in its
+        // SDP: only latching gets its audio back to it.
+        let offer = call.bob.received("INVITE ").first?.text ?? ""
+        let answer = call.alice.received("SIP/2.0 200").first { $0.text.contains("\r\n\r\nv=0") }?.text ?? ""
+        passed = check(offer.contains("c=IN IP4 127.0.0.10") && !offer.contains("c=IN IP4 \(VoiceCall.alice.address)"),
+                       "bob was offered the relay's address\n\(offer)") && passed
+        passed = check(answer.contains("c=IN IP4 127.0.0.10"), "alice got the relay's address in the answer\n\(answer)") && passed
+        // The proxy's trace: four RTP streams (each phone to the relay, the relay to each phone) without loss, and
+        // each decodes to its speaker's tone, as Wireshark's player would play it.
+        let traces = call.directory.appendingPathComponent("traces")
+        let file = traceFiles(in: traces).first
+        passed = check(file != nil, "no trace file in \(traces.path)") && passed
+        if let file {
+            let streams = try await ToolRunner.run("/usr/bin/env", ["tshark", "-q", "-z", "rtp,streams", "-r", file.path],
+                                                   in: call.directory)
+            // (A packet the relay sent before a phone's first one went to the phone's SDP address: a stream of
+            // its own in tshark's list, left out here.)
+            let rows = streams.stdout.split(separator: "\n").filter { row in
+                row.contains("g711") && (row.split(separator: " ").dropFirst(8).first.flatMap { Int($0) } ?? 0) >= 100
+            }
+            passed = check(rows.count == 4 && rows.allSatisfy { $0.contains(" 0 (0.0%)") },
+                           "four RTP streams without loss in the trace\n\(streams.stdout)") && passed
+            let payloads = try await Self.rtpPayloads(file, in: call.directory)
+            var tones: [Double] = []
+            for (stream, samples) in payloads.sorted(by: { $0.key < $1.key }) where samples.count >= 100 * 160 {
+                let report = ToneAnalysis.analyze(try PCMWave.parse(PCMWave.wavData(samples, sampleRate: 8000)),
+                                                  frequencies: VoiceCall.frequencies)
+                let tone = VoiceCall.frequencies.first { report.relativePower(at: $0) > 0.5 }
+                passed = check(tone != nil && report.voicedDuration >= 2.5, "stream \(stream) plays no clear tone: \(report)") && passed
+                if let tone { tones.append(tone) }
+            }
+            passed = check(tones.filter { $0 == VoiceCall.frequencies[0] }.count == 2
+                           && tones.filter { $0 == VoiceCall.frequencies[1] }.count == 2,
+                           "each tone in two streams (to the relay and from it): \(tones)") && passed
+        }
+        Self.finish(call, passed: passed)
+    }
+
+    /// The G.711 payload of each RTP stream (SSRC, source and destination) in a capture, decoded to samples.
+    static func rtpPayloads(_ file: URL, in directory: URL) async throws -> [String: [Float]] {
+        let fields = try await ToolRunner.run("/usr/bin/env", [
+            "tshark", "-r", file.path, "-Y", "rtp", "-T", "fields", "-E", "separator=/t", "-e", "rtp.ssrc", "-e", "ip.src",
+            "-e", "udp.srcport", "-e", "ip.dst", "-e", "udp.dstport", "-e", "rtp.p_type", "-e", "rtp.payload",
+        ], in: directory)
+        var out: [String: [Float]] = [:]
+        for line in fields.stdout.split(separator: "\n") {
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard f.count == 7, let type = Int(f[5]), type == 0 || type == 8 else { continue }
+            let hex = f[6].replacingOccurrences(of: ":", with: "")
+            var bytes: [UInt8] = []
+            var index = hex.startIndex
+            while let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex), index < hex.endIndex {
+                if let byte = UInt8(hex[index..<next], radix: 16) { bytes.append(byte) }
+                index = next
+            }
+            out["\(f[0]) \(f[1]):\(f[2])->\(f[3]):\(f[4])", default: []] += bytes.map { type == 0 ? Self.ulaw($0) : Self.alaw($0) }
+        }
+        return out
+    }
+
+    /// G.711 μ-law and A-law to linear (ITU-T G.711), scaled to -1...1.
+    static func ulaw(_ byte: UInt8) -> Float {
+        let u = ~byte
+        let sign = u & 0x80, exponent = Int((u >> 4) & 0x07), mantissa = Int(u & 0x0F)
+        let magnitude = ((mantissa << 3) + 0x84) << exponent - 0x84
+        return Float(sign != 0 ? -magnitude : magnitude) / 32768
+    }
+
+    static func alaw(_ byte: UInt8) -> Float {
+        let a = byte ^ 0x55
+        let sign = a & 0x80, exponent = Int((a >> 4) & 0x07), mantissa = Int(a & 0x0F)
+        let magnitude = exponent == 0 ? (mantissa << 4) + 8 : ((mantissa << 4) + 0x108) << (exponent - 1)
+        return Float(sign != 0 ? magnitude : -magnitude) / 32768
+    }
+
     /// The expectations every voice call must meet, whatever the proxy does with the media: the script ran to the
     /// end, the call was set up and torn down through the proxy, and each phone heard the other's tone clearly
     /// (at least half of the voiced energy, 20 dB over its own tone, not quieter than -30 dBFS, for nearly the

@@ -159,6 +159,8 @@ public struct ProxyStatus: Codable, Sendable, Equatable {
     public var limits: LimitsStatus?
     /// Each shard's load (one per `--workers`).
     public var shards: [ShardStatus]?
+    /// The media relay: `direct`, or `relay 20000-29999, 4 of 5000 pairs in use`. Nil from an older proxy.
+    public var media: String?
 }
 
 /// One shard (event loop) of the proxy in `sipctl status`.

@@ -160,7 +160,11 @@ struct ProxyControl: ControlDispatcher {
                     clientTransactions: shards.reduce(0) { $0 + $1.0.clientTransactions },
                     uptimeSeconds: Int((now - startedAt).nanoseconds / 1_000_000_000),
                     limits: Self.limits(core, shards.map { ($0.0.connections, $0.1, $0.2) }),
-                    shards: shards.map(\.0)
+                    shards: shards.map(\.0),
+                    media: core.media.map { relay in
+                        "\(core.configuration.media.mode.rawValue), ports \(relay.pool.range.lowerBound)-"
+                            + "\(relay.pool.range.upperBound), \(relay.pool.inUse) of \(relay.pool.capacity) pairs in use"
+                    } ?? MediaSettings.Mode.direct.rawValue
                 )
                 return response
             }

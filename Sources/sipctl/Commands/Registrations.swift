@@ -63,6 +63,7 @@ struct Status: AsyncParsableCommand {
             print("overload:   \(overload); now \(shed / 10) % shed (queue \(delay) ms, loop lag \(lag) ms), "
                 + "\(refused) requests refused")
         }
+        if let media = status.media { print("media:      \(media)") }
         print("uptime:     \(status.uptimeSeconds) s")
     }
 }
