@@ -48,3 +48,29 @@ public struct MediaStatus: Codable, Sendable, Equatable {
         ).render()
     }
 }
+
+/// A relayed session as `sipctl media` lists it.
+public struct MediaSessionInfo: Codable, Sendable, Equatable {
+    public struct Stream: Codable, Sendable, Equatable {
+        public var index: Int
+        public var media: String
+        public var codec: String?
+        /// The relay's RTP port facing the caller and the callee.
+        public var callerPort: Int?
+        public var calleePort: Int?
+        /// Where each phone's media goes: latched (where it sends from) or its SDP address.
+        public var caller: String?
+        public var callee: String?
+        public var callerLatched: Bool
+        public var calleeLatched: Bool
+        /// Packets from the caller (forwarded to the callee) and from the callee.
+        public var fromCaller: RTPStreamSummary
+        public var fromCallee: RTPStreamSummary
+        public var callerDirection: String?
+        public var calleeDirection: String?
+    }
+
+    public var callID: String
+    public var answered: Bool
+    public var streams: [Stream]
+}

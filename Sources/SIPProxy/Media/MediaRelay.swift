@@ -10,61 +10,6 @@ import Logging
 import NIOCore
 import NIOPosix
 
-/// One socket of the relay: the RTP or RTCP port of a stream, facing one side.
-final class RelayEndpoint {
-    let port: Int
-    let callID: String
-    let index: Int
-    /// The side whose phone sends here, and that this socket sends to.
-    let facing: MediaSide
-    let isRTCP: Bool
-    var channel: Channel?
-    /// Where the phone's SDP says it receives (RTP or RTCP port of its `m=` line); nil on hold or before its SDP.
-    var target: SocketAddress?
-    /// Where the phone's packets actually come from (symmetric RTP, RFC 4961); sent to in preference.
-    var latched: SocketAddress?
-    var lastPacket: NIODeadline?
-    /// Packets from the phone into this socket.
-    var stats = RTPStreamStats()
-
-    init(port: Int, callID: String, index: Int, facing: MediaSide, isRTCP: Bool) {
-        self.port = port
-        self.callID = callID
-        self.index = index
-        self.facing = facing
-        self.isRTCP = isRTCP
-    }
-
-    /// Where to send to this side's phone.
-    var destination: SocketAddress? { self.latched ?? self.target }
-}
-
-/// A relayed session as `sipctl media` lists it.
-public struct MediaSessionInfo: Codable, Sendable, Equatable {
-    public struct Stream: Codable, Sendable, Equatable {
-        public var index: Int
-        public var media: String
-        public var codec: String?
-        /// The relay's RTP port facing the caller and the callee.
-        public var callerPort: Int?
-        public var calleePort: Int?
-        /// Where each phone's media goes: latched (where it sends from) or its SDP address.
-        public var caller: String?
-        public var callee: String?
-        public var callerLatched: Bool
-        public var calleeLatched: Bool
-        /// Packets from the caller (forwarded to the callee) and from the callee.
-        public var fromCaller: RTPStreamSummary
-        public var fromCallee: RTPStreamSummary
-        public var callerDirection: String?
-        public var calleeDirection: String?
-    }
-
-    public var callID: String
-    public var answered: Bool
-    public var streams: [Stream]
-}
-
 /// The relay of one shard.
 final class MediaRelay: @unchecked Sendable {
     /// What `rewrite` gives back.
@@ -389,26 +334,4 @@ final class MediaRelay: @unchecked Sendable {
 
     /// When each answered session was first seen answered by the sweep (silence is counted from there).
     private var answeredAt: [String: NIODeadline] = [:]
-}
-
-/// Reads a relay socket's datagrams and gives them to the relay.
-final class MediaChannelHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-
-    private let relay: MediaRelay
-    private let port: Int
-
-    init(relay: MediaRelay, port: Int) {
-        self.relay = relay
-        self.port = port
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.relay.packet(self.unwrapInboundIn(data), on: self.port)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // A send to a phone that went away (ICMP port unreachable) must not close the port: the phone may come
-        // back, and the other direction still flows.
-    }
 }
