@@ -100,7 +100,9 @@ public final class SIPProxyServer: Service, Sendable {
                 try recorder.start(self.configuration.traceDefaults)
             }
             let media = try self.mediaResources(listeners: try await loops[0].submit { transports[0].listeners }.get(), recorder: recorder)
-            let shared = SharedServices(configuration: self.configuration, logger: self.logger, journal: journal, media: media)
+            let shared = SharedServices(
+                configuration: self.configuration, logger: self.logger, journal: journal, media: media, loops: loops
+            )
             cores = zip(loops, transports).enumerated().map { index, pair in
                 var logger = self.logger
                 if workers > 1 { logger[metadataKey: "shard"] = "\(index)" }
@@ -158,7 +160,9 @@ public final class SIPProxyServer: Service, Sendable {
     /// SDP names `--advertise` when it is set (the address phones behind NAT see).
     private func mediaResources(listeners: [Listener], recorder: TraceRecorder) throws -> SharedServices.MediaResources? {
         let settings = self.configuration.media
-        guard settings.mode != .direct || !settings.alwaysRelay.isEmpty else { return nil }
+        // The relay's ports serve the conference rooms too.
+        guard settings.mode != .direct || !settings.alwaysRelay.isEmpty || !self.configuration.conference.rooms.isEmpty
+        else { return nil }
         let candidates = listeners.map(\.address).filter { $0.ipAddress != nil }
         let chosen = settings.address
             ?? (candidates.first { !$0.isLoopback } ?? candidates.first)?.ipAddress

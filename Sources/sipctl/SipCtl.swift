@@ -9,7 +9,7 @@ struct SipCtl: AsyncParsableCommand {
         commandName: "sipctl",
         abstract: "SIPProxy: a SIP proxy and registrar with a built-in trace recorder.",
         version: SIPProxyVersion.current,
-        subcommands: [Serve.self, Registrations.self, Status.self, Calls.self, Media.self, Trace.self, Phrases.self, Forward.self]
+        subcommands: [Serve.self, Registrations.self, Status.self, Calls.self, Media.self, Conference.self, Trace.self, Phrases.self, Forward.self]
     )
 }
 

@@ -71,6 +71,8 @@ public struct ProxyConfiguration: Sendable {
     public var followRedirects = true
     /// RTP: phone to phone (the default), or through the proxy's media relay.
     public var media = MediaSettings()
+    /// Conference rooms the proxy hosts itself (`--conference 800`).
+    public var conference = ConferenceSettings()
     /// Forwards (rules and redirects) one call may take.
     public var forwardingHopLimit = ForwardingPlanner.defaultHopLimit
 

@@ -28,6 +28,11 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var rule: ForwardingRule?
     /// `trace.follow`: the last message sequence number the follower has (absent: a new follower, start from now).
     public var after: UInt64?
+    /// `conference.*`: the room, the participant (Call-ID or user), and for `mute`/`lock` the new state (absent:
+    /// toggle for `mute`).
+    public var room: String?
+    public var participant: String?
+    public var on: Bool?
 
     public init(
         command: String,
@@ -35,8 +40,14 @@ public struct ControlRequest: Codable, Sendable, Equatable {
         trace: TraceStartOptions? = nil,
         user: String? = nil,
         rule: ForwardingRule? = nil,
-        after: UInt64? = nil
+        after: UInt64? = nil,
+        room: String? = nil,
+        participant: String? = nil,
+        on: Bool? = nil
     ) {
+        self.room = room
+        self.participant = participant
+        self.on = on
         self.command = command
         self.language = language
         self.trace = trace
@@ -228,6 +239,9 @@ public struct ControlResponse: Codable, Sendable, Equatable {
     public var follow: FollowBatch?
     /// `media.list`: the media relay's sessions and ports.
     public var media: MediaStatus?
+    /// `conference.*`: the rooms in progress (for `mute`: the participant's new state in `muted`).
+    public var conferences: [ConferenceInfo]?
+    public var muted: Bool?
 
     public init(ok: Bool = true, error: String? = nil) {
         self.ok = ok

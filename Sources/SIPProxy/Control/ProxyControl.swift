@@ -40,6 +40,9 @@ struct ProxyControl: ControlDispatcher {
         if request.command == "media.list" {
             return self.mediaList()
         }
+        if request.command.hasPrefix("conference.") {
+            return self.conference(request)
+        }
         if request.command == "trace.follow" {
             // A poll a few times a second: answered from the follow ring, no trace queue hop.
             let follow = self.recorder.follow
@@ -102,6 +105,40 @@ struct ProxyControl: ControlDispatcher {
             default:
                 return .failure("unknown command '\(request.command)'")
             }
+        }
+    }
+
+    /// `conference.list`, `conference.mute` (room, participant, on), `conference.lock` (room, on).
+    private func conference(_ request: ControlRequest) -> EventLoopFuture<ControlResponse> {
+        let loop = self.core.eventLoop
+        guard let conferences = self.core.shared.conferences else {
+            return loop.makeSucceededFuture(.failure("the proxy hosts no conference rooms (sipctl serve --conference 800)"))
+        }
+        switch request.command {
+        case "conference.list":
+            return conferences.list(on: loop).map { rooms in
+                var response = ControlResponse()
+                response.conferences = rooms.filter { request.room == nil || $0.room == request.room }
+                return response
+            }
+        case "conference.mute":
+            guard let room = request.room, let participant = request.participant else {
+                return loop.makeSucceededFuture(.failure("conference.mute needs a room and a participant"))
+            }
+            return conferences.mute(room: room, participant: participant, request.on, on: loop).map { muted in
+                guard let muted else { return .failure("no participant '\(participant)' in room \(room)") }
+                var response = ControlResponse()
+                response.muted = muted
+                return response
+            }
+        case "conference.lock":
+            guard let room = request.room, conferences.isRoom(room) else {
+                return loop.makeSucceededFuture(.failure("no conference room '\(request.room ?? "")'"))
+            }
+            conferences.lock(room: room, request.on ?? true)
+            return loop.makeSucceededFuture(ControlResponse())
+        default:
+            return loop.makeSucceededFuture(.failure("unknown command '\(request.command)'"))
         }
     }
 

@@ -4,6 +4,7 @@
 // in each shard, which the Call-ID routing (`ShardRouter`) makes sufficient.
 
 import Logging
+import NIOCore
 
 public struct SharedServices: Sendable {
     let registrar: LocationService
@@ -17,6 +18,8 @@ public struct SharedServices: Sendable {
     let overload: OverloadBoard
     /// The media relay's ports and the address its SDP names; nil with `--media direct`.
     let media: MediaResources?
+    /// The conference rooms; nil when the proxy hosts none.
+    let conferences: ConferenceService?
 
     /// What every shard's media relay shares.
     public struct MediaResources: Sendable {
@@ -32,7 +35,11 @@ public struct SharedServices: Sendable {
         }
     }
 
-    public init(configuration: ProxyConfiguration, logger: Logger, journal: CallJournal?, media: MediaResources? = nil) {
+    /// `loops`: the shards' event loops, on which rooms run (chosen by room name).
+    public init(
+        configuration: ProxyConfiguration, logger: Logger, journal: CallJournal?, media: MediaResources? = nil,
+        loops: [EventLoop] = []
+    ) {
         self.registrar = LocationService(policy: configuration.registrar)
         self.forwarding = ForwardingService(configuration: configuration, logger: logger)
         self.authenticator = configuration.auth.map { directory in
@@ -44,5 +51,13 @@ public struct SharedServices: Sendable {
         // Direct mode still relays the users the config names.
         let settings = configuration.media
         self.media = settings.mode == .direct && settings.alwaysRelay.isEmpty ? nil : media
+        if let media, !configuration.conference.rooms.isEmpty, !loops.isEmpty {
+            self.conferences = ConferenceService(
+                settings: configuration.conference, loops: loops, pool: media.pool, sdpAddress: media.sdpAddress,
+                recorder: media.recorder, traceRTP: settings.traceRTP, logger: logger
+            )
+        } else {
+            self.conferences = nil
+        }
     }
 }

@@ -105,6 +105,11 @@ extension ProxyCore {
             self.forward(request, targets: [ForwardTarget(uri: request.uri, binding: nil)], entry: entry, from: peer)
             return
         }
+        if self.isForConference(request) {
+            // A room the proxy hosts: it answers as the UAS of this leg.
+            self.handleConference(request, entry: entry, from: peer)
+            return
+        }
         if self.isLocal(request.uri) {
             if request.method == .register {
                 self.handleRegister(request, entry: entry, from: peer, authenticated: authenticatedUser != nil)
@@ -295,6 +300,11 @@ extension ProxyCore {
         // The ACK of a final response the proxy made itself and sent statelessly: it ends here (§17.2.1).
         if let key = self.serverKey(for: incoming), incoming.to.tag == self.localTag(for: key) { return }
         let followsOwnRoute = self.processRoutes(&request)
+        // The ACK of a room's 2xx ends at the room (§13.3.1.4: it stops the 2xx retransmissions).
+        if !request.headers.contains("route"), self.isForConference(request) {
+            self.roomAnswerAcknowledged(request)
+            return
+        }
         var target = ForwardTarget(uri: request.uri, binding: nil)
         if request.headers.contains("route") || !self.isLocal(request.uri) {
             let next = request.routes.first?.uri ?? request.uri

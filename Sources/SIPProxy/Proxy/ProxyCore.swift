@@ -65,6 +65,9 @@ public final class ProxyCore: @unchecked Sendable {
     var overloadSampling: OverloadSampling?
     /// RTP through the proxy (`--media relay|nat`); nil when media goes phone to phone.
     let media: MediaRelay?
+    /// A room's 2xx answers waiting for their ACK, by Call-ID and CSeq: retransmitted until it comes (RFC 3261
+    /// §13.3.1.4).
+    var roomAnswers: [String: TimerID] = [:]
     /// The loop thread's CPU time (the overload control's service time); tests give a made-up one.
     var threadCPUTime: () -> TimeAmount = ProxyCore.currentThreadCPUTime
 

@@ -23,10 +23,39 @@ struct MediaOptions: ParsableArguments {
     @Option(name: .long, help: "Relayed RTP/RTCP in the trace: on (default), off, or headers (12-octet RTP headers only).")
     var traceRtp: String?
 
+    @Option(name: .long, help: "A conference room the proxy hosts: calls to sip:ROOM@proxy are answered by the proxy and mixed, everybody hears everybody (repeatable, e.g. --conference 800).")
+    var conference: [String] = []
+
+    @Option(name: .long, help: "Participants per conference room (default 30; beyond: 486).")
+    var conferenceSize: Int?
+
+    /// The conference flags over what the config file set.
+    func apply(to settings: inout ConferenceSettings) throws {
+        for room in self.conference {
+            guard !room.isEmpty, room.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+                throw ConfigurationError("invalid --conference '\(room)': a room number or name (letters, digits, - _ .)")
+            }
+            settings.rooms.insert(room)
+        }
+        if let size = self.conferenceSize {
+            guard (2...1000).contains(size) else { throw ConfigurationError("invalid --conference-size \(size): 2 to 1000") }
+            settings.maxRoomSize = size
+        }
+    }
+
     /// The flags over what the config file set.
     func apply(to settings: inout MediaSettings) throws {
         try Self.apply(mode: self.media, ports: self.rtpPorts, address: self.mediaAddress, timeout: self.mediaTimeout,
                        traceRTP: self.traceRtp, source: { "--\($0)" }, to: &settings)
+    }
+
+    /// `conferences:` (a list of rooms) and `conference_size` in a config file.
+    static func apply(reader: ConfigReader, path: String, to settings: inout ConferenceSettings) throws {
+        if let rooms = reader.stringArray(forKey: "conferences") { settings.rooms = Set(rooms) }
+        if let size = reader.int(forKey: "conference_size") {
+            guard (2...1000).contains(size) else { throw ConfigurationError("invalid conference_size \(size) in \(path): 2 to 1000") }
+            settings.maxRoomSize = size
+        }
     }
 
     /// The `media:` section of a config file (also `always_relay` and `never_relay`: lists of users).

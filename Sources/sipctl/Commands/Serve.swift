@@ -183,6 +183,7 @@ struct Serve: AsyncParsableCommand {
             if self.noFollowRedirects { settings.followRedirects = false }
             try self.applyLimits(to: &settings)
             try self.mediaOptions.apply(to: &settings.media)
+            try self.mediaOptions.apply(to: &settings.conference)
             settings.forwardingStatePath = self.forwardingState ?? settings.forwardingStatePath ?? "forwarding.json"
             if let logLevel, let parsed = Logger.Level(rawValue: logLevel) { level = parsed }
             if let phrases { settings.phrasesSelection = phrases }
@@ -448,6 +449,7 @@ struct Serve: AsyncParsableCommand {
         if let v = reader.int(forKey: "registrar.max_bindings") { settings.registrar.maxBindings = v }
         if let v = reader.string(forKey: "forwarding_state") { settings.forwardingStatePath = v }
         try MediaOptions.apply(reader: reader, path: path, to: &settings.media)
+        try MediaOptions.apply(reader: reader, path: path, to: &settings.conference)
         if let v = reader.int(forKey: "forwarding_hop_limit") { settings.forwardingHopLimit = v }
         // `forwarding:` maps users to rules: read with the YAML parser (the reader cannot list a section's keys).
         do {

@@ -1,0 +1,336 @@
+// ConferenceRoom: one room's participants and its 20 ms mixing clock, confined to one event loop.
+//
+// Every participant has an RTP port of the relay's pool. Packets are decoded (G.711) into the participant's jitter
+// buffer; every 20 ms the room takes a frame from each buffer, mixes (ConferenceMixer: each hears everyone but
+// themselves) and sends each participant its mix, encoded in its own codec, from its port to where its packets
+// come from (latching, as the relay does). The clock is a deadline schedule, not a delay after each tick, so it
+// does not drift. DTMF `*6` (RFC 4733 telephone-event) mutes and unmutes the sender.
+
+import Logging
+import NIOCore
+import NIOPosix
+
+/// One participant, on the room's loop.
+final class ConferenceParticipant {
+    let id: Int
+    let callID: String
+    /// The caller's user (`alice`), for lists and logs.
+    let user: String
+    let port: Int
+    var channel: Channel?
+    var rtcpChannel: Channel?
+    /// Where its SDP asks for media, and where its packets come from.
+    var target: SocketAddress?
+    var latched: SocketAddress?
+    /// The G.711 payload type it speaks (0 PCMU, 8 PCMA) and its telephone-event type.
+    var payloadType: UInt8
+    var dtmfPayloadType: UInt8?
+    var buffer = JitterBuffer()
+    var muted = false
+    /// Our stream towards it (RFC 3550 §5.1: random initial values).
+    var sequence = UInt16.random(in: 0...UInt16.max)
+    var timestamp = UInt32.random(in: 0...UInt32.max)
+    let ssrc = UInt32.random(in: 1...UInt32.max)
+    /// RFC 4733: the timestamp of the last event counted (an event's end is sent three times), and the digits.
+    var lastEvent: UInt32?
+    var digits = ""
+    var received = RTPStreamStats()
+    var sent: UInt64 = 0
+    let joinedAt: WallClock
+
+    init(id: Int, callID: String, user: String, port: Int, payloadType: UInt8, dtmfPayloadType: UInt8?, target: SocketAddress?) {
+        self.id = id
+        self.callID = callID
+        self.user = user
+        self.port = port
+        self.payloadType = payloadType
+        self.dtmfPayloadType = dtmfPayloadType
+        self.target = target
+        self.joinedAt = .now()
+    }
+
+    var destination: SocketAddress? { self.latched ?? self.target }
+}
+
+/// A room as `sipctl conference list` shows it.
+public struct ConferenceInfo: Codable, Sendable, Equatable {
+    public struct Participant: Codable, Sendable, Equatable {
+        public var callID: String
+        public var user: String
+        public var codec: String
+        public var muted: Bool
+        public var port: Int
+        public var address: String?
+        public var packetsIn: UInt64
+        public var packetsOut: UInt64
+        public var lost: UInt64
+        public var jitterMs: Double
+        public var joinedAt: String
+    }
+
+    public var room: String
+    public var locked: Bool
+    public var participants: [Participant]
+}
+
+final class ConferenceRoom: @unchecked Sendable {
+    let name: String
+    let eventLoop: EventLoop
+    let recorder: TraceRecorder?
+    let traceRTP: MediaSettings.TraceRTP
+    var logger: Logger
+    /// Told when the last participant left (the service forgets the room).
+    var onEmpty: (() -> Void)?
+
+    private(set) var participants: [Int: ConferenceParticipant] = [:]
+    var locked = false
+    private var nextID = 1
+    private var tick: Scheduled<Void>?
+    private var nextTick: NIODeadline?
+    /// Chime samples still to be played to everyone.
+    private var overlay: [Int16] = []
+    /// How late ticks ran (for the benchmark's timing error), the last 500.
+    private(set) var lateness: [Int64] = []
+
+    static let frame = 160
+    static let interval = TimeAmount.milliseconds(20)
+
+    init(name: String, eventLoop: EventLoop, recorder: TraceRecorder?, traceRTP: MediaSettings.TraceRTP, logger: Logger) {
+        self.name = name
+        self.eventLoop = eventLoop
+        self.recorder = recorder
+        self.traceRTP = traceRTP
+        self.logger = logger
+    }
+
+    // MARK: Participants
+
+    /// Adds a participant whose port is bound (`rtp`, `rtcp`): its sockets join the loop, a chime says so.
+    func add(callID: String, user: String, pair: MediaPortPool.Pair, payloadType: UInt8, dtmf: UInt8?, target: SocketAddress?) {
+        let participant = ConferenceParticipant(
+            id: self.nextID, callID: callID, user: user, port: pair.port, payloadType: payloadType,
+            dtmfPayloadType: dtmf, target: target
+        )
+        self.nextID += 1
+        self.participants[participant.id] = participant
+        self.register(participant, socket: pair.rtp, rtcp: false)
+        self.register(participant, socket: pair.rtcp, rtcp: true)
+        self.overlay = ConferenceMixer.chime(rising: true)
+        self.logger.info("conference \(self.name): \(user) joined (\(self.participants.count) in the room)",
+                         metadata: ["sip.call_id": "\(callID)"])
+        self.startClock()
+    }
+
+    /// A re-INVITE moved the participant's media.
+    func retarget(callID: String, target: SocketAddress?) {
+        guard let participant = self.participants.values.first(where: { $0.callID == callID }) else { return }
+        participant.target = target
+        participant.latched = nil
+    }
+
+    /// Removes a participant (BYE, kick); returns its port for the pool. The room ends with its last participant.
+    @discardableResult
+    func remove(callID: String) -> Int? {
+        guard let participant = self.participants.values.first(where: { $0.callID == callID }) else { return nil }
+        self.participants[participant.id] = nil
+        participant.channel?.close(promise: nil)
+        participant.rtcpChannel?.close(promise: nil)
+        self.logger.info("conference \(self.name): \(participant.user) left (\(self.participants.count) in the room)",
+                         metadata: ["sip.call_id": "\(callID)"])
+        if self.participants.isEmpty {
+            self.tick?.cancel()
+            self.tick = nil
+            self.nextTick = nil
+            self.onEmpty?()
+        } else {
+            self.overlay = ConferenceMixer.chime(rising: false)
+        }
+        return participant.port
+    }
+
+    func setMuted(callID: String, _ muted: Bool?) -> Bool? {
+        guard let participant = self.participants.values.first(where: { $0.callID == callID }) else { return nil }
+        participant.muted = muted ?? !participant.muted
+        return participant.muted
+    }
+
+    var info: ConferenceInfo {
+        ConferenceInfo(
+            room: self.name, locked: self.locked,
+            participants: self.participants.values.sorted { $0.id < $1.id }.map { p in
+                ConferenceInfo.Participant(
+                    callID: p.callID, user: p.user, codec: p.payloadType == 8 ? "PCMA" : "PCMU", muted: p.muted,
+                    port: p.port, address: p.destination?.hostPort, packetsIn: p.received.packets, packetsOut: p.sent,
+                    lost: p.received.lost + UInt64(p.buffer.lostPackets), jitterMs: p.received.summary.jitterMs,
+                    joinedAt: p.joinedAt.iso8601(in: .current)
+                )
+            }
+        )
+    }
+
+    private func register(_ participant: ConferenceParticipant, socket: NIOBSDSocket.Handle, rtcp: Bool) {
+        let id = participant.id
+        let bound = NIOLoopBound(participant, eventLoop: self.eventLoop)
+        DatagramBootstrap(group: self.eventLoop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ConferenceChannelHandler(room: self, participant: id, rtcp: rtcp))
+                }
+            }
+            .withBoundSocket(socket)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    if self.participants[id] === bound.value {
+                        if rtcp { bound.value.rtcpChannel = channel } else { bound.value.channel = channel }
+                    } else {
+                        channel.close(promise: nil)
+                    }
+                case .failure(let error):
+                    self.logger.warning("conference \(self.name): port \(bound.value.port) could not be used: \(error)")
+                }
+            }
+    }
+
+    // MARK: Packets
+
+    /// A datagram from a participant: RTP audio into its jitter buffer, telephone-events into its digits.
+    func packet(_ envelope: AddressedEnvelope<ByteBuffer>, participant id: Int, rtcp: Bool) {
+        guard let participant = self.participants[id] else { return }
+        self.trace(envelope.data, from: envelope.remoteAddress,
+                   to: rtcp ? participant.rtcpChannel?.localAddress : participant.channel?.localAddress, direction: .received)
+        // RTCP reports are read and dropped (the room makes its own stream); only RTP moves the latch.
+        guard !rtcp else { return }
+        // Latch the first RTP packet's source (symmetric RTP), as the relay does; others are ignored.
+        if participant.latched == nil { participant.latched = envelope.remoteAddress }
+        guard envelope.remoteAddress == participant.latched else { return }
+        envelope.data.withUnsafeReadableBytes { bytes in
+            let header = RTPHeader(bytes)
+            participant.received.record(header, octets: bytes.count, arrivalNanos: Int64(NIODeadline.now().uptimeNanoseconds),
+                                        clockRates: [Int(participant.payloadType): 8000])
+            guard let header else { return }
+            // Past the fixed header: CSRCs (CC) and an extension (X) come first (RFC 3550 §5.1, §5.3.1).
+            var offset = 12 + Int(bytes[0] & 0x0F) * 4
+            if bytes[0] & 0x10 != 0, bytes.count >= offset + 4 {
+                offset += 4 + (Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])) * 4
+            }
+            var end = bytes.count
+            if bytes[0] & 0x20 != 0, let padding = bytes.last { end -= Int(padding) }  // RFC 3550 §5.1 padding
+            guard offset <= end else { return }
+            let payload = UnsafeRawBufferPointer(rebasing: bytes[offset..<end])
+            if header.payloadType == participant.dtmfPayloadType {
+                self.telephoneEvent(payload, timestamp: header.timestamp, participant)
+            } else if header.payloadType == participant.payloadType {
+                let table = participant.payloadType == 8 ? G711.alawTable : G711.ulawTable
+                participant.buffer.push(sequence: header.sequence, payload.map { table[Int($0)] })
+            }
+        }
+    }
+
+    /// RFC 4733 §2.3: event, E bit, volume, duration. A digit counts once, at its end; `*6` toggles mute.
+    private func telephoneEvent(_ payload: UnsafeRawBufferPointer, timestamp: UInt32, _ participant: ConferenceParticipant) {
+        guard payload.count >= 4, payload[1] & 0x80 != 0, participant.lastEvent != timestamp else { return }
+        participant.lastEvent = timestamp
+        let event = Int(payload[0])
+        let digit: Character = event <= 9 ? Character(String(event)) : event == 10 ? "*" : event == 11 ? "#" : "?"
+        participant.digits = String((participant.digits + String(digit)).suffix(2))
+        if participant.digits == "*6" {
+            participant.muted.toggle()
+            participant.digits = ""
+            self.logger.info("conference \(self.name): \(participant.user) \(participant.muted ? "muted" : "unmuted") (*6)",
+                             metadata: ["sip.call_id": "\(participant.callID)"])
+        }
+    }
+
+    // MARK: The clock
+
+    private func startClock() {
+        guard self.tick == nil else { return }
+        let first = NIODeadline.now() + Self.interval
+        self.nextTick = first
+        self.schedule(first)
+    }
+
+    private func schedule(_ deadline: NIODeadline) {
+        self.tick = self.eventLoop.scheduleTask(deadline: deadline) { [weak self] in self?.run(deadline) }
+    }
+
+    /// One tick, then the next at a fixed 20 ms step from the first (a late tick does not move the ones after it;
+    /// after a stall of more than 100 ms the clock starts again from now instead of catching up in a burst).
+    private func run(_ deadline: NIODeadline) {
+        let now = NIODeadline.now()
+        self.lateness.append(Int64(now.uptimeNanoseconds) - Int64(deadline.uptimeNanoseconds))
+        if self.lateness.count > 500 { self.lateness.removeFirst(self.lateness.count - 500) }
+        self.mixOnce()
+        guard !self.participants.isEmpty else { return }
+        var next = deadline + Self.interval
+        if now - next > .milliseconds(100) { next = now + Self.interval }
+        self.nextTick = next
+        self.schedule(next)
+    }
+
+    /// Takes a frame from everyone, mixes, and sends each participant its mix.
+    func mixOnce() {
+        let ordered = self.participants.values.sorted { $0.id < $1.id }
+        let inputs = ordered.map { ConferenceMixer.Input(id: $0.id, frame: $0.buffer.pop(), muted: $0.muted) }
+        var overlay: [Int16]?
+        if !self.overlay.isEmpty {
+            overlay = Array(self.overlay.prefix(Self.frame))
+            self.overlay.removeFirst(min(Self.frame, self.overlay.count))
+        }
+        let mixed = ConferenceMixer.mix(inputs, overlay: overlay, frame: Self.frame)
+        for participant in ordered {
+            guard let frame = mixed[participant.id], let channel = participant.channel,
+                let destination = participant.destination
+            else { continue }
+            var buffer = channel.allocator.buffer(capacity: 12 + Self.frame)
+            buffer.writeInteger(UInt8(0x80))
+            buffer.writeInteger(participant.payloadType)
+            buffer.writeInteger(participant.sequence)
+            buffer.writeInteger(participant.timestamp)
+            buffer.writeInteger(participant.ssrc)
+            if participant.payloadType == 8 {
+                for sample in frame { buffer.writeInteger(G711.alaw(sample)) }
+            } else {
+                for sample in frame { buffer.writeInteger(G711.ulaw(sample)) }
+            }
+            participant.sequence &+= 1
+            participant.timestamp &+= UInt32(Self.frame)
+            participant.sent += 1
+            self.trace(buffer, from: channel.localAddress, to: destination, direction: .sent)
+            channel.writeAndFlush(AddressedEnvelope(remoteAddress: destination, data: buffer), promise: nil)
+        }
+    }
+
+    /// The room's RTP into the trace, like relayed media (`--trace-rtp`).
+    private func trace(_ data: ByteBuffer, from source: SocketAddress?, to destination: SocketAddress?, direction: TraceEvent.Direction) {
+        guard self.traceRTP != .off, let recorder = self.recorder, recorder.isRecording, let source, let destination else { return }
+        var payload = Array(data.readableBytesView)
+        if self.traceRTP == .headers && payload.count > 12 { payload.removeSubrange(12...) }
+        recorder.record(TraceEvent(direction: direction, transport: .udp, source: source, destination: destination,
+                                   payload: payload, kind: .media))
+    }
+}
+
+/// Reads a participant's socket for its room.
+final class ConferenceChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+    private let room: ConferenceRoom
+    private let participant: Int
+    private let rtcp: Bool
+
+    init(room: ConferenceRoom, participant: Int, rtcp: Bool) {
+        self.room = room
+        self.participant = participant
+        self.rtcp = rtcp
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.room.packet(self.unwrapInboundIn(data), participant: self.participant, rtcp: self.rtcp)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // An ICMP error from a phone that went away must not close the port (as in the relay).
+    }
+}

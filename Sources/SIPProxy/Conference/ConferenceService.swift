@@ -1,0 +1,216 @@
+// ConferenceService: the proxy's conference rooms (`--conference 800`), shared by every shard.
+//
+// A call to a room is answered by the proxy itself (ProxyCore+Conference): the shard that owns the call asks the
+// service to seat the caller, and gets the SDP answer at once (the port is bound synchronously by the media port
+// pool). The room itself runs on one event loop chosen by its name, so its participants' sockets and its mixing
+// clock share a thread whatever shards their calls are on.
+
+import Logging
+import NIOCore
+import Synchronization
+
+public struct ConferenceSettings: Sendable, Equatable {
+    /// Room numbers (`800`), i.e. the user parts that reach a room.
+    public var rooms: Set<String> = []
+    /// Participants per room, and in all rooms (answered 486 and 503 beyond).
+    public var maxRoomSize = 30
+    public var maxParticipants = 200
+
+    public init() {}
+}
+
+public final class ConferenceService: Sendable {
+    /// Why a caller was not seated, with the status the proxy answers.
+    public enum Refusal: Error, Equatable {
+        /// 486 Busy Here: the room is full or locked.
+        case full
+        /// 503: all rooms together are full, or the port range is used up.
+        case unavailable
+        /// 488 Not Acceptable Here: no audio line with PCMU or PCMA in the offer (RFC 3264 §6).
+        case notAcceptable
+
+        public var status: Int {
+            switch self {
+            case .full: 486
+            case .unavailable: 503
+            case .notAcceptable: 488
+            }
+        }
+    }
+
+    struct Seat: Sendable {
+        var room: String
+        var port: Int
+        /// The session version of our SDP (RFC 4566 §5.2), raised for each new answer.
+        var version: UInt64
+        var sessionID: UInt64
+        var payloadType: UInt8
+        var dtmf: UInt8?
+    }
+
+    struct State {
+        var rooms: [String: ConferenceRoom] = [:]
+        var seats: [String: Seat] = [:]
+        var counts: [String: Int] = [:]
+        var locked: Set<String> = []
+    }
+
+    public let settings: ConferenceSettings
+    let loops: [EventLoop]
+    let pool: MediaPortPool
+    let sdpAddress: String
+    let recorder: TraceRecorder?
+    let traceRTP: MediaSettings.TraceRTP
+    let logger: Logger
+    private let state = Mutex(State())
+
+    public init(
+        settings: ConferenceSettings, loops: [EventLoop], pool: MediaPortPool, sdpAddress: String,
+        recorder: TraceRecorder?, traceRTP: MediaSettings.TraceRTP, logger: Logger
+    ) {
+        self.settings = settings
+        self.loops = loops
+        self.pool = pool
+        self.sdpAddress = sdpAddress
+        self.recorder = recorder
+        self.traceRTP = traceRTP
+        self.logger = logger
+    }
+
+    /// Whether a Request-URI user names a room.
+    public func isRoom(_ user: String?) -> Bool {
+        guard let user else { return false }
+        return self.settings.rooms.contains(user)
+    }
+
+    /// Whether the call is seated in a room (a re-INVITE or BYE then belongs to the room).
+    public func isSeated(_ callID: String) -> Bool { self.state.withLock { $0.seats[callID] != nil } }
+
+    /// Seats the caller of an INVITE with `offer` in `room`, or refreshes its seat for a re-INVITE; returns the SDP
+    /// answer.
+    public func join(room: String, callID: String, user: String, offer: [UInt8]) -> Result<[UInt8], Refusal> {
+        guard let sdp = SDPDocument(offer), let audio = sdp.media.firstIndex(where: { section in
+            // Plain RTP only: the room cannot do SRTP (SAVP) keys or DTLS.
+            section.media == "audio" && section.port != 0 && (section.proto == "RTP/AVP" || section.proto == "RTP/AVPF")
+                && section.formats.contains { $0 == "0" || $0 == "8" }
+        }) else { return .failure(.notAcceptable) }
+        let section = sdp.media[audio]
+        // The offerer's preference between PCMU and PCMA (RFC 3264 §6.1: the answer keeps its order).
+        let payloadType: UInt8 = section.formats.first { $0 == "0" || $0 == "8" } == "8" ? 8 : 0
+        let dtmf = section.lines.first { $0.lowercased().hasPrefix("a=rtpmap:") && $0.lowercased().contains("telephone-event/8000") }
+            .flatMap { UInt8($0.dropFirst("a=rtpmap:".count).prefix { $0 != " " }) }
+        let target = MediaSession.target(sdp, audio).flatMap { try? SocketAddress(ipAddress: $0.address, port: $0.rtpPort) }
+
+        // A re-INVITE of a seated participant: the same port, its new address.
+        if let existing = self.state.withLock({ state -> Seat? in
+            guard var seat = state.seats[callID] else { return nil }
+            seat.version += 1
+            state.seats[callID] = seat
+            return seat
+        }) {
+            if let room = self.state.withLock({ $0.rooms[existing.room] }) {
+                room.eventLoop.execute { room.retarget(callID: callID, target: target) }
+            }
+            return .success(self.answer(sdp, audio: audio, seat: existing))
+        }
+
+        let admitted = self.state.withLock { state -> Refusal? in
+            if state.locked.contains(room) || (state.counts[room] ?? 0) >= self.settings.maxRoomSize { return .full }
+            if state.seats.count >= self.settings.maxParticipants { return .unavailable }
+            return nil
+        }
+        if let refusal = admitted { return .failure(refusal) }
+        guard let pair = self.pool.allocate() else { return .failure(.unavailable) }
+        let seat = Seat(room: room, port: pair.port, version: 1, sessionID: UInt64.random(in: 1...UInt64(Int64.max)),
+                        payloadType: payloadType, dtmf: dtmf)
+        let conference = self.state.withLock { state -> ConferenceRoom in
+            state.seats[callID] = seat
+            state.counts[room, default: 0] += 1
+            if let existing = state.rooms[room] { return existing }
+            let loop = self.loops[Int(UInt(bitPattern: room.hashValue) % UInt(max(1, self.loops.count)))]
+            let created = ConferenceRoom(name: room, eventLoop: loop, recorder: self.recorder, traceRTP: self.traceRTP,
+                                         logger: self.logger)
+            created.onEmpty = { [weak self, weak created] in
+                guard let self, let created else { return }
+                self.state.withLock { state in
+                    if state.rooms[room] === created, state.counts[room, default: 0] == 0 { state.rooms[room] = nil }
+                }
+            }
+            state.rooms[room] = created
+            return created
+        }
+        conference.eventLoop.execute {
+            conference.add(callID: callID, user: user, pair: pair, payloadType: payloadType, dtmf: dtmf, target: target)
+        }
+        return .success(self.answer(sdp, audio: audio, seat: seat))
+    }
+
+    /// The participant hung up (or was removed): its port goes back to the pool once its sockets are closed.
+    public func leave(callID: String) {
+        guard let (seat, room) = self.state.withLock({ state -> (Seat, ConferenceRoom?)? in
+            guard let seat = state.seats.removeValue(forKey: callID) else { return nil }
+            state.counts[seat.room, default: 1] -= 1
+            return (seat, state.rooms[seat.room])
+        }) else { return }
+        guard let room else {
+            self.pool.release(seat.port)
+            return
+        }
+        room.eventLoop.execute {
+            room.remove(callID: callID)
+            self.pool.release(seat.port)
+        }
+    }
+
+    /// Every active room, each read on its own loop.
+    public func list(on eventLoop: EventLoop) -> EventLoopFuture<[ConferenceInfo]> {
+        let rooms = self.state.withLock { Array($0.rooms.values) }
+        let infos = rooms.map { room in room.eventLoop.submit { room.info } }
+        return EventLoopFuture.whenAllSucceed(infos, on: eventLoop).map { $0.sorted { $0.room < $1.room } }
+    }
+
+    /// Mutes or unmutes (nil: toggles) a participant by Call-ID or user; returns whether it is muted now.
+    public func mute(room: String, participant: String, _ muted: Bool?, on eventLoop: EventLoop) -> EventLoopFuture<Bool?> {
+        guard let conference = self.state.withLock({ $0.rooms[room] }) else { return eventLoop.makeSucceededFuture(nil) }
+        return conference.eventLoop.submit {
+            let callID = conference.info.participants.first { $0.callID == participant || $0.user == participant }?.callID
+            return callID.flatMap { conference.setMuted(callID: $0, muted) }
+        }.hop(to: eventLoop)
+    }
+
+    /// Locks or unlocks a room: a locked room answers new callers 486.
+    public func lock(room: String, _ locked: Bool) {
+        self.state.withLock { state in
+            if locked { state.locked.insert(room) } else { state.locked.remove(room) }
+        }
+        if let conference = self.state.withLock({ $0.rooms[room] }) {
+            conference.eventLoop.execute { conference.locked = locked }
+        }
+    }
+
+    /// Our SDP answer (RFC 3264 §6): one line per offered line, in order; the chosen audio line gets our port,
+    /// its codec and telephone-event; every other line is refused with port 0 (video, a second audio line).
+    func answer(_ offer: SDPDocument, audio: Int, seat: Seat) -> [UInt8] {
+        let ipType = self.sdpAddress.contains(":") ? "IP6" : "IP4"
+        var lines = [
+            "v=0", "o=SIPProxy \(seat.sessionID) \(seat.version) IN \(ipType) \(self.sdpAddress)",
+            "s=SIPProxy conference \(seat.room)", "c=IN \(ipType) \(self.sdpAddress)", "t=0 0",
+        ]
+        for (index, section) in offer.media.enumerated() {
+            guard index == audio else {
+                lines.append((["m=\(section.media)", "0", section.proto] + section.formats).joined(separator: " "))
+                continue
+            }
+            let codec = seat.payloadType == 8 ? "PCMA" : "PCMU"
+            lines.append("m=audio \(seat.port) RTP/AVP \(seat.payloadType)" + (seat.dtmf.map { " \($0)" } ?? ""))
+            lines.append("a=rtpmap:\(seat.payloadType) \(codec)/8000")
+            if let dtmf = seat.dtmf {
+                lines.append("a=rtpmap:\(dtmf) telephone-event/8000")
+                lines.append("a=fmtp:\(dtmf) 0-15")
+            }
+            lines.append("a=ptime:20")
+            lines.append("a=sendrecv")
+        }
+        return Array((lines.joined(separator: "\r\n") + "\r\n").utf8)
+    }
+}
