@@ -1,0 +1,66 @@
+// Seating callers: the SDP answer, and the limits answered with 486, 488 and 503 rather than a crash.
+
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import SIPProxy
+
+@Suite("Conference: seating and limits")
+struct ConferenceServiceTests {
+    static func offer(_ formats: String = "0 8 101", proto: String = "RTP/AVP", video: Bool = true) -> [UInt8] {
+        var sdp = "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            + "m=audio 4000 \(proto) \(formats)\r\na=rtpmap:101 telephone-event/8000\r\n"
+        if video { sdp += "m=video 4002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n" }
+        return Array(sdp.utf8)
+    }
+
+    @Test("the answer keeps the offer's lines: audio on the room's port with the offerer's codec and telephone-event, video refused")
+    func answerAndLimits() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var settings = ConferenceSettings()
+        settings.rooms = ["800"]
+        settings.maxRoomSize = 2
+        settings.maxParticipants = 3
+        let pool = MediaPortPool(range: 39200...39207, address: try SocketAddress(ipAddress: "127.0.0.1", port: 0))
+        let service = ConferenceService(settings: settings, loops: [group.next()], pool: pool, sdpAddress: "192.0.2.1",
+                                        recorder: nil, traceRTP: .off, logger: Logger(label: "test"))
+        #expect(service.isRoom("800") && !service.isRoom("801") && !service.isRoom(nil))
+        let answer = String(decoding: try service.join(room: "800", callID: "a", user: "alice", offer: Self.offer("8 0 101")).get(), as: UTF8.self)
+        #expect(answer.contains("c=IN IP4 192.0.2.1\r\n"))
+        #expect(answer.contains("m=audio 39200 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n"))
+        #expect(answer.contains("m=video 0 RTP/AVP 96\r\n"), "video is answered with port 0\n\(answer)")
+        // A re-INVITE keeps the seat and raises the session version.
+        let again = String(decoding: try service.join(room: "800", callID: "a", user: "alice", offer: Self.offer()).get(), as: UTF8.self)
+        #expect(again.contains("m=audio 39200 ") && again.contains(" 2 IN IP4 192.0.2.1"))
+        #expect(service.join(room: "800", callID: "g729", user: "x", offer: Self.offer("18")) == .failure(.notAcceptable))
+        #expect(service.join(room: "800", callID: "srtp", user: "x", offer: Self.offer("0", proto: "RTP/SAVP")) == .failure(.notAcceptable))
+        _ = try service.join(room: "800", callID: "b", user: "bob", offer: Self.offer()).get()
+        #expect(service.join(room: "800", callID: "c", user: "carol", offer: Self.offer()) == .failure(.full), "room size 2")
+        service.leave(callID: "b")
+        service.lock(room: "800", true)
+        #expect(service.join(room: "800", callID: "c", user: "carol", offer: Self.offer()) == .failure(.full), "locked")
+        service.lock(room: "800", false)
+        _ = try service.join(room: "800", callID: "c", user: "carol", offer: Self.offer()).get()
+        let rooms = try await service.list(on: group.next()).get()
+        #expect(rooms.first?.participants.map(\.user) == ["alice", "carol"])
+        service.leave(callID: "a")
+        service.leave(callID: "c")
+        // The ports come back once the room closed the sockets.
+        for _ in 0..<50 where pool.inUse > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(pool.inUse == 0)
+        #expect(try await service.list(on: group.next()).get().isEmpty, "the room ends with its last participant")
+        try await group.shutdownGracefully()
+    }
+}
+
+extension Result where Success == [UInt8], Failure == ConferenceService.Refusal {
+    static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.failure(let a), .failure(let b)): return a == b
+        case (.success(let a), .success(let b)): return a == b
+        default: return false
+        }
+    }
+}
