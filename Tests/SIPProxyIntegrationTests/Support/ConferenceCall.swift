@@ -100,7 +100,7 @@ enum ConferenceCall {
         let run = try await ToolRunner.run("/usr/bin/env", [
             "SIPCTL=\(try TestEnvironment.sipctlBinary())", "BARESIP=\(baresip)", "LIFETIME=150",
             "AUDIO_BYTES=\(44 + Int(audioSeconds * 8000) * 2)",
-            unshare, "-n", "-p", "-f", "--kill-child", "--", bash, "conference.sh",
+            unshare, "-n", "-p", "-f", "--mount-proc", "--kill-child", "--", bash, "conference.sh",
         ] + arguments, in: dir, timeout: 180)
         var heard: [String: ToneReport] = [:]
         var consoles: [String: String] = [:]

@@ -125,7 +125,9 @@ struct VoiceCallResult: Sendable {
 }
 
 /// A real call with voice: `sipctl serve` and two baresip phones in a network and PID namespace of their own
-/// (loopback only; when the test's timeout kills `unshare`, the kernel kills every process in the namespace).
+/// (loopback only; when the test's timeout kills `unshare`, the kernel kills every process in the namespace), with
+/// /proc mounted for that PID namespace: the host's /proc there names other processes by the namespace's small
+/// process ids, which once left a crashing `sipctl` without its backtrace.
 /// alice (127.0.0.21) sends a 440 Hz tone, bob (127.0.0.22) a 1000 Hz one; bob answers by itself; alice calls him,
 /// hangs up once both phones have recorded `audioSeconds` of what they received, and both quit.
 ///
@@ -311,7 +313,7 @@ enum VoiceCall {
             "SIPCTL=\(try TestEnvironment.sipctlBinary())", "BARESIP=\(baresip)", "LIFETIME=150",
             "AUDIO_BYTES=\(audioBytes)", "AUDIO_WAIT=\(Int(audioSeconds) + 30)",
             // -p with -f: the script is the PID namespace's init; --kill-child: it dies with unshare.
-            unshare, "-n", "-p", "-f", "--kill-child", "--", bash, "voice-call.sh",
+            unshare, "-n", "-p", "-f", "--mount-proc", "--kill-child", "--", bash, "voice-call.sh",
         ] + arguments, in: dir, timeout: 180)
 
         func result(_ phone: Phone) -> VoicePhone {
