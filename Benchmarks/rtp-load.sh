@@ -14,9 +14,9 @@
 # --trace-rtp: SIPProxy's --trace-rtp with the trace recorder on; default off runs --no-trace --trace-rtp off.
 # --no-rtpengine: SIPProxy only. --no-build: use the release binary already built.
 #
-# Callee: SIPp UAS with -rtp_echo (every RTP packet back to where it came from). Caller: SIPp UAC, one RTPSTREAM
-# per call (a mu-law file looped, payload type 0). So each call crosses the relay four times a packet interval:
-# caller -> relay -> callee -> relay -> caller, 100 relayed packets/s per call.
+# Callees: SIPp UASes with -rtp_echo (every RTP packet back to where it came from), one per 100 calls. Caller:
+# SIPp UAC, one RTPSTREAM per call (a mu-law file looped, payload type 0). So each packet crosses the relay
+# twice: caller -> relay -> callee -> relay -> caller, 100 relayed packets/s per call.
 # Loopback only (127.0.0.70 SIPProxy, .71 caller, .72 callee, .80 Kamailio and rtpengine). Every process started
 # here is stopped on exit; every wait is bounded. Results are printed and written to a file in the temp dir.
 set -euo pipefail
@@ -44,7 +44,10 @@ RTP_LOW=20000
 RTP_HIGH=29999
 NG_PORT=2223
 CLI_PORT=9900
-CALLEE=callee
+# Callee k (callee0, callee1, ...) answers on 127.0.0.72:(5060+k), echoes on media port 6000+4k (and +2); one
+# per CALLS_PER_CALLEE calls: SIPp's echo socket keeps the kernel's default receive buffer (its -rtp_buffsize is
+# not applied in 3.6.1), which a burst of 500 packets every 20 ms overflows.
+CALLS_PER_CALLEE=100
 # Seconds allowed for every call to be up and streaming after the ramp, then settling before the window.
 UP_SLACK=10
 SETTLE=2
@@ -152,7 +155,8 @@ machine_ticks() {
     awk '/^cpu / {busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, $8, busy + $5 + $6; exit}' /proc/stat
 }
 # Receive-buffer drops of UDP sockets (the last column of /proc/net/udp): "relay callee caller", the relay's
-# sockets being those on RELAY_IP within the RTP port range.
+# sockets being those on RELAY_IP within the RTP port range, the callees' their echo sockets (6000-6999 on
+# UAS_IP), the caller's its media socket (never read: SIPp 3.6.1's RTPSTREAM only sends, so it drops every echo).
 udp_drops() { # $1 = relay IP
     "$PY" - "$1" "$RTP_LOW" "$RTP_HIGH" "$UAS_IP" "$UAC_IP" "$MEDIA_PORT" <<'PY'
 import socket, struct, sys
@@ -166,7 +170,7 @@ with open("/proc/net/udp") as f:
         a, port = p[1].split(":")
         a, port, drops = ip(a), int(port, 16), int(p[-1])
         if a == relay and low <= port <= high: out["relay"] += drops
-        elif a == callee and port == media: out["callee"] += drops
+        elif a == callee and media <= port < media + 1000: out["callee"] += drops
         elif a == caller and port == media: out["caller"] += drops
 print(out["relay"], out["callee"], out["caller"])
 PY
@@ -174,6 +178,11 @@ PY
 # Packets the kernel dropped from its per-CPU input backlog (loopback delivery), summed over CPUs.
 softnet_drops() { local s=0 d; for d in $(cut -d' ' -f2 /proc/net/softnet_stat); do s=$((s + 16#$d)); done; echo "$s"; }
 now_s() { date +%s.%N; }
+# Whether a UDP socket is bound to IP:PORT (IPv4, /proc/net/udp spells 127.0.0.72:6000 as 4800007F:1770).
+udp_bound() {
+    grep -qi " $(printf '%02X%02X%02X%02X:%04X' $(echo "$1" | awk -F. '{print $4, $3, $2, $1}') "$2") " /proc/net/udp
+}
+uas_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
 
 # ------------------------------------------------------------------------------------ relay counters
 # relay_counters KIND DIR: "sessions packets lost pairs" — streaming sessions, packets relayed since start,
@@ -402,29 +411,46 @@ ticks_s() { awk -v t="$1" -v h="$CLK_TCK" 'BEGIN {printf "%.2f", t / h}'; }
 
 # ---------------------------------------------------------------------------------------------- one run
 bench() { # $1 = kind (sipproxy-wN | rtpengine-wN), $2 = concurrent calls
-    local kind=$1 n=$2 dir=$WORK/$1-$2 ramp hold uas_pid uac_pid t_start deadline c0 c1 i up
+    RUN=$((RUN + 1))
+    local kind=$1 n=$2 dir=$WORK/$RUN-$1-$2 ramp hold callees k uas_pids uac_pid t_start deadline c0 c1 i up
     local w0 w1 t0 t1 r0 r1 k0 k1 a0 a1 b0 b1 m0 m1 d0 d1 s0 s1 tcpd cap note=""
     log "$kind, $n calls"
     start_target "$kind" "$dir/target"
-    # The callee registers from the IP:port its UAS then answers on.
-    mkdir -p "$dir/register-callee" "$dir/uas" "$dir/uac"
-    (cd "$dir/register-callee" && timeout -k 5 20 sipp -nostdin "$TARGET_IP:$SIP_PORT" -i "$UAS_IP" -p "$SIP_PORT" \
-        -s "$CALLEE" -sf "$SCEN/register-callee.xml" -m 1 >sipp.out 2>sipp.err) \
-        || { log "callee registration failed at $kind; see $dir/register-callee"; note="callee registration failed"; }
-
     ramp=$(( (n + SETUP_RATE - 1) / SETUP_RATE ))
     # Every call is held until the windows are over: the last one is set up after the ramp, the first hangs up
     # after `hold`.
     hold=$((ramp + UP_SLACK + SETTLE + DURATION + CAPTURE + 3))
-    (cd "$dir/uas" && exec timeout -k 5 $((hold + ramp + 90)) sipp -nostdin -buff_size 4194304 \
-        -i "$UAS_IP" -p "$SIP_PORT" -mi "$UAS_IP" -mp "$MEDIA_PORT" -rtp_echo -s "$CALLEE" -sf "$SCEN/uas.xml" \
-        >sipp.out 2>sipp.err) &
-    uas_pid=$!
-    PIDS+=("$uas_pid")
+    # Each callee registers from the IP:port its UAS then answers on.
+    callees=$(( (n + CALLS_PER_CALLEE - 1) / CALLS_PER_CALLEE ))
+    mkdir -p "$dir/uac"
+    echo SEQUENTIAL > "$dir/uac/callees.csv"
+    uas_pids=()
+    for k in $(seq 0 $((callees - 1))); do
+        echo "callee$k;" >> "$dir/uac/callees.csv"
+        mkdir -p "$dir/register-callee$k" "$dir/uas$k"
+        # (SIPp binds a media socket even to register: one apart from the echo ports.)
+        (cd "$dir/register-callee$k" && timeout -k 5 20 sipp -nostdin "$TARGET_IP:$SIP_PORT" -i "$UAS_IP" \
+            -p $((SIP_PORT + k)) -mi "$UAS_IP" -mp $((MEDIA_PORT + 500 + 4 * k)) -s "callee$k" \
+            -sf "$SCEN/register-callee.xml" -m 1 >sipp.out 2>sipp.err) \
+            || { log "callee$k registration failed at $kind; see $dir/register-callee$k"; note="${note:+$note; }callee$k registration failed"; }
+        # The previous run's echo sockets are gone (bounded wait; the UAS below says so if not).
+        for i in $(seq 1 50); do udp_bound "$UAS_IP" $((MEDIA_PORT + 4 * k)) || break; sleep 0.1; done
+        (cd "$dir/uas$k" && exec timeout -k 5 $((hold + ramp + 90)) sipp -nostdin -buff_size 4194304 \
+            -i "$UAS_IP" -p $((SIP_PORT + k)) -mi "$UAS_IP" -mp $((MEDIA_PORT + 4 * k)) -rtp_echo -s "callee$k" \
+            -sf "$SCEN/uas.xml" >sipp.out 2>sipp.err) &
+        uas_pids+=("$!")
+        PIDS+=("$!")
+    done
     sleep 0.5
+    for k in $(seq 0 $((callees - 1))); do
+        if grep -q "Unable to bind" "$dir/uas$k/sipp.err" 2>/dev/null || ! kill -0 "${uas_pids[$k]}" 2>/dev/null; then
+            note="${note:+$note; }callee$k's UAS did not start: $(head -c 200 "$dir/uas$k/sipp.err" | tr '\n' ' ')"
+            log "$note"
+        fi
+    done
     write_audio "$dir/uac/g711.ul"
     (cd "$dir/uac" && exec timeout -k 5 $((hold + ramp + 60)) sipp -nostdin -buff_size 4194304 "$TARGET_IP:$SIP_PORT" \
-        -i "$UAC_IP" -p "$UAC_PORT" -mi "$UAC_IP" -mp "$MEDIA_PORT" -s "$CALLEE" -sf "$SCEN/uac-rtp.xml" \
+        -i "$UAC_IP" -p "$UAC_PORT" -mi "$UAC_IP" -mp "$MEDIA_PORT" -inf "$dir/uac/callees.csv" -sf "$SCEN/uac-rtp.xml" \
         -r "$SETUP_RATE" -rp 1000 -l "$n" -m "$n" -d $((hold * 1000)) -rtp_threadtasks 50 \
         -trace_err -trace_stat -stf "$dir/uac/stats.csv" -fd 1 >sipp.out 2>sipp.err) &
     uac_pid=$!
@@ -447,13 +473,13 @@ bench() { # $1 = kind (sipproxy-wN | rtpengine-wN), $2 = concurrent calls
     # takes a moment (rtpengine-ctl is a Perl script): each read is timed on its own, packets/s is their
     # difference over the time between the reads' midpoints, CPU/s the CPU ticks over the window's wall time.
     w0=$(now_s); r0=$(cpu_ticks "$RELAY_PID"); k0=$([ -n "$SIP_PID" ] && cpu_ticks "$SIP_PID" || echo 0)
-    a0=$(cpu_ticks "$uac_pid"); b0=$(cpu_ticks "$uas_pid"); m0=$(machine_ticks); d0=$(udp_drops "$RELAY_IP")
+    a0=$(cpu_ticks "$uac_pid"); b0=$(uas_ticks "${uas_pids[@]}"); m0=$(machine_ticks); d0=$(udp_drops "$RELAY_IP")
     s0=$(softnet_drops)
     t0=$(now_s); c0=$(relay_counters "$kind" "$dir"); t0=$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN {printf "%.6f", (a + b) / 2}')
     sleep "$DURATION"
     t1=$(now_s); c1=$(relay_counters "$kind" "$dir"); t1=$(awk -v a="$t1" -v b="$(now_s)" 'BEGIN {printf "%.6f", (a + b) / 2}')
     w1=$(now_s); r1=$(cpu_ticks "$RELAY_PID"); k1=$([ -n "$SIP_PID" ] && cpu_ticks "$SIP_PID" || echo 0)
-    a1=$(cpu_ticks "$uac_pid"); b1=$(cpu_ticks "$uas_pid"); m1=$(machine_ticks); d1=$(udp_drops "$RELAY_IP")
+    a1=$(cpu_ticks "$uac_pid"); b1=$(uas_ticks "${uas_pids[@]}"); m1=$(machine_ticks); d1=$(udp_drops "$RELAY_IP")
     s1=$(softnet_drops)
 
     # The capture window: transit time, added jitter and loss, from the packets on lo.
@@ -489,7 +515,7 @@ bench() { # $1 = kind (sipproxy-wN | rtpengine-wN), $2 = concurrent calls
     fi
     tdrop=$(grep -o "[0-9]* packets dropped by kernel" "$dir/tcpdump.err" | awk '{print $1}')
     [ "${tdrop:-0}" -gt 0 ] && note="${note:+$note; }tcpdump dropped $tdrop packets (capture loss figures unreliable)"
-    stop_pid "$uas_pid"
+    for k in "${uas_pids[@]}"; do stop_pid "$k"; done
     stop_target
 
     local capstats row
@@ -504,6 +530,7 @@ bench() { # $1 = kind (sipproxy-wN | rtpengine-wN), $2 = concurrent calls
     log "$kind $n: window $(echo "$row" | cut -f3) s, relay cpu $(ticks_s $((r1 - r0))) s, counters $c0 -> $c1; capture: $capstats; uac: $summary"
 }
 
+RUN=0
 KINDS=""
 for w in ${WORKERS//,/ }; do
     KINDS="$KINDS sipproxy-w$w"
@@ -552,7 +579,7 @@ for line in open(rows_path):
     d0, d1 = [int(x) for x in d0.split()], [int(x) for x in d1.split()]
     seqlost = "-" if c0[2] == "-" else str(int(c1[2]) - int(c0[2]))
     cpu.append((kind, n, relay_s, int(kt) / hz, int(at) / hz, int(bt) / hz, busy, soft_cores, win))
-    notes.append((kind, n, "socket drops in the window: relay %d, callee echo socket %d; softnet backlog drops %s; "
+    notes.append((kind, n, "socket drops in the window: relay %d, callee echo sockets %d; softnet backlog drops %s; "
                   "sequence gaps arriving at the relay %s; capture %s in / %s out over %s s (%s out/s); "
                   "caller SIPp calls created/successful/failed %s%s" % (
                       d1[0] - d0[0], d1[1] - d0[1], soft, seqlost, cp[0], cp[1], cp[9], cp[10],
