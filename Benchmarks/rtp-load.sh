@@ -150,6 +150,32 @@ cpu_ticks() {
     done
     echo "$total"
 }
+# One line per thread of a process: "tid ticks name" (utime+stime; names may have spaces).
+thread_ticks() {
+    local t fields
+    for t in /proc/"$1"/task/*; do
+        fields=$(sed 's/^.*) //' "$t/stat" 2>/dev/null) || continue
+        echo "${t##*/} $(echo "$fields" | awk '{print $12 + $13}') $(cat "$t/comm" 2>/dev/null)"
+    done
+}
+# thread_cpu BEFORE AFTER: the CPU-s each thread name took between two thread_ticks snapshots, busiest first,
+# those with at least 0.05 s ("NIO-ELT-0-#0 8.10, ...").
+thread_cpu() {
+    "$PY" - "$1" "$2" "$CLK_TCK" <<'PY'
+import sys
+def load(p):
+    d = {}
+    for line in open(p):
+        tid, ticks, name = (line.rstrip("\n").split(" ", 2) + [""])[:3]
+        d[tid] = (int(ticks), name)
+    return d
+a, b, hz = load(sys.argv[1]), load(sys.argv[2]), float(sys.argv[3])
+by = {}
+for tid, (ticks, name) in b.items():
+    by[name] = by.get(name, 0) + ticks - a.get(tid, (0, name))[0]
+print(", ".join("%s %.2f" % (n, t / hz) for n, t in sorted(by.items(), key=lambda x: -x[1]) if t / hz >= 0.05))
+PY
+}
 # The machine: "busy softirq total" ticks over all cores from /proc/stat.
 machine_ticks() {
     awk '/^cpu / {busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, $8, busy + $5 + $6; exit}' /proc/stat
@@ -474,13 +500,13 @@ bench() { # $1 = kind (sipproxy-wN | rtpengine-wN), $2 = concurrent calls
     # difference over the time between the reads' midpoints, CPU/s the CPU ticks over the window's wall time.
     w0=$(now_s); r0=$(cpu_ticks "$RELAY_PID"); k0=$([ -n "$SIP_PID" ] && cpu_ticks "$SIP_PID" || echo 0)
     a0=$(cpu_ticks "$uac_pid"); b0=$(uas_ticks "${uas_pids[@]}"); m0=$(machine_ticks); d0=$(udp_drops "$RELAY_IP")
-    s0=$(softnet_drops)
+    s0=$(softnet_drops); thread_ticks "$RELAY_PID" > "$dir/threads0"
     t0=$(now_s); c0=$(relay_counters "$kind" "$dir"); t0=$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN {printf "%.6f", (a + b) / 2}')
     sleep "$DURATION"
     t1=$(now_s); c1=$(relay_counters "$kind" "$dir"); t1=$(awk -v a="$t1" -v b="$(now_s)" 'BEGIN {printf "%.6f", (a + b) / 2}')
     w1=$(now_s); r1=$(cpu_ticks "$RELAY_PID"); k1=$([ -n "$SIP_PID" ] && cpu_ticks "$SIP_PID" || echo 0)
     a1=$(cpu_ticks "$uac_pid"); b1=$(uas_ticks "${uas_pids[@]}"); m1=$(machine_ticks); d1=$(udp_drops "$RELAY_IP")
-    s1=$(softnet_drops)
+    s1=$(softnet_drops); thread_ticks "$RELAY_PID" > "$dir/threads1"
 
     # The capture window: transit time, added jitter and loss, from the packets on lo.
     cap="$dir/relay.pcap"
@@ -520,6 +546,7 @@ bench() { # $1 = kind (sipproxy-wN | rtpengine-wN), $2 = concurrent calls
 
     local capstats row
     capstats=$(analyse_capture "$cap")
+    note="relay threads: $(thread_cpu "$dir/threads0" "$dir/threads1")${note:+; $note}"
     # kind n window_s counters_s relay_ticks kam_ticks uac_ticks uas_ticks machine0 machine1 counters0 counters1
     # drops0 drops1 softnet capture uac_summary note
     row=$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$kind" "$n" \
@@ -581,9 +608,9 @@ for line in open(rows_path):
     cpu.append((kind, n, relay_s, int(kt) / hz, int(at) / hz, int(bt) / hz, busy, soft_cores, win))
     notes.append((kind, n, "socket drops in the window: relay %d, callee echo sockets %d; softnet backlog drops %s; "
                   "sequence gaps arriving at the relay %s; capture %s in / %s out over %s s (%s out/s); "
-                  "caller SIPp calls created/successful/failed %s%s" % (
+                  "caller SIPp calls created/successful/failed %s; %s" % (
                       d1[0] - d0[0], d1[1] - d0[1], soft, seqlost, cp[0], cp[1], cp[9], cp[10],
-                      "/".join(uac.split()), "" if note == "-" else "; " + note)))
+                      "/".join(uac.split()), note)))
 print()
 print("CPU over the window (CPU-s; 'cores' = the whole machine's busy time in cores, of %d; softirq = the part of it" % ncpu)
 print("in softirq context, e.g. loopback packet delivery, charged to no process; 'others' = cores less the four")
