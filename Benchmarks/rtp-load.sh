@@ -6,7 +6,7 @@
 #
 # Usage: Benchmarks/rtp-load.sh [--calls N[,N...]] [--duration SECONDS] [--capture SECONDS] [--setup-rate CPS]
 #                               [--workers N[,N...]] [--trace-rtp off|headers|on] [--no-build] [--no-rtpengine]
-# --calls: concurrent calls per run, default 50,200,500 (at most 1000: two port pairs per call).
+# --calls: concurrent calls per run, default 50,200,500 (at most 1000).
 # --duration: the CPU and counter window once every call streams, default 10 s.
 # --capture: then a tcpdump window on lo for transit time, added jitter and loss, default 3 s.
 # --setup-rate: calls set up per second before the windows, default 100.
@@ -52,7 +52,7 @@ CALLS_PER_CALLEE=100
 UP_SLACK=10
 SETTLE=2
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -612,9 +612,10 @@ for line in open(rows_path):
                       d1[0] - d0[0], d1[1] - d0[1], soft, seqlost, cp[0], cp[1], cp[9], cp[10],
                       "/".join(uac.split()), note)))
 print()
-print("CPU over the window (CPU-s; 'cores' = the whole machine's busy time in cores, of %d; softirq = the part of it" % ncpu)
-print("in softirq context, e.g. loopback packet delivery, charged to no process; 'others' = cores less the four")
-print("processes listed: softirq, the counter reads, and anything else running on the machine):")
+print("CPU over the window (CPU-s of each process; 'cores' = the whole machine's busy time in cores, of %d;" % ncpu)
+print("softirq = the part of it in softirq context, mostly loopback packet delivery, which the kernel also charges")
+print("to the process it interrupted, usually the sender; 'others' = cores less the processes listed: the counter")
+print("reads and anything else running on the machine; near 0 on a quiet machine):")
 fmt2 = "%-13s %5s %8s %9s %10s %10s %7s %8s %7s"
 print(fmt2 % ("target", "calls", "relay", "kamailio", "sipp_uac", "sipp_uas", "cores", "softirq", "others"))
 for kind, n, r, k, a, b, busy, soft, win in cpu:
