@@ -338,9 +338,9 @@ PY
 # analyse_capture PCAP: pairs each RTP packet entering the relay with the one leaving it (same SSRC and sequence
 # number, same direction: caller->callee or callee->caller) and prints
 # "in out paired lost p50_us p99_us max_us ipdv_p50_us ipdv_p99_us seconds out_pps"
-# lost = packets in that never came out. Those in the first 50 ms and the last 200 ms of the capture are not
-# judged: the last may still be in the relay, and the first may have left before tcpdump saw everything (a run
-# showed 4 such packets, all in the capture's first 150 microseconds, none later).
+# lost = packets in that never came out. Those in the first 50 ms and the last 200 ms (or the longest transit seen
+# plus 50 ms) of the capture are not judged: the last may still be in the relay, and the first may have left
+# before tcpdump saw everything (a run showed 4 such packets, all in the capture's first 150 microseconds).
 # ipdv = |transit - transit of the stream's previous packet| (RFC 3393 delay variation): the jitter the relay adds.
 analyse_capture() {
     "$PY" - "$1" "$RELAY_IP" "$UAC_IP" "$UAS_IP" <<'PY'
@@ -386,14 +386,18 @@ while off + 16 <= len(data):
         if d: outs.setdefault((d, ssrc, seq), t)
 if first is None:
     print("0 0 0 0 nan nan nan nan nan 0 0"); sys.exit()
-transit, lost, streams = [], 0, {}
+transit, unmatched, streams = [], [], {}
 for key, t in ins.items():
     o = outs.get(key)
     if o is not None and o >= t:
         transit.append(o - t)
         streams.setdefault(key[:2], []).append((key[2], o - t))
-    elif first + 0.05 < t < last - 0.2:
-        lost += 1
+    else:
+        unmatched.append(t)
+# A packet still inside the relay when the capture stopped is not lost: the end guard is 200 ms or the longest
+# transit seen plus 50 ms, whichever is longer.
+end = last - max(0.2, (max(transit) if transit else 0) + 0.05)
+lost = sum(1 for t in unmatched if first + 0.05 < t < end)
 ipdv = []
 for pkts in streams.values():
     pkts.sort()
@@ -441,7 +445,7 @@ ticks_s() { awk -v t="$1" -v h="$CLK_TCK" 'BEGIN {printf "%.2f", t / h}'; }
 bench() { # $1 = kind (sipproxy-wN | rtpengine-wN), $2 = concurrent calls
     RUN=$((RUN + 1))
     local kind=$1 n=$2 dir=$WORK/$RUN-$1-$2 ramp hold callees k uas_pids uac_pid t_start deadline c0 c1 i up
-    local w0 w1 t0 t1 r0 r1 k0 k1 a0 a1 b0 b1 m0 m1 d0 d1 s0 s1 tcpd cap note=""
+    local w0 w1 t0 t1 r0 r1 k0 k1 a0 a1 b0 b1 m0 m1 d0 d1 d2 s0 s1 s2 tcpd cap note=""
     log "$kind, $n calls"
     start_target "$kind" "$dir/target"
     ramp=$(( (n + SETUP_RATE - 1) / SETUP_RATE ))
@@ -519,6 +523,7 @@ bench() { # $1 = kind (sipproxy-wN | rtpengine-wN), $2 = concurrent calls
     for i in $(seq 1 50); do grep -q "listening on" "$dir/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
     sleep "$CAPTURE"
     stop_pid "$tcpd" INT
+    d2=$(udp_drops "$RELAY_IP"); s2=$(softnet_drops)
     if [ "$(awk -v t="$t_start" -v h="$hold" -v now="$(now_s)" 'BEGIN {print (now > t + h) ? 1 : 0}')" = 1 ]; then
         note="${note:+$note; }windows ran past the first hang-up (machine too slow for this setup)"
     fi
@@ -550,11 +555,11 @@ bench() { # $1 = kind (sipproxy-wN | rtpengine-wN), $2 = concurrent calls
     capstats=$(analyse_capture "$cap")
     note="relay threads: $(thread_cpu "$dir/threads0" "$dir/threads1")${note:+; $note}"
     # kind n window_s counters_s relay_ticks kam_ticks uac_ticks uas_ticks machine0 machine1 counters0 counters1
-    # drops0 drops1 softnet capture uac_summary note
-    row=$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$kind" "$n" \
+    # drops0 drops1 drops2 softnet(window) softnet(capture) capture uac_summary note
+    row=$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$kind" "$n" \
         "$(awk -v a="$w0" -v b="$w1" 'BEGIN {printf "%.3f", b - a}')" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')" \
         $((r1 - r0)) $((k1 - k0)) $((a1 - a0)) $((b1 - b0)) \
-        "$m0" "$m1" "$c0" "$c1" "$d0" "$d1" $((s1 - s0)) "$capstats" "$summary" "${note:--}")
+        "$m0" "$m1" "$c0" "$c1" "$d0" "$d1" "$d2" $((s1 - s0)) $((s2 - s1)) "$capstats" "$summary" "${note:--}")
     echo "$row" >> "$ROWS"
     log "$kind $n: window $(echo "$row" | cut -f3) s, relay cpu $(ticks_s $((r1 - r0))) s, counters $c0 -> $c1; capture: $capstats; uac: $summary"
 }
@@ -587,7 +592,7 @@ print(fmt % hdr)
 notes, cpu = [], []
 for line in open(rows_path):
     f = line.rstrip("\n").split("\t")
-    kind, n, win, cwin, rt, kt, at, bt, m0, m1, c0, c1, d0, d1, soft, cap, uac, note = f
+    kind, n, win, cwin, rt, kt, at, bt, m0, m1, c0, c1, d0, d1, d2, soft, soft2, cap, uac, note = f
     n, win, cwin = int(n), float(win), float(cwin)
     c0, c1 = c0.split(), c1.split()
     up = c0[0]
@@ -605,14 +610,14 @@ for line in open(rows_path):
     total = m1[2] - m0[2]
     busy = ncpu * (m1[0] - m0[0]) / total if total else float("nan")
     soft_cores = ncpu * (m1[1] - m0[1]) / total if total else float("nan")
-    d0, d1 = [int(x) for x in d0.split()], [int(x) for x in d1.split()]
+    d0, d1, d2 = [int(x) for x in d0.split()], [int(x) for x in d1.split()], [int(x) for x in d2.split()]
     seqlost = "-" if c0[2] == "-" else str(int(c1[2]) - int(c0[2]))
     cpu.append((kind, n, relay_s, int(kt) / hz, int(at) / hz, int(bt) / hz, busy, soft_cores, win))
-    notes.append((kind, n, "socket drops in the window: relay %d, callee echo sockets %d; softnet backlog drops %s; "
-                  "sequence gaps arriving at the relay %s; capture %s in / %s out over %s s (%s out/s); "
-                  "caller SIPp calls created/successful/failed %s; %s" % (
-                      d1[0] - d0[0], d1[1] - d0[1], soft, seqlost, cp[0], cp[1], cp[9], cp[10],
-                      "/".join(uac.split()), note)))
+    notes.append((kind, n, "socket drops in the window (capture): relay %d (%d), callee echo sockets %d (%d); "
+                  "softnet backlog drops %s (%s); sequence gaps arriving at the relay %s; capture %s in / %s out over "
+                  "%s s (%s out/s); caller SIPp calls created/successful/failed %s; %s" % (
+                      d1[0] - d0[0], d2[0] - d1[0], d1[1] - d0[1], d2[1] - d1[1], soft, soft2, seqlost, cp[0], cp[1],
+                      cp[9], cp[10], "/".join(uac.split()), note)))
 print()
 print("CPU over the window (CPU-s of each process; 'cores' = the whole machine's busy time in cores, of %d;" % ncpu)
 print("softirq = the part of it in softirq context, mostly loopback packet delivery, which the kernel also charges")
