@@ -576,6 +576,7 @@ done
 
 # ------------------------------------------------------------------------------------------- report
 COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo "?")
+if [ "$TRACE_RTP" = off ]; then TRACE_DESC="--no-trace --trace-rtp off"; else TRACE_DESC="trace recorder on, --trace-rtp $TRACE_RTP"; fi
 RTPE_VERSION=$( [ "$DO_RTPENGINE" = 1 ] && rtpengine --version 2>&1 | awk '/Version/ {print $2}' || echo "-")
 "$PY" - "$ROWS" "$CLK_TCK" "$(nproc)" <<PY | tee "$RESULTS"
 import sys
@@ -583,7 +584,7 @@ rows_path, hz, ncpu = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 print("SIPProxy media relay benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), commit $COMMIT, $(nproc) cores, "
       "$(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1), rtpengine $RTPE_VERSION (userspace, --table=-1)")
 print("G.711 PCMU 20 ms (50 packets/s each way, 172-octet RTP); callee echoes; 100 relayed packets/s per call; "
-      "SIPProxy --trace-rtp $TRACE_RTP${TRACE_RTP/off/ --no-trace}; window ${DURATION} s, capture ${CAPTURE} s")
+      "SIPProxy $TRACE_DESC; window ${DURATION} s, capture ${CAPTURE} s")
 print()
 hdr = ("target", "calls", "up", "pkts/s", "expected", "relay_cpu_s", "cpu%", "CPU-s/1M", "lost", "loss%",
        "p50_us", "p99_us", "max_us", "ipdv_p99")
