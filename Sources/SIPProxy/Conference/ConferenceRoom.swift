@@ -197,8 +197,10 @@ final class ConferenceRoom: @unchecked Sendable {
     /// A datagram from a participant: RTP audio into its jitter buffer, telephone-events into its digits.
     func packet(_ envelope: AddressedEnvelope<ByteBuffer>, participant id: Int, rtcp: Bool) {
         guard let participant = self.participants[id] else { return }
-        self.trace(envelope.data, from: envelope.remoteAddress,
-                   to: rtcp ? participant.rtcpChannel?.localAddress : participant.channel?.localAddress, direction: .received)
+        self.recorder?.recordMedia(
+            envelope.data, .received, from: envelope.remoteAddress,
+            to: rtcp ? participant.rtcpChannel?.localAddress : participant.channel?.localAddress, mode: self.traceRTP, rtp: !rtcp
+        )
         // RTCP reports are read and dropped (the room makes its own stream); only RTP moves the latch.
         guard !rtcp else { return }
         // Latch the first RTP packet's source (symmetric RTP), as the relay does; others are ignored.
@@ -297,18 +299,9 @@ final class ConferenceRoom: @unchecked Sendable {
             participant.sequence &+= 1
             participant.timestamp &+= UInt32(Self.frame)
             participant.sent += 1
-            self.trace(buffer, from: channel.localAddress, to: destination, direction: .sent)
+            self.recorder?.recordMedia(buffer, .sent, from: channel.localAddress, to: destination, mode: self.traceRTP, rtp: true)
             channel.writeAndFlush(AddressedEnvelope(remoteAddress: destination, data: buffer), promise: nil)
         }
-    }
-
-    /// The room's RTP into the trace, like relayed media (`--trace-rtp`).
-    private func trace(_ data: ByteBuffer, from source: SocketAddress?, to destination: SocketAddress?, direction: TraceEvent.Direction) {
-        guard self.traceRTP != .off, let recorder = self.recorder, recorder.isRecording, let source, let destination else { return }
-        var payload = Array(data.readableBytesView)
-        if self.traceRTP == .headers && payload.count > 12 { payload.removeSubrange(12...) }
-        recorder.record(TraceEvent(direction: direction, transport: .udp, source: source, destination: destination,
-                                   payload: payload, kind: .media))
     }
 }
 

@@ -263,24 +263,12 @@ final class MediaRelay: @unchecked Sendable {
         guard let out = self.endpoints[endpoint.isRTCP ? peerPort + 1 : peerPort], let channel = out.channel,
             let destination = out.destination
         else { return }
-        self.trace(envelope.data, .received, from: source, to: endpoint.channel?.localAddress, rtp: !endpoint.isRTCP)
-        self.trace(envelope.data, .sent, from: channel.localAddress, to: destination, rtp: !endpoint.isRTCP)
+        let mode = self.settings.traceRTP
+        self.recorder?.recordMedia(envelope.data, .received, from: source, to: endpoint.channel?.localAddress, mode: mode,
+                                   rtp: !endpoint.isRTCP)
+        self.recorder?.recordMedia(envelope.data, .sent, from: channel.localAddress, to: destination, mode: mode,
+                                   rtp: !endpoint.isRTCP)
         channel.writeAndFlush(AddressedEnvelope(remoteAddress: destination, data: envelope.data), promise: nil)
-    }
-
-    /// Mirrors a relayed packet into the trace (`--trace-rtp`): whole, or its 12-octet RTP header only.
-    private func trace(
-        _ data: ByteBuffer, _ direction: TraceEvent.Direction, from source: SocketAddress?, to destination: SocketAddress?,
-        rtp: Bool
-    ) {
-        guard self.settings.traceRTP != .off, let recorder = self.recorder, recorder.isRecording,
-            let source, let destination
-        else { return }
-        var payload = Array(data.readableBytesView)
-        if self.settings.traceRTP == .headers && rtp && payload.count > 12 { payload.removeSubrange(12...) }
-        recorder.record(TraceEvent(
-            direction: direction, transport: .udp, source: source, destination: destination, payload: payload, kind: .media
-        ))
     }
 
     // MARK: Media timeout
