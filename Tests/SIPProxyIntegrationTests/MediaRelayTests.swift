@@ -21,10 +21,13 @@ struct MediaRelayTests {
         return try ControlCoding.decode(MediaStatus.self, from: r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    /// Polls `sipctl media` until `ready` holds (or 5 s went by); returns the last answer.
+    /// Polls `sipctl media` until `ready` holds or 8 s went by (wall clock: on a loaded machine one `sipctl` run
+    /// can take a good part of a second); returns the last answer.
     static func media(_ bed: TestBed, until ready: (MediaStatus) -> Bool) async throws -> MediaStatus {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(8)
         var last = try await Self.media(bed)
-        for _ in 0..<50 where !ready(last) {
+        while !ready(last), clock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
             last = try await Self.media(bed)
         }
@@ -51,16 +54,16 @@ struct MediaRelayTests {
 
     /// bob (SIPp UAS echoing RTP) registered; alice's held call started. Returns both SIPp processes.
     static func startCall(
-        _ bed: TestBed, hold ms: Int = 4000, sdpIP: String? = nil
+        _ bed: TestBed, hold ms: Int = 12_000, sdpIP: String? = nil
     ) async throws -> (alice: SIPpProcess, bob: SIPpProcess) {
         let bob = Phone("bob", ip: "127.0.0.12")
         try await bed.register(bob)
-        let uas = try bed.start("uas-answer.xml", as: bob, client: false, timeout: 20, extraArguments: ["-rtp_echo"])
+        let uas = try bed.start("uas-answer.xml", as: bob, client: false, timeout: 40, extraArguments: ["-rtp_echo"])
         guard await uas.waitListening() else { throw TestSupportError("bob's UAS did not start\n\(await uas.wait())") }
         let alice = Phone("alice", ip: "127.0.0.11")
         let caller = try bed.start(
             sdpIP == nil ? "uac-call-hold.xml" : "uac-call-hold-sdp.xml", as: alice, client: true, service: "bob",
-            keys: sdpIP.map { ["sdpip": $0] } ?? [:], timeout: 20, extraArguments: ["-d", String(ms)]
+            keys: sdpIP.map { ["sdpip": $0] } ?? [:], timeout: 40, extraArguments: ["-d", String(ms)]
         )
         return (caller, uas)
     }
@@ -120,7 +123,7 @@ struct MediaRelayTests {
             "--media", "relay", "--rtp-ports", Self.ports(mode == "off" ? 6 : 7), "--trace-rtp", mode, "--trace-flush-ms", "0",
         ], logLevel: "info")
         defer { bed.shutdown() }
-        let (caller, callee) = try await Self.startCall(bed, hold: 2500)
+        let (caller, callee) = try await Self.startCall(bed, hold: 8000)
         let during = try await Self.media(bed) { $0.sessions.first?.answered == true }
         let port = try #require(during.sessions.first?.streams.first?.callerPort)
         let echoed = try Self.talk(try RawSocket(udpOn: "127.0.0.11"), to: "127.0.0.10", port: port, count: 10)
@@ -129,7 +132,10 @@ struct MediaRelayTests {
         let b = await callee.wait()
         #expect(a.passed && b.passed, "\(bed.diagnostics(a, b))")
         let file = try #require(traceFiles(in: bed.directory.appendingPathComponent("traces")).first)
-        let udp = try await ToolRunner.run("/usr/bin/env", ["tshark", "-r", file.path, "-Y", "udp && !sip", "-T", "fields",
+        // Datagrams to or from the relay's ports (the SIP of the call is on other ports).
+        let range = Self.ports(mode == "off" ? 6 : 7).split(separator: "-").compactMap { Int($0) }
+        let filter = "udp.port >= \(range[0]) && udp.port <= \(range[1]) && ip.addr == 127.0.0.10"
+        let udp = try await ToolRunner.run("/usr/bin/env", ["tshark", "-r", file.path, "-Y", filter, "-T", "fields",
                                                             "-e", "udp.length"], in: bed.directory)
         let lengths = udp.stdout.split(separator: "\n").compactMap { Int($0) }
         if mode == "off" {
@@ -175,7 +181,7 @@ struct MediaRelayTests {
         let freed = try await Self.media(bed) { $0.pairsInUse == 0 }
         #expect(freed.pairsInUse == 0 && freed.sessions.isEmpty, "CANCEL frees the ports\n\(freed)")
 
-        let (caller, callee) = try await Self.startCall(bed, hold: 3000)
+        let (caller, callee) = try await Self.startCall(bed, hold: 8000)
         _ = try await Self.media(bed) { $0.pairsInUse == 2 }
         let refused = try await bed.run("uac-expect-final.xml", as: Phone("carol", ip: "127.0.0.13"), service: "bob",
                                         sets: ["code": "503"])
@@ -193,7 +199,7 @@ struct MediaRelayTests {
         let bed = try await TestBed("media-timeout", proxyArguments: ["--media", "relay", "--rtp-ports", Self.ports(3),
                                                                       "--media-timeout", "1s"], logLevel: "info")
         defer { bed.shutdown() }
-        let (caller, callee) = try await Self.startCall(bed, hold: 3500)
+        let (caller, callee) = try await Self.startCall(bed, hold: 6000)
         _ = try await Self.media(bed) { $0.sessions.first?.answered == true }
         let freed = try await Self.media(bed) { $0.sessions.isEmpty }
         #expect(freed.sessions.isEmpty && freed.pairsInUse == 0, "the silent call's ports are freed\n\(freed)")
