@@ -57,3 +57,48 @@ struct ConferenceTests {
         }
     }
 }
+
+/// The room's control and limits over real SIP: SIPp callers dial 800; `sipctl conference` lists, mutes and locks.
+@Suite("Conference rooms: control and limits")
+struct ConferenceControlTests {
+    @Test("sipctl conference list/mute/lock on a room with a SIPp caller; a locked room and a full one answer 486")
+    func controlAndLimits() async throws {
+        let bed = try await TestBed("conference-control", proxyArguments: [
+            "--conference", "800", "--conference-size", "2", "--rtp-ports", "\(40_000 + (Int(getpid()) % 40) * 400 + 300)-\(40_000 + (Int(getpid()) % 40) * 400 + 339)",
+        ], logLevel: "info")
+        defer { bed.shutdown() }
+        let alice = try bed.start("uac-call-hold.xml", as: Phone("alice", ip: "127.0.0.11"), client: true, service: "800",
+                                  timeout: 40, extraArguments: ["-d", "12000"])
+        var listed = ""
+        for _ in 0..<80 {
+            let r = try await sipctl(["conference", "list", "--json"], cwd: bed.directory)
+            listed = r.stdout
+            if listed.contains("\"user\":\"alice\"") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(listed.contains("\"room\":\"800\"") && listed.contains("\"user\":\"alice\""), "\(listed)\n\(bed.proxy.logTail())")
+        let mute = try await sipctl(["conference", "mute", "800", "alice"], cwd: bed.directory)
+        #expect(mute.succeeded && mute.stdout.contains("alice in 800: muted"), "\(mute)")
+        let shown = try await sipctl(["conference", "show", "800"], cwd: bed.directory)
+        #expect(shown.succeeded && shown.stdout.contains("room 800: 1 participant(s)") && shown.stdout.contains("muted"), "\(shown)")
+        let nobody = try await sipctl(["conference", "mute", "800", "zed"], cwd: bed.directory)
+        #expect(!nobody.succeeded && nobody.stderr.contains("no participant 'zed' in room 800"), "\(nobody)")
+        // Locked: a new caller gets 486; unlocked, the second seat is free; the third caller finds the room full.
+        let lock = try await sipctl(["conference", "lock", "800"], cwd: bed.directory)
+        #expect(lock.succeeded, "\(lock)")
+        let locked = try await bed.run("uac-expect-final.xml", as: Phone("bob", ip: "127.0.0.12"), service: "800", sets: ["code": "486"])
+        #expect(locked.passed, "a locked room answers 486\n\(bed.diagnostics(locked))")
+        _ = try await sipctl(["conference", "lock", "800", "--off"], cwd: bed.directory)
+        let carol = try bed.start("uac-call-hold.xml", as: Phone("carol", ip: "127.0.0.13"), client: true, service: "800",
+                                  timeout: 40, extraArguments: ["-d", "4000"])
+        for _ in 0..<80 {
+            if (try await sipctl(["conference", "list", "--json"], cwd: bed.directory)).stdout.contains("\"user\":\"carol\"") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let full = try await bed.run("uac-expect-final.xml", as: Phone("dave", ip: "127.0.0.14"), service: "800", sets: ["code": "486"])
+        #expect(full.passed, "a full room (--conference-size 2) answers 486\n\(bed.diagnostics(full))")
+        let c = await carol.wait()
+        let a = await alice.wait()
+        #expect(a.passed && c.passed, "the seated callers' calls end normally\n\(bed.diagnostics(a, c))")
+    }
+}
