@@ -6,11 +6,13 @@
 # Usage: Benchmarks/sipp-load.sh [--duration SECONDS] [--rate CPS[,CPS...]] [--reg-rate RPS[,RPS...]]
 #                                [--workers N[,N...]] [--no-notrace] [--no-build]
 #                                [--calls-only | --registrations-only] [--kamailio]
-#                                [--overload] [--memory-users N] [--log-level LEVEL]
+#                                [--overload] [--memory-users N] [--log-level LEVEL] [--memory-store]
 # --workers: SIPProxy shards (sipctl serve --workers) and Kamailio UDP workers (-n) to compare, default 1,2.
 # --overload: after the call rates, offer twice the best rate without failures and report how much still completes.
 # --memory-users N: register N distinct users (e.g. 100000) and report the resident memory each one costs.
 # --log-level: SIPProxy's log level (default warning; info, the level sipctl serve starts with, logs every message).
+# --memory-store: also run SIPProxy with its registrations in memory only (sipproxy-mem-wN, --no-registrations-file)
+#   beside the default, which writes them behind to registrations.sqlite (issue 16).
 #
 # Loopback only (127.0.0.50 proxy, .51 caller, .52 callee, .60 Kamailio). Every process started here is
 # stopped on exit; every wait is bounded. Results are printed and written to a file in the temp dir.
@@ -32,6 +34,7 @@ DO_NOTRACE=1
 DO_OVERLOAD=0
 MEMORY_USERS=0
 LOG_LEVEL=warning
+DO_MEMSTORE=0
 
 PROXY_IP=127.0.0.50
 UAC_IP=127.0.0.51
@@ -40,7 +43,7 @@ KAM_IP=127.0.0.60
 SIP_PORT=5060
 CALLEE=callee
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -56,6 +59,7 @@ while [ $# -gt 0 ]; do
         --overload) DO_OVERLOAD=1; shift ;;
         --memory-users) MEMORY_USERS="$2"; shift 2 ;;
         --log-level) LOG_LEVEL="$2"; shift 2 ;;
+        --memory-store) DO_MEMSTORE=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -175,6 +179,8 @@ start_target() { # $1 = sipproxy-wN | sipproxy-notrace-wN | kamailio-wN, $2 = ru
         # sipproxy-notrace is the same build with recording off, to show what tracing costs.
         extra=(--workers "$workers")
         [ "${kind#sipproxy-notrace}" != "$kind" ] && extra+=(--no-trace)
+        # sipproxy-mem: registrations in memory only; the others write them behind to registrations.sqlite.
+        [ "${kind#sipproxy-mem}" != "$kind" ] && extra+=(--no-registrations-file)
         # SIPp is one source sending thousands of requests a second: exactly what the per-source rate limit
         # (pike) bans. The reference Kamailio config has no pike either, nor a cap on bindings (--memory-users).
         (cd "$dir" && exec "$BIN" serve --listen "$PROXY_IP:$SIP_PORT" --log-level "$LOG_LEVEL" --rate-limit off \
@@ -322,6 +328,8 @@ bench_registrations() { # $1 = kind
             -sf "$SCEN/register.xml" -inf "$WORK/users.csv" \
             -r "$rate" -rp 1000 -l 2000 -m "$USERS" -trace_err \
             -trace_stat -stf "$dir/stats.csv" -fd 1 -trace_rtt -rtt_freq 200
+        # The registrations file is written up to a second behind: its last batch is part of the cost.
+        sleep 1.5
         t1=$(cpu_ticks "$TARGET_PID")
         check_target "$dir/target"
         record "$kind" register "$rate" "$dir" 1 $((t1 - t0)) "$(peak_rss_kib "$TARGET_PID")" "$(pss_kib "$TARGET_PID")"
@@ -411,6 +419,7 @@ KINDS=""
 for w in ${WORKERS//,/ }; do
     KINDS="$KINDS sipproxy-w$w"
     [ "$DO_NOTRACE" = 1 ] && KINDS="$KINDS sipproxy-notrace-w$w"
+    [ "$DO_MEMSTORE" = 1 ] && KINDS="$KINDS sipproxy-mem-w$w"
 done
 if [ "$DO_KAM" = 1 ]; then
     for w in ${WORKERS//,/ }; do KINDS="$KINDS kamailio-w$w"; done

@@ -41,6 +41,7 @@ public final class SIPProxyServer: Service, Sendable {
         let loops = Array(group.makeIterator())
         let recorder = TraceRecorder(logger: self.logger)
         var journal: CallJournal?
+        var persistence: RegistrationPersistence?
         var control: ControlServer?
         var hangup: DispatchSourceSignal?
         defer { hangup?.cancel() }
@@ -48,6 +49,8 @@ public final class SIPProxyServer: Service, Sendable {
             await control?.close()
             recorder.shutdown()
             journal?.close()
+            // After the shards stopped: the last registrar changes are written before the file closes.
+            persistence?.close()
         }
         let registry = ConnectionRegistry()
         let transports = loops.map { loop in
@@ -100,9 +103,19 @@ public final class SIPProxyServer: Service, Sendable {
                 try recorder.start(self.configuration.traceDefaults)
             }
             let media = try self.mediaResources(listeners: try await loops[0].submit { transports[0].listeners }.get(), recorder: recorder)
+            persistence = self.openRegistrations()
             let shared = SharedServices(
-                configuration: self.configuration, logger: self.logger, journal: journal, media: media, loops: loops
+                configuration: self.configuration, logger: self.logger, journal: journal, media: media, loops: loops,
+                persistence: persistence
             )
+            if let persistence {
+                // Before any shard runs: a phone registered before a restart is reachable from the first INVITE.
+                let started = NIODeadline.now()
+                let kept = shared.registrar.restore(now: .now())
+                let ms = (NIODeadline.now() - started).nanoseconds / 1_000_000
+                self.logger.info("registrations: \(kept) binding(s) loaded from \(persistence.status.location) in \(ms) ms")
+                persistence.start()
+            }
             cores = zip(loops, transports).enumerated().map { index, pair in
                 var logger = self.logger
                 if workers > 1 { logger[metadataKey: "shard"] = "\(index)" }
@@ -153,6 +166,19 @@ public final class SIPProxyServer: Service, Sendable {
         await closeTransports()
         await closeAll()
         try? await group.shutdownGracefully()
+    }
+
+    /// The location backend (`--registrations`), opened and ready to load; nil for memory only, or when it
+    /// cannot be opened at all (logged: the proxy then runs with its registrations in memory, never fails to start).
+    private func openRegistrations() -> RegistrationPersistence? {
+        guard let storage = self.configuration.registrations else { return nil }
+        do {
+            let store = try storage.makeStore(instanceID: self.configuration.instanceID)
+            return RegistrationPersistence(store: store, logger: self.logger)
+        } catch {
+            self.logger.error("registrations: \(error.message); keeping them in memory only")
+            return nil
+        }
     }
 
     /// The media relay's port pool and SDP address (`--media relay|nat`): the ports bind to `--media-address`, else

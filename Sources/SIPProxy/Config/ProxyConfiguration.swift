@@ -60,6 +60,12 @@ public struct ProxyConfiguration: Sendable {
         path: "calls.jsonl",
         textLogPath: "calls.log"
     )
+    /// Where the registrar's bindings persist across restarts (issue 16); nil keeps them in memory only.
+    /// `sipctl serve` uses `registrations.sqlite` in the working directory unless told otherwise.
+    public var registrations: RegistrationStorage?
+    /// This proxy's id as the owner of the flows it holds, in a location backend; nil: the one the backend keeps
+    /// (a new backend gets a random one).
+    public var instanceID: String?
     /// The control socket's path (relative paths are in the working directory).
     public var controlSocket = ControlServer.defaultPath
     /// Call forwarding rules by user (config `forwarding:`); run-time changes are kept in `forwardingStatePath`.

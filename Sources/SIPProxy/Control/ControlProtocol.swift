@@ -172,6 +172,8 @@ public struct ProxyStatus: Codable, Sendable, Equatable {
     public var shards: [ShardStatus]?
     /// The media relay: `direct`, or `relay 20000-29999, 4 of 5000 pairs in use`. Nil from an older proxy.
     public var media: String?
+    /// Where the registrations persist; nil when they are in memory only (or from an older proxy).
+    public var registrationStore: RegistrationPersistence.Status?
 }
 
 /// One shard (event loop) of the proxy in `sipctl status`.
@@ -226,6 +228,8 @@ public struct ControlResponse: Codable, Sendable, Equatable {
     public var ok: Bool
     public var error: String?
     public var registrations: [RegistrationInfo]?
+    /// With `registrations`: where they persist (nil: memory only).
+    public var registrationStore: RegistrationPersistence.Status?
     public var status: ProxyStatus?
     public var phrases: PhrasesInfo?
     public var trace: TraceStatus?

@@ -97,6 +97,7 @@ struct ProxyControl: ControlDispatcher {
                         expiresIn: entry.binding.remaining(at: now)
                     )
                 }
+                response.registrationStore = core.registrar.persistence?.status
                 return response
             case "phrases.show":
                 var response = ControlResponse()
@@ -201,7 +202,8 @@ struct ProxyControl: ControlDispatcher {
                     media: core.media.map { relay in
                         "\(core.configuration.media.mode.rawValue), ports \(relay.pool.range.lowerBound)-"
                             + "\(relay.pool.range.upperBound), \(relay.pool.inUse) of \(relay.pool.capacity) pairs in use"
-                    } ?? MediaSettings.Mode.direct.rawValue
+                    } ?? MediaSettings.Mode.direct.rawValue,
+                    registrationStore: core.registrar.persistence?.status
                 )
                 return response
             }

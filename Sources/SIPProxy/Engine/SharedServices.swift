@@ -35,12 +35,13 @@ public struct SharedServices: Sendable {
         }
     }
 
-    /// `loops`: the shards' event loops, on which rooms run (chosen by room name).
+    /// `loops`: the shards' event loops, on which rooms run (chosen by room name). `persistence`: the location
+    /// backend the registrar writes behind (nil: memory only).
     public init(
         configuration: ProxyConfiguration, logger: Logger, journal: CallJournal?, media: MediaResources? = nil,
-        loops: [EventLoop] = []
+        loops: [EventLoop] = [], persistence: RegistrationPersistence? = nil
     ) {
-        self.registrar = LocationService(policy: configuration.registrar)
+        self.registrar = LocationService(policy: configuration.registrar, persistence: persistence)
         self.forwarding = ForwardingService(configuration: configuration, logger: logger)
         self.authenticator = configuration.auth.map { directory in
             AuthService(DigestAuthenticator(directory: directory, realm: configuration.realm))

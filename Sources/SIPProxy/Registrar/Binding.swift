@@ -18,6 +18,12 @@ public struct Binding: Sendable, Equatable {
     public var source: Peer
     /// The `q` contact parameter (RFC 3261 §20.10), 1.0 when absent.
     public var q: Double
+    /// Path header values of the REGISTER (RFC 3327), outermost first: requests to the contact go through them.
+    /// The registrar does not act on Path yet; the field is kept so location backends store and restore it.
+    public var path: [String] = []
+    /// The proxy instance that holds the flow when it is another one (a location store shared by several
+    /// proxies); nil when this proxy holds it.
+    public var owner: String? = nil
 
     /// Seconds left, rounded up, at `now`.
     public func remaining(at now: NIODeadline) -> Int {

@@ -11,9 +11,20 @@ import Synchronization
 /// The shared registrar.
 public final class LocationService: Sendable {
     private let registrar: Mutex<Registrar>
+    /// The location backend written behind (SQLite file, issue 16); nil keeps the bindings in memory only.
+    public let persistence: RegistrationPersistence?
 
-    public init(policy: RegistrarPolicy = RegistrarPolicy()) {
+    public init(policy: RegistrarPolicy = RegistrarPolicy(), persistence: RegistrationPersistence? = nil) {
         self.registrar = Mutex(Registrar(policy: policy))
+        self.persistence = persistence
+    }
+
+    /// Loads the backend's live bindings into the store; call before the shards start. Returns how many were kept.
+    @discardableResult
+    public func restore(now: NIODeadline) -> Int {
+        guard let persistence else { return 0 }
+        let loaded = persistence.load()
+        return self.registrar.withLock { $0.restore(loaded, now: now) }
     }
 
     /// Applies a REGISTER (RFC 3261 §10.3); see `Registrar.register`.
@@ -23,7 +34,14 @@ public final class LocationService: Sendable {
         authenticated: Bool,
         now: NIODeadline
     ) -> Result<RegistrationResult, RegistrarError> {
-        self.registrar.withLock { $0.register(request, source: source, authenticated: authenticated, now: now) }
+        self.registrar.withLock { registrar in
+            let result = registrar.register(request, source: source, authenticated: authenticated, now: now)
+            // Queued under the lock, so two shards changing one binding queue their changes in the order made.
+            if let persistence = self.persistence, case .success(let done) = result {
+                persistence.record(done.changes, user: done.user, now: now)
+            }
+            return result
+        }
     }
 
     /// The live bindings of a user (§16.5 location lookup).
@@ -53,6 +71,12 @@ public final class LocationService: Sendable {
 
     /// Removes expired bindings and returns them (each one to exactly one caller).
     public func sweep(now: NIODeadline) -> [Binding] {
-        self.registrar.withLock { $0.sweep(now: now) }
+        self.registrar.withLock { registrar in
+            let removed = registrar.sweep(now: now)
+            if let persistence = self.persistence {
+                for (user, binding) in removed { persistence.record([.removed(binding)], user: user, now: now) }
+            }
+            return removed.map(\.binding)
+        }
     }
 }

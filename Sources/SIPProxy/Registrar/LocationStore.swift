@@ -81,14 +81,19 @@ public struct LocationStore: Sendable {
     /// Raw bindings of a user including expired ones (the registrar prunes them itself).
     func stored(_ user: String) -> [Binding] { self.bindings[user] ?? [] }
 
-    /// Removes expired bindings; returns how many were removed.
+    /// Removes expired bindings; returns them.
     @discardableResult
     public mutating func sweep(now: NIODeadline) -> [Binding] {
-        var removed: [Binding] = []
+        self.sweepByUser(now: now).map(\.binding)
+    }
+
+    /// Removes expired bindings; returns them with their user keys (what a location backend deletes).
+    mutating func sweepByUser(now: NIODeadline) -> [(user: String, binding: Binding)] {
+        var removed: [(user: String, binding: Binding)] = []
         for (user, list) in self.bindings {
             let alive = list.filter { $0.expiresAt > now }
             if alive.count != list.count {
-                removed += list.filter { $0.expiresAt <= now }
+                removed += list.filter { $0.expiresAt <= now }.map { (user, $0) }
                 self.store(user, alive)
             }
         }

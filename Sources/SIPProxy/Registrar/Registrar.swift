@@ -178,8 +178,36 @@ public struct Registrar: Sendable {
         return .success(RegistrationResult(user: user, bindings: current, changes: changes))
     }
 
-    /// Removes expired bindings (called periodically).
-    public mutating func sweep(now: NIODeadline) -> [Binding] {
-        self.store.sweep(now: now)
+    /// Removes expired bindings (called periodically), with their user keys.
+    public mutating func sweep(now: NIODeadline) -> [(user: String, binding: Binding)] {
+        self.store.sweepByUser(now: now)
+    }
+
+    /// Puts back bindings a location backend kept across a restart (RFC 3261 §10.3 would have the phones
+    /// re-register; until they do, they are reachable). The limits hold as for a REGISTER: past `maxContacts`
+    /// per user or `maxBindings` in all, the bindings that lapse first are left out. Returns how many were kept.
+    @discardableResult
+    public mutating func restore(_ bindings: [(user: String, binding: Binding)], now: NIODeadline) -> Int {
+        var byUser: [String: [Binding]] = [:]
+        for (user, binding) in bindings where binding.expiresAt > now && user.utf8.count <= Self.maxUserLength {
+            byUser[user, default: []].append(binding)
+        }
+        var kept = 0
+        for user in byUser.keys.sorted() {
+            var list = self.store.stored(user).filter { $0.expiresAt > now }
+            // One binding per Contact URI (§10.3 step 7), the longest-lived first.
+            var keys = Set(list.map { Binding.contactKey($0.contact.uri) })
+            let fresh = byUser[user]!.sorted { $0.expiresAt > $1.expiresAt }
+                .filter { keys.insert(Binding.contactKey($0.contact.uri)).inserted }
+            let room = min(
+                self.policy.maxContacts - list.count,
+                self.policy.maxBindings - self.store.bindingCount
+            )
+            guard room > 0 else { continue }
+            list += fresh.prefix(room)
+            kept += min(room, fresh.count)
+            self.store.store(user, list)
+        }
+        return kept
     }
 }

@@ -17,6 +17,7 @@ struct Registrations: AsyncParsableCommand {
             print(try ControlCoding.encode(list))
         } else {
             print(RegistrationInfo.table(list), terminator: "")
+            print("stored in: \(response.registrationStore?.summary(now: .now()) ?? "memory only (lost at restart)")")
         }
     }
 }
@@ -64,6 +65,7 @@ struct Status: AsyncParsableCommand {
                 + "\(refused) requests refused")
         }
         if let media = status.media { print("media:      \(media)") }
+        print("registrations: \(status.registrationStore?.summary(now: .now()) ?? "memory only (lost at restart)")")
         print("uptime:     \(status.uptimeSeconds) s")
     }
 }

@@ -21,7 +21,7 @@ struct Serve: AsyncParsableCommand {
         abstract: "Run the SIP proxy and registrar.",
         discussion: """
             Without --listen, listens on UDP and TCP port 5060 of every local IPv4 address. Runtime files (traces/, \
-            the call journal, the control socket) go into the current directory.
+            the call journal, registrations.sqlite, the control socket) go into the current directory.
 
             EXAMPLES:
               sipctl serve
@@ -88,6 +88,15 @@ struct Serve: AsyncParsableCommand {
 
     @Flag(name: .long, help: "Keep no call journal.")
     var noJournal = false
+
+    @Option(name: .long, help: "File keeping the registrations across restarts (SQLite; default: registrations.sqlite), or 'memory'.")
+    var registrations: String?
+
+    @Flag(name: .long, help: "Keep the registrations in memory only (lost at restart).")
+    var noRegistrationsFile = false
+
+    @Option(name: .long, help: "This proxy's id as owner of its phones' flows in the registrations store (default: the one kept there).")
+    var instanceId: String?
 
     @Option(name: .long, help: "Shortest registration accepted in seconds (shorter ones get 423).")
     var minExpires: Int?
@@ -163,6 +172,8 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         var settings = ProxyConfiguration()
+        // Registrations survive restarts by default (issue 16); the library's default is memory only.
+        settings.registrations = .sqlite(path: "registrations.sqlite")
         var level = Logger.Level.info
         do {
             if let config {
@@ -282,6 +293,12 @@ struct Serve: AsyncParsableCommand {
             }
             settings.traceGroup = group
         }
+        if self.noRegistrationsFile {
+            settings.registrations = nil
+        } else if let value = self.registrations {
+            settings.registrations = try Self.registrationStorage(value, source: "--registrations")
+        }
+        if let instanceId { settings.instanceID = instanceId }
         if self.noJournal {
             settings.journal = nil
         } else if let path = self.journal {
@@ -364,13 +381,20 @@ struct Serve: AsyncParsableCommand {
         policy.window = .seconds(Int64(window))
     }
 
+    /// `memory` (or an empty value) keeps registrations in memory; anything else is the SQLite file's path.
+    static func registrationStorage(_ text: String, source: String) throws -> RegistrationStorage? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if t.isEmpty || t.lowercased() == "memory" { return nil }
+        return .sqlite(path: t)
+    }
+
     /// `calls.jsonl` -> `calls.log` beside it.
     static func textLog(for path: String) -> String {
         path.hasSuffix(".jsonl") ? String(path.dropLast(6)) + ".log" : path + ".log"
     }
 
     /// Reads the YAML file through swift-configuration. Keys: `listen` (list), `domains` (list), `advertise`,
-    /// `log_level`, `phrases` (en, sk or a phrase file), `trace.*`, `trace_group`, `registrar.min_expires`,
+    /// `log_level`, `phrases` (en, sk or a phrase file), `registrations` (file or memory), `instance_id`, `trace.*`, `trace_group`, `registrar.min_expires`,
     /// `registrar.max_expires`, `registrar.default_expires`, `follow_redirects`,
     /// `forwarding_state`, `forwarding_hop_limit`, `forwarding` (user -> always/busy/no_answer/no_answer_after/unavailable).
     static func apply(file path: String, to settings: inout ProxyConfiguration, level: inout Logger.Level)
@@ -418,6 +442,10 @@ struct Serve: AsyncParsableCommand {
         }
         // Resolved (and refused when unknown) with the flags, in `applyTraceAndJournal`.
         if let v = reader.string(forKey: "trace_group") { settings.traceGroup = TraceGroup(name: v, id: 0) }
+        if let v = reader.string(forKey: "registrations") {
+            settings.registrations = try Self.registrationStorage(v, source: "registrations in \(path)")
+        }
+        if let v = reader.string(forKey: "instance_id") { settings.instanceID = v }
         if let v = reader.string(forKey: "journal") {
             settings.journal = CallJournal.Configuration(path: v, textLogPath: Self.textLog(for: v))
         }

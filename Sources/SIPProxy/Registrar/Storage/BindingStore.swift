@@ -1,0 +1,44 @@
+// BindingStore: where the location service's bindings persist (issue 16: SQLite by default, PostgreSQL next).
+//
+// The in-memory `LocationStore` stays the one place lookups go (every INVITE reads it under its mutex); a backend
+// is only written behind (`BindingWriteBack`) and read once, at start. Its methods block, so they run on the
+// persistence thread (`RegistrationPersistence`), never on an event loop.
+
+/// A location backend.
+public protocol BindingStore: AnyObject {
+    /// Where the bindings live, for `sipctl status` (`sqlite:/srv/sip/registrations.sqlite`).
+    var location: String { get }
+    /// The identifier of this proxy instance in the backend: the owner written in its rows.
+    var instanceID: String { get }
+    /// What happened when the backend was opened and is worth a log line and a status line (a file set aside).
+    var openingNotice: String? { get }
+
+    /// The bindings stored that have not lapsed at `now`; lapsed ones are deleted.
+    func load(now: WallClock) throws(BindingStoreError) -> [StoredBinding]
+    /// Writes a batch of changes atomically (one transaction): all of it or none.
+    func apply(_ changes: [BindingChange]) throws(BindingStoreError)
+    /// Releases the backend (closes the file or connection). Nothing is called afterwards.
+    func close()
+}
+
+/// The one error type of the location backends.
+public struct BindingStoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The backend cannot be opened or created (permissions, a missing folder).
+        case open
+        /// A read failed.
+        case read
+        /// A batch could not be written; the changes stay queued for the next attempt.
+        case write
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { self.message }
+}
