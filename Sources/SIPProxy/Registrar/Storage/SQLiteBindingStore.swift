@@ -217,47 +217,52 @@ public final class SQLiteBindingStore: BindingStore, @unchecked Sendable {
     /// throws `Unusable` for a file to set aside, anything else for a file that cannot be opened at all.
     private static func openOurs(_ path: String) throws -> DatabaseQueue {
         try self.createPrivateFile(path)
-        let queue: DatabaseQueue
-        do {
-            queue = try DatabaseQueue(path: path, configuration: self.configuration())
-        } catch let error as DatabaseError where self.isDamage(error) {
-            throw Unusable(reason: "is not an SQLite database")
-        }
-        do {
-            let (application, version, tables) = try queue.read { db in
-                (
-                    try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0,
-                    try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0,
-                    try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
-                )
-            }
-            if application == 0 && tables == 0 {
-                try self.createSchema(queue)
-                return queue
-            }
+        // Looked at read-only first: WAL mode, set on opening for writing, would change a foreign file's header.
+        let (application, version, tables) = try self.inspect(path)
+        if application != 0 || tables != 0 {
             guard application == self.applicationID else {
-                try? queue.close()
                 throw Unusable(reason: "belongs to another program (application id \(application), not SIPProxy's)")
             }
             guard version <= self.schemaVersion, version >= 1 else {
-                try? queue.close()
                 throw Unusable(reason: "has schema version \(version), this SIPProxy knows 1 to \(self.schemaVersion)")
             }
-            if version < self.schemaVersion {
+        }
+        let queue = try DatabaseQueue(path: path, configuration: self.configuration())
+        do {
+            if application == 0 && tables == 0 {
+                try self.createSchema(queue)
+            } else if version < self.schemaVersion {
                 try queue.write { db in
                     for step in self.migrations[(version - 1)...] { try step(db) }
                     try db.execute(sql: "PRAGMA user_version = \(self.schemaVersion)")
                 }
             }
             return queue
-        } catch let error as DatabaseError where self.isDamage(error) {
-            try? queue.close()
-            throw Unusable(reason: "is damaged (\(error.message ?? "\(error.resultCode)"))")
-        } catch let error as Unusable {
-            throw error
         } catch {
             try? queue.close()
             throw error
+        }
+    }
+
+    /// The header's application id and schema version, and how many schema objects the file has.
+    private static func inspect(_ path: String) throws -> (Int32, Int, Int) {
+        var configuration = Configuration()
+        configuration.readonly = true
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? queue.close() }
+            return try queue.read { db in
+                (
+                    try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0,
+                    try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0,
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
+                )
+            }
+        } catch let error as DatabaseError where self.isDamage(error) {
+            throw Unusable(
+                reason: error.resultCode == .SQLITE_NOTADB
+                    ? "is not an SQLite database" : "is damaged (\(error.message ?? "\(error.resultCode)"))"
+            )
         }
     }
 
