@@ -37,7 +37,7 @@ struct FilePermissionTests {
         #expect(forward.succeeded, "\(forward)")
     }
 
-    @Test("by default: traces/ 0700, pcaps, calls.jsonl, calls.log, calls.inprogress.jsonl, forwarding.json 0600; a 0755 traces/ is tightened")
+    @Test("by default: traces/ 0700, pcaps, calls.jsonl, calls.log, calls.inprogress.jsonl, forwarding.json, registrations.sqlite 0600; a 0755 traces/ is tightened")
     func privateByDefault() async throws {
         let dir = try TestEnvironment.makeTemporaryDirectory("file-modes")
         let traces = dir.appendingPathComponent("traces")
@@ -60,9 +60,13 @@ struct FilePermissionTests {
             #expect(Self.mode(file)?.bits == 0o600, "\(file.lastPathComponent) is \(Self.octal(Self.mode(file)?.bits))")
         }
         #expect(Self.mode(rotated)?.bits == 0o600, "a rotated journal is \(Self.octal(Self.mode(rotated)?.bits))")
-        for name in ["calls.jsonl", "calls.log", "forwarding.json", "calls.inprogress.jsonl", "sipproxy.sock"] {
+        let optional: Set = ["calls.inprogress.jsonl", "registrations.sqlite-wal", "registrations.sqlite-shm"]
+        for name in [
+            "calls.jsonl", "calls.log", "forwarding.json", "calls.inprogress.jsonl", "sipproxy.sock",
+            "registrations.sqlite", "registrations.sqlite-wal", "registrations.sqlite-shm",
+        ] {
             let url = dir.appendingPathComponent(name)
-            guard name != "calls.inprogress.jsonl" || FileManager.default.fileExists(atPath: url.path) else { continue }
+            guard !optional.contains(name) || FileManager.default.fileExists(atPath: url.path) else { continue }
             #expect(Self.mode(url)?.bits == 0o600, "\(name) is \(Self.octal(Self.mode(url)?.bits))")
         }
         let log = readText(bed.proxy.stderrURL)
