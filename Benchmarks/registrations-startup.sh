@@ -7,7 +7,7 @@
 # come from `Benchmarks/sipp-load.sh --registrations-only --memory-store`.
 #
 # Usage: Benchmarks/registrations-startup.sh [--bindings N] [--runs R] [--no-build]
-#
+# SIPCTL_BIN=PATH runs another sipctl (e.g. a debug build) instead of the release one.
 # Loopback only (127.0.0.50). Every process started here is stopped on exit; every wait is bounded.
 set -euo pipefail
 
@@ -40,7 +40,7 @@ if [ "$BUILD" = 1 ]; then
     log "building release sipctl"
     (cd "$ROOT" && swift build -c release --scratch-path .build-release --product sipctl >&2)
 fi
-BIN="$ROOT/.build-release/release/sipctl"
+BIN=${SIPCTL_BIN:-$ROOT/.build-release/release/sipctl}
 [ -x "$BIN" ] || { echo "no release binary at $BIN (build it or drop --no-build)" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/registrations-startup.XXXXXX)

@@ -26,7 +26,7 @@ import Testing
         let early = queue.take(now: self.t0 + .milliseconds(999))
         #expect(early == nil)
         let batch = queue.take(now: self.t0 + .seconds(1))
-        #expect(batch?.map(\.key.user) == ["alice", "bob"])
+        #expect(batch.map(BindingWriteBack.ordered)?.map(\.key.user) == ["alice", "bob"])
         #expect(queue.isEmpty && queue.nextFlush == nil)
         let none = queue.take(now: self.t0 + .seconds(10))
         #expect(none == nil, "nothing left")
@@ -45,7 +45,7 @@ import Testing
         queue.record(.upsert(self.row("carol")), now: self.t0)
         queue.record(.remove(self.row("carol").key), now: self.t0)
         #expect(queue.count == 4)
-        let batch = queue.take(now: self.t0, force: true) ?? []
+        let batch = BindingWriteBack.ordered(queue.take(now: self.t0, force: true) ?? [])
         #expect(batch == [
             .remove(self.row("carol").key),
             .upsert(self.row("alice", expires: 200)),
@@ -74,7 +74,7 @@ import Testing
         #expect(queue.nextFlush == self.t0 + .seconds(7), "retried after retryDelay, not hammered")
         let early = queue.take(now: self.t0 + .seconds(6))
         #expect(early == nil)
-        let retry = queue.take(now: self.t0 + .seconds(7)) ?? []
+        let retry = BindingWriteBack.ordered(queue.take(now: self.t0 + .seconds(7)) ?? [])
         #expect(retry == [.upsert(self.row("alice", expires: 300)), .upsert(self.row("bob"))])
     }
 }

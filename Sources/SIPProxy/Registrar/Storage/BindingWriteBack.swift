@@ -42,26 +42,31 @@ public struct BindingWriteBack: Sendable {
         return true
     }
 
-    /// The changes to write when their batch is due at `now` (or at once with `force`, at shutdown); nil when
-    /// there is nothing to write yet. The queue is empty afterwards.
+    /// The changes to write when their batch is due at `now` (or at once with `force`, at shutdown), in no
+    /// particular order (keys are unique within a batch, so the order has no effect); nil when there is nothing to
+    /// write yet. The queue is empty afterwards. Cheap: it runs under the mutex the event loops queue through.
     public mutating func take(now: NIODeadline, force: Bool = false) -> [BindingChange]? {
         guard let due = self.nextFlush, !self.pending.isEmpty else {
             self.nextFlush = nil
             return nil
         }
         guard force || due <= now else { return nil }
-        // Removals first, then upserts, each in key order: a stable order makes a batch's effect easy to read in
-        // a backend's log and the tests exact. Keys are unique within a batch, so the order has no other effect.
-        let batch = self.pending.values.sorted { a, b in
+        let batch = Array(self.pending.values)
+        self.pending = [:]
+        self.nextFlush = nil
+        return batch
+    }
+
+    /// A batch in a stable order, removals first, then upserts, each by key: what the backend writes, so a
+    /// batch's effect reads the same in a backend's log and the tests are exact. Sorted off the mutex.
+    public static func ordered(_ batch: [BindingChange]) -> [BindingChange] {
+        batch.sorted { a, b in
             switch (a, b) {
             case (.remove, .upsert): return true
             case (.upsert, .remove): return false
             default: return (a.key.user, a.key.contact) < (b.key.user, b.key.contact)
             }
         }
-        self.pending = [:]
-        self.nextFlush = nil
-        return batch
     }
 
     /// Puts back a batch the backend could not write, under the changes recorded since (those are newer), and

@@ -39,6 +39,7 @@ public final class RegistrationPersistence: Sendable {
     private struct State {
         var queue: BindingWriteBack
         var status: Status
+        var started = false
         var stopping = false
         var stopped = false
     }
@@ -88,6 +89,7 @@ public final class RegistrationPersistence: Sendable {
     public func load() -> [(user: String, binding: Binding)] {
         let wallNow = self.wallClock()
         let now = self.clock()
+        let started = NIODeadline.now()
         let rows: [StoredBinding]
         do {
             rows = try self.backend.store.load(now: wallNow)
@@ -98,9 +100,13 @@ public final class RegistrationPersistence: Sendable {
         }
         let notice = self.backend.store.openingNotice
         if let notice { self.logger.error("registrations: \(notice)") }
+        let read = NIODeadline.now()
         let loaded = rows.compactMap { row in
             row.binding(now: now, wallNow: wallNow, ownInstance: self.instanceID).map { (row.user, $0) }
         }
+        self.logger.debug(
+            "registrations: read \(rows.count) row(s) in \((read - started).nanoseconds / 1_000_000) ms, parsed in \((NIODeadline.now() - read).nanoseconds / 1_000_000) ms"
+        )
         self.state.withLock {
             $0.status.loaded = loaded.count
             $0.status.notice = notice
@@ -113,6 +119,7 @@ public final class RegistrationPersistence: Sendable {
 
     /// Starts the thread that writes the queued changes.
     public func start() {
+        self.state.withLock { $0.started = true }
         self.thread.start { [self] in self.run() }
     }
 
@@ -149,13 +156,15 @@ public final class RegistrationPersistence: Sendable {
 
     /// Writes what is pending, stops the thread and closes the backend (graceful shutdown). Later calls do nothing.
     public func close() {
-        let first = self.state.withLock { state -> Bool in
+        let (first, started) = self.state.withLock { state -> (Bool, Bool) in
             defer { state.stopping = true }
-            return !state.stopping
+            return (!state.stopping, state.started)
         }
         guard first else { return }
-        self.thread.wake()
-        self.thread.join()
+        if started {
+            self.thread.wake()
+            self.thread.join()
+        }
         self.backend.store.close()
     }
 
@@ -184,7 +193,7 @@ public final class RegistrationPersistence: Sendable {
 
     private func write(_ batch: [BindingChange]) {
         do {
-            try self.backend.store.apply(batch)
+            try self.backend.store.apply(BindingWriteBack.ordered(batch))
             let at = self.wallClock()
             self.state.withLock { state in
                 state.status.flushes += 1

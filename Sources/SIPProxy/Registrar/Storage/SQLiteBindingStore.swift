@@ -157,22 +157,28 @@ public final class SQLiteBindingStore: BindingStore, @unchecked Sendable {
             // Lapsed while the proxy was down: deleted, never loaded.
             try db.execute(sql: "DELETE FROM binding WHERE expires_at <= ?", arguments: [now.microseconds])
             var result: [StoredBinding] = []
-            let rows = try Row.fetchCursor(db, sql: "SELECT * FROM binding")
+            // Columns by position (a name lookup per field is a linear search of the row's columns).
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT user, contact_key, aor, contact, expires_at, call_id, cseq, q, transport, remote_ip,
+                        remote_port, local_ip, local_port, path, instance, reg_id, owner FROM binding
+                    """
+            )
             while let row = try rows.next() {
                 // A row with a field this build cannot read (edited by hand) is skipped, not fatal.
-                guard let transport = TransportKind(rawValue: row["transport"] ?? ""),
-                    let cseq = UInt32(exactly: row["cseq"] as Int64? ?? -1)
+                guard let transport = TransportKind(rawValue: row[8] ?? ""),
+                    let cseq = UInt32(exactly: row[6] as Int64? ?? -1)
                 else { continue }
-                let path: String = row["path"] ?? ""
+                let path: String = row[13] ?? ""
                 result.append(
                     StoredBinding(
-                        user: row["user"] ?? "", contactKey: row["contact_key"] ?? "", aor: row["aor"] ?? "",
-                        contact: row["contact"] ?? "", expiresAt: WallClock(microseconds: row["expires_at"] ?? 0),
-                        callID: row["call_id"] ?? "", cseq: cseq, q: row["q"] ?? 1.0, transport: transport,
-                        remoteIP: row["remote_ip"] ?? "", remotePort: row["remote_port"] ?? 0,
-                        localIP: row["local_ip"] ?? "", localPort: row["local_port"] ?? 0,
+                        user: row[0] ?? "", contactKey: row[1] ?? "", aor: row[2] ?? "", contact: row[3] ?? "",
+                        expiresAt: WallClock(microseconds: row[4] ?? 0), callID: row[5] ?? "", cseq: cseq,
+                        q: row[7] ?? 1.0, transport: transport, remoteIP: row[9] ?? "", remotePort: row[10] ?? 0,
+                        localIP: row[11] ?? "", localPort: row[12] ?? 0,
                         path: path.isEmpty ? [] : path.split(separator: "\n").map(String.init),
-                        instance: row["instance"], regID: row["reg_id"], owner: row["owner"] ?? ""
+                        instance: row[14], regID: row[15], owner: row[16] ?? ""
                     )
                 )
             }
