@@ -144,8 +144,9 @@ struct ConferenceMixTests {
     }
 
     static func ports(_ n: Int) -> String {
-        let base = 40_000 + (Int(getpid()) % 40) * 400 + 360 + n * 20
-        return "\(base)-\(base + 19)"
+        // After the media relay tests' and the control test's ranges (MediaRelayTests.ports), inside this process's block.
+        let base = 40_000 + (Int(getpid()) % 40) * 400 + 340 + n * 15
+        return "\(base)-\(base + 14)"
     }
 
     @Test("room 800: three hear each other, a fourth joins and hears three, *6 mutes, a hang-up and a kick leave the others talking")

@@ -1,7 +1,8 @@
 // ConferenceRoom: one room's participants and its 20 ms mixing clock, confined to one event loop.
 //
-// Every participant has an RTP port of the relay's pool. Packets are decoded (G.711) into the participant's jitter
-// buffer; every 20 ms the room takes a frame from each buffer, mixes (ConferenceMixer: each hears everyone but
+// Every participant has an RTP port of the relay's pool. Packets are decoded (G.711, or G.722 through spandsp) into
+// the participant's jitter buffer at 16 kHz (G.711 is resampled up and its mix down, so G.722 phones hear each other
+// in wideband); every 20 ms the room takes a frame from each buffer, mixes (ConferenceMixer: each hears everyone but
 // themselves) and sends each participant its mix, encoded in its own codec, from its port to where its packets
 // come from (latching, as the relay does). The clock is a deadline schedule, not a delay after each tick, so it
 // does not drift. DTMF `*6` (RFC 4733 telephone-event) mutes and unmutes the sender. A room with a PIN keeps a
@@ -24,10 +25,14 @@ final class ConferenceParticipant {
     /// Where its SDP asks for media, and where its packets come from.
     var target: SocketAddress?
     var latched: SocketAddress?
-    /// The G.711 payload type it speaks (0 PCMU, 8 PCMA) and its telephone-event type.
+    /// The payload type it speaks (0 PCMU, 8 PCMA, 9 G.722) and its telephone-event type.
     var payloadType: UInt8
     var dtmfPayloadType: UInt8?
-    var buffer = JitterBuffer()
+    var buffer = ConferenceRoom.jitterBuffer()
+    /// G.722 state (payload type 9), or the resamplers between its 8 kHz G.711 and the room's 16 kHz.
+    let g722: G722Codec?
+    var up = HalfbandResampler()
+    var down = HalfbandResampler()
     var muted = false
     /// Our stream towards it (RFC 3550 §5.1: random initial values).
     var sequence = UInt16.random(in: 0...UInt16.max)
@@ -55,6 +60,7 @@ final class ConferenceParticipant {
     ) {
         self.lastHeard = now
         self.seatedAt = now
+        self.g722 = payloadType == 9 ? G722Codec() : nil
         self.awaitingPIN = awaitingPIN
         self.id = id
         self.callID = callID
@@ -127,8 +133,22 @@ final class ConferenceRoom: @unchecked Sendable {
     /// How late ticks ran (for the benchmark's timing error), the last 500.
     private(set) var lateness: [Int64] = []
 
-    static let frame = 160
+    /// The mix runs at 16 kHz: 320 samples per 20 ms tick. RTP timestamps still advance 160 per packet for every
+    /// codec: G.722's RTP clock is 8,000 Hz although it samples at 16 kHz (RFC 3551 §4.5.2).
+    static let sampleRate = 16_000
+    static let frame = 320
     static let interval = TimeAmount.milliseconds(20)
+
+    static func jitterBuffer() -> JitterBuffer { JitterBuffer(frame: frame, target: 2 * frame, limit: 12 * frame) }
+
+    /// The codec name of a payload type the room speaks.
+    static func codecName(_ payloadType: UInt8) -> String {
+        switch payloadType {
+        case 8: "PCMA"
+        case 9: "G722"
+        default: "PCMU"
+        }
+    }
 
     /// A participant awaiting its PIN has this long to key it.
     static let pinTimeout = TimeAmount.seconds(30)
@@ -162,7 +182,7 @@ final class ConferenceRoom: @unchecked Sendable {
         if participant.awaitingPIN {
             self.logger.info("conference \(self.name): \(user) seated, waiting for the PIN", metadata: ["sip.call_id": "\(callID)"])
         } else {
-            self.overlay = ConferenceMixer.chime(rising: true)
+            self.overlay = ConferenceMixer.chime(rising: true, sampleRate: Self.sampleRate)
             self.logger.info("conference \(self.name): \(user) joined (\(self.participants.count) in the room)",
                              metadata: ["sip.call_id": "\(callID)"])
         }
@@ -191,7 +211,7 @@ final class ConferenceRoom: @unchecked Sendable {
             self.nextTick = nil
             self.onEmpty?()
         } else {
-            self.overlay = ConferenceMixer.chime(rising: false)
+            self.overlay = ConferenceMixer.chime(rising: false, sampleRate: Self.sampleRate)
         }
         return participant.port
     }
@@ -207,7 +227,7 @@ final class ConferenceRoom: @unchecked Sendable {
             room: self.name, locked: self.locked, pin: self.pin == nil ? nil : true,
             participants: self.participants.values.sorted { $0.id < $1.id }.map { p in
                 ConferenceInfo.Participant(
-                    callID: p.callID, user: p.user, codec: p.payloadType == 8 ? "PCMA" : "PCMU", muted: p.muted,
+                    callID: p.callID, user: p.user, codec: Self.codecName(p.payloadType), muted: p.muted,
                     port: p.port, address: p.destination?.hostPort, packetsIn: p.received.packets, packetsOut: p.sent,
                     lost: p.received.lost + UInt64(p.buffer.lostPackets), jitterMs: p.received.summary.jitterMs,
                     joinedAt: p.joinedAt.iso8601(in: .current), awaitingPIN: self.pin == nil ? nil : p.awaitingPIN
@@ -281,8 +301,12 @@ final class ConferenceRoom: @unchecked Sendable {
             if header.payloadType == participant.dtmfPayloadType {
                 self.telephoneEvent(payload, timestamp: header.timestamp, participant)
             } else if header.payloadType == participant.payloadType {
-                let table = participant.payloadType == 8 ? G711.alawTable : G711.ulawTable
-                participant.buffer.push(sequence: header.sequence, payload.map { table[Int($0)] })
+                if let g722 = participant.g722 {
+                    participant.buffer.push(sequence: header.sequence, g722.decode(payload))
+                } else {
+                    let table = participant.payloadType == 8 ? G711.alawTable : G711.ulawTable
+                    participant.buffer.push(sequence: header.sequence, participant.up.up(payload.map { table[Int($0)] }))
+                }
             }
         }
     }
@@ -314,8 +338,8 @@ final class ConferenceRoom: @unchecked Sendable {
         if participant.keyed.hasSuffix(pin) {
             participant.awaitingPIN = false
             participant.keyed = ""
-            participant.buffer = JitterBuffer()
-            self.overlay = ConferenceMixer.chime(rising: true)
+            participant.buffer = Self.jitterBuffer()
+            self.overlay = ConferenceMixer.chime(rising: true, sampleRate: Self.sampleRate)
             self.logger.info("conference \(self.name): \(participant.user) keyed the PIN and joined (\(self.participants.count) in the room)",
                              metadata: ["sip.call_id": "\(participant.callID)"])
             return
@@ -386,25 +410,27 @@ final class ConferenceRoom: @unchecked Sendable {
         }
         var mixed = ConferenceMixer.mix(inputs, overlay: overlay, frame: Self.frame)
         for participant in ordered where participant.awaitingPIN {
-            mixed[participant.id] = ConferenceMixer.prompt(tick: self.tickCount, frame: Self.frame)
+            mixed[participant.id] = ConferenceMixer.prompt(tick: self.tickCount, frame: Self.frame, sampleRate: Self.sampleRate)
         }
         for participant in ordered {
             guard let frame = mixed[participant.id], let channel = participant.channel,
                 let destination = participant.destination
             else { continue }
-            var buffer = channel.allocator.buffer(capacity: 12 + Self.frame)
+            var buffer = channel.allocator.buffer(capacity: 12 + Self.frame / 2)
             buffer.writeInteger(UInt8(0x80))
             buffer.writeInteger(participant.payloadType)
             buffer.writeInteger(participant.sequence)
             buffer.writeInteger(participant.timestamp)
             buffer.writeInteger(participant.ssrc)
-            if participant.payloadType == 8 {
-                for sample in frame { buffer.writeInteger(G711.alaw(sample)) }
+            if let g722 = participant.g722 {
+                buffer.writeBytes(g722.encode(frame))
+            } else if participant.payloadType == 8 {
+                for sample in participant.down.down(frame) { buffer.writeInteger(G711.alaw(sample)) }
             } else {
-                for sample in frame { buffer.writeInteger(G711.ulaw(sample)) }
+                for sample in participant.down.down(frame) { buffer.writeInteger(G711.ulaw(sample)) }
             }
             participant.sequence &+= 1
-            participant.timestamp &+= UInt32(Self.frame)
+            participant.timestamp &+= 160
             participant.sent += 1
             self.recorder?.recordMedia(buffer, .sent, from: channel.localAddress, to: destination, mode: self.traceRTP, rtp: true)
             channel.writeAndFlush(AddressedEnvelope(remoteAddress: destination, data: buffer), promise: nil)

@@ -54,7 +54,7 @@ public final class ConferenceService: Sendable {
         case full
         /// 503: all rooms together are full, or the port range is used up.
         case unavailable
-        /// 488 Not Acceptable Here: no audio line with PCMU or PCMA in the offer (RFC 3264 §6).
+        /// 488 Not Acceptable Here: no audio line with PCMU, PCMA or G.722 in the offer (RFC 3264 §6).
         case notAcceptable
 
         public var status: Int {
@@ -111,6 +111,9 @@ public final class ConferenceService: Sendable {
         self.logger = logger
     }
 
+    /// The payload types a room speaks: PCMU, PCMA, G.722 (RFC 3551 static types).
+    static let codecs: Set<String> = ["0", "8", "9"]
+
     /// Whether a Request-URI user names a room.
     public func isRoom(_ user: String?) -> Bool {
         guard let user else { return false }
@@ -151,11 +154,12 @@ public final class ConferenceService: Sendable {
         guard let sdp = SDPDocument(offer), let audio = sdp.media.firstIndex(where: { section in
             // Plain RTP only: the room cannot do SRTP (SAVP) keys or DTLS.
             section.media == "audio" && section.port != 0 && (section.proto == "RTP/AVP" || section.proto == "RTP/AVPF")
-                && section.formats.contains { $0 == "0" || $0 == "8" }
+                && section.formats.contains { Self.codecs.contains($0) }
         }) else { return .failure(.notAcceptable) }
         let section = sdp.media[audio]
-        // The offerer's preference between PCMU and PCMA (RFC 3264 §6.1: the answer keeps its order).
-        let payloadType: UInt8 = section.formats.first { $0 == "0" || $0 == "8" } == "8" ? 8 : 0
+        // The offerer's preference among PCMU, PCMA and G.722 (RFC 3264 §6.1: the answer keeps its order). Static
+        // payload types only: 0, 8 and 9 are those codecs whatever a=rtpmap says (RFC 3551 §6).
+        let payloadType = section.formats.first { Self.codecs.contains($0) }.flatMap { UInt8($0) } ?? 0
         let dtmf = section.lines.first { $0.lowercased().hasPrefix("a=rtpmap:") && $0.lowercased().contains("telephone-event/8000") }
             .flatMap { UInt8($0.dropFirst("a=rtpmap:".count).prefix { $0 != " " }) }
         let target = MediaSession.target(sdp, audio).flatMap { try? SocketAddress(ipAddress: $0.address, port: $0.rtpPort) }
@@ -291,7 +295,7 @@ public final class ConferenceService: Sendable {
                 lines.append((["m=\(section.media)", "0", section.proto] + section.formats).joined(separator: " "))
                 continue
             }
-            let codec = seat.payloadType == 8 ? "PCMA" : "PCMU"
+            let codec = ConferenceRoom.codecName(seat.payloadType)
             lines.append("m=audio \(seat.port) RTP/AVP \(seat.payloadType)" + (seat.dtmf.map { " \($0)" } ?? ""))
             lines.append("a=rtpmap:\(seat.payloadType) \(codec)/8000")
             if let dtmf = seat.dtmf {
