@@ -255,6 +255,9 @@ extension ProxyCore {
     struct ForwardTarget {
         var uri: SIPURI
         var binding: Binding?
+        /// Where RFC 3263 resolution says to send it, in order (ProxyCore+DNS); empty when the next hop is an
+        /// address already.
+        var resolved: [Peer] = []
     }
 
     /// The response context of a request about to be forwarded, kept until its server transaction ends.
@@ -283,6 +286,11 @@ extension ProxyCore {
                 "call \(request.from.callParty) -> \(request.to.callParty): hung up by \(request.from.callParty)",
                 metadata: ["sip.call_id": "\(request.callID)"]
             )
+        }
+        if targets.count == 1, let uri = self.domainNextHop(request, target: targets[0]) {
+            // A domain that is not ours: RFC 3263 first, the branch when the answer is in (ProxyCore+DNS).
+            self.resolveAndForward(context, request, target: targets[0], nextHop: uri, entry: entry, from: peer)
+            return
         }
         if self.startBranches(context, request, targets: targets, from: peer) == 0 {
             self.logger.info("no reachable target for \(request.uri)", metadata: ["sip.call_id": "\(request.callID)"])
