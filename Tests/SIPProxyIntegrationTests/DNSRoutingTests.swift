@@ -154,6 +154,24 @@ struct DNSRoutingTests {
         #expect(labs.dns.log.contains("query[NAPTR] lab-b.test"), "\(labs.dns.log)")
     }
 
+    @Test("an SRV answer too large for UDP (TC) is asked again over TCP, and the call still goes to priority 10")
+    func truncatedAnswerOverTCP() async throws {
+        let labs = try await TwoLabs("tcp-dns") { port in
+            // 16 SRV records with long targets: well over the 512 octets of a UDP answer without EDNS.
+            (1...15).map { n in
+                "--srv-host=_sip._udp.lab-b.test,a-long-target-name-for-the-answer-to-overflow-\(n).lab-b.test,5060,\(20 + n),0"
+            } + ["--srv-host=_sip._udp.lab-b.test,sip.lab-b.test,\(port),10,0", "--host-record=sip.lab-b.test,127.0.0.42"]
+        }
+        defer { labs.shutdown() }
+        let (caller, callee, _) = try await Self.call(labs)
+        #expect(caller.passed && callee.passed, "\(labs.diagnostics(caller, callee))")
+        let logA = readText(labs.labA.stderrURL)
+        #expect(logA.contains("dns: answer to _sip._udp.lab-b.test SRV truncated (TC), asking \(labs.dns.server) over TCP"),
+                "\(labs.diagnostics(caller, callee))")
+        #expect(logA.contains("dns: lab-b.test -> udp:sip.lab-b.test(127.0.0.42):\(labs.labB.port)"),
+                "priority 10 first\n\(labs.diagnostics(caller, callee))")
+    }
+
     @Test("a domain with no SIP records gets 404; a stranger cannot make the proxy look anything up (403)")
     func unknownDomainAndRelay() async throws {
         let labs = try await TwoLabs("nxdomain") { _ in [] }

@@ -89,6 +89,7 @@ final class DNSResolver: @unchecked Sendable {
             guard let message = try? DNSMessage(decoding: bytes), message.isTruncated else {
                 return self.eventLoop.makeSucceededFuture(bytes)
             }
+            self.logger.debug("dns: answer to \(question) truncated (TC), asking \(server.hostPort) over TCP")
             return self.exchange.tcp(query, to: server, timeout: timeout, on: self.eventLoop)
         }
         .flatMapThrowing { bytes -> DNSLookupResult in

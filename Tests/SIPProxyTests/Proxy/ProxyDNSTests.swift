@@ -106,6 +106,18 @@ struct ProxyDNSTests {
         #expect(net.received(by: self.alice).compactMap(\.status).filter { $0 > 100 } == [180, 486])
     }
 
+    @Test("a send error to the first target (connection refused) moves on at once, without waiting")
+    func failoverOnTransportError() throws {
+        let net = self.harness(failover: .seconds(2))
+        net.transport.refusing = [self.sip1.address]
+        net.deliver(self.alice.register(), from: self.alice)
+        _ = net.received(by: self.alice)
+        net.deliver(self.call(net, callID: "dns-7"), from: self.alice)
+        let second = try #require(self.invites(at: self.sip2, net).first, "no timer needed: the error comes back")
+        net.deliver(self.sip2.respond(to: second, 200, "OK", tag: "b"), from: self.sip2)
+        #expect(net.received(by: self.alice).compactMap(\.status) == [100, 200])
+    }
+
     @Test("a domain with no SIP records: 404; our own domain is a local user, not a lookup")
     func noRecordsAndOwnDomain() throws {
         let net = self.harness()
