@@ -111,7 +111,8 @@ extension ProxyCore {
             else { return }
             context.branches[index].failoverTimer = nil
             let state = context.machine.branches[index]
-            guard !state.provisional, state.finalStatus == nil else { return }
+            // A branch being cancelled or already answered keeps its transaction: Timer B or the answer ends it.
+            guard !state.provisional, state.finalStatus == nil, context.machine.mayRetry(index) else { return }
             self.transactions.abandonClient(context.branches[index].key)
             _ = self.failover(context, index, because: "no response in \(timeout.prettyMilliseconds)")
         }

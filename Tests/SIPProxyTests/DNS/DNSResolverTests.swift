@@ -22,6 +22,19 @@ final class FakeDNSExchange: DNSExchange, @unchecked Sendable {
     var udpAnswers: (UInt16, DNSQuestion, SocketAddress) -> [[UInt8]] = { _, _, _ in [] }
     var tcpAnswer: (UInt16, DNSQuestion) -> [UInt8]? = { _, _ in nil }
     private(set) var sent: [Sent] = []
+    /// When set, UDP answers wait in `held` until `release()`: a lookup still out while the test acts.
+    var hold = false
+    private var held: [() -> Void] = []
+
+    /// Delivers every held answer, and those of the lookups they lead to.
+    func release() {
+        self.hold = false
+        while !self.held.isEmpty {
+            let pending = self.held
+            self.held = []
+            for deliver in pending { deliver() }
+        }
+    }
 
     func udp(
         _ query: [UInt8], to server: SocketAddress, timeout: TimeAmount, on loop: EventLoop,
@@ -29,6 +42,18 @@ final class FakeDNSExchange: DNSExchange, @unchecked Sendable {
     ) -> EventLoopFuture<[UInt8]> {
         let message = try! DNSMessage(decoding: query)
         self.sent.append(Sent(server: server, question: message.questions[0], tcp: false))
+        if self.hold {
+            let promise = loop.makePromise(of: [UInt8].self)
+            let answers = self.udpAnswers(message.id, message.questions[0], server)
+            self.held.append {
+                if let datagram = answers.first(where: accept) {
+                    promise.succeed(datagram)
+                } else {
+                    promise.fail(DNSError(.timeout))
+                }
+            }
+            return promise.futureResult
+        }
         for datagram in self.udpAnswers(message.id, message.questions[0], server) where accept(datagram) {
             return loop.makeSucceededFuture(datagram)
         }

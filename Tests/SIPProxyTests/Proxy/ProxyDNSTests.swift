@@ -118,6 +118,25 @@ struct ProxyDNSTests {
         #expect(net.received(by: self.alice).compactMap(\.status) == [100, 200])
     }
 
+    @Test("CANCEL while the lookup is out: 487 at once, and nothing is sent when the answer comes")
+    func cancelDuringLookup() throws {
+        let net = self.harness()
+        net.deliver(self.alice.register(), from: self.alice)
+        _ = net.received(by: self.alice)
+        self.dns.hold = true
+        net.deliver(self.call(net, callID: "dns-8"), from: self.alice)
+        #expect(net.received(by: self.alice).compactMap(\.status) == [100], "100 Trying while DNS works")
+        let cancel = self.alice.request(
+            "CANCEL", uri: "sip:bob@lab-b.test", to: "<sip:bob@lab-b.test>", callID: "dns-8", cseq: 1,
+            branch: "z9hG4bK-dns-8"
+        )
+        net.deliver(cancel, from: self.alice)
+        #expect(net.received(by: self.alice).compactMap(\.status).sorted() == [200, 487])
+        self.dns.release()
+        net.advance(by: .milliseconds(100))
+        #expect(self.invites(at: self.sip1, net).isEmpty && self.invites(at: self.sip2, net).isEmpty)
+    }
+
     @Test("a domain with no SIP records: 404; our own domain is a local user, not a lookup")
     func noRecordsAndOwnDomain() throws {
         let net = self.harness()
