@@ -4,7 +4,9 @@
 // buffer; every 20 ms the room takes a frame from each buffer, mixes (ConferenceMixer: each hears everyone but
 // themselves) and sends each participant its mix, encoded in its own codec, from its port to where its packets
 // come from (latching, as the relay does). The clock is a deadline schedule, not a delay after each tick, so it
-// does not drift. DTMF `*6` (RFC 4733 telephone-event) mutes and unmutes the sender.
+// does not drift. DTMF `*6` (RFC 4733 telephone-event) mutes and unmutes the sender. A room with a PIN keeps a
+// new participant apart (it hears a prompt beep, nobody hears it) until it keys the PIN. A participant whose RTP
+// stops for the media timeout is expelled: the service ends its call with a BYE.
 
 import Logging
 import NIOCore
@@ -37,8 +39,23 @@ final class ConferenceParticipant {
     var received = RTPStreamStats()
     var sent: UInt64 = 0
     let joinedAt: WallClock
+    /// When its last RTP packet came (or it joined): the media timeout runs from here.
+    var lastHeard: NIODeadline
+    let seatedAt: NIODeadline
+    /// In a room with a PIN: not yet admitted, the digits keyed so far, wrong tries.
+    var awaitingPIN: Bool
+    var keyed = ""
+    var wrongPINs = 0
+    /// Expelled and waiting for the service to remove it (asked once).
+    var expelled = false
 
-    init(id: Int, callID: String, user: String, port: Int, payloadType: UInt8, dtmfPayloadType: UInt8?, target: SocketAddress?) {
+    init(
+        id: Int, callID: String, user: String, port: Int, payloadType: UInt8, dtmfPayloadType: UInt8?, target: SocketAddress?,
+        awaitingPIN: Bool, now: NIODeadline
+    ) {
+        self.lastHeard = now
+        self.seatedAt = now
+        self.awaitingPIN = awaitingPIN
         self.id = id
         self.callID = callID
         self.user = user
@@ -66,11 +83,23 @@ public struct ConferenceInfo: Codable, Sendable, Equatable {
         public var lost: UInt64
         public var jitterMs: Double
         public var joinedAt: String
+        /// Seated in a room with a PIN and not admitted yet.
+        public var awaitingPIN: Bool?
+    }
+
+    /// How late the 20 ms mixing ticks ran over the last 500 (10 s): the clock's timing error.
+    public struct TickTiming: Codable, Sendable, Equatable {
+        public var ticks: Int
+        public var p50Ms: Double
+        public var p99Ms: Double
+        public var maxMs: Double
     }
 
     public var room: String
     public var locked: Bool
+    public var pin: Bool?
     public var participants: [Participant]
+    public var ticks: TickTiming?
 }
 
 final class ConferenceRoom: @unchecked Sendable {
@@ -81,6 +110,12 @@ final class ConferenceRoom: @unchecked Sendable {
     var logger: Logger
     /// Told when the last participant left (the service forgets the room).
     var onEmpty: (() -> Void)?
+    /// Asked to end a participant's call (Call-ID, reason): no RTP for `mediaTimeout`, a wrong PIN.
+    var onExpel: ((String, String) -> Void)?
+    let pin: String?
+    let mediaTimeout: TimeAmount
+    /// Ticks since the clock started: the slow checks (timeouts) run once a second.
+    private var tickCount = 0
 
     private(set) var participants: [Int: ConferenceParticipant] = [:]
     var locked = false
@@ -95,7 +130,16 @@ final class ConferenceRoom: @unchecked Sendable {
     static let frame = 160
     static let interval = TimeAmount.milliseconds(20)
 
-    init(name: String, eventLoop: EventLoop, recorder: TraceRecorder?, traceRTP: MediaSettings.TraceRTP, logger: Logger) {
+    /// A participant awaiting its PIN has this long to key it.
+    static let pinTimeout = TimeAmount.seconds(30)
+    static let pinTries = 3
+
+    init(
+        name: String, eventLoop: EventLoop, recorder: TraceRecorder?, traceRTP: MediaSettings.TraceRTP, logger: Logger,
+        pin: String? = nil, mediaTimeout: TimeAmount = .seconds(60)
+    ) {
+        self.pin = pin
+        self.mediaTimeout = mediaTimeout
         self.name = name
         self.eventLoop = eventLoop
         self.recorder = recorder
@@ -109,15 +153,19 @@ final class ConferenceRoom: @unchecked Sendable {
     func add(callID: String, user: String, pair: MediaPortPool.Pair, payloadType: UInt8, dtmf: UInt8?, target: SocketAddress?) {
         let participant = ConferenceParticipant(
             id: self.nextID, callID: callID, user: user, port: pair.port, payloadType: payloadType,
-            dtmfPayloadType: dtmf, target: target
+            dtmfPayloadType: dtmf, target: target, awaitingPIN: self.pin != nil, now: .now()
         )
         self.nextID += 1
         self.participants[participant.id] = participant
         self.register(participant, socket: pair.rtp, rtcp: false)
         self.register(participant, socket: pair.rtcp, rtcp: true)
-        self.overlay = ConferenceMixer.chime(rising: true)
-        self.logger.info("conference \(self.name): \(user) joined (\(self.participants.count) in the room)",
-                         metadata: ["sip.call_id": "\(callID)"])
+        if participant.awaitingPIN {
+            self.logger.info("conference \(self.name): \(user) seated, waiting for the PIN", metadata: ["sip.call_id": "\(callID)"])
+        } else {
+            self.overlay = ConferenceMixer.chime(rising: true)
+            self.logger.info("conference \(self.name): \(user) joined (\(self.participants.count) in the room)",
+                             metadata: ["sip.call_id": "\(callID)"])
+        }
         self.startClock()
     }
 
@@ -156,16 +204,25 @@ final class ConferenceRoom: @unchecked Sendable {
 
     var info: ConferenceInfo {
         ConferenceInfo(
-            room: self.name, locked: self.locked,
+            room: self.name, locked: self.locked, pin: self.pin == nil ? nil : true,
             participants: self.participants.values.sorted { $0.id < $1.id }.map { p in
                 ConferenceInfo.Participant(
                     callID: p.callID, user: p.user, codec: p.payloadType == 8 ? "PCMA" : "PCMU", muted: p.muted,
                     port: p.port, address: p.destination?.hostPort, packetsIn: p.received.packets, packetsOut: p.sent,
                     lost: p.received.lost + UInt64(p.buffer.lostPackets), jitterMs: p.received.summary.jitterMs,
-                    joinedAt: p.joinedAt.iso8601(in: .current)
+                    joinedAt: p.joinedAt.iso8601(in: .current), awaitingPIN: self.pin == nil ? nil : p.awaitingPIN
                 )
-            }
+            },
+            ticks: self.tickTiming
         )
+    }
+
+    /// Percentiles of the recent ticks' lateness.
+    var tickTiming: ConferenceInfo.TickTiming? {
+        guard !self.lateness.isEmpty else { return nil }
+        let sorted = self.lateness.map { max(0, Double($0) / 1e6) }.sorted()
+        func at(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.up)) - 1)] }
+        return ConferenceInfo.TickTiming(ticks: sorted.count, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted.last ?? 0)
     }
 
     private func register(_ participant: ConferenceParticipant, socket: NIOBSDSocket.Handle, rtcp: Bool) {
@@ -206,6 +263,7 @@ final class ConferenceRoom: @unchecked Sendable {
         // Latch the first RTP packet's source (symmetric RTP), as the relay does; others are ignored.
         if participant.latched == nil { participant.latched = envelope.remoteAddress }
         guard envelope.remoteAddress == participant.latched else { return }
+        participant.lastHeard = .now()
         envelope.data.withUnsafeReadableBytes { bytes in
             let header = RTPHeader(bytes)
             participant.received.record(header, octets: bytes.count, arrivalNanos: Int64(NIODeadline.now().uptimeNanoseconds),
@@ -235,12 +293,55 @@ final class ConferenceRoom: @unchecked Sendable {
         participant.lastEvent = timestamp
         let event = Int(payload[0])
         let digit: Character = event <= 9 ? Character(String(event)) : event == 10 ? "*" : event == 11 ? "#" : "?"
+        if participant.awaitingPIN {
+            self.keyed(digit, participant)
+            return
+        }
         participant.digits = String((participant.digits + String(digit)).suffix(2))
         if participant.digits == "*6" {
             participant.muted.toggle()
             participant.digits = ""
             self.logger.info("conference \(self.name): \(participant.user) \(participant.muted ? "muted" : "unmuted") (*6)",
                              metadata: ["sip.call_id": "\(participant.callID)"])
+        }
+    }
+
+    /// A digit towards the PIN: admitted as soon as the keyed digits end with the PIN (`#` is optional); `#` or a
+    /// PIN-long wrong entry counts as a wrong try.
+    private func keyed(_ digit: Character, _ participant: ConferenceParticipant) {
+        guard let pin = self.pin, !participant.expelled else { return }
+        if digit != "#" { participant.keyed.append(digit) }
+        if participant.keyed.hasSuffix(pin) {
+            participant.awaitingPIN = false
+            participant.keyed = ""
+            participant.buffer = JitterBuffer()
+            self.overlay = ConferenceMixer.chime(rising: true)
+            self.logger.info("conference \(self.name): \(participant.user) keyed the PIN and joined (\(self.participants.count) in the room)",
+                             metadata: ["sip.call_id": "\(participant.callID)"])
+            return
+        }
+        guard digit == "#" || participant.keyed.count >= pin.count else { return }
+        participant.keyed = ""
+        participant.wrongPINs += 1
+        self.logger.info("conference \(self.name): \(participant.user) keyed a wrong PIN (\(participant.wrongPINs) of \(Self.pinTries))",
+                         metadata: ["sip.call_id": "\(participant.callID)"])
+        if participant.wrongPINs >= Self.pinTries { self.expel(participant, "wrong PIN \(Self.pinTries) times") }
+    }
+
+    private func expel(_ participant: ConferenceParticipant, _ reason: String) {
+        guard !participant.expelled else { return }
+        participant.expelled = true
+        self.onExpel?(participant.callID, reason)
+    }
+
+    /// Once a second: participants silent for the media timeout, and those that did not key the PIN in time.
+    private func checkTimeouts(now: NIODeadline) {
+        for participant in self.participants.values where !participant.expelled {
+            if now - participant.lastHeard > self.mediaTimeout {
+                self.expel(participant, "no RTP for \(self.mediaTimeout.nanoseconds / 1_000_000_000) s")
+            } else if participant.awaitingPIN, now - participant.seatedAt > Self.pinTimeout {
+                self.expel(participant, "no PIN within \(Self.pinTimeout.nanoseconds / 1_000_000_000) s")
+            }
         }
     }
 
@@ -264,6 +365,8 @@ final class ConferenceRoom: @unchecked Sendable {
         self.lateness.append(Int64(now.uptimeNanoseconds) - Int64(deadline.uptimeNanoseconds))
         if self.lateness.count > 500 { self.lateness.removeFirst(self.lateness.count - 500) }
         self.mixOnce()
+        self.tickCount &+= 1
+        if self.tickCount % 50 == 0 { self.checkTimeouts(now: now) }
         guard !self.participants.isEmpty else { return }
         var next = deadline + Self.interval
         if now - next > .milliseconds(100) { next = now + Self.interval }
@@ -274,13 +377,17 @@ final class ConferenceRoom: @unchecked Sendable {
     /// Takes a frame from everyone, mixes, and sends each participant its mix.
     func mixOnce() {
         let ordered = self.participants.values.sorted { $0.id < $1.id }
-        let inputs = ordered.map { ConferenceMixer.Input(id: $0.id, frame: $0.buffer.pop(), muted: $0.muted) }
+        // Someone still keying the PIN is heard by nobody, and hears a prompt instead of the room.
+        let inputs = ordered.map { ConferenceMixer.Input(id: $0.id, frame: $0.buffer.pop(), muted: $0.muted || $0.awaitingPIN) }
         var overlay: [Int16]?
         if !self.overlay.isEmpty {
             overlay = Array(self.overlay.prefix(Self.frame))
             self.overlay.removeFirst(min(Self.frame, self.overlay.count))
         }
-        let mixed = ConferenceMixer.mix(inputs, overlay: overlay, frame: Self.frame)
+        var mixed = ConferenceMixer.mix(inputs, overlay: overlay, frame: Self.frame)
+        for participant in ordered where participant.awaitingPIN {
+            mixed[participant.id] = ConferenceMixer.prompt(tick: self.tickCount, frame: Self.frame)
+        }
         for participant in ordered {
             guard let frame = mixed[participant.id], let channel = participant.channel,
                 let destination = participant.destination

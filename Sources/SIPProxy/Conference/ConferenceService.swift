@@ -15,8 +15,30 @@ public struct ConferenceSettings: Sendable, Equatable {
     /// Participants per room, and in all rooms (answered 486 and 503 beyond).
     public var maxRoomSize = 30
     public var maxParticipants = 200
+    /// Rooms that ask for a PIN (`--conference 801:4321`): a caller is seated but neither hears nor is heard until
+    /// it has keyed the PIN (RFC 4733 digits, `#` optional); three wrong tries or 30 s end its call.
+    public var pins: [String: String] = [:]
+    /// A participant that sends no RTP for this long is taken out of the room and its call ended with a BYE
+    /// (a phone that crashed or lost its network sends no BYE; `--media-timeout`).
+    public var mediaTimeout: TimeAmount = .seconds(60)
 
     public init() {}
+
+    /// Adds a room from `800` or `801:4321` (room and PIN) as `--conference` and `conferences:` write it; false when the
+    /// text is neither.
+    public mutating func add(_ text: String) -> Bool {
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let room = parts[0]
+        guard !room.isEmpty, room.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else { return false }
+        if parts.count == 2 {
+            // A PIN is what a phone's keypad can send: digits, * (not #, which ends the PIN), 1 to 16 of them.
+            let pin = parts[1]
+            guard (1...16).contains(pin.count), pin.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "*") }) else { return false }
+            self.pins[room] = pin
+        }
+        self.rooms.insert(room)
+        return true
+    }
 }
 
 public final class ConferenceService: Sendable {
@@ -46,6 +68,9 @@ public final class ConferenceService: Sendable {
         var sessionID: UInt64
         var payloadType: UInt8
         var dtmf: UInt8?
+        /// Ends the leg's call from the room's side (a BYE from the shard that answered it): kick, media timeout,
+        /// wrong PIN. Set once the 2xx is sent.
+        var hangUp: (@Sendable (_ reason: String) -> Void)?
     }
 
     struct State {
@@ -129,7 +154,9 @@ public final class ConferenceService: Sendable {
             if let existing = state.rooms[room] { return existing }
             let loop = self.loops[Int(UInt(bitPattern: room.hashValue) % UInt(max(1, self.loops.count)))]
             let created = ConferenceRoom(name: room, eventLoop: loop, recorder: self.recorder, traceRTP: self.traceRTP,
-                                         logger: self.logger)
+                                         logger: self.logger, pin: self.settings.pins[room],
+                                         mediaTimeout: self.settings.mediaTimeout)
+            created.onExpel = { [weak self] callID, reason in self?.expel(callID: callID, reason: reason) }
             created.onEmpty = { [weak self, weak created] in
                 guard let self, let created else { return }
                 self.state.withLock { state in
@@ -143,6 +170,32 @@ public final class ConferenceService: Sendable {
             conference.add(callID: callID, user: user, pair: pair, payloadType: payloadType, dtmf: dtmf, target: target)
         }
         return .success(self.answer(sdp, audio: audio, seat: seat))
+    }
+
+    /// The shard that answered the leg tells how to end its call from the room's side.
+    public func attach(callID: String, hangUp: @escaping @Sendable (_ reason: String) -> Void) {
+        self.state.withLock { state in state.seats[callID]?.hangUp = hangUp }
+    }
+
+    /// Takes a participant out and ends its call with a BYE (`sipctl conference kick`, no RTP for the media
+    /// timeout, a wrong PIN).
+    func expel(callID: String, reason: String) {
+        let hangUp = self.state.withLock { $0.seats[callID]?.hangUp }
+        self.logger.info("conference: ending \(callID): \(reason)", metadata: ["sip.call_id": "\(callID)"])
+        hangUp?(reason)
+        self.leave(callID: callID)
+    }
+
+    /// `sipctl conference kick ROOM PARTICIPANT` (Call-ID or user): whether someone was taken out.
+    public func kick(room: String, participant: String, on eventLoop: EventLoop) -> EventLoopFuture<Bool> {
+        guard let conference = self.state.withLock({ $0.rooms[room] }) else { return eventLoop.makeSucceededFuture(false) }
+        return conference.eventLoop.submit { () -> String? in
+            conference.info.participants.first { $0.callID == participant || $0.user == participant }?.callID
+        }.map { callID in
+            guard let callID else { return false }
+            self.expel(callID: callID, reason: "removed from room \(room) by the operator")
+            return true
+        }.hop(to: eventLoop)
     }
 
     /// The participant hung up (or was removed): its port goes back to the pool once its sockets are closed.

@@ -55,8 +55,10 @@ public struct SharedServices: Sendable {
         let settings = configuration.media
         self.media = settings.mode == .direct && settings.alwaysRelay.isEmpty ? nil : media
         if let media, !configuration.conference.rooms.isEmpty, !loops.isEmpty {
+            var rooms = configuration.conference
+            rooms.mediaTimeout = settings.timeout
             self.conferences = ConferenceService(
-                settings: configuration.conference, loops: loops, pool: media.pool, sdpAddress: media.sdpAddress,
+                settings: rooms, loops: loops, pool: media.pool, sdpAddress: media.sdpAddress,
                 recorder: media.recorder, traceRTP: settings.traceRTP, logger: logger
             )
         } else {

@@ -19,7 +19,7 @@ extension ProxyCore {
         return self.destination(for: target.uri, from: peer, now: now)
     }
 
-    private func destination(for uri: SIPURI, from peer: Peer, now: NIODeadline) -> Peer? {
+    func destination(for uri: SIPURI, from peer: Peer, now: NIODeadline) -> Peer? {
         if let binding = self.registrar.binding(forContact: uri, now: now),
             let flow = self.flow(of: binding)
         {

@@ -23,7 +23,7 @@ struct MediaOptions: ParsableArguments {
     @Option(name: .long, help: "Relayed RTP/RTCP in the trace: on (default), off, or headers (12-octet RTP headers only).")
     var traceRtp: String?
 
-    @Option(name: .long, help: "A conference room the proxy hosts: calls to sip:ROOM@proxy are answered by the proxy and mixed, everybody hears everybody (repeatable, e.g. --conference 800).")
+    @Option(name: .long, help: "A conference room the proxy hosts: calls to sip:ROOM@proxy are answered by the proxy and mixed, everybody hears everybody (repeatable, e.g. --conference 800); ROOM:PIN asks callers for a PIN keyed on the phone (--conference 801:4321).")
     var conference: [String] = []
 
     @Option(name: .long, help: "Participants per conference room (default 30; beyond: 486).")
@@ -31,11 +31,10 @@ struct MediaOptions: ParsableArguments {
 
     /// The conference flags over what the config file set.
     func apply(to settings: inout ConferenceSettings) throws {
-        for room in self.conference {
-            guard !room.isEmpty, room.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
-                throw ConfigurationError("invalid --conference '\(room)': a room number or name (letters, digits, - _ .)")
-            }
-            settings.rooms.insert(room)
+        for room in self.conference where !settings.add(room) {
+            throw ConfigurationError(
+                "invalid --conference '\(room)': a room number or name (letters, digits, - _ .), optionally :PIN (1-16 digits)"
+            )
         }
         if let size = self.conferenceSize {
             guard (2...1000).contains(size) else { throw ConfigurationError("invalid --conference-size \(size): 2 to 1000") }
@@ -51,7 +50,15 @@ struct MediaOptions: ParsableArguments {
 
     /// `conferences:` (a list of rooms) and `conference_size` in a config file.
     static func apply(reader: ConfigReader, path: String, to settings: inout ConferenceSettings) throws {
-        if let rooms = reader.stringArray(forKey: "conferences") { settings.rooms = Set(rooms) }
+        if let rooms = reader.stringArray(forKey: "conferences") {
+            settings.rooms = []
+            settings.pins = [:]
+            for room in rooms where !settings.add(room) {
+                throw ConfigurationError(
+                    "invalid room '\(room)' in conferences in \(path): a room number or name, optionally :PIN (1-16 digits)"
+                )
+            }
+        }
         if let size = reader.int(forKey: "conference_size") {
             guard (2...1000).contains(size) else { throw ConfigurationError("invalid conference_size \(size) in \(path): 2 to 1000") }
             settings.maxRoomSize = size
