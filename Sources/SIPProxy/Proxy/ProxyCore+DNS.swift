@@ -68,6 +68,26 @@ extension ProxyCore {
         }
     }
 
+    /// §16.11 for a 2xx ACK whose next hop is a domain name: it has no transaction to wait in, so it waits in the
+    /// lookup's future and goes to the first usable target (the ACK of a 2xx is a transaction of its own, RFC 3263
+    /// §4.3 lets it use any). A retransmitted 2xx brings a new ACK, so a lost one is not retried here.
+    func resolveStateless(
+        _ request: SIPRequest, incoming: SIPRequest, target: ForwardTarget, nextHop: SIPURI, from peer: Peer
+    ) {
+        let locator = SIPServerLocator(uri: nextHop, supported: self.dnsTransports, families: self.dnsFamilies)
+        self.resolver.locate(locator).whenSuccess { [weak self] result in
+            guard let self else { return }
+            guard let destination = result.targets.lazy.compactMap({ self.peer(for: $0, from: peer) }).first else {
+                self.logger.info(
+                    "dns: no target for \(nextHop.maddr ?? nextHop.host), \(request.method) dropped",
+                    metadata: ["sip.call_id": "\(request.callID)"]
+                )
+                return
+            }
+            self.sendStateless(request, incoming: incoming, target: target, to: destination)
+        }
+    }
+
     /// A locator target as a socket destination, if the proxy may and can send there: the same refusals as any
     /// destination (no broadcast, multicast or reserved addresses: a DNS answer must not aim the proxy at them),
     /// and a listener of the target's transport and family.

@@ -330,7 +330,19 @@ extension ProxyCore {
             target = ForwardTarget(uri: binding.contact.uri, binding: binding)
             request.uri = binding.contact.uri
         }
+        if let nextHop = self.domainNextHop(request, target: target) {
+            // A next hop named by a domain (RFC 3263): the ACK leaves when the lookup is done (ProxyCore+DNS).
+            self.resolveStateless(request, incoming: incoming, target: target, nextHop: nextHop, from: peer)
+            return
+        }
         guard let destination = self.destination(for: request, target: target, from: peer) else { return }
+        self.sendStateless(request, incoming: incoming, target: target, to: destination)
+    }
+
+    /// The rest of §16.11 once the next hop is known: Max-Forwards, a Via with a branch derived from the incoming one
+    /// (so retransmissions get the same branch), out.
+    func sendStateless(_ forwarded: SIPRequest, incoming: SIPRequest, target: ForwardTarget, to destination: Peer) {
+        var request = forwarded
         request.headers.set("Max-Forwards", String(max(0, (request.maxForwards ?? 71) - 1)))
         if request.method == .ack { self.relayMedia(ack: &request) }
         var hash = FNV1a()

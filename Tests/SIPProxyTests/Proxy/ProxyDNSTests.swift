@@ -137,6 +137,18 @@ struct ProxyDNSTests {
         #expect(self.invites(at: self.sip1, net).isEmpty && self.invites(at: self.sip2, net).isEmpty)
     }
 
+    @Test("a 2xx ACK whose next hop is a domain name is sent statelessly once the lookup is done")
+    func statelessACK() throws {
+        let net = self.harness()
+        net.deliver(self.alice.register(), from: self.alice)
+        _ = net.received(by: self.alice)
+        net.deliver(self.alice.inDialog("ACK", target: "sip:bob@lab-b.test", routes: [], callID: "dns-9", toTag: "b",
+                                        cseq: 1, to: "<sip:bob@lab-b.test>"), from: self.alice)
+        let ack = try #require(net.received(by: self.sip1).compactMap(\.request).first)
+        #expect(ack.method == .ack && ack.uri.description == "sip:bob@lab-b.test")
+        #expect(ack.headers.values("via").count == 2 && ack.maxForwards == 69)
+    }
+
     @Test("a domain with no SIP records: 404; our own domain is a local user, not a lookup")
     func noRecordsAndOwnDomain() throws {
         let net = self.harness()
