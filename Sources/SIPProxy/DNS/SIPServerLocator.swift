@@ -113,6 +113,9 @@ public struct SIPServerLocator: Sendable {
         )
     }
 
+    /// SRV targets kept, in order (the rest are never tried).
+    static let maxEndpoints = 16
+
     static func defaultPort(_ transport: TransportKind) -> Int { transport == .tls ? 5061 : 5060 }
 
     /// The first step.
@@ -168,6 +171,9 @@ public struct SIPServerLocator: Sendable {
                     endpoints.append(Endpoint(name: srv.target, port: Int(srv.port), transport: service.transport))
                 }
             }
+            // A bound on the work one request can cause: a hostile zone could list hundreds of SRV targets, each
+            // an A and AAAA lookup and, if silent, a failover wait. Sixteen is more than any real SIP service.
+            endpoints = Array(endpoints.prefix(Self.maxEndpoints))
             if endpoints.isEmpty {
                 // §4.2: no SRV records: A/AAAA of the host, default port; UDP unless a transport was asked for.
                 let transport = self.transport ?? .udp

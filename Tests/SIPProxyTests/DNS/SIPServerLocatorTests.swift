@@ -143,4 +143,17 @@ struct SIPServerLocatorTests {
         var l = Self.locator("sip:bob@127.0.0.9;transport=tcp")
         #expect(l.start() == .done([Target(transport: .tcp, ip: "127.0.0.9", port: 5060, name: "127.0.0.9")], failed: false))
     }
+
+    @Test("at most 16 SRV targets are kept, by priority")
+    func bounded() {
+        var l = Self.locator("sip:bob@lab-b.test;transport=udp")
+        _ = l.start()
+        let records = (0..<40).map { Self.srv("_sip._udp.lab-b.test", UInt16(40 - $0), 5060, "h\($0).lab-b.test") }
+        guard case .lookup(let questions) = l.next([DNSQuestion("_sip._udp.lab-b.test", .srv): .records(records)]) else {
+            Issue.record("expected A lookups")
+            return
+        }
+        #expect(questions.count == 16)
+        #expect(questions.first == DNSQuestion("h39.lab-b.test", .a), "priority 1 first")
+    }
 }
