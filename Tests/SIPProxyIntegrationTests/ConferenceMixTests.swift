@@ -288,6 +288,38 @@ struct ConferenceMixTests {
         }
     }
 
+    @Test("the conference factory (RFC 4579): a call to conf opens room conf-1, named with isfocus in the 2xx's Contact; others dial that URI; it ends with its last participant")
+    func factory() async throws {
+        let bed = try await TestBed("conference-factory", proxyArguments: [
+            "--conference-factory", "conf", "--rtp-ports", Self.ports(3),
+        ], logLevel: "info")
+        defer { bed.shutdown() }
+        let ivan = try bed.start("uac-conference.xml", as: Phone("ivan", ip: "127.0.0.19"), client: true, service: "conf",
+                                 timeout: 40, extraArguments: ["-d", "6000"])
+        let opened = try await Self.rooms(bed) { !$0.isEmpty }
+        #expect(opened.map(\.room) == ["conf-1"] && opened.first?.participants.map(\.user) == ["ivan"], "\(opened)")
+        // A second caller dials the room's URI, as a REFER from the first one's phone would make it do.
+        let judy = try bed.start("uac-conference.xml", as: Phone("judy", ip: "127.0.0.20"), client: true, service: "conf-1",
+                                 timeout: 40, extraArguments: ["-d", "2000"])
+        let both = try await Self.rooms(bed) { $0.first?.participants.count == 2 }
+        #expect(both.count == 1 && Set(both.first?.participants.map(\.user) ?? []) == ["ivan", "judy"], "\(both)")
+        let j = await judy.wait()
+        let i = await ivan.wait()
+        #expect(i.passed && j.passed, "\(bed.diagnostics(i, j))")
+        let contact = i.receivedResponses(200).first.flatMap { headers("Contact", in: $0).first } ?? ""
+        #expect(contact.contains("sip:conf-1@127.0.0.10:") && contact.hasSuffix(";isfocus"), "the focus URI: \(contact)")
+        // The room is gone with its last participant: a new call to conf-1 finds nobody (404), conf opens conf-2.
+        #expect(try await Self.rooms(bed) { $0.isEmpty }.isEmpty)
+        let gone = try await bed.run("uac-expect-final.xml", as: Phone("ivan", ip: "127.0.0.19"), service: "conf-1", sets: ["code": "404"])
+        #expect(gone.passed, "\(bed.diagnostics(gone))")
+        let again = try bed.start("uac-conference.xml", as: Phone("ivan", ip: "127.0.0.19"), client: true, service: "conf",
+                                  timeout: 40, extraArguments: ["-d", "1000"])
+        let second = try await Self.rooms(bed) { !$0.isEmpty }
+        #expect(second.map(\.room) == ["conf-2"], "\(second)")
+        let a = await again.wait()
+        #expect(a.passed, "\(bed.diagnostics(a))")
+    }
+
     @Test("a participant whose RTP stops is taken out after the media timeout and its call ended with a BYE")
     func mediaTimeout() async throws {
         let bed = try await TestBed("conference-timeout", proxyArguments: [

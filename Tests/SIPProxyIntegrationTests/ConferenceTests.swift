@@ -56,6 +56,40 @@ struct ConferenceTests {
             Issue.record(Comment(rawValue: "the conference in detail:\n\(call.context)"))
         }
     }
+
+    @Test("a blind transfer into the room: alice's phone REFERs bob to 800, bob's phone joins the room and hears carol")
+    func transferIntoRoom() async throws {
+        let phones = ConferenceCall.transferPhones
+        let call = try await ConferenceCall.run(
+            proxyArguments: ["--conference", ConferenceCall.room, "--rtp-ports", "30300-30399"], phones: phones,
+            script: ConferenceCall.transferScript(phones)
+        )
+        var passed = true
+        func check(_ condition: Bool, _ message: @autoclosure () -> String) {
+            if !condition {
+                passed = false
+                Issue.record(Comment(rawValue: message()))
+            }
+        }
+        check(call.completed, "the script did not run every step")
+        // bob's newest call is the one into the room: he hears carol there, not himself; carol hears bob.
+        let bob = call.heard["bob"], carol = call.heard["carol"]
+        check((bob?.relativePower(at: 1300) ?? 0) >= 0.15, "bob hears carol in the room: \(String(describing: bob))")
+        check((bob?.relativePower(at: 800) ?? 1) <= 0.01, "bob does not hear himself: \(String(describing: bob))")
+        check((carol?.relativePower(at: 800) ?? 0) >= 0.15, "carol hears bob: \(String(describing: carol))")
+        let rooms = (try? ControlCoding.decode([ConferenceInfo].self, from: call.conferenceJSON.trimmingCharacters(in: .whitespacesAndNewlines))) ?? []
+        check(Set(rooms.first?.participants.map(\.user) ?? []) == ["bob", "carol"], "bob and carol in 800\n\(call.conferenceJSON)")
+        // The journal: alice → bob, then bob's leg into the room, linked to the transfer.
+        let lines = call.journal.split(separator: "\n")
+        check(lines.contains { $0.contains("\"callee\":\"sip:bob@") }, "alice's call to bob\n\(call.journal)")
+        check(lines.contains { $0.contains("\"conference\":\"800\"") && $0.contains("\"caller\":\"sip:bob@") },
+              "bob's leg into the room\n\(call.journal)")
+        if passed {
+            try? FileManager.default.removeItem(at: call.directory)
+        } else {
+            Issue.record(Comment(rawValue: "the transfer in detail:\n\(call.context)"))
+        }
+    }
 }
 
 /// The room's control and limits over real SIP: SIPp callers dial 800; `sipctl conference` lists, mutes and locks.

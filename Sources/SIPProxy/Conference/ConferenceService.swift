@@ -21,8 +21,14 @@ public struct ConferenceSettings: Sendable, Equatable {
     /// A participant that sends no RTP for this long is taken out of the room and its call ended with a BYE
     /// (a phone that crashed or lost its network sends no BYE; `--media-timeout`).
     public var mediaTimeout: TimeAmount = .seconds(60)
+    /// The conference factory (RFC 4579 §5.1, `--conference-factory conf`): each INVITE to `sip:conf@proxy` opens a
+    /// new room, `conf-1`, `conf-2`, ..., whose URI the 2xx's Contact gives; the phone then REFERs others to it.
+    public var factory: String?
 
     public init() {}
+
+    /// Whether the proxy hosts any room (fixed, or opened by the factory).
+    public var hostsRooms: Bool { !self.rooms.isEmpty || self.factory != nil }
 
     /// Adds a room from `800` or `801:4321` (room and PIN) as `--conference` and `conferences:` write it; false when the
     /// text is neither.
@@ -78,6 +84,9 @@ public final class ConferenceService: Sendable {
         var seats: [String: Seat] = [:]
         var counts: [String: Int] = [:]
         var locked: Set<String> = []
+        /// Rooms the factory opened, which live while someone is in them.
+        var adHoc: Set<String> = []
+        var adHocCounter = 0
     }
 
     public let settings: ConferenceSettings
@@ -105,7 +114,32 @@ public final class ConferenceService: Sendable {
     /// Whether a Request-URI user names a room.
     public func isRoom(_ user: String?) -> Bool {
         guard let user else { return false }
-        return self.settings.rooms.contains(user)
+        return self.settings.rooms.contains(user) || user == self.settings.factory
+            || self.state.withLock { $0.adHoc.contains(user) }
+    }
+
+    /// Whether a Request-URI user is the conference factory.
+    public func isFactory(_ user: String?) -> Bool { user != nil && user == self.settings.factory }
+
+    /// Opens a new ad-hoc room (RFC 4579 §5.2) and returns its name; it ends with its last participant, or at once
+    /// when nobody could be seated in it (`forget`).
+    public func openAdHocRoom() -> String {
+        self.state.withLock { state in
+            var name: String
+            repeat {
+                state.adHocCounter += 1
+                name = "\(self.settings.factory ?? "conf")-\(state.adHocCounter)"
+            } while self.settings.rooms.contains(name) || state.adHoc.contains(name)
+            state.adHoc.insert(name)
+            return name
+        }
+    }
+
+    /// An ad-hoc room nobody is in any more is forgotten.
+    public func forgetIfEmpty(_ room: String) {
+        self.state.withLock { state in
+            if state.adHoc.contains(room), state.counts[room, default: 0] == 0, state.rooms[room] == nil { state.adHoc.remove(room) }
+        }
     }
 
     /// Whether the call is seated in a room (a re-INVITE or BYE then belongs to the room).
@@ -160,7 +194,10 @@ public final class ConferenceService: Sendable {
             created.onEmpty = { [weak self, weak created] in
                 guard let self, let created else { return }
                 self.state.withLock { state in
-                    if state.rooms[room] === created, state.counts[room, default: 0] == 0 { state.rooms[room] = nil }
+                    if state.rooms[room] === created, state.counts[room, default: 0] == 0 {
+                        state.rooms[room] = nil
+                        state.adHoc.remove(room)
+                    }
                 }
             }
             state.rooms[room] = created

@@ -54,7 +54,7 @@ public struct SharedServices: Sendable {
         // Direct mode still relays the users the config names.
         let settings = configuration.media
         self.media = settings.mode == .direct && settings.alwaysRelay.isEmpty ? nil : media
-        if let media, !configuration.conference.rooms.isEmpty, !loops.isEmpty {
+        if let media, configuration.conference.hostsRooms, !loops.isEmpty {
             var rooms = configuration.conference
             rooms.mediaTimeout = settings.timeout
             self.conferences = ConferenceService(

@@ -10,12 +10,17 @@ extension ProxyCore {
         guard let conferences = self.shared.conferences, request.method != .register, self.isLocal(request.uri) else {
             return false
         }
-        return conferences.isRoom(request.uri.user)
+        // A leg still seated belongs to its room even when the Request-URI names a room that has just ended.
+        return conferences.isRoom(request.uri.user) || (request.isInDialog && conferences.isSeated(request.callID))
     }
 
     /// Answers a request to a room.
     func handleConference(_ request: SIPRequest, entry: ServerEntry, from peer: Peer) {
-        guard let conferences = self.shared.conferences, let room = request.uri.user else { return }
+        guard let conferences = self.shared.conferences, var room = request.uri.user else { return }
+        // RFC 4579 §5.2: an INVITE to the factory opens a new room; the 2xx's Contact is that room's URI.
+        let adHoc = request.method == .invite && !request.isInDialog && conferences.isFactory(room)
+        if adHoc { room = conferences.openAdHocRoom() }
+        defer { if adHoc { conferences.forgetIfEmpty(room) } }
         switch request.method {
         case .invite, .update:
             // An initial INVITE seats the caller; a re-INVITE or UPDATE with a new offer moves its media. An
@@ -26,7 +31,7 @@ extension ProxyCore {
             }
             switch conferences.join(room: room, callID: request.callID, user: request.from.uri.user ?? "?", offer: request.body) {
             case .success(let answer):
-                self.answerConference(entry, request, answer: answer, from: peer)
+                self.answerConference(entry, request, room: room, answer: answer, from: peer)
                 if !request.isInDialog, request.method == .invite {
                     self.rememberRoomLeg(request, entry: entry, room: room, from: peer)
                 }
@@ -136,15 +141,15 @@ extension ProxyCore {
 
     /// The 2xx with the room's SDP, a Contact that reaches the room through this listener (the target of the
     /// leg's in-dialog requests, §12.1.1), and what the room allows.
-    private func answerConference(_ entry: ServerEntry, _ request: SIPRequest, answer: [UInt8], from peer: Peer) {
+    private func answerConference(_ entry: ServerEntry, _ request: SIPRequest, room: String, answer: [UInt8], from peer: Peer) {
         let host = self.advertisedHost(peer.local)
         let transport = peer.transport == .udp ? "" : ";transport=\(peer.transport.rawValue.lowercased())"
         let scheme = peer.transport == .tls ? "sips" : "sip"
-        let room = request.uri.user ?? ""
         guard var response = SIPResponse.reply(
             to: request, status: 200, reason: self.phrases.generated(200, for: request), toTag: entry.localTag,
             extraHeaders: [
-                ("Contact", "<\(scheme):\(room)@\(host):\(peer.local.port ?? 5060)\(transport)>"),
+                // RFC 4579 §5.2 / RFC 3840: a focus says so with `isfocus`, which tells a phone the call is a conference.
+                ("Contact", "<\(scheme):\(room)@\(host):\(peer.local.port ?? 5060)\(transport)>;isfocus"),
                 ("Allow", Self.conferenceAllow),
                 ("Content-Type", "application/sdp"),
             ]
