@@ -20,6 +20,8 @@ public struct SharedServices: Sendable {
     let media: MediaResources?
     /// The conference rooms; nil when the proxy hosts none.
     let conferences: ConferenceService?
+    /// The DNS servers every shard's resolver asks (`--dns`, else /etc/resolv.conf read once at start).
+    let dnsServers: [SocketAddress]
 
     /// What every shard's media relay shares.
     public struct MediaResources: Sendable {
@@ -46,6 +48,7 @@ public struct SharedServices: Sendable {
             AuthService(DigestAuthenticator(directory: directory, realm: configuration.realm))
         }
         self.routeSigner = RouteSigner()
+        self.dnsServers = configuration.dns.effectiveServers
         self.journal = journal
         self.overload = OverloadBoard(shards: configuration.workers)
         // Direct mode still relays the users the config names.

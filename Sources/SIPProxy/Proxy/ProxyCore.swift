@@ -72,6 +72,8 @@ public final class ProxyCore: @unchecked Sendable {
     var roomLegs: [String: RoomLeg] = [:]
     /// The loop thread's CPU time (the overload control's service time); tests give a made-up one.
     var threadCPUTime: () -> TimeAmount = ProxyCore.currentThreadCPUTime
+    /// This shard's DNS resolver and cache, for requests to other domains (RFC 3263, ProxyCore+DNS).
+    let resolver: DNSResolver
 
     public convenience init(
         eventLoop: EventLoop,
@@ -104,8 +106,13 @@ public final class ProxyCore: @unchecked Sendable {
         shared: SharedServices,
         shardIndex: Int,
         timers: LoopTimers,
+        dnsExchange: any DNSExchange = DNSSocketExchange(),
         now: @escaping @Sendable () -> NIODeadline
     ) {
+        self.resolver = DNSResolver(
+            eventLoop: eventLoop, servers: shared.dnsServers, settings: configuration.dns, exchange: dnsExchange,
+            logger: logger, now: now
+        )
         self.shared = shared
         self.shardIndex = shardIndex
         self.overload = OverloadControl(policy: configuration.overload)
