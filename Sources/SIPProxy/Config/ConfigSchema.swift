@@ -35,7 +35,8 @@ public enum ConfigSchema {
         "limits.overload_delay": .string, "limits.retry_after": .integer,
         "media": .section, "media.mode": .string, "media.rtp_ports": .string, "media.address": .string,
         "media.timeout": .string, "media.trace_rtp": .string, "media.always_relay": .list, "media.never_relay": .list,
-        "conferences": .list, "conference_size": .integer,
+        "conferences": .list, "conference_size": .integer, "conference_factory": .string,
+        "dns": .section, "dns.servers": .list, "dns.failover_timeout": .string,
     ]
 
     /// Throws `ConfigurationError` ("FILE line N: ...") for an unknown key or a value of the wrong kind.

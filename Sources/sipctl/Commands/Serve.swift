@@ -163,6 +163,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup(title: "Media relay") var mediaOptions: MediaOptions
 
+    @OptionGroup(title: "Other domains (DNS, RFC 3263)") var dnsOptions: DNSOptions
+
     func validate() throws {
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
@@ -195,6 +197,7 @@ struct Serve: AsyncParsableCommand {
             try self.applyLimits(to: &settings)
             try self.mediaOptions.apply(to: &settings.media)
             try self.mediaOptions.apply(to: &settings.conference)
+            try self.dnsOptions.apply(to: &settings.dns)
             settings.forwardingStatePath = self.forwardingState ?? settings.forwardingStatePath ?? "forwarding.json"
             if let logLevel, let parsed = Logger.Level(rawValue: logLevel) { level = parsed }
             if let phrases { settings.phrasesSelection = phrases }
@@ -478,6 +481,7 @@ struct Serve: AsyncParsableCommand {
         if let v = reader.string(forKey: "forwarding_state") { settings.forwardingStatePath = v }
         try MediaOptions.apply(reader: reader, path: path, to: &settings.media)
         try MediaOptions.apply(reader: reader, path: path, to: &settings.conference)
+        try DNSOptions.apply(reader: reader, path: path, to: &settings.dns)
         if let v = reader.int(forKey: "forwarding_hop_limit") { settings.forwardingHopLimit = v }
         // `forwarding:` maps users to rules: read with the YAML parser (the reader cannot list a section's keys).
         do {
