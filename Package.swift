@@ -31,11 +31,18 @@ let package = Package(
             pkgConfig: "spandsp",
             providers: [.apt(["libspandsp-dev"])]
         ),
+        // Opus for the conference rooms (Debian libopus-dev).
+        .systemLibrary(
+            name: "COpus",
+            pkgConfig: "opus",
+            providers: [.apt(["libopus-dev"])]
+        ),
         .target(
             name: "SIPProxy",
             dependencies: [
                 "CPcap",
                 "CSpanDSP",
+                "COpus",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
