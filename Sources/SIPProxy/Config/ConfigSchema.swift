@@ -35,6 +35,7 @@ public enum ConfigSchema {
         "media": .section, "media.mode": .string, "media.rtp_ports": .string, "media.address": .string,
         "media.timeout": .string, "media.trace_rtp": .string, "media.always_relay": .list, "media.never_relay": .list,
         "conferences": .list, "conference_size": .integer,
+        "hep": .section, "hep.collector": .string, "hep.id": .integer, "hep.password": .string, "metrics": .string,
     ]
 
     /// Throws `ConfigurationError` ("FILE line N: ...") for an unknown key or a value of the wrong kind.

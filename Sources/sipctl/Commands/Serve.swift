@@ -29,6 +29,7 @@ struct Serve: AsyncParsableCommand {
               sipctl serve --auth users.yaml
               sipctl serve --listen tls:10.0.0.1:5061 --tls-cert c.pem --tls-key k.pem
               sipctl serve --config proxy.yaml --workers 2
+              sipctl serve --hep udp:10.0.0.5:9060 --hep-id 2001 --metrics 127.0.0.1:9090
             """
     )
 
@@ -154,6 +155,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup(title: "Media relay") var mediaOptions: MediaOptions
 
+    @OptionGroup(title: "HEP and metrics") var observabilityOptions: ObservabilityOptions
+
     func validate() throws {
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
@@ -184,6 +187,7 @@ struct Serve: AsyncParsableCommand {
             try self.applyLimits(to: &settings)
             try self.mediaOptions.apply(to: &settings.media)
             try self.mediaOptions.apply(to: &settings.conference)
+            try self.observabilityOptions.apply(to: &settings)
             settings.forwardingStatePath = self.forwardingState ?? settings.forwardingStatePath ?? "forwarding.json"
             if let logLevel, let parsed = Logger.Level(rawValue: logLevel) { level = parsed }
             if let phrases { settings.phrasesSelection = phrases }
@@ -450,6 +454,7 @@ struct Serve: AsyncParsableCommand {
         if let v = reader.string(forKey: "forwarding_state") { settings.forwardingStatePath = v }
         try MediaOptions.apply(reader: reader, path: path, to: &settings.media)
         try MediaOptions.apply(reader: reader, path: path, to: &settings.conference)
+        try ObservabilityOptions.apply(reader: reader, path: path, to: &settings)
         if let v = reader.int(forKey: "forwarding_hop_limit") { settings.forwardingHopLimit = v }
         // `forwarding:` maps users to rules: read with the YAML parser (the reader cannot list a section's keys).
         do {
