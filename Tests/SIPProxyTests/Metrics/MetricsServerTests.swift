@@ -9,7 +9,7 @@ import Testing
 @testable import SIPProxy
 
 @Suite struct MetricsServerTests {
-    func answer(_ server: MetricsServer, _ method: HTTPMethod = .GET, _ path: String) throws -> (Int, String) {
+    func answer(_ server: MetricsServer, _ path: String, method: HTTPMethod = .GET) throws -> (Int, String) {
         let loop = EmbeddedEventLoop()
         let future = server.answer(method, path, on: loop)
         loop.run()
@@ -31,7 +31,7 @@ import Testing
     @Test func otherPathsAndMethods() throws {
         let server = MetricsServer(channel: EmbeddedChannel())
         #expect(try self.answer(server, "/").0 == 404)
-        #expect(try self.answer(server, .POST, "/metrics").0 == 405)
+        #expect(try self.answer(server, "/metrics", method: .POST).0 == 405)
     }
 
     @Test func metricsAddressParsing() throws {

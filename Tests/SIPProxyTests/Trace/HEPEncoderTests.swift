@@ -67,23 +67,26 @@ import Testing
 
     @Test func tlsIsCarriedAsTCP() throws {
         let event = TraceTest.event(.received, .tls, from: self.phone4, to: self.proxy4, payload: self.options)
-        let chunks = try #require(Self.chunks(try #require(HEPEncoder(captureID: 1).encode(event))))
+        let packet = try #require(HEPEncoder(captureID: 1).encode(event))
+        let chunks = try #require(Self.chunks(packet))
         #expect(chunks[1].1 == [6])
     }
 
     @Test func ipv6AndMixedFamilies() throws {
         let proxy6 = TraceTest.address("2001:db8::1", 5060)
         let phone6 = TraceTest.address("2001:db8::2", 5062)
-        let six = try #require(Self.chunks(try #require(
+        let sixPacket = try #require(
             HEPEncoder(captureID: 1).encode(TraceTest.event(.sent, from: proxy6, to: phone6, payload: self.options))
-        )))
+        )
+        let six = try #require(Self.chunks(sixPacket))
         #expect(six.map(\.0).prefix(4) == [1, 2, 5, 6])
         #expect(six[0].1 == [10])
         #expect(six[2].1 == [0x20, 0x01, 0x0D, 0xB8] + [UInt8](repeating: 0, count: 11) + [1])
         // An IPv4 phone on a dual-stack socket: written as IPv4-mapped IPv6, one family per packet.
-        let mixed = try #require(Self.chunks(try #require(
+        let mixedPacket = try #require(
             HEPEncoder(captureID: 1).encode(TraceTest.event(.sent, from: proxy6, to: self.phone4, payload: self.options))
-        )))
+        )
+        let mixed = try #require(Self.chunks(mixedPacket))
         #expect(mixed[3].1 == [UInt8](repeating: 0, count: 10) + [0xFF, 0xFF, 127, 0, 0, 11])
     }
 
@@ -93,9 +96,8 @@ import Testing
             direction: .received, transport: .udp, source: self.phone4, destination: self.proxy4,
             timestamp: TraceTimestamp(microseconds: 0), payload: rtcp, kind: .media
         )
-        let chunks = try #require(Self.chunks(try #require(
-            HEPEncoder(captureID: 1).encode(event, type: .rtcp, correlationID: "abc@host")
-        )))
+        let packet = try #require(HEPEncoder(captureID: 1).encode(event, type: .rtcp, correlationID: "abc@host"))
+        let chunks = try #require(Self.chunks(packet))
         #expect(chunks.first { $0.0 == 11 }?.1 == [5])
         #expect(chunks.first { $0.0 == 17 }?.1 == Array("abc@host".utf8))
         #expect(chunks.last?.0 == 15)
@@ -103,13 +105,16 @@ import Testing
     }
 
     @Test func tooLargeOrNotIPIsRefused() throws {
-        let big = [UInt8](repeating: 0x41, count: 65_535 - 100)
-        #expect(HEPEncoder(captureID: 1).encode(TraceTest.event(.sent, from: self.proxy4, to: self.phone4, payload: big)) == nil)
-        let fits = [UInt8](repeating: 0x41, count: 65_535 - 200)
-        let packet = HEPEncoder(captureID: 1).encode(TraceTest.event(.sent, from: self.proxy4, to: self.phone4, payload: fits))
+        // 99 octets of header and chunks besides the payload (no password, no correlation id).
+        let encoder = HEPEncoder(captureID: 1)
+        let exact = [UInt8](repeating: 0x41, count: 65_535 - 99)
+        let packet = encoder.encode(TraceTest.event(.sent, from: self.proxy4, to: self.phone4, payload: exact))
+        #expect(packet?.count == 65_535)
         #expect(packet.map { Self.chunks($0) != nil } == true)
+        let big = exact + [0x41]
+        #expect(encoder.encode(TraceTest.event(.sent, from: self.proxy4, to: self.phone4, payload: big))?.count == nil)
         let unix = try SocketAddress(unixDomainSocketPath: "/tmp/x.sock")
-        #expect(HEPEncoder(captureID: 1).encode(TraceTest.event(.sent, from: unix, to: self.phone4, payload: self.options)) == nil)
+        #expect(encoder.encode(TraceTest.event(.sent, from: unix, to: self.phone4, payload: self.options))?.count == nil)
     }
 
     @Test func collectorAddressParsing() throws {
