@@ -33,7 +33,8 @@ struct HEPTests {
             let (messages, r) = try await TShark.messages(file.path)
             #expect(r.succeeded, "\(r)")
             traced = messages
-            if traced.contains(where: { $0.key == "200 BYE" }) { break }
+            // Complete once both 200s to the BYE (bob's, and the proxy's to alice) are written.
+            if traced.filter({ $0.key == "200 BYE" }).count == 2 { break }
             try await Task.sleep(for: .milliseconds(100))
         } while clock.now < deadline
         #expect(traced.count >= 11, "REGISTER/200, INVITE/100/INVITE/180/180/200/200/ACK/ACK, BYE/BYE/200/200\n\(traced)")
