@@ -66,11 +66,14 @@ struct HEPTests {
         }
     }
 
-    @Test("with trace recording off, HEP still gets the SIP, and a phone's RTCP through the media relay arrives as type 5 with the Call-ID")
+    @Test("set in YAML, with trace recording off, HEP still gets the SIP, and a phone's RTCP through the media relay arrives as type 5 with the Call-ID")
     func rtcpThroughTheRelay() async throws {
         let collector = try HEPCollector()
+        let config = try TestEnvironment.makeTemporaryDirectory("hep-config").appendingPathComponent("proxy.yaml")
+        defer { try? FileManager.default.removeItem(at: config.deletingLastPathComponent()) }
+        try "hep:\n  collector: \"\(collector.address)\"\n  id: 77\n  password: \"pa ss\"\n".write(to: config, atomically: true, encoding: .utf8)
         let bed = try await TestBed("hep-rtcp", proxyArguments: [
-            "--hep", collector.address, "--no-trace", "--media", "relay", "--rtp-ports", MediaRelayTests.ports(9),
+            "--config", config.path, "--no-trace", "--media", "relay", "--rtp-ports", MediaRelayTests.ports(9),
         ], logLevel: "info")
         defer { bed.shutdown() }
         let (caller, callee) = try await MediaRelayTests.startCall(bed, hold: 6000)
@@ -93,6 +96,7 @@ struct HEPTests {
         #expect(a.passed && b.passed, "\(bed.diagnostics(a, b))")
         let sip = collector.collect(timeout: .seconds(8)) { $0.contains { $0.key == "200 BYE" } }.filter { $0.protocolType == 1 }
         #expect(sip.contains { $0.key == "INVITE" } && sip.contains { $0.key == "200 BYE" }, "\(sip)")
+        #expect(collector.packets.allSatisfy { $0.captureID == 77 && $0.authKey == "pa ss" }, "the YAML's id and password")
         #expect(traceFiles(in: bed.directory.appendingPathComponent("traces")).isEmpty, "no pcap with --no-trace")
     }
 }

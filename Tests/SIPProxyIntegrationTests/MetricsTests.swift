@@ -91,5 +91,13 @@ struct MetricsTests {
                                      timeout: .seconds(10))
             #expect(r.exitCode != 0 && r.stderr.split(separator: "\n").count == 1, "\(args)\n\(r)")
         }
+        let dir = try TestEnvironment.makeTemporaryDirectory("metrics-yaml")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (yaml, error) in [("metrics: 127.0.0.1\n", "invalid metrics in"), ("hep:\n  collector: udp:127.0.0.1\n", "invalid --hep"),
+                              ("hep:\n  id: 5\n", "hep.id in"), ("hep:\n  colector: x\n", "did you mean 'hep.collector'")] {
+            try yaml.write(to: dir.appendingPathComponent("p.yaml"), atomically: true, encoding: .utf8)
+            let r = try await sipctl(["serve", "--listen", "127.0.0.10:0", "--config", "p.yaml"], cwd: dir, timeout: .seconds(10))
+            #expect(r.exitCode != 0 && r.stderr.split(separator: "\n").count == 1 && r.stderr.contains(error), "\(yaml)\n\(r)")
+        }
     }
 }
