@@ -62,7 +62,7 @@ public final class HEPSender: TraceSink, Sendable {
             return HEPSender(settings: settings, group: group, channel: channel, logger: logger)
         } catch {
             try? await group.shutdownGracefully()
-            throw ConfigurationError("cannot open a socket for HEP to \(settings.collector.hostPort): \(error)")
+            throw TransportError(.bindFailed, "cannot open a socket for HEP to \(settings.collector.hostPort): \(error)")
         }
     }
 
