@@ -96,7 +96,7 @@ if [ "$BUILD" = 1 ]; then
     log "building release sipctl"
     (cd "$ROOT" && swift build -c release --scratch-path .build-release --product sipctl >&2)
 fi
-BIN="$ROOT/.build-release/release/sipctl"
+BIN="${SIPCTL_BIN:-$ROOT/.build-release/release/sipctl}"  # SIPCTL_BIN: another build to measure (with --no-build)
 [ -x "$BIN" ] || { echo "no release binary at $BIN (build it or drop --no-build)" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/sipp-load.XXXXXX)
