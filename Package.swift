@@ -27,10 +27,17 @@ let package = Package(
             pkgConfig: "libpcap",
             providers: [.apt(["libpcap-dev"])]
         ),
+        // G.722 for the conference rooms (spandsp's codec; Debian libspandsp-dev).
+        .systemLibrary(
+            name: "CSpanDSP",
+            pkgConfig: "spandsp",
+            providers: [.apt(["libspandsp-dev"])]
+        ),
         .target(
             name: "SIPProxy",
             dependencies: [
                 "CPcap",
+                "CSpanDSP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),

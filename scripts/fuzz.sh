@@ -3,9 +3,10 @@
 #   parser  the SIP message parser, and the serializer round trip of whatever parses   (Tests/Fuzz/ParserFuzzer.swift)
 #   stream  TCP stream framing: SIPStreamDecoder fed in arbitrary reads   (Tests/Fuzz/StreamFramingFuzzer.swift)
 #   pcap    capture analysis as `sipctl trace calls` and `trace ladder` run it   (Tests/Fuzz/PcapReaderFuzzer.swift)
+#   dns     the DNS answer decoder of the RFC 3263 resolver   (Tests/Fuzz/DNSMessageFuzzer.swift; a third of N: it is small)
 #
 # Usage: scripts/fuzz.sh [--seconds N] [--build-only] [target...]
-#   N is the time per target (default $FUZZ_SECONDS, else 60). Targets default to all three.
+#   N is the time per target (default $FUZZ_SECONDS, else 60). Targets default to all four.
 # Prints one summary line per target and exits non-zero on any finding (crash, trap, sanitizer report, leak,
 # timeout, out-of-memory) or build failure. The input is kept in .build/fuzz/findings/; reproduce with
 #   SWIFT_BACKTRACE=enable=no .build/fuzz/<target> <input>
@@ -29,12 +30,12 @@ while [ $# -gt 0 ]; do
     --seconds) seconds="$2"; shift 2 ;;
     --seconds=*) seconds="${1#*=}"; shift ;;
     --build-only) build_only=1; shift ;;
-    parser | stream | pcap) targets+=("$1"); shift ;;
+    parser | stream | pcap | dns) targets+=("$1"); shift ;;
     -h | --help) sed -n '2,12p' "$script" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "fuzz: unknown argument '$1' (targets: parser stream pcap)" >&2; exit 2 ;;
+    *) echo "fuzz: unknown argument '$1' (targets: parser stream pcap dns)" >&2; exit 2 ;;
     esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(parser stream pcap)
+[ ${#targets[@]} -gt 0 ] || targets=(parser stream pcap dns)
 case "$seconds" in '' | *[!0-9]*) echo "fuzz: --seconds wants a whole number, not '$seconds'" >&2; exit 2 ;; esac
 
 out=.build/fuzz
@@ -57,7 +58,7 @@ if [ ! -e "$bin/Modules/NIOEmbedded.swiftmodule" ]; then
 fi
 
 # The C modules NIOCore's interface imports (CNIOLinux, _AtomicsShims, ...), as SwiftPM passes them.
-modulemaps=(-Xcc "-fmodule-map-file=$PWD/Sources/CPcap/module.modulemap")
+modulemaps=(-Xcc "-fmodule-map-file=$PWD/Sources/CPcap/module.modulemap" -Xcc "-fmodule-map-file=$PWD/Sources/CSpanDSP/module.modulemap")
 for f in "$bin"/*.build/module.modulemap "$PWD"/.build/checkouts/*/Sources/*/include/module.modulemap; do
     [ -e "$f" ] && modulemaps+=(-Xcc "-fmodule-map-file=$f")
 done
@@ -82,7 +83,9 @@ done
 sources=(Sources/SIPProxy/Message/*.swift Sources/SIPProxy/Transport/SIPStreamDecoder.swift
     Sources/SIPProxy/Control/TextTable.swift Sources/SIPProxy/TerminalText.swift
     Sources/SIPProxy/CallLog/CallOutcome.swift Sources/SIPProxy/Media/SDPDocument.swift
-    Sources/SIPProxy/Media/RTPStreamStats.swift)
+    Sources/SIPProxy/Media/RTPStreamStats.swift Sources/SIPProxy/DNS/DNSMessage.swift
+    Sources/SIPProxy/DNS/DNSMessage+Decoding.swift Sources/SIPProxy/DNS/DNSRecord.swift
+    Sources/SIPProxy/DNS/DNSError.swift Sources/SIPProxy/DNS/SRVOrdering.swift)
 for f in Sources/SIPProxy/Analysis/*.swift; do
     [ "$(basename "$f")" = PcapExporter.swift ] || sources+=("$f")
 done
@@ -115,6 +118,7 @@ harness() {
     parser) echo Tests/Fuzz/ParserFuzzer.swift ;;
     stream) echo Tests/Fuzz/StreamFramingFuzzer.swift ;;
     pcap) echo Tests/Fuzz/PcapReaderFuzzer.swift ;;
+    dns) echo Tests/Fuzz/DNSMessageFuzzer.swift ;;
     esac
 }
 
@@ -125,7 +129,7 @@ for t in "${targets[@]}"; do
         rm -f "$out/$t"
         swiftc "${flags[@]}" "${imports[@]}" -module-name "$(basename "$src" .swift)" "$src" -o "$out/$t" \
             -Xlinker --start-group -Xlinker "$library" "${deps[@]}" -Xlinker --end-group \
-            -lpcap 2>&1 | quiet || true
+            -lpcap -lspandsp 2>&1 | quiet || true
         [ -e "$out/$t" ] || { echo "fuzz: $t did not build" >&2; exit 1; }
     fi
 done
@@ -135,7 +139,7 @@ done
 
 seeds="$out/seeds"
 rm -rf "$seeds"
-mkdir -p "$seeds/parser" "$seeds/stream" "$seeds/pcap"
+mkdir -p "$seeds/parser" "$seeds/stream" "$seeds/pcap" "$seeds/dns"
 
 # SIPp scenario messages: CDATA blocks with [keywords] filled in, CRLF line ends and [len] computed.
 for xml in Scenarios/*.xml; do
@@ -195,6 +199,16 @@ for i in "${!messages[@]}"; do
     } >"$seeds/stream/$i"
 done
 cp Tests/SIPProxyTests/Fixtures/Analysis/*.pcap* "$seeds/pcap/"
+# DNS answers as dnsmasq gives them in the RFC 3263 tests: NAPTR, SRV with compressed names and additional A
+# records, A, NXDOMAIN.
+for hex in \
+    123485800001000100000000056c61622d6204746573740000230001c00c00230001000000000025000a00320153075349502b44325500045f736970045f756470056c61622d62047465737400 \
+    123485800001000200000002045f736970045f756470056c61622d6204746573740000210001c00c002100010000000000170014000013d80473697032056c61622d62047465737400c00c00210001000000000017000a000013ce0473697031c02ac04e000100010000000000047f000016c036000100010000000000047f000017 \
+    1234858000010001000000000473697031056c61622d6204746573740000010001c00c000100010000000000047f000016 \
+    123481830001000000000000076e6f7468696e6704746573740000010001; do
+    python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' "$hex" \
+        >"$seeds/dns/$(printf '%s' "$hex" | cksum | cut -d' ' -f1)"
+done
 
 # --- Run ---------------------------------------------------------------------------------------------------------
 
@@ -209,6 +223,7 @@ for t in "${targets[@]}"; do
     case "$t" in
     parser | stream) options+=(-max_len=8192 -dict=Tests/Fuzz/sip.dict) ;;
     pcap) options+=(-max_len=16384) ;;
+    dns) options=(-max_total_time="$(((seconds + 2) / 3))" "${options[@]:1}" -max_len=1024) ;;
     esac
     echo "fuzz: running $t for $seconds s (log: $log)"
     start=$SECONDS

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Installs what SIPProxy needs on a fresh Debian machine: libpcap (the CPcap system library) for building, SIPp,
+# Installs what SIPProxy needs on a fresh Debian machine: libpcap and spandsp (the CPcap and CSpanDSP system
+# libraries: pcap files, G.722 in conference rooms) for building, SIPp,
 # tshark, tcpdump and sngrep for the tests, binutils (ar, ld.gold) for linking the fuzz harnesses. Safe to run
 # again: it only installs what is missing. libFuzzer itself comes with the Swift toolchain (libclang_rt.fuzzer).
 set -euo pipefail
 
 # baresip-core, openssl, python3, iproute2 and util-linux (unshare, prlimit) for the real-phone, TLS and hardening
 # tests (the voice test's baresip modules, ausine, sndfile and cons, are all in baresip-core);
-# binutils (ar, ld.gold) for linking the fuzz harnesses; chromium (headless) for the HTML ladder tests.
-packages=(libpcap-dev pkg-config sip-tester tshark tcpdump sngrep baresip-core openssl iproute2 util-linux binutils python3
-    chromium)
+# binutils (ar, ld.gold) for linking the fuzz harnesses; chromium (headless) for the HTML ladder tests; dnsmasq-base
+# (the dnsmasq binary without its system service) for the RFC 3263 tests, which start their own on loopback.
+packages=(libpcap-dev libspandsp-dev pkg-config sip-tester tshark tcpdump sngrep baresip-core openssl iproute2 util-linux
+    binutils python3 chromium dnsmasq-base)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -187,7 +187,7 @@ public final class SIPProxyServer: Service, Sendable {
     private func mediaResources(listeners: [Listener], recorder: TraceRecorder) throws -> SharedServices.MediaResources? {
         let settings = self.configuration.media
         // The relay's ports serve the conference rooms too.
-        guard settings.mode != .direct || !settings.alwaysRelay.isEmpty || !self.configuration.conference.rooms.isEmpty
+        guard settings.mode != .direct || !settings.alwaysRelay.isEmpty || self.configuration.conference.hostsRooms
         else { return nil }
         let candidates = listeners.map(\.address).filter { $0.ipAddress != nil }
         let chosen = settings.address

@@ -6,7 +6,7 @@ import Testing
 /// tone; each must hear the other two and not itself (the N-1 mix).
 @Suite("Conference rooms", .serialized)
 struct ConferenceTests {
-    @Test("three baresip phones dial 800: each hears the other two tones and not its own; the room is listed; the journal has the legs")
+    @Test("three baresip phones dial 800, one of them on G.722: each hears the other two tones and not its own; the room is listed; the journal has the legs")
     func threePhones() async throws {
         let call = try await ConferenceCall.run(proxyArguments: ["--conference", ConferenceCall.room, "--rtp-ports", "30200-30299",
                                                                  "--trace-flush-ms", "0"])
@@ -36,6 +36,7 @@ struct ConferenceTests {
         check(rooms.first?.room == ConferenceCall.room && Set(rooms.first?.participants.map(\.user) ?? []) == ["alice", "bob", "carol"],
               "sipctl conference list --json shows the room and its three participants\n\(call.conferenceJSON)")
         check(rooms.first?.participants.allSatisfy { $0.packetsIn > 50 && $0.packetsOut > 50 } == true, "\(call.conferenceJSON)")
+        check(rooms.first?.participants.map(\.codec).sorted() == ["G722", "PCMU", "PCMU"], "bob speaks G.722\n\(call.conferenceJSON)")
         check(call.conferenceText.contains("room 800: 3 participant(s)"), "\(call.conferenceText)")
         check(call.conferenceAfter.trimmingCharacters(in: .whitespacesAndNewlines) == "[]", "the room ends with its last participant\n\(call.conferenceAfter)")
         // Each leg is a call in the journal, answered by the room.
@@ -45,7 +46,7 @@ struct ConferenceTests {
         let file = traceFiles(in: call.directory.appendingPathComponent("traces")).first
         if let file {
             let streams = try await ToolRunner.run("/usr/bin/env", ["tshark", "-q", "-z", "rtp,streams", "-r", file.path], in: call.directory)
-            let rows = streams.stdout.split(separator: "\n").filter { $0.contains("g711") }
+            let rows = streams.stdout.split(separator: "\n").filter { $0.contains("g711") || $0.contains("g722") }
             check(rows.count >= 6, "six RTP streams (three in, three mixes out)\n\(streams.stdout)")
         } else {
             check(false, "no trace file")
@@ -54,6 +55,40 @@ struct ConferenceTests {
             try? FileManager.default.removeItem(at: call.directory)
         } else {
             Issue.record(Comment(rawValue: "the conference in detail:\n\(call.context)"))
+        }
+    }
+
+    @Test("a blind transfer into the room: alice's phone REFERs bob to 800, bob's phone joins the room and hears carol")
+    func transferIntoRoom() async throws {
+        let phones = ConferenceCall.transferPhones
+        let call = try await ConferenceCall.run(
+            proxyArguments: ["--conference", ConferenceCall.room, "--rtp-ports", "30300-30399"], phones: phones,
+            script: ConferenceCall.transferScript(phones)
+        )
+        var passed = true
+        func check(_ condition: Bool, _ message: @autoclosure () -> String) {
+            if !condition {
+                passed = false
+                Issue.record(Comment(rawValue: message()))
+            }
+        }
+        check(call.completed, "the script did not run every step")
+        // bob's newest call is the one into the room: he hears carol there, not himself; carol hears bob.
+        let bob = call.heard["bob"], carol = call.heard["carol"]
+        check((bob?.relativePower(at: 1300) ?? 0) >= 0.15, "bob hears carol in the room: \(String(describing: bob))")
+        check((bob?.relativePower(at: 800) ?? 1) <= 0.01, "bob does not hear himself: \(String(describing: bob))")
+        check((carol?.relativePower(at: 800) ?? 0) >= 0.15, "carol hears bob: \(String(describing: carol))")
+        let rooms = (try? ControlCoding.decode([ConferenceInfo].self, from: call.conferenceJSON.trimmingCharacters(in: .whitespacesAndNewlines))) ?? []
+        check(Set(rooms.first?.participants.map(\.user) ?? []) == ["bob", "carol"], "bob and carol in 800\n\(call.conferenceJSON)")
+        // The journal: alice → bob, then bob's leg into the room, linked to the transfer.
+        let lines = call.journal.split(separator: "\n")
+        check(lines.contains { $0.contains("\"callee\":\"sip:bob@") }, "alice's call to bob\n\(call.journal)")
+        check(lines.contains { $0.contains("\"conference\":\"800\"") && $0.contains("\"caller\":\"sip:bob@") },
+              "bob's leg into the room\n\(call.journal)")
+        if passed {
+            try? FileManager.default.removeItem(at: call.directory)
+        } else {
+            Issue.record(Comment(rawValue: "the transfer in detail:\n\(call.context)"))
         }
     }
 }
@@ -67,8 +102,9 @@ struct ConferenceControlTests {
             "--conference", "800", "--conference-size", "2", "--rtp-ports", "\(40_000 + (Int(getpid()) % 40) * 400 + 300)-\(40_000 + (Int(getpid()) % 40) * 400 + 339)",
         ], logLevel: "info")
         defer { bed.shutdown() }
+        // Both seated callers stay long enough for a loaded machine to get through every step before they hang up.
         let alice = try bed.start("uac-call-hold.xml", as: Phone("alice", ip: "127.0.0.11"), client: true, service: "800",
-                                  timeout: 40, extraArguments: ["-d", "12000"])
+                                  timeout: 60, extraArguments: ["-d", "25000"])
         var listed = ""
         for _ in 0..<80 {
             let r = try await sipctl(["conference", "list", "--json"], cwd: bed.directory)
@@ -90,7 +126,7 @@ struct ConferenceControlTests {
         #expect(locked.passed, "a locked room answers 486\n\(bed.diagnostics(locked))")
         _ = try await sipctl(["conference", "lock", "800", "--off"], cwd: bed.directory)
         let carol = try bed.start("uac-call-hold.xml", as: Phone("carol", ip: "127.0.0.13"), client: true, service: "800",
-                                  timeout: 40, extraArguments: ["-d", "4000"])
+                                  timeout: 40, extraArguments: ["-d", "12000"])
         for _ in 0..<80 {
             if (try await sipctl(["conference", "list", "--json"], cwd: bed.directory)).stdout.contains("\"user\":\"carol\"") { break }
             try await Task.sleep(for: .milliseconds(100))

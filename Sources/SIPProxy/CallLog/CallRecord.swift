@@ -100,6 +100,8 @@ public struct CallRecord: Sendable, Equatable, Codable {
     public var forwardChain: [String]?
     /// The media relay's counts per stream (packets, loss, jitter each way); nil when the media went direct.
     public var rtp: [CallRTP]?
+    /// The room, when the call is a leg of a conference the proxy hosts (`800`).
+    public var conference: String?
 
     /// The zone the ISO 8601 strings are written in (not a field: read back from the strings' offset).
     public var timeZone: TimeZone
@@ -152,7 +154,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
         case state, outcome, finalCode, finalReason, hungUpBy, ringSeconds, talkSeconds, media, videoAdded
         case transferredTo, transferredFrom
         case forwardedTo, forwardReason, forwardChain
-        case rtp
+        case rtp, conference
     }
 
     public init(from decoder: Decoder) throws {
@@ -199,6 +201,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
         self.forwardReason = try c.decodeIfPresent(String.self, forKey: .forwardReason)
         self.forwardChain = try c.decodeIfPresent([String].self, forKey: .forwardChain)
         self.rtp = try c.decodeIfPresent([CallRTP].self, forKey: .rtp)
+        self.conference = try c.decodeIfPresent(String.self, forKey: .conference)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -236,6 +239,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
         try c.encodeIfPresent(self.forwardReason, forKey: .forwardReason)
         try c.encodeIfPresent(self.forwardChain, forKey: .forwardChain)
         try c.encodeIfPresent(self.rtp, forKey: .rtp)
+        try c.encodeIfPresent(self.conference, forKey: .conference)
     }
 
     /// The record as one JSON line (no newline): sorted keys, so lines are stable and diffable.

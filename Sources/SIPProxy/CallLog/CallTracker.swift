@@ -381,6 +381,11 @@ public struct CallTracker: Sendable {
     // MARK: Media relay
 
     /// The media relay's counts for a call, kept in its record (set before the BYE that ends it is observed).
+    /// The call is a leg of a conference room the proxy hosts.
+    public mutating func markConference(callID: String, room: String) {
+        for key in self.sessions.keys where key.callID == callID { self.sessions[key]?.record.conference = room }
+    }
+
     public mutating func attachRTP(callID: String, _ rtp: [CallRTP]) {
         for key in self.sessions.keys where key.callID == callID { self.sessions[key]?.record.rtp = rtp }
     }

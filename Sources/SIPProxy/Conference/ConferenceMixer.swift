@@ -46,6 +46,16 @@ public enum ConferenceMixer {
         return out
     }
 
+    /// The PIN prompt, tick by tick: a 200 ms 440 Hz beep every 2 s (100 ticks of 20 ms), silence between.
+    public static func prompt(tick: Int, frame: Int, sampleRate: Int = 8000) -> [Int16] {
+        let position = tick % 100
+        guard position < 10 else { return [Int16](repeating: 0, count: frame) }
+        return (0..<frame).map { n in
+            let t = Double(position * frame + n) / Double(sampleRate)
+            return Int16(5000 * sin(2 * Double.pi * 440 * t))
+        }
+    }
+
     /// A short rising (join) or falling (leave) two-note chime at 8 kHz, quiet enough to talk over.
     public static func chime(rising: Bool, sampleRate: Int = 8000) -> [Int16] {
         let notes: [Double] = rising ? [523.25, 659.25] : [659.25, 523.25]

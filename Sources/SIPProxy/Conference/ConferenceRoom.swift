@@ -1,10 +1,13 @@
 // ConferenceRoom: one room's participants and its 20 ms mixing clock, confined to one event loop.
 //
-// Every participant has an RTP port of the relay's pool. Packets are decoded (G.711) into the participant's jitter
-// buffer; every 20 ms the room takes a frame from each buffer, mixes (ConferenceMixer: each hears everyone but
+// Every participant has an RTP port of the relay's pool. Packets are decoded (G.711, or G.722 through spandsp) into
+// the participant's jitter buffer at 16 kHz (G.711 is resampled up and its mix down, so G.722 phones hear each other
+// in wideband); every 20 ms the room takes a frame from each buffer, mixes (ConferenceMixer: each hears everyone but
 // themselves) and sends each participant its mix, encoded in its own codec, from its port to where its packets
 // come from (latching, as the relay does). The clock is a deadline schedule, not a delay after each tick, so it
-// does not drift. DTMF `*6` (RFC 4733 telephone-event) mutes and unmutes the sender.
+// does not drift. DTMF `*6` (RFC 4733 telephone-event) mutes and unmutes the sender. A room with a PIN keeps a
+// new participant apart (it hears a prompt beep, nobody hears it) until it keys the PIN. A participant whose RTP
+// stops for the media timeout is expelled: the service ends its call with a BYE.
 
 import Logging
 import NIOCore
@@ -22,10 +25,14 @@ final class ConferenceParticipant {
     /// Where its SDP asks for media, and where its packets come from.
     var target: SocketAddress?
     var latched: SocketAddress?
-    /// The G.711 payload type it speaks (0 PCMU, 8 PCMA) and its telephone-event type.
+    /// The payload type it speaks (0 PCMU, 8 PCMA, 9 G.722) and its telephone-event type.
     var payloadType: UInt8
     var dtmfPayloadType: UInt8?
-    var buffer = JitterBuffer()
+    var buffer = ConferenceRoom.jitterBuffer()
+    /// G.722 state (payload type 9), or the resamplers between its 8 kHz G.711 and the room's 16 kHz.
+    let g722: G722Codec?
+    var up = HalfbandResampler()
+    var down = HalfbandResampler()
     var muted = false
     /// Our stream towards it (RFC 3550 §5.1: random initial values).
     var sequence = UInt16.random(in: 0...UInt16.max)
@@ -37,8 +44,24 @@ final class ConferenceParticipant {
     var received = RTPStreamStats()
     var sent: UInt64 = 0
     let joinedAt: WallClock
+    /// When its last RTP packet came (or it joined): the media timeout runs from here.
+    var lastHeard: NIODeadline
+    let seatedAt: NIODeadline
+    /// In a room with a PIN: not yet admitted, the digits keyed so far, wrong tries.
+    var awaitingPIN: Bool
+    var keyed = ""
+    var wrongPINs = 0
+    /// Expelled and waiting for the service to remove it (asked once).
+    var expelled = false
 
-    init(id: Int, callID: String, user: String, port: Int, payloadType: UInt8, dtmfPayloadType: UInt8?, target: SocketAddress?) {
+    init(
+        id: Int, callID: String, user: String, port: Int, payloadType: UInt8, dtmfPayloadType: UInt8?, target: SocketAddress?,
+        awaitingPIN: Bool, now: NIODeadline
+    ) {
+        self.lastHeard = now
+        self.seatedAt = now
+        self.g722 = payloadType == 9 ? G722Codec() : nil
+        self.awaitingPIN = awaitingPIN
         self.id = id
         self.callID = callID
         self.user = user
@@ -66,11 +89,23 @@ public struct ConferenceInfo: Codable, Sendable, Equatable {
         public var lost: UInt64
         public var jitterMs: Double
         public var joinedAt: String
+        /// Seated in a room with a PIN and not admitted yet.
+        public var awaitingPIN: Bool?
+    }
+
+    /// How late the 20 ms mixing ticks ran over the last 500 (10 s): the clock's timing error.
+    public struct TickTiming: Codable, Sendable, Equatable {
+        public var ticks: Int
+        public var p50Ms: Double
+        public var p99Ms: Double
+        public var maxMs: Double
     }
 
     public var room: String
     public var locked: Bool
+    public var pin: Bool?
     public var participants: [Participant]
+    public var ticks: TickTiming?
 }
 
 final class ConferenceRoom: @unchecked Sendable {
@@ -81,6 +116,12 @@ final class ConferenceRoom: @unchecked Sendable {
     var logger: Logger
     /// Told when the last participant left (the service forgets the room).
     var onEmpty: (() -> Void)?
+    /// Asked to end a participant's call (Call-ID, reason): no RTP for `mediaTimeout`, a wrong PIN.
+    var onExpel: ((String, String) -> Void)?
+    let pin: String?
+    let mediaTimeout: TimeAmount
+    /// Ticks since the clock started: the slow checks (timeouts) run once a second.
+    private var tickCount = 0
 
     private(set) var participants: [Int: ConferenceParticipant] = [:]
     var locked = false
@@ -92,10 +133,33 @@ final class ConferenceRoom: @unchecked Sendable {
     /// How late ticks ran (for the benchmark's timing error), the last 500.
     private(set) var lateness: [Int64] = []
 
-    static let frame = 160
+    /// The mix runs at 16 kHz: 320 samples per 20 ms tick. RTP timestamps still advance 160 per packet for every
+    /// codec: G.722's RTP clock is 8,000 Hz although it samples at 16 kHz (RFC 3551 §4.5.2).
+    static let sampleRate = 16_000
+    static let frame = 320
     static let interval = TimeAmount.milliseconds(20)
 
-    init(name: String, eventLoop: EventLoop, recorder: TraceRecorder?, traceRTP: MediaSettings.TraceRTP, logger: Logger) {
+    static func jitterBuffer() -> JitterBuffer { JitterBuffer(frame: frame, target: 2 * frame, limit: 12 * frame) }
+
+    /// The codec name of a payload type the room speaks.
+    static func codecName(_ payloadType: UInt8) -> String {
+        switch payloadType {
+        case 8: "PCMA"
+        case 9: "G722"
+        default: "PCMU"
+        }
+    }
+
+    /// A participant awaiting its PIN has this long to key it.
+    static let pinTimeout = TimeAmount.seconds(30)
+    static let pinTries = 3
+
+    init(
+        name: String, eventLoop: EventLoop, recorder: TraceRecorder?, traceRTP: MediaSettings.TraceRTP, logger: Logger,
+        pin: String? = nil, mediaTimeout: TimeAmount = .seconds(60)
+    ) {
+        self.pin = pin
+        self.mediaTimeout = mediaTimeout
         self.name = name
         self.eventLoop = eventLoop
         self.recorder = recorder
@@ -109,15 +173,19 @@ final class ConferenceRoom: @unchecked Sendable {
     func add(callID: String, user: String, pair: MediaPortPool.Pair, payloadType: UInt8, dtmf: UInt8?, target: SocketAddress?) {
         let participant = ConferenceParticipant(
             id: self.nextID, callID: callID, user: user, port: pair.port, payloadType: payloadType,
-            dtmfPayloadType: dtmf, target: target
+            dtmfPayloadType: dtmf, target: target, awaitingPIN: self.pin != nil, now: .now()
         )
         self.nextID += 1
         self.participants[participant.id] = participant
         self.register(participant, socket: pair.rtp, rtcp: false)
         self.register(participant, socket: pair.rtcp, rtcp: true)
-        self.overlay = ConferenceMixer.chime(rising: true)
-        self.logger.info("conference \(self.name): \(user) joined (\(self.participants.count) in the room)",
-                         metadata: ["sip.call_id": "\(callID)"])
+        if participant.awaitingPIN {
+            self.logger.info("conference \(self.name): \(user) seated, waiting for the PIN", metadata: ["sip.call_id": "\(callID)"])
+        } else {
+            self.overlay = ConferenceMixer.chime(rising: true, sampleRate: Self.sampleRate)
+            self.logger.info("conference \(self.name): \(user) joined (\(self.participants.count) in the room)",
+                             metadata: ["sip.call_id": "\(callID)"])
+        }
         self.startClock()
     }
 
@@ -143,7 +211,7 @@ final class ConferenceRoom: @unchecked Sendable {
             self.nextTick = nil
             self.onEmpty?()
         } else {
-            self.overlay = ConferenceMixer.chime(rising: false)
+            self.overlay = ConferenceMixer.chime(rising: false, sampleRate: Self.sampleRate)
         }
         return participant.port
     }
@@ -156,16 +224,25 @@ final class ConferenceRoom: @unchecked Sendable {
 
     var info: ConferenceInfo {
         ConferenceInfo(
-            room: self.name, locked: self.locked,
+            room: self.name, locked: self.locked, pin: self.pin == nil ? nil : true,
             participants: self.participants.values.sorted { $0.id < $1.id }.map { p in
                 ConferenceInfo.Participant(
-                    callID: p.callID, user: p.user, codec: p.payloadType == 8 ? "PCMA" : "PCMU", muted: p.muted,
+                    callID: p.callID, user: p.user, codec: Self.codecName(p.payloadType), muted: p.muted,
                     port: p.port, address: p.destination?.hostPort, packetsIn: p.received.packets, packetsOut: p.sent,
                     lost: p.received.lost + UInt64(p.buffer.lostPackets), jitterMs: p.received.summary.jitterMs,
-                    joinedAt: p.joinedAt.iso8601(in: .current)
+                    joinedAt: p.joinedAt.iso8601(in: .current), awaitingPIN: self.pin == nil ? nil : p.awaitingPIN
                 )
-            }
+            },
+            ticks: self.tickTiming
         )
+    }
+
+    /// Percentiles of the recent ticks' lateness.
+    var tickTiming: ConferenceInfo.TickTiming? {
+        guard !self.lateness.isEmpty else { return nil }
+        let sorted = self.lateness.map { max(0, Double($0) / 1e6) }.sorted()
+        func at(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.up)) - 1)] }
+        return ConferenceInfo.TickTiming(ticks: sorted.count, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted.last ?? 0)
     }
 
     private func register(_ participant: ConferenceParticipant, socket: NIOBSDSocket.Handle, rtcp: Bool) {
@@ -206,6 +283,7 @@ final class ConferenceRoom: @unchecked Sendable {
         // Latch the first RTP packet's source (symmetric RTP), as the relay does; others are ignored.
         if participant.latched == nil { participant.latched = envelope.remoteAddress }
         guard envelope.remoteAddress == participant.latched else { return }
+        participant.lastHeard = .now()
         envelope.data.withUnsafeReadableBytes { bytes in
             let header = RTPHeader(bytes)
             participant.received.record(header, octets: bytes.count, arrivalNanos: Int64(NIODeadline.now().uptimeNanoseconds),
@@ -223,8 +301,12 @@ final class ConferenceRoom: @unchecked Sendable {
             if header.payloadType == participant.dtmfPayloadType {
                 self.telephoneEvent(payload, timestamp: header.timestamp, participant)
             } else if header.payloadType == participant.payloadType {
-                let table = participant.payloadType == 8 ? G711.alawTable : G711.ulawTable
-                participant.buffer.push(sequence: header.sequence, payload.map { table[Int($0)] })
+                if let g722 = participant.g722 {
+                    participant.buffer.push(sequence: header.sequence, g722.decode(payload))
+                } else {
+                    let table = participant.payloadType == 8 ? G711.alawTable : G711.ulawTable
+                    participant.buffer.push(sequence: header.sequence, participant.up.up(payload.map { table[Int($0)] }))
+                }
             }
         }
     }
@@ -235,12 +317,55 @@ final class ConferenceRoom: @unchecked Sendable {
         participant.lastEvent = timestamp
         let event = Int(payload[0])
         let digit: Character = event <= 9 ? Character(String(event)) : event == 10 ? "*" : event == 11 ? "#" : "?"
+        if participant.awaitingPIN {
+            self.keyed(digit, participant)
+            return
+        }
         participant.digits = String((participant.digits + String(digit)).suffix(2))
         if participant.digits == "*6" {
             participant.muted.toggle()
             participant.digits = ""
             self.logger.info("conference \(self.name): \(participant.user) \(participant.muted ? "muted" : "unmuted") (*6)",
                              metadata: ["sip.call_id": "\(participant.callID)"])
+        }
+    }
+
+    /// A digit towards the PIN: admitted as soon as the keyed digits end with the PIN (`#` is optional); `#` or a
+    /// PIN-long wrong entry counts as a wrong try.
+    private func keyed(_ digit: Character, _ participant: ConferenceParticipant) {
+        guard let pin = self.pin, !participant.expelled else { return }
+        if digit != "#" { participant.keyed.append(digit) }
+        if participant.keyed.hasSuffix(pin) {
+            participant.awaitingPIN = false
+            participant.keyed = ""
+            participant.buffer = Self.jitterBuffer()
+            self.overlay = ConferenceMixer.chime(rising: true, sampleRate: Self.sampleRate)
+            self.logger.info("conference \(self.name): \(participant.user) keyed the PIN and joined (\(self.participants.count) in the room)",
+                             metadata: ["sip.call_id": "\(participant.callID)"])
+            return
+        }
+        guard digit == "#" || participant.keyed.count >= pin.count else { return }
+        participant.keyed = ""
+        participant.wrongPINs += 1
+        self.logger.info("conference \(self.name): \(participant.user) keyed a wrong PIN (\(participant.wrongPINs) of \(Self.pinTries))",
+                         metadata: ["sip.call_id": "\(participant.callID)"])
+        if participant.wrongPINs >= Self.pinTries { self.expel(participant, "wrong PIN \(Self.pinTries) times") }
+    }
+
+    private func expel(_ participant: ConferenceParticipant, _ reason: String) {
+        guard !participant.expelled else { return }
+        participant.expelled = true
+        self.onExpel?(participant.callID, reason)
+    }
+
+    /// Once a second: participants silent for the media timeout, and those that did not key the PIN in time.
+    private func checkTimeouts(now: NIODeadline) {
+        for participant in self.participants.values where !participant.expelled {
+            if now - participant.lastHeard > self.mediaTimeout {
+                self.expel(participant, "no RTP for \(self.mediaTimeout.nanoseconds / 1_000_000_000) s")
+            } else if participant.awaitingPIN, now - participant.seatedAt > Self.pinTimeout {
+                self.expel(participant, "no PIN within \(Self.pinTimeout.nanoseconds / 1_000_000_000) s")
+            }
         }
     }
 
@@ -264,6 +389,8 @@ final class ConferenceRoom: @unchecked Sendable {
         self.lateness.append(Int64(now.uptimeNanoseconds) - Int64(deadline.uptimeNanoseconds))
         if self.lateness.count > 500 { self.lateness.removeFirst(self.lateness.count - 500) }
         self.mixOnce()
+        self.tickCount &+= 1
+        if self.tickCount % 50 == 0 { self.checkTimeouts(now: now) }
         guard !self.participants.isEmpty else { return }
         var next = deadline + Self.interval
         if now - next > .milliseconds(100) { next = now + Self.interval }
@@ -274,30 +401,36 @@ final class ConferenceRoom: @unchecked Sendable {
     /// Takes a frame from everyone, mixes, and sends each participant its mix.
     func mixOnce() {
         let ordered = self.participants.values.sorted { $0.id < $1.id }
-        let inputs = ordered.map { ConferenceMixer.Input(id: $0.id, frame: $0.buffer.pop(), muted: $0.muted) }
+        // Someone still keying the PIN is heard by nobody, and hears a prompt instead of the room.
+        let inputs = ordered.map { ConferenceMixer.Input(id: $0.id, frame: $0.buffer.pop(), muted: $0.muted || $0.awaitingPIN) }
         var overlay: [Int16]?
         if !self.overlay.isEmpty {
             overlay = Array(self.overlay.prefix(Self.frame))
             self.overlay.removeFirst(min(Self.frame, self.overlay.count))
         }
-        let mixed = ConferenceMixer.mix(inputs, overlay: overlay, frame: Self.frame)
+        var mixed = ConferenceMixer.mix(inputs, overlay: overlay, frame: Self.frame)
+        for participant in ordered where participant.awaitingPIN {
+            mixed[participant.id] = ConferenceMixer.prompt(tick: self.tickCount, frame: Self.frame, sampleRate: Self.sampleRate)
+        }
         for participant in ordered {
             guard let frame = mixed[participant.id], let channel = participant.channel,
                 let destination = participant.destination
             else { continue }
-            var buffer = channel.allocator.buffer(capacity: 12 + Self.frame)
+            var buffer = channel.allocator.buffer(capacity: 12 + Self.frame / 2)
             buffer.writeInteger(UInt8(0x80))
             buffer.writeInteger(participant.payloadType)
             buffer.writeInteger(participant.sequence)
             buffer.writeInteger(participant.timestamp)
             buffer.writeInteger(participant.ssrc)
-            if participant.payloadType == 8 {
-                for sample in frame { buffer.writeInteger(G711.alaw(sample)) }
+            if let g722 = participant.g722 {
+                buffer.writeBytes(g722.encode(frame))
+            } else if participant.payloadType == 8 {
+                for sample in participant.down.down(frame) { buffer.writeInteger(G711.alaw(sample)) }
             } else {
-                for sample in frame { buffer.writeInteger(G711.ulaw(sample)) }
+                for sample in participant.down.down(frame) { buffer.writeInteger(G711.ulaw(sample)) }
             }
             participant.sequence &+= 1
-            participant.timestamp &+= UInt32(Self.frame)
+            participant.timestamp &+= 160
             participant.sent += 1
             self.recorder?.recordMedia(buffer, .sent, from: channel.localAddress, to: destination, mode: self.traceRTP, rtp: true)
             channel.writeAndFlush(AddressedEnvelope(remoteAddress: destination, data: buffer), promise: nil)

@@ -15,8 +15,36 @@ public struct ConferenceSettings: Sendable, Equatable {
     /// Participants per room, and in all rooms (answered 486 and 503 beyond).
     public var maxRoomSize = 30
     public var maxParticipants = 200
+    /// Rooms that ask for a PIN (`--conference 801:4321`): a caller is seated but neither hears nor is heard until
+    /// it has keyed the PIN (RFC 4733 digits, `#` optional); three wrong tries or 30 s end its call.
+    public var pins: [String: String] = [:]
+    /// A participant that sends no RTP for this long is taken out of the room and its call ended with a BYE
+    /// (a phone that crashed or lost its network sends no BYE; `--media-timeout`).
+    public var mediaTimeout: TimeAmount = .seconds(60)
+    /// The conference factory (RFC 4579 §5.1, `--conference-factory conf`): each INVITE to `sip:conf@proxy` opens a
+    /// new room, `conf-1`, `conf-2`, ..., whose URI the 2xx's Contact gives; the phone then REFERs others to it.
+    public var factory: String?
 
     public init() {}
+
+    /// Whether the proxy hosts any room (fixed, or opened by the factory).
+    public var hostsRooms: Bool { !self.rooms.isEmpty || self.factory != nil }
+
+    /// Adds a room from `800` or `801:4321` (room and PIN) as `--conference` and `conferences:` write it; false when the
+    /// text is neither.
+    public mutating func add(_ text: String) -> Bool {
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let room = parts[0]
+        guard !room.isEmpty, room.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else { return false }
+        if parts.count == 2 {
+            // A PIN is what a phone's keypad can send: digits, * (not #, which ends the PIN), 1 to 16 of them.
+            let pin = parts[1]
+            guard (1...16).contains(pin.count), pin.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "*") }) else { return false }
+            self.pins[room] = pin
+        }
+        self.rooms.insert(room)
+        return true
+    }
 }
 
 public final class ConferenceService: Sendable {
@@ -26,7 +54,7 @@ public final class ConferenceService: Sendable {
         case full
         /// 503: all rooms together are full, or the port range is used up.
         case unavailable
-        /// 488 Not Acceptable Here: no audio line with PCMU or PCMA in the offer (RFC 3264 §6).
+        /// 488 Not Acceptable Here: no audio line with PCMU, PCMA or G.722 in the offer (RFC 3264 §6).
         case notAcceptable
 
         public var status: Int {
@@ -46,6 +74,9 @@ public final class ConferenceService: Sendable {
         var sessionID: UInt64
         var payloadType: UInt8
         var dtmf: UInt8?
+        /// Ends the leg's call from the room's side (a BYE from the shard that answered it): kick, media timeout,
+        /// wrong PIN. Set once the 2xx is sent.
+        var hangUp: (@Sendable (_ reason: String) -> Void)?
     }
 
     struct State {
@@ -53,6 +84,9 @@ public final class ConferenceService: Sendable {
         var seats: [String: Seat] = [:]
         var counts: [String: Int] = [:]
         var locked: Set<String> = []
+        /// Rooms the factory opened, which live while someone is in them.
+        var adHoc: Set<String> = []
+        var adHocCounter = 0
     }
 
     public let settings: ConferenceSettings
@@ -77,10 +111,38 @@ public final class ConferenceService: Sendable {
         self.logger = logger
     }
 
+    /// The payload types a room speaks: PCMU, PCMA, G.722 (RFC 3551 static types).
+    static let codecs: Set<String> = ["0", "8", "9"]
+
     /// Whether a Request-URI user names a room.
     public func isRoom(_ user: String?) -> Bool {
         guard let user else { return false }
-        return self.settings.rooms.contains(user)
+        return self.settings.rooms.contains(user) || user == self.settings.factory
+            || self.state.withLock { $0.adHoc.contains(user) }
+    }
+
+    /// Whether a Request-URI user is the conference factory.
+    public func isFactory(_ user: String?) -> Bool { user != nil && user == self.settings.factory }
+
+    /// Opens a new ad-hoc room (RFC 4579 §5.2) and returns its name; it ends with its last participant, or at once
+    /// when nobody could be seated in it (`forget`).
+    public func openAdHocRoom() -> String {
+        self.state.withLock { state in
+            var name: String
+            repeat {
+                state.adHocCounter += 1
+                name = "\(self.settings.factory ?? "conf")-\(state.adHocCounter)"
+            } while self.settings.rooms.contains(name) || state.adHoc.contains(name)
+            state.adHoc.insert(name)
+            return name
+        }
+    }
+
+    /// An ad-hoc room nobody is in any more is forgotten.
+    public func forgetIfEmpty(_ room: String) {
+        self.state.withLock { state in
+            if state.adHoc.contains(room), state.counts[room, default: 0] == 0, state.rooms[room] == nil { state.adHoc.remove(room) }
+        }
     }
 
     /// Whether the call is seated in a room (a re-INVITE or BYE then belongs to the room).
@@ -92,11 +154,12 @@ public final class ConferenceService: Sendable {
         guard let sdp = SDPDocument(offer), let audio = sdp.media.firstIndex(where: { section in
             // Plain RTP only: the room cannot do SRTP (SAVP) keys or DTLS.
             section.media == "audio" && section.port != 0 && (section.proto == "RTP/AVP" || section.proto == "RTP/AVPF")
-                && section.formats.contains { $0 == "0" || $0 == "8" }
+                && section.formats.contains { Self.codecs.contains($0) }
         }) else { return .failure(.notAcceptable) }
         let section = sdp.media[audio]
-        // The offerer's preference between PCMU and PCMA (RFC 3264 §6.1: the answer keeps its order).
-        let payloadType: UInt8 = section.formats.first { $0 == "0" || $0 == "8" } == "8" ? 8 : 0
+        // The offerer's preference among PCMU, PCMA and G.722 (RFC 3264 §6.1: the answer keeps its order). Static
+        // payload types only: 0, 8 and 9 are those codecs whatever a=rtpmap says (RFC 3551 §6).
+        let payloadType = section.formats.first { Self.codecs.contains($0) }.flatMap { UInt8($0) } ?? 0
         let dtmf = section.lines.first { $0.lowercased().hasPrefix("a=rtpmap:") && $0.lowercased().contains("telephone-event/8000") }
             .flatMap { UInt8($0.dropFirst("a=rtpmap:".count).prefix { $0 != " " }) }
         let target = MediaSession.target(sdp, audio).flatMap { try? SocketAddress(ipAddress: $0.address, port: $0.rtpPort) }
@@ -129,11 +192,16 @@ public final class ConferenceService: Sendable {
             if let existing = state.rooms[room] { return existing }
             let loop = self.loops[Int(UInt(bitPattern: room.hashValue) % UInt(max(1, self.loops.count)))]
             let created = ConferenceRoom(name: room, eventLoop: loop, recorder: self.recorder, traceRTP: self.traceRTP,
-                                         logger: self.logger)
+                                         logger: self.logger, pin: self.settings.pins[room],
+                                         mediaTimeout: self.settings.mediaTimeout)
+            created.onExpel = { [weak self] callID, reason in self?.expel(callID: callID, reason: reason) }
             created.onEmpty = { [weak self, weak created] in
                 guard let self, let created else { return }
                 self.state.withLock { state in
-                    if state.rooms[room] === created, state.counts[room, default: 0] == 0 { state.rooms[room] = nil }
+                    if state.rooms[room] === created, state.counts[room, default: 0] == 0 {
+                        state.rooms[room] = nil
+                        state.adHoc.remove(room)
+                    }
                 }
             }
             state.rooms[room] = created
@@ -143,6 +211,32 @@ public final class ConferenceService: Sendable {
             conference.add(callID: callID, user: user, pair: pair, payloadType: payloadType, dtmf: dtmf, target: target)
         }
         return .success(self.answer(sdp, audio: audio, seat: seat))
+    }
+
+    /// The shard that answered the leg tells how to end its call from the room's side.
+    public func attach(callID: String, hangUp: @escaping @Sendable (_ reason: String) -> Void) {
+        self.state.withLock { state in state.seats[callID]?.hangUp = hangUp }
+    }
+
+    /// Takes a participant out and ends its call with a BYE (`sipctl conference kick`, no RTP for the media
+    /// timeout, a wrong PIN).
+    func expel(callID: String, reason: String) {
+        let hangUp = self.state.withLock { $0.seats[callID]?.hangUp }
+        self.logger.info("conference: ending \(callID): \(reason)", metadata: ["sip.call_id": "\(callID)"])
+        hangUp?(reason)
+        self.leave(callID: callID)
+    }
+
+    /// `sipctl conference kick ROOM PARTICIPANT` (Call-ID or user): whether someone was taken out.
+    public func kick(room: String, participant: String, on eventLoop: EventLoop) -> EventLoopFuture<Bool> {
+        guard let conference = self.state.withLock({ $0.rooms[room] }) else { return eventLoop.makeSucceededFuture(false) }
+        return conference.eventLoop.submit { () -> String? in
+            conference.info.participants.first { $0.callID == participant || $0.user == participant }?.callID
+        }.map { callID in
+            guard let callID else { return false }
+            self.expel(callID: callID, reason: "removed from room \(room) by the operator")
+            return true
+        }.hop(to: eventLoop)
     }
 
     /// The participant hung up (or was removed): its port goes back to the pool once its sockets are closed.
@@ -201,7 +295,7 @@ public final class ConferenceService: Sendable {
                 lines.append((["m=\(section.media)", "0", section.proto] + section.formats).joined(separator: " "))
                 continue
             }
-            let codec = seat.payloadType == 8 ? "PCMA" : "PCMU"
+            let codec = ConferenceRoom.codecName(seat.payloadType)
             lines.append("m=audio \(seat.port) RTP/AVP \(seat.payloadType)" + (seat.dtmf.map { " \($0)" } ?? ""))
             lines.append("a=rtpmap:\(seat.payloadType) \(codec)/8000")
             if let dtmf = seat.dtmf {

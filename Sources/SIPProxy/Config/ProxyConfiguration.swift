@@ -73,6 +73,8 @@ public struct ProxyConfiguration: Sendable {
     public var media = MediaSettings()
     /// Conference rooms the proxy hosts itself (`--conference 800`).
     public var conference = ConferenceSettings()
+    /// Name servers and timeouts for requests to other domains (RFC 3263).
+    public var dns = DNSSettings()
     /// Forwards (rules and redirects) one call may take.
     public var forwardingHopLimit = ForwardingPlanner.defaultHopLimit
     /// HEP to a Homer collector (`--hep`); nil sends none.
@@ -190,6 +192,7 @@ public struct ProxyConfiguration: Sendable {
                 throw ConfigurationError("forwarding rule of \(user): \(error)")
             }
         }
+        try self.dns.validate()
         guard self.forwardingHopLimit >= 1 else { throw ConfigurationError("the forwarding hop limit must be >= 1") }
     }
 }

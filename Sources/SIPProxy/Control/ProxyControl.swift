@@ -108,7 +108,8 @@ struct ProxyControl: ControlDispatcher {
         }
     }
 
-    /// `conference.list`, `conference.mute` (room, participant, on), `conference.lock` (room, on).
+    /// `conference.list`, `conference.mute` (room, participant, on), `conference.kick` (room, participant),
+    /// `conference.lock` (room, on).
     private func conference(_ request: ControlRequest) -> EventLoopFuture<ControlResponse> {
         let loop = self.core.eventLoop
         guard let conferences = self.core.shared.conferences else {
@@ -130,6 +131,13 @@ struct ProxyControl: ControlDispatcher {
                 var response = ControlResponse()
                 response.muted = muted
                 return response
+            }
+        case "conference.kick":
+            guard let room = request.room, let participant = request.participant else {
+                return loop.makeSucceededFuture(.failure("conference.kick needs a room and a participant"))
+            }
+            return conferences.kick(room: room, participant: participant, on: loop).map { kicked in
+                kicked ? ControlResponse() : .failure("no participant '\(participant)' in room \(room)")
             }
         case "conference.lock":
             guard let room = request.room, conferences.isRoom(room) else {

@@ -20,6 +20,8 @@ public struct SharedServices: Sendable {
     let media: MediaResources?
     /// The conference rooms; nil when the proxy hosts none.
     let conferences: ConferenceService?
+    /// The DNS servers every shard's resolver asks (`--dns`, else /etc/resolv.conf read once at start).
+    let dnsServers: [SocketAddress]
 
     /// What every shard's media relay shares.
     public struct MediaResources: Sendable {
@@ -46,14 +48,17 @@ public struct SharedServices: Sendable {
             AuthService(DigestAuthenticator(directory: directory, realm: configuration.realm))
         }
         self.routeSigner = RouteSigner()
+        self.dnsServers = configuration.dns.effectiveServers
         self.journal = journal
         self.overload = OverloadBoard(shards: configuration.workers)
         // Direct mode still relays the users the config names.
         let settings = configuration.media
         self.media = settings.mode == .direct && settings.alwaysRelay.isEmpty ? nil : media
-        if let media, !configuration.conference.rooms.isEmpty, !loops.isEmpty {
+        if let media, configuration.conference.hostsRooms, !loops.isEmpty {
+            var rooms = configuration.conference
+            rooms.mediaTimeout = settings.timeout
             self.conferences = ConferenceService(
-                settings: configuration.conference, loops: loops, pool: media.pool, sdpAddress: media.sdpAddress,
+                settings: rooms, loops: loops, pool: media.pool, sdpAddress: media.sdpAddress,
                 recorder: media.recorder, traceRTP: settings.traceRTP, logger: logger
             )
         } else {

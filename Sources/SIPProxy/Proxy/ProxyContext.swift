@@ -15,6 +15,10 @@ struct ProxyBranch {
     var cancelGuard: TimerID?
     /// Sent over TCP only because of its size (§18.1.1): how to send it over UDP instead if TCP is refused.
     var udpFallback: Fallback?
+    /// RFC 3263 §4.3: the next DNS target to try when this one fails (its target's `resolved` holds the rest).
+    var nextTarget: Fallback?
+    /// RFC 3263 §4.3: no response at all from this target by then, and the next one is tried (ProxyCore+DNS).
+    var failoverTimer: TimerID?
 
     struct Fallback {
         /// The request before this branch's edits (Via, Record-Route, Request-URI).

@@ -26,10 +26,13 @@ extension ProxyCore {
                     request: request, target: target, destination: destination, peer: peer
                 )
             }
+            branch.nextTarget = self.nextTarget(after: target, request: request, from: peer)
             prepared.append(branch)
         }
         let first = context.branches.count
-        if first == 0, context.isInvite, !prepared.isEmpty, let entry = self.transactions.server(context.serverKey) {
+        if first == 0, context.isInvite, !prepared.isEmpty, let entry = self.transactions.server(context.serverKey),
+            entry.lastWire == nil
+        {
             // §16.2 / §16.7 step 5: the INVITE goes on, so a 100 Trying stops the UAC's retransmissions.
             self.reply(entry, 100)
         }
@@ -43,7 +46,7 @@ extension ProxyCore {
     }
 
     /// Steps 2-8 of §16.6 for one target: the request as it leaves on this branch.
-    private func prepareBranch(
+    func prepareBranch(
         _ context: ProxyContext,
         _ request: SIPRequest,
         target: ForwardTarget,
@@ -73,7 +76,7 @@ extension ProxyCore {
         )
     }
 
-    private func startClient(_ context: ProxyContext, _ index: Int) {
+    func startClient(_ context: ProxyContext, _ index: Int) {
         let branch = context.branches[index]
         self.transactions.startClient(
             key: branch.key,
@@ -81,6 +84,7 @@ extension ProxyCore {
             destination: branch.destination,
             owner: .branch(server: context.serverKey, index: index)
         )
+        self.armFailover(context, index)
     }
 
     /// RFC 3261 §18.1.1: a request over 1300 octets whose path MTU is unknown goes over a congestion-controlled

@@ -10,12 +10,17 @@ extension ProxyCore {
         guard let conferences = self.shared.conferences, request.method != .register, self.isLocal(request.uri) else {
             return false
         }
-        return conferences.isRoom(request.uri.user)
+        // A leg still seated belongs to its room even when the Request-URI names a room that has just ended.
+        return conferences.isRoom(request.uri.user) || (request.isInDialog && conferences.isSeated(request.callID))
     }
 
     /// Answers a request to a room.
     func handleConference(_ request: SIPRequest, entry: ServerEntry, from peer: Peer) {
-        guard let conferences = self.shared.conferences, let room = request.uri.user else { return }
+        guard let conferences = self.shared.conferences, var room = request.uri.user else { return }
+        // RFC 4579 §5.2: an INVITE to the factory opens a new room; the 2xx's Contact is that room's URI.
+        let adHoc = request.method == .invite && !request.isInDialog && conferences.isFactory(room)
+        if adHoc { room = conferences.openAdHocRoom() }
+        defer { if adHoc { conferences.forgetIfEmpty(room) } }
         switch request.method {
         case .invite, .update:
             // An initial INVITE seats the caller; a re-INVITE or UPDATE with a new offer moves its media. An
@@ -26,7 +31,10 @@ extension ProxyCore {
             }
             switch conferences.join(room: room, callID: request.callID, user: request.from.uri.user ?? "?", offer: request.body) {
             case .success(let answer):
-                self.answerConference(entry, request, answer: answer, from: peer)
+                self.answerConference(entry, request, room: room, answer: answer, from: peer)
+                if !request.isInDialog, request.method == .invite {
+                    self.rememberRoomLeg(request, entry: entry, room: room, from: peer)
+                }
             case .failure(let refusal):
                 self.logger.info(
                     "conference \(room): \(request.from.callParty) refused, \(refusal.status)",
@@ -34,11 +42,12 @@ extension ProxyCore {
                 )
                 var extra: [(String, String)] = []
                 if refusal == .unavailable { extra.append(("Retry-After", String(self.configuration.overload.retryAfter))) }
-                if refusal == .notAcceptable { extra.append(("Warning", "304 SIPProxy \"PCMU or PCMA on plain RTP only\"")) }
+                if refusal == .notAcceptable { extra.append(("Warning", "304 SIPProxy \"PCMU, PCMA or G722 on plain RTP only\"")) }
                 self.reply(entry, refusal.status, extra: extra)
             }
         case .bye:
             conferences.leave(callID: request.callID)
+            self.roomLegs[request.callID] = nil
             self.reply(entry, 200)
         case .options, .info:
             self.reply(entry, 200, extra: [("Allow", Self.conferenceAllow)])
@@ -51,17 +60,96 @@ extension ProxyCore {
 
     static let conferenceAllow = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO"
 
+    /// The dialog state of a room's leg, as the UAS that answered it (RFC 3261 §12.1.1): what a BYE from the room
+    /// needs.
+    struct RoomLeg {
+        var remoteTarget: SIPURI
+        /// The Record-Route values of the INVITE, in order: the route set as the UAS sees it.
+        var routeSet: [String]
+        /// From and To of the room's requests: the room's side (the INVITE's To with our tag) and the caller's.
+        var local: String
+        var remote: String
+        /// Where the INVITE came from: the phone's flow, for a leg without proxies in its route set.
+        var flow: Peer
+        var room: String
+    }
+
+    /// Keeps the new leg's dialog and tells the service how to end it from the room's side; the journal gets the
+    /// room's name.
+    private func rememberRoomLeg(_ request: SIPRequest, entry: ServerEntry, room: String, from peer: Peer) {
+        guard let contact = request.contacts.first?.uri, let toValue = request.headers["to"],
+            let fromValue = request.headers["from"]
+        else { return }
+        let local = request.to.tag == nil ? "\(toValue);tag=\(entry.localTag)" : toValue
+        self.roomLegs[request.callID] = RoomLeg(
+            remoteTarget: contact, routeSet: request.headers.lines("record-route"), local: local, remote: fromValue,
+            flow: peer, room: room
+        )
+        self.tracker.markConference(callID: request.callID, room: room)
+        let core = NIOLoopBound(self, eventLoop: self.eventLoop)
+        let callID = request.callID
+        self.shared.conferences?.attach(callID: callID) { [eventLoop = self.eventLoop] reason in
+            eventLoop.execute { core.value.hangUpRoomLeg(callID, reason: reason) }
+        }
+    }
+
+    /// The room ends a leg: BYE to the phone (§15.1.1), inside the dialog the INVITE made. Its response is absorbed;
+    /// the journal ends the call when the BYE goes out.
+    func hangUpRoomLeg(_ callID: String, reason: String) {
+        guard let leg = self.roomLegs.removeValue(forKey: callID) else { return }
+        var headers = SIPHeaders()
+        // §12.2.1.1: a route set whose first URI lacks `lr` is a strict router's: it becomes the Request-URI.
+        var routes = leg.routeSet
+        var uri = leg.remoteTarget
+        if let first = routes.first.flatMap({ NameAddress.parseList([$0])?.first?.uri }), !first.parameters.contains("lr") {
+            routes.removeFirst()
+            routes.append("<\(leg.remoteTarget)>")
+            uri = first
+        }
+        // The first hop: the top Route, else the phone's own flow (where its INVITE came from, which also reaches
+        // a phone behind NAT whose Contact is private).
+        var destination: Peer? = leg.flow
+        if let route = routes.first {
+            destination = NameAddress.parseList([route])?.first.flatMap { self.destination(for: $0.uri, from: leg.flow, now: self.now()) }
+        }
+        guard let destination else {
+            self.logger.info("conference \(leg.room): cannot reach \(uri) to end the call", metadata: ["sip.call_id": "\(callID)"])
+            return
+        }
+        let branch = self.nextBranch(loopHash: 0)
+        headers.add("Via", self.via(destination, branch: branch))
+        for route in routes { headers.add("Route", route) }
+        headers.add("Max-Forwards", "70")
+        headers.add("From", leg.local)
+        headers.add("To", leg.remote)
+        headers.add("Call-ID", callID)
+        // Our first request in this dialog: any CSeq number will do (§12.2.1.1), the phone's own are unrelated.
+        headers.add("CSeq", "1 BYE")
+        // RFC 3326: why the call ended, for the phone's display and the ladder.
+        headers.add("Reason", "SIP;cause=200;text=\"\(reason.replacingOccurrences(of: "\"", with: "'"))\"")
+        headers.add("Content-Length", "0")
+        let bye: SIPRequest
+        do {
+            bye = try SIPRequest(method: .bye, uri: uri, headers: headers)
+        } catch {
+            self.logger.warning("conference \(leg.room): cannot build the BYE: \(error)", metadata: ["sip.call_id": "\(callID)"])
+            return
+        }
+        self.transactions.startClient(key: TransactionKey.client(branch: branch, method: .bye), request: bye,
+                                      destination: destination, owner: .uac)
+    }
+
     /// The 2xx with the room's SDP, a Contact that reaches the room through this listener (the target of the
     /// leg's in-dialog requests, §12.1.1), and what the room allows.
-    private func answerConference(_ entry: ServerEntry, _ request: SIPRequest, answer: [UInt8], from peer: Peer) {
+    private func answerConference(_ entry: ServerEntry, _ request: SIPRequest, room: String, answer: [UInt8], from peer: Peer) {
         let host = self.advertisedHost(peer.local)
         let transport = peer.transport == .udp ? "" : ";transport=\(peer.transport.rawValue.lowercased())"
         let scheme = peer.transport == .tls ? "sips" : "sip"
-        let room = request.uri.user ?? ""
         guard var response = SIPResponse.reply(
             to: request, status: 200, reason: self.phrases.generated(200, for: request), toTag: entry.localTag,
             extraHeaders: [
-                ("Contact", "<\(scheme):\(room)@\(host):\(peer.local.port ?? 5060)\(transport)>"),
+                // RFC 4579 §5.2 / RFC 3840: a focus says so with `isfocus`, which tells a phone the call is a conference.
+                ("Contact", "<\(scheme):\(room)@\(host):\(peer.local.port ?? 5060)\(transport)>;isfocus"),
                 ("Allow", Self.conferenceAllow),
                 ("Content-Type", "application/sdp"),
             ]

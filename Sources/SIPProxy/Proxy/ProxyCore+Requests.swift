@@ -255,6 +255,9 @@ extension ProxyCore {
     struct ForwardTarget {
         var uri: SIPURI
         var binding: Binding?
+        /// Where RFC 3263 resolution says to send it, in order (ProxyCore+DNS); empty when the next hop is an
+        /// address already.
+        var resolved: [Peer] = []
     }
 
     /// The response context of a request about to be forwarded, kept until its server transaction ends.
@@ -283,6 +286,11 @@ extension ProxyCore {
                 "call \(request.from.callParty) -> \(request.to.callParty): hung up by \(request.from.callParty)",
                 metadata: ["sip.call_id": "\(request.callID)"]
             )
+        }
+        if targets.count == 1, let uri = self.domainNextHop(request, target: targets[0]) {
+            // A domain that is not ours: RFC 3263 first, the branch when the answer is in (ProxyCore+DNS).
+            self.resolveAndForward(context, request, target: targets[0], nextHop: uri, entry: entry, from: peer)
+            return
         }
         if self.startBranches(context, request, targets: targets, from: peer) == 0 {
             self.logger.info("no reachable target for \(request.uri)", metadata: ["sip.call_id": "\(request.callID)"])
@@ -322,7 +330,19 @@ extension ProxyCore {
             target = ForwardTarget(uri: binding.contact.uri, binding: binding)
             request.uri = binding.contact.uri
         }
+        if let nextHop = self.domainNextHop(request, target: target) {
+            // A next hop named by a domain (RFC 3263): the ACK leaves when the lookup is done (ProxyCore+DNS).
+            self.resolveStateless(request, incoming: incoming, target: target, nextHop: nextHop, from: peer)
+            return
+        }
         guard let destination = self.destination(for: request, target: target, from: peer) else { return }
+        self.sendStateless(request, incoming: incoming, target: target, to: destination)
+    }
+
+    /// The rest of §16.11 once the next hop is known: Max-Forwards, a Via with a branch derived from the incoming one
+    /// (so retransmissions get the same branch), out.
+    func sendStateless(_ forwarded: SIPRequest, incoming: SIPRequest, target: ForwardTarget, to destination: Peer) {
+        var request = forwarded
         request.headers.set("Max-Forwards", String(max(0, (request.maxForwards ?? 71) - 1)))
         if request.method == .ack { self.relayMedia(ack: &request) }
         var hash = FNV1a()

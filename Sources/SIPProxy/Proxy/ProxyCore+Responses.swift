@@ -58,6 +58,8 @@ extension ProxyCore: TransactionUser {
             index < context.branches.count
         else { return }
         if status == 503, self.retryOverUDP(context, index) { return }
+        // RFC 3263 §4.3: a transport error or a timeout moves on to the next DNS target, if there is one.
+        if self.failover(context, index, because: status == 503 ? "transport error" : "timeout") { return }
         // §16.7 step 2 / §16.8: a timeout acts as a 408, a transport failure as a 503, made from the request as
         // received so it can go upstream.
         guard
@@ -77,6 +79,7 @@ extension ProxyCore: TransactionUser {
         for branch in context.branches {
             self.timers.cancel(branch.timerC)
             self.timers.cancel(branch.cancelGuard)
+            self.timers.cancel(branch.failoverTimer)
         }
         self.timers.cancel(context.forwarding?.noAnswerTimer)
     }
@@ -89,6 +92,10 @@ extension ProxyCore: TransactionUser {
     /// §16.7 step 3 for one branch response: our Via off, the phrase localized; the response context decides.
     private func branchResponse(_ context: ProxyContext, _ index: Int, _ response: SIPResponse) {
         guard index < context.branches.count else { return }
+        // Any response shows the target is alive: no more failover by timer (RFC 3263 §4.3).
+        self.timers.cancel(context.branches[index].failoverTimer)
+        context.branches[index].failoverTimer = nil
+        if response.statusCode == 503, self.failover(context, index, because: "503") { return }
         var upstream = response
         upstream.headers.removeFirstValue("via")
         guard upstream.headers.contains("via") else { return }

@@ -1,4 +1,4 @@
-// Next-hop selection (RFC 3261 §16.6 steps 6-7, RFC 3263 reduced to IP literals) and the proxy's own Via and
+// Next-hop selection (RFC 3261 §16.6 steps 6-7; domain names are resolved first, in ProxyCore+DNS) and the proxy's own Via and
 // Record-Route values (§16.6 steps 4 and 8).
 
 import NIOCore
@@ -8,6 +8,7 @@ extension ProxyCore {
     /// that is a registered contact is reached over the flow its REGISTER came on, so phones behind NAT and TCP
     /// phones are reached on the connection they opened.
     func destination(for request: SIPRequest, target: ForwardTarget, from peer: Peer) -> Peer? {
+        if let resolved = target.resolved.first { return resolved }
         let now = self.now()
         if let route = request.routes.first {
             return self.destination(for: route.uri, from: peer, now: now)
@@ -18,7 +19,7 @@ extension ProxyCore {
         return self.destination(for: target.uri, from: peer, now: now)
     }
 
-    private func destination(for uri: SIPURI, from peer: Peer, now: NIODeadline) -> Peer? {
+    func destination(for uri: SIPURI, from peer: Peer, now: NIODeadline) -> Peer? {
         if let binding = self.registrar.binding(forContact: uri, now: now),
             let flow = self.flow(of: binding)
         {
@@ -27,8 +28,8 @@ extension ProxyCore {
         let transport = TransportKind(uri: uri)
         let host = SIPURI(host: uri.maddr ?? uri.host).bareHost
         guard let address = try? SocketAddress(ipAddress: host, port: uri.port ?? 5060) else {
-            // Only IP literals are routed: DNS (RFC 3263) would block the event loop, and the phones of a small
-            // switchboard register with their addresses.
+            // Only IP literals are routed here: a domain name is resolved before the request gets this far
+            // (ProxyCore+DNS, RFC 3263); what still arrives (a 2xx ACK, stateless) has no transaction to wait in.
             self.logger.info("cannot route to host '\(host)': not an IP address")
             return nil
         }

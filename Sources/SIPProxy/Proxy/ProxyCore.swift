@@ -70,8 +70,12 @@ public final class ProxyCore: @unchecked Sendable {
     /// A room's 2xx answers waiting for their ACK, by Call-ID and CSeq: retransmitted until it comes (RFC 3261
     /// §13.3.1.4).
     var roomAnswers: [String: TimerID] = [:]
+    /// The dialogs of the room legs this shard answered, by Call-ID: a room ends one with a BYE.
+    var roomLegs: [String: RoomLeg] = [:]
     /// The loop thread's CPU time (the overload control's service time); tests give a made-up one.
     var threadCPUTime: () -> TimeAmount = ProxyCore.currentThreadCPUTime
+    /// This shard's DNS resolver and cache, for requests to other domains (RFC 3263, ProxyCore+DNS).
+    let resolver: DNSResolver
 
     public convenience init(
         eventLoop: EventLoop,
@@ -104,8 +108,13 @@ public final class ProxyCore: @unchecked Sendable {
         shared: SharedServices,
         shardIndex: Int,
         timers: LoopTimers,
+        dnsExchange: any DNSExchange = DNSSocketExchange(),
         now: @escaping @Sendable () -> NIODeadline
     ) {
+        self.resolver = DNSResolver(
+            eventLoop: eventLoop, servers: shared.dnsServers, settings: configuration.dns, exchange: dnsExchange,
+            logger: logger, now: now
+        )
         self.shared = shared
         self.shardIndex = shardIndex
         self.overload = OverloadControl(policy: configuration.overload)

@@ -10,6 +10,8 @@ enum ClientOwner {
     case branch(server: TransactionKey, index: Int)
     /// A CANCEL the proxy sent on a branch (§16.10): its 200 is absorbed.
     case cancel
+    /// A request the proxy sent as a UA (a conference room's BYE): its responses are absorbed.
+    case uac
 }
 
 /// Callbacks from transactions to the proxy core (the "TU" of RFC 3261 §17).

@@ -9,15 +9,18 @@ struct Conference: AsyncParsableCommand {
         discussion: """
             A call to sip:ROOM@proxy (a room started with `sipctl serve --conference ROOM`) is answered by the \\
             proxy, which mixes the room: everybody hears everybody but themselves. A participant mutes and unmutes \\
-            itself with DTMF *6.
+            itself with DTMF *6. In a room with a PIN (`--conference 801:4321`) a caller hears a beep every 2 s \
+            and nobody hears it until it keys the PIN (# optional); three wrong tries or 30 s end its call. A kicked \
+            participant's call is ended with a BYE.
 
             EXAMPLES:
               sipctl conference list
               sipctl conference show 800 --json
               sipctl conference mute 800 alice
+              sipctl conference kick 800 bob
               sipctl conference lock 800
             """,
-        subcommands: [List.self, Show.self, Mute.self, Lock.self],
+        subcommands: [List.self, Show.self, Mute.self, Kick.self, Lock.self],
         defaultSubcommand: List.self
     )
 
@@ -36,9 +39,12 @@ struct Conference: AsyncParsableCommand {
             return
         }
         for room in rooms {
-            Swift.print("room \(room.room): \(room.participants.count) participant(s)\(room.locked ? ", locked" : "")")
+            var flags = room.locked ? ", locked" : ""
+            if room.pin == true { flags += ", PIN" }
+            if let ticks = room.ticks { flags += ", mixing late p99 \((ticks.p99Ms * 10).rounded() / 10) ms" }
+            Swift.print("room \(room.room): \(room.participants.count) participant(s)\(flags)")
             let rows = room.participants.map { p in
-                [p.user, p.muted ? "muted" : "-", p.codec, p.address ?? "-", String(p.port), String(p.packetsIn),
+                [p.user, p.awaitingPIN == true ? "PIN?" : p.muted ? "muted" : "-", p.codec, p.address ?? "-", String(p.port), String(p.packetsIn),
                  String(p.packetsOut), String(p.lost), p.callID]
             }
             Swift.print(TextTable(headers: ["USER", "MUTED", "CODEC", "ADDRESS", "PORT", "PKTS IN", "PKTS OUT", "LOST", "CALL-ID"],
@@ -89,6 +95,25 @@ struct Conference: AsyncParsableCommand {
                 self.options
             )
             Swift.print("\(self.participant) in \(self.room): \(response.muted == true ? "muted" : "unmuted")")
+        }
+    }
+
+    struct Kick: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Take a participant out of a room: the proxy ends its call with a BYE.")
+
+        @Argument(help: "The room.")
+        var room: String
+
+        @Argument(help: "The participant: its user (alice) or its Call-ID.")
+        var participant: String
+
+        @OptionGroup var options: GlobalOptions
+
+        func run() async throws {
+            _ = try await ControlCommand.send(
+                ControlRequest(command: "conference.kick", room: self.room, participant: self.participant), self.options
+            )
+            Swift.print("\(self.participant) removed from \(self.room)")
         }
     }
 

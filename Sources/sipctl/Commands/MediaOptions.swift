@@ -23,24 +23,38 @@ struct MediaOptions: ParsableArguments {
     @Option(name: .long, help: "Relayed RTP/RTCP in the trace: on (default), off, or headers (12-octet RTP headers only).")
     var traceRtp: String?
 
-    @Option(name: .long, help: "A conference room the proxy hosts: calls to sip:ROOM@proxy are answered by the proxy and mixed, everybody hears everybody (repeatable, e.g. --conference 800).")
+    @Option(name: .long, help: "A conference room the proxy hosts: calls to sip:ROOM@proxy are answered by the proxy and mixed, everybody hears everybody (repeatable, e.g. --conference 800); ROOM:PIN asks callers for a PIN keyed on the phone (--conference 801:4321).")
     var conference: [String] = []
+
+    @Option(name: .long, help: "A conference factory URI user (RFC 4579): each call to sip:NAME@proxy opens a new room NAME-1, NAME-2, ... whose URI the answer's Contact gives, for a phone's 'merge calls' button (e.g. --conference-factory conf).")
+    var conferenceFactory: String?
 
     @Option(name: .long, help: "Participants per conference room (default 30; beyond: 486).")
     var conferenceSize: Int?
 
     /// The conference flags over what the config file set.
     func apply(to settings: inout ConferenceSettings) throws {
-        for room in self.conference {
-            guard !room.isEmpty, room.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
-                throw ConfigurationError("invalid --conference '\(room)': a room number or name (letters, digits, - _ .)")
-            }
-            settings.rooms.insert(room)
+        for room in self.conference where !settings.add(room) {
+            throw ConfigurationError(
+                "invalid --conference '\(room)': a room number or name (letters, digits, - _ .), optionally :PIN (1-16 digits)"
+            )
+        }
+        if let factory = self.conferenceFactory {
+            settings.factory = try Self.factory(factory, source: "--conference-factory", rooms: settings.rooms)
         }
         if let size = self.conferenceSize {
             guard (2...1000).contains(size) else { throw ConfigurationError("invalid --conference-size \(size): 2 to 1000") }
             settings.maxRoomSize = size
         }
+    }
+
+    /// A factory name: a room-like name that is not also a fixed room.
+    static func factory(_ name: String, source: String, rooms: Set<String>) throws -> String {
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw ConfigurationError("invalid \(source) '\(name)': a name (letters, digits, - _ .)")
+        }
+        guard !rooms.contains(name) else { throw ConfigurationError("invalid \(source) '\(name)': it is also a room") }
+        return name
     }
 
     /// The flags over what the config file set.
@@ -51,7 +65,18 @@ struct MediaOptions: ParsableArguments {
 
     /// `conferences:` (a list of rooms) and `conference_size` in a config file.
     static func apply(reader: ConfigReader, path: String, to settings: inout ConferenceSettings) throws {
-        if let rooms = reader.stringArray(forKey: "conferences") { settings.rooms = Set(rooms) }
+        if let rooms = reader.stringArray(forKey: "conferences") {
+            settings.rooms = []
+            settings.pins = [:]
+            for room in rooms where !settings.add(room) {
+                throw ConfigurationError(
+                    "invalid room '\(room)' in conferences in \(path): a room number or name, optionally :PIN (1-16 digits)"
+                )
+            }
+        }
+        if let factory = reader.string(forKey: "conference_factory") {
+            settings.factory = try Self.factory(factory, source: "conference_factory in \(path)", rooms: settings.rooms)
+        }
         if let size = reader.int(forKey: "conference_size") {
             guard (2...1000).contains(size) else { throw ConfigurationError("invalid conference_size \(size) in \(path): 2 to 1000") }
             settings.maxRoomSize = size

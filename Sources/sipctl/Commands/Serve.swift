@@ -157,6 +157,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup(title: "HEP and metrics") var observabilityOptions: ObservabilityOptions
 
+    @OptionGroup(title: "Other domains (DNS, RFC 3263)") var dnsOptions: DNSOptions
+
     func validate() throws {
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
@@ -188,6 +190,7 @@ struct Serve: AsyncParsableCommand {
             try self.mediaOptions.apply(to: &settings.media)
             try self.mediaOptions.apply(to: &settings.conference)
             try self.observabilityOptions.apply(to: &settings)
+            try self.dnsOptions.apply(to: &settings.dns)
             settings.forwardingStatePath = self.forwardingState ?? settings.forwardingStatePath ?? "forwarding.json"
             if let logLevel, let parsed = Logger.Level(rawValue: logLevel) { level = parsed }
             if let phrases { settings.phrasesSelection = phrases }
@@ -455,6 +458,7 @@ struct Serve: AsyncParsableCommand {
         try MediaOptions.apply(reader: reader, path: path, to: &settings.media)
         try MediaOptions.apply(reader: reader, path: path, to: &settings.conference)
         try ObservabilityOptions.apply(reader: reader, path: path, to: &settings)
+        try DNSOptions.apply(reader: reader, path: path, to: &settings.dns)
         if let v = reader.int(forKey: "forwarding_hop_limit") { settings.forwardingHopLimit = v }
         // `forwarding:` maps users to rules: read with the YAML parser (the reader cannot list a section's keys).
         do {

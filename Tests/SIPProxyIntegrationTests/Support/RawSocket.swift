@@ -136,6 +136,17 @@ final class RawSocket: @unchecked Sendable {
         return (self.isUDP ? messages : Self.split(stream), false)
     }
 
+    /// UDP: every datagram already waiting, without blocking (RTP read between the sends of a 20 ms clock).
+    func drainDatagrams() -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            guard n > 0 else { return out }
+            out.append(Array(buffer[0..<n]))
+        }
+    }
+
     /// SIP messages in a TCP byte stream, framed by Content-Length (RFC 3261 §18.3); a partial last one is left out.
     static func split(_ bytes: [UInt8]) -> [String] {
         var messages: [String] = []

@@ -174,6 +174,7 @@ enum VoiceCall {
         dns_server 127.0.0.1:53
         module_path /usr/lib/baresip/modules
         module g711.so
+        module g722.so
         module ausine.so
         module aufile.so
         module sndfile.so

@@ -64,3 +64,29 @@ extension Result where Success == [UInt8], Failure == ConferenceService.Refusal 
         }
     }
 }
+
+@Suite("Conference: rooms and PINs as configured, the PIN prompt")
+struct ConferenceSettingsTests {
+    @Test("`800` and `801:4321` are rooms, the second with a PIN; bad names and PINs are refused")
+    func roomsAndPINs() {
+        var settings = ConferenceSettings()
+        let added = [settings.add("800"), settings.add("801:4321"), settings.add("lab-a.1:*9")]
+        #expect(added == [true, true, true])
+        #expect(settings.rooms == ["800", "801", "lab-a.1"] && settings.pins == ["801": "4321", "lab-a.1": "*9"])
+        for bad in ["", ":1234", "8 00", "800:", "800:12#", "800:abc", "800:12345678901234567", "800:4:1"] {
+            let accepted = settings.add(bad)
+            #expect(!accepted, "\(bad)")
+        }
+        #expect(settings.rooms.count == 3)
+    }
+
+    @Test("the PIN prompt: a 200 ms 440 Hz beep every 2 s, silence between")
+    func prompt() {
+        let beep = ConferenceMixer.prompt(tick: 0, frame: 160)
+        #expect(beep.count == 160 && beep.map { abs(Int($0)) }.max()! > 4000)
+        #expect(ConferenceMixer.prompt(tick: 9, frame: 160).contains { $0 != 0 })
+        #expect(ConferenceMixer.prompt(tick: 10, frame: 160).allSatisfy { $0 == 0 })
+        #expect(ConferenceMixer.prompt(tick: 99, frame: 160).allSatisfy { $0 == 0 })
+        #expect(ConferenceMixer.prompt(tick: 100, frame: 160) == beep)
+    }
+}

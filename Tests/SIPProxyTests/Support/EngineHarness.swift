@@ -78,7 +78,8 @@ final class EngineHarness {
 
     /// - Parameter shards: cores on loops of their own, sharing registrar and forwarding, with messages routed by
     ///   Call-ID as in `sipctl serve --workers N`.
-    init(shards: Int = 1, configure: (inout ProxyConfiguration) -> Void = { _ in }) {
+    ///   `dns`: the resolver's exchange (a fake answering from a table; the default would use real sockets).
+    init(shards: Int = 1, dns: (any DNSExchange)? = nil, configure: (inout ProxyConfiguration) -> Void = { _ in }) {
         var configuration = ProxyConfiguration()
         configuration.trace = nil
         configuration.journal = nil
@@ -112,6 +113,7 @@ final class EngineHarness {
                 shared: shared,
                 shardIndex: index,
                 timers: timers[index],
+                dnsExchange: dns ?? DNSSocketExchange(),
                 now: { clock.now }
             )
         }

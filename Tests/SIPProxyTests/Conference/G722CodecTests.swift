@@ -1,0 +1,63 @@
+// G.722 through spandsp and the 8 <-> 16 kHz resampling of the conference mix.
+
+import Foundation
+import Testing
+
+@testable import SIPProxy
+
+@Suite("Conference: G.722 and resampling")
+struct G722CodecTests {
+    static func tone(_ frequency: Double, rate: Double, count: Int, amplitude: Double = 8000) -> [Int16] {
+        (0..<count).map { Int16(amplitude * sin(2 * Double.pi * frequency * Double($0) / rate)) }
+    }
+
+    /// The amplitude of `frequency` in `samples` (a single-bin DFT, normalised so a sine of amplitude A gives A).
+    static func amplitude(_ samples: ArraySlice<Int16>, _ frequency: Double, rate: Double) -> Double {
+        var re = 0.0, im = 0.0
+        for (n, s) in samples.enumerated() {
+            let phase = 2 * Double.pi * frequency * Double(n) / rate
+            re += Double(s) * cos(phase)
+            im -= Double(s) * sin(phase)
+        }
+        return 2 * (re * re + im * im).squareRoot() / Double(samples.count)
+    }
+
+    @Test("20 ms of 16 kHz audio is 160 octets of G.722; a 5 kHz tone (wideband: above G.711's band) survives a round trip")
+    func roundTrip() throws {
+        let codec = try #require(G722Codec())
+        let input = Self.tone(5000, rate: 16_000, count: 3200)
+        var output: [Int16] = []
+        for start in stride(from: 0, to: input.count, by: 320) {
+            let octets = codec.encode(Array(input[start..<start + 320]))
+            #expect(octets.count == 160)
+            output += octets.withUnsafeBytes { codec.decode($0) }
+        }
+        #expect(output.count == 3200)
+        // Past the codec's start-up (ADPCM adapts) the tone is there at close to its level, and little else.
+        let tail = output[1600...]
+        let kept = Self.amplitude(tail, 5000, rate: 16_000)
+        #expect(kept > 6000 && kept < 10000, "5 kHz amplitude \(kept)")
+        #expect(Self.amplitude(tail, 1000, rate: 16_000) < 400)
+    }
+
+    @Test("up then down keeps a 1 kHz tone at its level; going down removes a 6 kHz tone instead of folding it to 2 kHz")
+    func resampling() {
+        var up = HalfbandResampler(), down = HalfbandResampler()
+        var wide: [Int16] = [], back: [Int16] = []
+        let narrow = Self.tone(1000, rate: 8000, count: 1600)
+        for start in stride(from: 0, to: narrow.count, by: 160) {
+            let frame = up.up(Array(narrow[start..<start + 160]))
+            #expect(frame.count == 320)
+            wide += frame
+            back += down.down(frame)
+        }
+        #expect(abs(Self.amplitude(wide[640...], 1000, rate: 16_000) - 8000) < 400, "1 kHz at 16 kHz")
+        #expect(Self.amplitude(wide[640...], 7000, rate: 16_000) < 200, "no image at 7 kHz")
+        #expect(abs(Self.amplitude(back[320...], 1000, rate: 8000) - 8000) < 400, "1 kHz back at 8 kHz")
+        var decimator = HalfbandResampler()
+        let high = Self.tone(6000, rate: 16_000, count: 3200)
+        var folded: [Int16] = []
+        for start in stride(from: 0, to: high.count, by: 320) { folded += decimator.down(Array(high[start..<start + 320])) }
+        #expect(Self.amplitude(folded[320...], 2000, rate: 8000) < 200, "6 kHz does not alias to 2 kHz")
+    }
+}
