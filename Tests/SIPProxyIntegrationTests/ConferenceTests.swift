@@ -10,13 +10,8 @@ struct ConferenceTests {
     func threePhones() async throws {
         let call = try await ConferenceCall.run(proxyArguments: ["--conference", ConferenceCall.room, "--rtp-ports", "30200-30299",
                                                                  "--trace-flush-ms", "0"])
-        var passed = true
-        func check(_ condition: Bool, _ message: @autoclosure () -> String) {
-            if !condition {
-                passed = false
-                Issue.record(Comment(rawValue: message()))
-            }
-        }
+        let checks = Checks()
+        func check(_ condition: Bool, _ message: @autoclosure () -> String) { checks.check(condition, message()) }
         check(call.completed, "the script did not run every step")
         for phone in ConferenceCall.phones {
             guard let heard = call.heard[phone.name] else {
@@ -51,7 +46,7 @@ struct ConferenceTests {
         } else {
             check(false, "no trace file")
         }
-        if passed {
+        if checks.passed {
             try? FileManager.default.removeItem(at: call.directory)
         } else {
             Issue.record(Comment(rawValue: "the conference in detail:\n\(call.context)"))
@@ -65,13 +60,8 @@ struct ConferenceTests {
             proxyArguments: ["--conference", ConferenceCall.room, "--rtp-ports", "30300-30399"], phones: phones,
             script: ConferenceCall.transferScript(phones)
         )
-        var passed = true
-        func check(_ condition: Bool, _ message: @autoclosure () -> String) {
-            if !condition {
-                passed = false
-                Issue.record(Comment(rawValue: message()))
-            }
-        }
+        let checks = Checks()
+        func check(_ condition: Bool, _ message: @autoclosure () -> String) { checks.check(condition, message()) }
         check(call.completed, "the script did not run every step")
         // bob's newest call is the one into the room: he hears carol there, not himself; carol hears bob.
         let bob = call.heard["bob"], carol = call.heard["carol"]
@@ -85,11 +75,23 @@ struct ConferenceTests {
         check(lines.contains { $0.contains("\"callee\":\"sip:bob@") }, "alice's call to bob\n\(call.journal)")
         check(lines.contains { $0.contains("\"conference\":\"800\"") && $0.contains("\"caller\":\"sip:bob@") },
               "bob's leg into the room\n\(call.journal)")
-        if passed {
+        if checks.passed {
             try? FileManager.default.removeItem(at: call.directory)
         } else {
             Issue.record(Comment(rawValue: "the transfer in detail:\n\(call.context)"))
         }
+    }
+}
+
+/// Expectations that are all evaluated, remembering whether one failed: a phone test keeps its folder (recordings,
+/// logs) for a failure and removes it otherwise.
+final class Checks {
+    private(set) var passed = true
+
+    func check(_ condition: Bool, _ message: @autoclosure () -> String) {
+        guard !condition else { return }
+        self.passed = false
+        Issue.record(Comment(rawValue: message()))
     }
 }
 
