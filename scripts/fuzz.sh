@@ -58,7 +58,8 @@ if [ ! -e "$bin/Modules/NIOEmbedded.swiftmodule" ]; then
 fi
 
 # The C modules NIOCore's interface imports (CNIOLinux, _AtomicsShims, ...), as SwiftPM passes them.
-modulemaps=(-Xcc "-fmodule-map-file=$PWD/Sources/CPcap/module.modulemap" -Xcc "-fmodule-map-file=$PWD/Sources/CSpanDSP/module.modulemap")
+modulemaps=(-Xcc "-fmodule-map-file=$PWD/Sources/CPcap/module.modulemap" -Xcc "-fmodule-map-file=$PWD/Sources/CSpanDSP/module.modulemap"
+    -Xcc "-fmodule-map-file=$PWD/Sources/COpus/module.modulemap")
 for f in "$bin"/*.build/module.modulemap "$PWD"/.build/checkouts/*/Sources/*/include/module.modulemap; do
     [ -e "$f" ] && modulemaps+=(-Xcc "-fmodule-map-file=$f")
 done
@@ -129,7 +130,7 @@ for t in "${targets[@]}"; do
         rm -f "$out/$t"
         swiftc "${flags[@]}" "${imports[@]}" -module-name "$(basename "$src" .swift)" "$src" -o "$out/$t" \
             -Xlinker --start-group -Xlinker "$library" "${deps[@]}" -Xlinker --end-group \
-            -lpcap -lspandsp 2>&1 | quiet || true
+            -lpcap -lspandsp -lopus 2>&1 | quiet || true
         [ -e "$out/$t" ] || { echo "fuzz: $t did not build" >&2; exit 1; }
     fi
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what SIPProxy needs on a fresh Debian machine: libpcap and spandsp (the CPcap and CSpanDSP system
-# libraries: pcap files, G.722 in conference rooms) and libsqlite3-dev (GRDB: registrations.sqlite) for building, SIPp,
+# libraries: pcap files, G.722 in conference rooms), libopus (COpus: Opus in conference rooms) and libsqlite3-dev
+# (GRDB: registrations.sqlite) for building, SIPp,
 # tshark, tcpdump and sngrep for the tests, binutils (ar, ld.gold) for linking the fuzz harnesses. Safe to run
 # again: it only installs what is missing. libFuzzer itself comes with the Swift toolchain (libclang_rt.fuzzer).
 set -euo pipefail
@@ -9,7 +10,7 @@ set -euo pipefail
 # tests (the voice test's baresip modules, ausine, sndfile and cons, are all in baresip-core);
 # binutils (ar, ld.gold) for linking the fuzz harnesses; chromium (headless) for the HTML ladder tests; dnsmasq-base
 # (the dnsmasq binary without its system service) for the RFC 3263 tests, which start their own on loopback.
-packages=(libpcap-dev libspandsp-dev libsqlite3-dev pkg-config sip-tester tshark tcpdump sngrep baresip-core openssl iproute2 util-linux
+packages=(libpcap-dev libspandsp-dev libopus-dev libsqlite3-dev pkg-config sip-tester tshark tcpdump sngrep baresip-core openssl iproute2 util-linux
     binutils python3 chromium dnsmasq-base)
 missing=()
 for p in "${packages[@]}"; do

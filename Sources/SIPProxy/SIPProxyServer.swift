@@ -39,15 +39,33 @@ public final class SIPProxyServer: Service, Sendable {
         let workers = max(1, self.configuration.workers)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
         let loops = Array(group.makeIterator())
-        let recorder = TraceRecorder(logger: self.logger)
+        // /health answers 503 from the first moment, so a load balancer waits for the listeners (issue 16).
+        var metricsServer: MetricsServer?
+        var hep: HEPSender?
+        do {
+            if let address = self.configuration.metrics {
+                metricsServer = try await MetricsServer.start(at: address, group: group, logger: self.logger)
+            }
+            if let settings = self.configuration.hep { hep = try await HEPSender.start(settings, logger: self.logger) }
+        } catch {
+            await metricsServer?.close()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        // The transport's one trace tap feeds the pcap ring and, as sinks, HEP.
+        let recorder = TraceRecorder(logger: self.logger, sinks: hep.map { [$0] } ?? [])
         var journal: CallJournal?
         var persistence: RegistrationPersistence?
         var control: ControlServer?
+        var metrics: ProxyMetrics?
         var hangup: DispatchSourceSignal?
         defer { hangup?.cancel() }
         func closeAll() async {
             await control?.close()
+            metrics?.stopProbes()
+            await metricsServer?.close()
             recorder.shutdown()
+            await hep?.shutdown()
             journal?.close()
             // After the shards stopped: the last registrar changes are written before the file closes.
             persistence?.close()
@@ -130,6 +148,12 @@ public final class SIPProxyServer: Service, Sendable {
             }
             let router = ShardRouter(cores: cores)
             for core in cores { core.start(router: router) }
+            if let metricsServer {
+                let proxyMetrics = ProxyMetrics(cores: cores, recorder: recorder, hep: hep)
+                proxyMetrics.startProbes()
+                metricsServer.setMetrics(proxyMetrics)
+                metrics = proxyMetrics
+            }
             let installPhrases: @Sendable (PhraseBook) -> Void = { [cores] book in
                 for core in cores { core.setPhrases(book) }
             }
@@ -151,9 +175,11 @@ public final class SIPProxyServer: Service, Sendable {
                 logger: self.logger
             )
             let listeners = try await loops[0].submit { transports[0].listeners }.get()
+            metricsServer?.setReady(true)
             self.onReady(listeners)
             // Suspends until the ServiceGroup starts a graceful shutdown (SIGTERM/SIGINT).
             try? await gracefulShutdown()
+            metricsServer?.setReady(false)
             self.logger.info("shutting down")
             for core in cores { await core.stop() }
         } catch {
@@ -230,3 +256,4 @@ public final class SIPProxyServer: Service, Sendable {
         return source
     }
 }
+

@@ -25,12 +25,14 @@ final class ConferenceParticipant {
     /// Where its SDP asks for media, and where its packets come from.
     var target: SocketAddress?
     var latched: SocketAddress?
-    /// The payload type it speaks (0 PCMU, 8 PCMA, 9 G.722) and its telephone-event type.
+    /// The codec it speaks, with the payload type the offer gave it, and its telephone-event type.
+    let codec: RoomCodec
     var payloadType: UInt8
     var dtmfPayloadType: UInt8?
     var buffer = ConferenceRoom.jitterBuffer()
-    /// G.722 state (payload type 9), or the resamplers between its 8 kHz G.711 and the room's 16 kHz.
+    /// G.722 or Opus state (both at the room's 16 kHz), or the resamplers between G.711's 8 kHz and the room's.
     let g722: G722Codec?
+    let opus: OpusCodec?
     var up = HalfbandResampler()
     var down = HalfbandResampler()
     var muted = false
@@ -55,12 +57,14 @@ final class ConferenceParticipant {
     var expelled = false
 
     init(
-        id: Int, callID: String, user: String, port: Int, payloadType: UInt8, dtmfPayloadType: UInt8?, target: SocketAddress?,
-        awaitingPIN: Bool, now: NIODeadline
+        id: Int, callID: String, user: String, port: Int, codec: RoomCodec, payloadType: UInt8, dtmfPayloadType: UInt8?,
+        target: SocketAddress?, awaitingPIN: Bool, now: NIODeadline
     ) {
+        self.codec = codec
         self.lastHeard = now
         self.seatedAt = now
-        self.g722 = payloadType == 9 ? G722Codec() : nil
+        self.g722 = codec == .g722 ? G722Codec() : nil
+        self.opus = codec == .opus ? OpusCodec(sampleRate: Int32(ConferenceRoom.sampleRate)) : nil
         self.awaitingPIN = awaitingPIN
         self.id = id
         self.callID = callID
@@ -133,22 +137,15 @@ final class ConferenceRoom: @unchecked Sendable {
     /// How late ticks ran (for the benchmark's timing error), the last 500.
     private(set) var lateness: [Int64] = []
 
-    /// The mix runs at 16 kHz: 320 samples per 20 ms tick. RTP timestamps still advance 160 per packet for every
-    /// codec: G.722's RTP clock is 8,000 Hz although it samples at 16 kHz (RFC 3551 §4.5.2).
+    /// The mix runs at 16 kHz: 320 samples per 20 ms tick. RTP timestamps advance by the codec's clock
+    /// (`RoomCodec.timestampStep`): 160 for G.711 and G.722 (whose RTP clock is 8,000 Hz although it samples at
+    /// 16 kHz, RFC 3551 §4.5.2), 960 for Opus (48,000 Hz, RFC 7587 §4.1).
     static let sampleRate = 16_000
     static let frame = 320
     static let interval = TimeAmount.milliseconds(20)
 
     static func jitterBuffer() -> JitterBuffer { JitterBuffer(frame: frame, target: 2 * frame, limit: 12 * frame) }
 
-    /// The codec name of a payload type the room speaks.
-    static func codecName(_ payloadType: UInt8) -> String {
-        switch payloadType {
-        case 8: "PCMA"
-        case 9: "G722"
-        default: "PCMU"
-        }
-    }
 
     /// A participant awaiting its PIN has this long to key it.
     static let pinTimeout = TimeAmount.seconds(30)
@@ -170,9 +167,12 @@ final class ConferenceRoom: @unchecked Sendable {
     // MARK: Participants
 
     /// Adds a participant whose port is bound (`rtp`, `rtcp`): its sockets join the loop, a chime says so.
-    func add(callID: String, user: String, pair: MediaPortPool.Pair, payloadType: UInt8, dtmf: UInt8?, target: SocketAddress?) {
+    func add(
+        callID: String, user: String, pair: MediaPortPool.Pair, codec: RoomCodec = .pcmu, payloadType: UInt8, dtmf: UInt8?,
+        target: SocketAddress?
+    ) {
         let participant = ConferenceParticipant(
-            id: self.nextID, callID: callID, user: user, port: pair.port, payloadType: payloadType,
+            id: self.nextID, callID: callID, user: user, port: pair.port, codec: codec, payloadType: payloadType,
             dtmfPayloadType: dtmf, target: target, awaitingPIN: self.pin != nil, now: .now()
         )
         self.nextID += 1
@@ -227,7 +227,7 @@ final class ConferenceRoom: @unchecked Sendable {
             room: self.name, locked: self.locked, pin: self.pin == nil ? nil : true,
             participants: self.participants.values.sorted { $0.id < $1.id }.map { p in
                 ConferenceInfo.Participant(
-                    callID: p.callID, user: p.user, codec: Self.codecName(p.payloadType), muted: p.muted,
+                    callID: p.callID, user: p.user, codec: p.codec.rawValue, muted: p.muted,
                     port: p.port, address: p.destination?.hostPort, packetsIn: p.received.packets, packetsOut: p.sent,
                     lost: p.received.lost + UInt64(p.buffer.lostPackets), jitterMs: p.received.summary.jitterMs,
                     joinedAt: p.joinedAt.iso8601(in: .current), awaitingPIN: self.pin == nil ? nil : p.awaitingPIN
@@ -287,7 +287,7 @@ final class ConferenceRoom: @unchecked Sendable {
         envelope.data.withUnsafeReadableBytes { bytes in
             let header = RTPHeader(bytes)
             participant.received.record(header, octets: bytes.count, arrivalNanos: Int64(NIODeadline.now().uptimeNanoseconds),
-                                        clockRates: [Int(participant.payloadType): 8000])
+                                        clockRates: [Int(participant.payloadType): participant.codec.clockRate])
             guard let header else { return }
             // Past the fixed header: CSRCs (CC) and an extension (X) come first (RFC 3550 §5.1, §5.3.1).
             var offset = 12 + Int(bytes[0] & 0x0F) * 4
@@ -303,8 +303,10 @@ final class ConferenceRoom: @unchecked Sendable {
             } else if header.payloadType == participant.payloadType {
                 if let g722 = participant.g722 {
                     participant.buffer.push(sequence: header.sequence, g722.decode(payload))
-                } else {
-                    let table = participant.payloadType == 8 ? G711.alawTable : G711.ulawTable
+                } else if let opus = participant.opus {
+                    participant.buffer.push(sequence: header.sequence, opus.decode(payload))
+                } else if participant.codec == .pcmu || participant.codec == .pcma {
+                    let table = participant.codec == .pcma ? G711.alawTable : G711.ulawTable
                     participant.buffer.push(sequence: header.sequence, participant.up.up(payload.map { table[Int($0)] }))
                 }
             }
@@ -424,13 +426,15 @@ final class ConferenceRoom: @unchecked Sendable {
             buffer.writeInteger(participant.ssrc)
             if let g722 = participant.g722 {
                 buffer.writeBytes(g722.encode(frame))
-            } else if participant.payloadType == 8 {
+            } else if let opus = participant.opus {
+                buffer.writeBytes(opus.encode(frame))
+            } else if participant.codec == .pcma {
                 for sample in participant.down.down(frame) { buffer.writeInteger(G711.alaw(sample)) }
             } else {
                 for sample in participant.down.down(frame) { buffer.writeInteger(G711.ulaw(sample)) }
             }
             participant.sequence &+= 1
-            participant.timestamp &+= 160
+            participant.timestamp &+= participant.codec.timestampStep
             participant.sent += 1
             self.recorder?.recordMedia(buffer, .sent, from: channel.localAddress, to: destination, mode: self.traceRTP, rtp: true)
             channel.writeAndFlush(AddressedEnvelope(remoteAddress: destination, data: buffer), promise: nil)

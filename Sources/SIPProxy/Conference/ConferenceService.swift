@@ -54,7 +54,7 @@ public final class ConferenceService: Sendable {
         case full
         /// 503: all rooms together are full, or the port range is used up.
         case unavailable
-        /// 488 Not Acceptable Here: no audio line with PCMU, PCMA or G.722 in the offer (RFC 3264 §6).
+        /// 488 Not Acceptable Here: no audio line with PCMU, PCMA, G.722 or Opus in the offer (RFC 3264 §6).
         case notAcceptable
 
         public var status: Int {
@@ -72,6 +72,7 @@ public final class ConferenceService: Sendable {
         /// The session version of our SDP (RFC 4566 §5.2), raised for each new answer.
         var version: UInt64
         var sessionID: UInt64
+        var codec: RoomCodec
         var payloadType: UInt8
         var dtmf: UInt8?
         /// Ends the leg's call from the room's side (a BYE from the shard that answered it): kick, media timeout,
@@ -110,9 +111,6 @@ public final class ConferenceService: Sendable {
         self.traceRTP = traceRTP
         self.logger = logger
     }
-
-    /// The payload types a room speaks: PCMU, PCMA, G.722 (RFC 3551 static types).
-    static let codecs: Set<String> = ["0", "8", "9"]
 
     /// Whether a Request-URI user names a room.
     public func isRoom(_ user: String?) -> Bool {
@@ -154,14 +152,9 @@ public final class ConferenceService: Sendable {
         guard let sdp = SDPDocument(offer), let audio = sdp.media.firstIndex(where: { section in
             // Plain RTP only: the room cannot do SRTP (SAVP) keys or DTLS.
             section.media == "audio" && section.port != 0 && (section.proto == "RTP/AVP" || section.proto == "RTP/AVPF")
-                && section.formats.contains { Self.codecs.contains($0) }
-        }) else { return .failure(.notAcceptable) }
-        let section = sdp.media[audio]
-        // The offerer's preference among PCMU, PCMA and G.722 (RFC 3264 §6.1: the answer keeps its order). Static
-        // payload types only: 0, 8 and 9 are those codecs whatever a=rtpmap says (RFC 3551 §6).
-        let payloadType = section.formats.first { Self.codecs.contains($0) }.flatMap { UInt8($0) } ?? 0
-        let dtmf = section.lines.first { $0.lowercased().hasPrefix("a=rtpmap:") && $0.lowercased().contains("telephone-event/8000") }
-            .flatMap { UInt8($0.dropFirst("a=rtpmap:".count).prefix { $0 != " " }) }
+                && RoomCodec.choose(formats: section.formats, lines: section.lines) != nil
+        }), let (codec, payloadType, dtmf) = RoomCodec.choose(formats: sdp.media[audio].formats, lines: sdp.media[audio].lines)
+        else { return .failure(.notAcceptable) }
         let target = MediaSession.target(sdp, audio).flatMap { try? SocketAddress(ipAddress: $0.address, port: $0.rtpPort) }
 
         // A re-INVITE of a seated participant: the same port, its new address.
@@ -185,7 +178,7 @@ public final class ConferenceService: Sendable {
         if let refusal = admitted { return .failure(refusal) }
         guard let pair = self.pool.allocate() else { return .failure(.unavailable) }
         let seat = Seat(room: room, port: pair.port, version: 1, sessionID: UInt64.random(in: 1...UInt64(Int64.max)),
-                        payloadType: payloadType, dtmf: dtmf)
+                        codec: codec, payloadType: payloadType, dtmf: dtmf)
         let conference = self.state.withLock { state -> ConferenceRoom in
             state.seats[callID] = seat
             state.counts[room, default: 0] += 1
@@ -208,7 +201,7 @@ public final class ConferenceService: Sendable {
             return created
         }
         conference.eventLoop.execute {
-            conference.add(callID: callID, user: user, pair: pair, payloadType: payloadType, dtmf: dtmf, target: target)
+            conference.add(callID: callID, user: user, pair: pair, codec: codec, payloadType: payloadType, dtmf: dtmf, target: target)
         }
         return .success(self.answer(sdp, audio: audio, seat: seat))
     }
@@ -295,11 +288,12 @@ public final class ConferenceService: Sendable {
                 lines.append((["m=\(section.media)", "0", section.proto] + section.formats).joined(separator: " "))
                 continue
             }
-            let codec = ConferenceRoom.codecName(seat.payloadType)
             lines.append("m=audio \(seat.port) RTP/AVP \(seat.payloadType)" + (seat.dtmf.map { " \($0)" } ?? ""))
-            lines.append("a=rtpmap:\(seat.payloadType) \(codec)/8000")
+            lines.append("a=rtpmap:\(seat.payloadType) \(seat.codec.rtpmap)")
+            // RFC 7587 §7: the room sends and prefers mono.
+            if seat.codec == .opus { lines.append("a=fmtp:\(seat.payloadType) stereo=0;sprop-stereo=0") }
             if let dtmf = seat.dtmf {
-                lines.append("a=rtpmap:\(dtmf) telephone-event/8000")
+                lines.append("a=rtpmap:\(dtmf) telephone-event/\(seat.codec.clockRate)")
                 lines.append("a=fmtp:\(dtmf) 0-15")
             }
             lines.append("a=ptime:20")

@@ -37,6 +37,7 @@ public enum ConfigSchema {
         "media.timeout": .string, "media.trace_rtp": .string, "media.always_relay": .list, "media.never_relay": .list,
         "conferences": .list, "conference_size": .integer, "conference_factory": .string,
         "dns": .section, "dns.servers": .list, "dns.failover_timeout": .string,
+        "hep": .section, "hep.collector": .string, "hep.id": .integer, "hep.password": .string, "metrics": .string,
     ]
 
     /// Throws `ConfigurationError` ("FILE line N: ...") for an unknown key or a value of the wrong kind.

@@ -83,6 +83,10 @@ public struct ProxyConfiguration: Sendable {
     public var dns = DNSSettings()
     /// Forwards (rules and redirects) one call may take.
     public var forwardingHopLimit = ForwardingPlanner.defaultHopLimit
+    /// HEP to a Homer collector (`--hep`); nil sends none.
+    public var hep: HEPSettings?
+    /// Where `/metrics` and `/health` are served (`--metrics`); nil serves nothing.
+    public var metrics: SocketAddress?
 
     public init() {}
 

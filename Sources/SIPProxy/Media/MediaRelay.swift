@@ -265,7 +265,7 @@ final class MediaRelay: @unchecked Sendable {
         else { return }
         let mode = self.settings.traceRTP
         self.recorder?.recordMedia(envelope.data, .received, from: source, to: endpoint.channel?.localAddress, mode: mode,
-                                   rtp: !endpoint.isRTCP)
+                                   rtp: !endpoint.isRTCP, callID: endpoint.callID)
         self.recorder?.recordMedia(envelope.data, .sent, from: channel.localAddress, to: destination, mode: mode,
                                    rtp: !endpoint.isRTCP)
         channel.writeAndFlush(AddressedEnvelope(remoteAddress: destination, data: envelope.data), promise: nil)

@@ -42,7 +42,7 @@ extension ProxyCore {
                 )
                 var extra: [(String, String)] = []
                 if refusal == .unavailable { extra.append(("Retry-After", String(self.configuration.overload.retryAfter))) }
-                if refusal == .notAcceptable { extra.append(("Warning", "304 SIPProxy \"PCMU, PCMA or G722 on plain RTP only\"")) }
+                if refusal == .notAcceptable { extra.append(("Warning", "304 SIPProxy \"PCMU, PCMA, G722 or opus on plain RTP only\"")) }
                 self.reply(entry, refusal.status, extra: extra)
             }
         case .bye:

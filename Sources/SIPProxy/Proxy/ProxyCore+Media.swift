@@ -77,7 +77,10 @@ extension ProxyCore {
         if let rtp = self.media?.rtp(callID: callID) { self.tracker.attachRTP(callID: callID, rtp) }
         let outcome: CallOutcome = why == .sessionExpired ? .timedOut : .mediaTimeout
         let events = self.tracker.endByMediaTimeout(callID: callID, outcome: outcome, at: .now())
-        if !events.isEmpty { journal.record(events) }
+        if !events.isEmpty {
+            self.metrics.count(events)
+            journal.record(events)
+        }
     }
 
     /// The config's per-user lists first (`media.always_relay`, `media.never_relay`); then `relay`: every call.

@@ -54,6 +54,8 @@ public final class ProxyCore: @unchecked Sendable {
         var handedOver: UInt64 = 0
     }
     var load = Load()
+    /// SIP traffic and call outcomes counted for `/metrics` (summed over the shards at scrape time).
+    var metrics = ShardMetrics()
     /// The response context of every proxied request in progress, by its server transaction (§16.7).
     var contexts: [TransactionKey: ProxyContext] = [:]
     /// What the shards of one proxy share: registrar, forwarding rules, authenticator, Record-Route key, journal.
@@ -268,7 +270,9 @@ public final class ProxyCore: @unchecked Sendable {
     private func sweepBindings() {
         if let journal = self.journal {
             // Calls that never ended cleanly (a lost BYE) are closed by the tracker's idle limits.
-            journal.record(self.tracker.expire(now: .now()))
+            let events = self.tracker.expire(now: .now())
+            self.metrics.count(events)
+            journal.record(events)
         }
         let removed = self.registrar.sweep(now: self.now())
         for binding in removed {
@@ -313,6 +317,7 @@ public final class ProxyCore: @unchecked Sendable {
 
     /// Feeds the call tracker: every message the proxy reads or writes, with the phrase actually on the wire.
     func observe(_ message: SIPMessage, _ direction: CallObservation.Direction, _ peer: Peer) {
+        self.metrics.count(message, direction == .received ? .received : .sent)
         guard let journal = self.journal else { return }
         if let media = self.media, case .request(let request) = message, request.method == .bye,
             let rtp = media.rtp(callID: request.callID)
@@ -321,7 +326,10 @@ public final class ProxyCore: @unchecked Sendable {
             self.tracker.attachRTP(callID: request.callID, rtp)
         }
         let events = self.tracker.observe(message, direction: direction, peer: peer, at: .now())
-        if !events.isEmpty { journal.record(events) }
+        if !events.isEmpty {
+            self.metrics.count(events)
+            journal.record(events)
+        }
     }
 
     func logReceived(_ message: SIPMessage, from peer: Peer) {

@@ -94,9 +94,13 @@ public final class TraceRecorder: Sendable {
     private let thread = WriterThread()
     /// The recent messages for `sipctl trace follow`, filled whether or not files are being recorded.
     public let follow = TraceFollowBuffer()
+    /// Other consumers of the same events (HEP), fixed at creation: `record` fans out without a lock.
+    let sinks: [any TraceSink]
 
-    public init(logger: Logger) {
+    /// - Parameter sinks: consumers that get every event whether or not files are being recorded (`TraceSink`).
+    public init(logger: Logger, sinks: [any TraceSink] = []) {
         self.logger = logger
+        self.sinks = sinks
     }
 
     // MARK: Control
@@ -191,11 +195,14 @@ public final class TraceRecorder: Sendable {
 
     /// Whether `record` would keep anything (files, or a `trace follow`): callers skip building events (copying
     /// payloads) when it is false.
-    public var isTapped: Bool { self.recordingFlag.load(ordering: .relaxed) || self.follow.isActive }
+    public var isTapped: Bool {
+        self.recordingFlag.load(ordering: .relaxed) || self.follow.isActive || self.sinks.contains { $0.isActive }
+    }
 
     /// Hands the event to a follower if one is active, and queues it for the writer if recording and the filter
     /// matches (dropped and counted if the queue is full). Never blocks on I/O; safe from any thread.
     public func record(_ event: TraceEvent) {
+        for sink in self.sinks where sink.isActive { sink.consume(event) }
         if self.follow.isActive { self.follow.append(event, now: DispatchTime.now().uptimeNanoseconds) }
         guard self.recordingFlag.load(ordering: .relaxed) else { return }
         var event = event

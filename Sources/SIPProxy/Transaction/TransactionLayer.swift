@@ -87,6 +87,8 @@ final class ClientEntry {
     let owner: ClientOwner
     /// The request's wire form, serialized once and reused for every retransmission.
     let wire: ByteBuffer
+    /// Whether the request went out once already: later sends are retransmissions (Timer A/E, §17.1.1.2, §17.1.2.2).
+    var sent = false
     var timers: [TransactionTimer: TimerID] = [:]
 
     init(key: TransactionKey, machine: Machine, destination: Peer, owner: ClientOwner, wire: ByteBuffer) {
@@ -111,6 +113,9 @@ final class TransactionLayer: @unchecked Sendable {
     weak var user: TransactionUser?
     /// Observes every message the layer puts on the wire (the proxy core logs them).
     var onSend: ((SIPMessage, Peer) -> Void)?
+    /// Request retransmissions that arrived for a transaction in progress or lingering, and requests this layer
+    /// sent again on its timers (for `/metrics`).
+    private(set) var retransmissions: (received: Int, sent: Int) = (0, 0)
 
     private(set) var servers: [TransactionKey: ServerEntry] = [:]
     private(set) var clients: [TransactionKey: ClientEntry] = [:]
@@ -156,6 +161,7 @@ final class TransactionLayer: @unchecked Sendable {
     /// resent (non-INVITE, §17.2.2) or the request absorbed (INVITE in "Accepted", RFC 6026 §7.1).
     func absorbRetransmission(_ key: TransactionKey) -> Bool {
         guard let lingering = self.lingeringServers[key] else { return false }
+        self.retransmissions.received &+= 1
         if let wire = lingering.response { self.transport.send(wire, to: lingering.destination) }
         return true
     }
@@ -166,6 +172,7 @@ final class TransactionLayer: @unchecked Sendable {
 
     /// A retransmission of the request arrived (§17.2.1, §17.2.2): the machine resends its last response.
     func retransmission(_ entry: ServerEntry) {
+        self.retransmissions.received &+= 1
         self.run(entry, invite: .retransmission, nonInvite: .retransmission)
     }
 
@@ -408,6 +415,8 @@ final class TransactionLayer: @unchecked Sendable {
 
     private func sendWire(_ entry: ClientEntry) {
         let key = entry.key
+        if entry.sent { self.retransmissions.sent &+= 1 }
+        entry.sent = true
         self.transport.send(entry.wire, to: entry.destination) { [weak self] _ in
             // Called on the event loop when a TCP connect fails (§17.1.4: transport error).
             guard let self, let entry = self.clients[key] else { return }

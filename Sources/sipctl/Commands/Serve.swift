@@ -29,6 +29,7 @@ struct Serve: AsyncParsableCommand {
               sipctl serve --auth users.yaml
               sipctl serve --listen tls:10.0.0.1:5061 --tls-cert c.pem --tls-key k.pem
               sipctl serve --config proxy.yaml --workers 2
+              sipctl serve --hep udp:10.0.0.5:9060 --hep-id 2001 --metrics 127.0.0.1:9090
             """
     )
 
@@ -163,6 +164,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup(title: "Media relay") var mediaOptions: MediaOptions
 
+    @OptionGroup(title: "HEP and metrics") var observabilityOptions: ObservabilityOptions
+
     @OptionGroup(title: "Other domains (DNS, RFC 3263)") var dnsOptions: DNSOptions
 
     func validate() throws {
@@ -197,6 +200,7 @@ struct Serve: AsyncParsableCommand {
             try self.applyLimits(to: &settings)
             try self.mediaOptions.apply(to: &settings.media)
             try self.mediaOptions.apply(to: &settings.conference)
+            try self.observabilityOptions.apply(to: &settings)
             try self.dnsOptions.apply(to: &settings.dns)
             settings.forwardingStatePath = self.forwardingState ?? settings.forwardingStatePath ?? "forwarding.json"
             if let logLevel, let parsed = Logger.Level(rawValue: logLevel) { level = parsed }
@@ -481,6 +485,7 @@ struct Serve: AsyncParsableCommand {
         if let v = reader.string(forKey: "forwarding_state") { settings.forwardingStatePath = v }
         try MediaOptions.apply(reader: reader, path: path, to: &settings.media)
         try MediaOptions.apply(reader: reader, path: path, to: &settings.conference)
+        try ObservabilityOptions.apply(reader: reader, path: path, to: &settings)
         try DNSOptions.apply(reader: reader, path: path, to: &settings.dns)
         if let v = reader.int(forKey: "forwarding_hop_limit") { settings.forwardingHopLimit = v }
         // `forwarding:` maps users to rules: read with the YAML parser (the reader cannot list a section's keys).

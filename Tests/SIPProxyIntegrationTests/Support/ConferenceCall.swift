@@ -1,16 +1,16 @@
 import Foundation
 
 /// Three baresip phones dial a conference room hosted by the proxy (`--conference 800`), in namespaces of their
-/// own as in `VoiceCall`: alice (127.0.0.21) sends 400 Hz, bob (.22) 800 Hz over G.722, carol (.23) 1300 Hz. Each dials
+/// own as in `VoiceCall`: alice (127.0.0.21) sends 400 Hz, bob (.22) 800 Hz over G.722, carol (.23) 1300 Hz over Opus. Each dials
 /// `sip:800@127.0.0.10:5060` once all are registered; when every recording holds `audioSeconds`, the script lists
 /// the room (`sipctl conference list --json`), hangs everyone up and stops.
 enum ConferenceCall {
     static let room = "800"
     static let phones = [
         VoiceCall.Phone(name: "alice", address: "127.0.0.21", sipPort: 5062, tone: 400, accountParameters: ""),
-        // bob's phone speaks G.722 only: the room mixes wideband and narrowband phones together.
+        // bob's phone speaks G.722 only, carol's Opus only: the room mixes wideband and narrowband phones together.
         VoiceCall.Phone(name: "bob", address: "127.0.0.22", sipPort: 5064, tone: 800, accountParameters: ";audio_codecs=G722/16000/1"),
-        VoiceCall.Phone(name: "carol", address: "127.0.0.23", sipPort: 5066, tone: 1300, accountParameters: ""),
+        VoiceCall.Phone(name: "carol", address: "127.0.0.23", sipPort: 5066, tone: 1300, accountParameters: ";audio_codecs=opus/48000/2"),
     ]
     static var frequencies: [Double] { phones.map { Double($0.tone) } }
 

@@ -175,6 +175,7 @@ enum VoiceCall {
         module_path /usr/lib/baresip/modules
         module g711.so
         module g722.so
+        module opus.so
         module ausine.so
         module aufile.so
         module sndfile.so

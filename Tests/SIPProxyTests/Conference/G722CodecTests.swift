@@ -61,3 +61,41 @@ struct G722CodecTests {
         #expect(Self.amplitude(folded[320...], 2000, rate: 8000) < 200, "6 kHz does not alias to 2 kHz")
     }
 }
+
+@Suite("Conference: Opus and the codec of an offer")
+struct RoomCodecTests {
+    static func lines(_ maps: [String]) -> [String] { maps.map { "a=rtpmap:\($0)" } }
+
+    @Test("the offerer's first supported format wins; Opus and renamed static codecs by a=rtpmap; telephone-event at the codec's clock")
+    func choose() throws {
+        let pcmu = try #require(RoomCodec.choose(formats: ["0", "8", "101"], lines: Self.lines(["101 telephone-event/8000"])))
+        #expect(pcmu.codec == .pcmu && pcmu.payloadType == 0 && pcmu.dtmf == 101)
+        let opus = try #require(RoomCodec.choose(
+            formats: ["111", "9", "0", "101", "102"],
+            lines: Self.lines(["111 opus/48000/2", "101 telephone-event/48000", "102 telephone-event/8000"])
+        ))
+        #expect(opus.codec == .opus && opus.payloadType == 111 && opus.dtmf == 101)
+        let g722 = try #require(RoomCodec.choose(formats: ["18", "9", "0"], lines: Self.lines(["102 telephone-event/48000"])))
+        #expect(g722.codec == .g722 && g722.payloadType == 9 && g722.dtmf == nil)
+        let renamed = try #require(RoomCodec.choose(formats: ["96"], lines: Self.lines(["96 PCMA/8000"])))
+        #expect(renamed.codec == .pcma && renamed.payloadType == 96)
+        #expect(RoomCodec.choose(formats: ["18", "97"], lines: Self.lines(["97 iLBC/8000"])) == nil)
+        #expect(RoomCodec.opus.rtpmap == "opus/48000/2" && RoomCodec.opus.timestampStep == 960 && RoomCodec.g722.timestampStep == 160)
+    }
+
+    @Test("Opus at 16 kHz: 20 ms frames round-trip a 1 kHz tone at close to its level")
+    func opusRoundTrip() throws {
+        let codec = try #require(OpusCodec(sampleRate: 16_000))
+        let input = G722CodecTests.tone(1000, rate: 16_000, count: 16_000)
+        var output: [Int16] = []
+        for start in stride(from: 0, to: input.count, by: 320) {
+            let packet = codec.encode(Array(input[start..<start + 320]))
+            #expect(!packet.isEmpty && packet.count < 400)
+            output += packet.withUnsafeBytes { codec.decode($0) }
+        }
+        #expect(output.count == 16_000)
+        let kept = G722CodecTests.amplitude(output[8000...], 1000, rate: 16_000)
+        #expect(kept > 6000 && kept < 10000, "1 kHz amplitude \(kept)")
+        #expect(G722CodecTests.amplitude(output[8000...], 3000, rate: 16_000) < 400)
+    }
+}
