@@ -6,21 +6,15 @@
 # Usage: Benchmarks/sipp-load.sh [--duration SECONDS] [--rate CPS[,CPS...]] [--reg-rate RPS[,RPS...]]
 #                                [--workers N[,N...]] [--no-notrace] [--no-build]
 #                                [--calls-only | --registrations-only] [--kamailio]
-<<<<<<< HEAD
 #                                [--overload] [--memory-users N] [--log-level LEVEL] [--memory-store]
-=======
-#                                [--overload] [--memory-users N] [--log-level LEVEL] [--proxy-args "ARGS"]
->>>>>>> main
+#                                [--proxy-args "ARGS"]
 # --workers: SIPProxy shards (sipctl serve --workers) and Kamailio UDP workers (-n) to compare, default 1,2.
 # --overload: after the call rates, offer twice the best rate without failures and report how much still completes.
 # --memory-users N: register N distinct users (e.g. 100000) and report the resident memory each one costs.
 # --log-level: SIPProxy's log level (default warning; info, the level sipctl serve starts with, logs every message).
-<<<<<<< HEAD
 # --memory-store: also run SIPProxy with its registrations in memory only (sipproxy-mem-wN, --no-registrations-file)
 #   beside the default, which writes them behind to registrations.sqlite (issue 16).
-=======
 # --proxy-args: more sipctl serve flags, e.g. "--metrics 127.0.0.50:9090 --hep udp:127.0.0.53:9060".
->>>>>>> main
 #
 # Loopback only (127.0.0.50 proxy, .51 caller, .52 callee, .60 Kamailio). Every process started here is
 # stopped on exit; every wait is bounded. Results are printed and written to a file in the temp dir.
@@ -42,11 +36,8 @@ DO_NOTRACE=1
 DO_OVERLOAD=0
 MEMORY_USERS=0
 LOG_LEVEL=warning
-<<<<<<< HEAD
 DO_MEMSTORE=0
-=======
 PROXY_ARGS=""
->>>>>>> main
 
 PROXY_IP=127.0.0.50
 UAC_IP=127.0.0.51
@@ -55,11 +46,7 @@ KAM_IP=127.0.0.60
 SIP_PORT=5060
 CALLEE=callee
 
-<<<<<<< HEAD
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
-=======
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
->>>>>>> main
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -75,11 +62,8 @@ while [ $# -gt 0 ]; do
         --overload) DO_OVERLOAD=1; shift ;;
         --memory-users) MEMORY_USERS="$2"; shift 2 ;;
         --log-level) LOG_LEVEL="$2"; shift 2 ;;
-<<<<<<< HEAD
         --memory-store) DO_MEMSTORE=1; shift ;;
-=======
         --proxy-args) PROXY_ARGS="$2"; shift 2 ;;
->>>>>>> main
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -199,13 +183,10 @@ start_target() { # $1 = sipproxy-wN | sipproxy-notrace-wN | kamailio-wN, $2 = ru
         # sipproxy-notrace is the same build with recording off, to show what tracing costs.
         extra=(--workers "$workers")
         [ "${kind#sipproxy-notrace}" != "$kind" ] && extra+=(--no-trace)
-<<<<<<< HEAD
         # sipproxy-mem: registrations in memory only; the others write them behind to registrations.sqlite.
         [ "${kind#sipproxy-mem}" != "$kind" ] && extra+=(--no-registrations-file)
-=======
         # shellcheck disable=SC2206  # split on purpose: several flags in one string
         [ -n "$PROXY_ARGS" ] && extra+=($PROXY_ARGS)
->>>>>>> main
         # SIPp is one source sending thousands of requests a second: exactly what the per-source rate limit
         # (pike) bans. The reference Kamailio config has no pike either, nor a cap on bindings (--memory-users).
         (cd "$dir" && exec "$BIN" serve --listen "$PROXY_IP:$SIP_PORT" --log-level "$LOG_LEVEL" --rate-limit off \

@@ -9,9 +9,10 @@ set -euo pipefail
 # baresip-core, openssl, python3, iproute2 and util-linux (unshare, prlimit) for the real-phone, TLS and hardening
 # tests (the voice test's baresip modules, ausine, sndfile and cons, are all in baresip-core);
 # binutils (ar, ld.gold) for linking the fuzz harnesses; chromium (headless) for the HTML ladder tests; dnsmasq-base
-# (the dnsmasq binary without its system service) for the RFC 3263 tests, which start their own on loopback.
+# (the dnsmasq binary without its system service) for the RFC 3263 tests, which start their own on loopback;
+# postgresql for the shared location store tests, which start a throwaway cluster of their own on loopback.
 packages=(libpcap-dev libspandsp-dev libopus-dev libsqlite3-dev pkg-config sip-tester tshark tcpdump sngrep baresip-core openssl iproute2 util-linux
-    binutils python3 chromium dnsmasq-base)
+    binutils python3 chromium dnsmasq-base postgresql)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -199,12 +199,22 @@ public final class SIPProxyServer: Service, Sendable {
     private func openRegistrations() -> RegistrationPersistence? {
         guard let storage = self.configuration.registrations else { return nil }
         do {
-            let store = try storage.makeStore(instanceID: self.configuration.instanceID)
+            let store = try storage.makeStore(
+                instanceID: self.configuration.instanceID, ownerURI: self.ownURI, logger: self.logger)
             return RegistrationPersistence(store: store, logger: self.logger)
         } catch {
             self.logger.error("registrations: \(error.message); keeping them in memory only")
             return nil
         }
+    }
+
+    /// Where other proxies sharing the location store reach this one: `sip:` and the first UDP listener (the
+    /// advertised host when set).
+    private var ownURI: String {
+        guard let listener = self.configuration.listen.first else { return "" }
+        let host = self.configuration.advertise ?? listener.ipAddress ?? "127.0.0.1"
+        let bracketed = host.contains(":") ? "[\(host)]" : host
+        return "sip:\(bracketed):\(listener.port ?? 5060)"
     }
 
     /// The media relay's port pool and SDP address (`--media relay|nat`): the ports bind to `--media-address`, else

@@ -21,7 +21,7 @@ public enum ConfigSchema {
     static let keys: [String: Kind] = [
         "listen": .list, "domains": .list, "advertise": .string, "log_level": .string, "phrases": .string,
         "relay": .string, "auth": .string, "journal": .string, "workers": .integer,
-        "registrations": .string, "instance_id": .string,
+        "registrations": .string, "instance_id": .string, "location": .string,
         "follow_redirects": .boolean, "forwarding_state": .string, "forwarding_hop_limit": .integer,
         "forwarding": .checkedElsewhere, "trace_group": .string,
         "tls": .section, "tls.certificate": .string, "tls.key": .string,

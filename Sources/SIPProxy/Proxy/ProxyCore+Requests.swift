@@ -172,6 +172,8 @@ extension ProxyCore {
         case .local:
             if followsOwnRoute && request.isInDialog { return true }
             if self.registrar.isRegisteredSource(peer.remote) { return true }
+            // A proxy sharing the location store forwards to the phones this proxy holds (issue 16 item 2).
+            if self.registrar.isPeerProxy(peer.remote) { return true }
             if let target, self.registrar.binding(forContact: target, now: self.now()) != nil { return true }
             return false
         }

@@ -14,16 +14,16 @@ extension ProxyCore {
             return self.destination(for: route.uri, from: peer, now: now)
         }
         if let binding = target.binding {
+            if binding.owner != nil { return self.owner(of: binding, from: peer, now: now) }
             return self.flow(of: binding) ?? self.reconnect(to: binding, from: peer)
         }
         return self.destination(for: target.uri, from: peer, now: now)
     }
 
     func destination(for uri: SIPURI, from peer: Peer, now: NIODeadline) -> Peer? {
-        if let binding = self.registrar.binding(forContact: uri, now: now),
-            let flow = self.flow(of: binding)
-        {
-            return flow
+        if let binding = self.registrar.binding(forContact: uri, now: now) {
+            if binding.owner != nil, let owner = self.owner(of: binding, from: peer, now: now) { return owner }
+            if let flow = self.flow(of: binding) { return flow }
         }
         let transport = TransportKind(uri: uri)
         let host = SIPURI(host: uri.maddr ?? uri.host).bareHost
@@ -39,6 +39,19 @@ extension ProxyCore {
             return nil
         }
         return Peer(transport: transport, remote: address, local: listener)
+    }
+
+    /// The proxy that holds another proxy's binding (a shared location store, issue 16 item 2): the request goes
+    /// there unchanged, Request-URI the phone's Contact, and that proxy finds its own binding for the Contact and
+    /// sends it over the flow (its relay policy lets a request to a registered Contact through).
+    private func owner(of binding: Binding, from peer: Peer, now: NIODeadline) -> Peer? {
+        guard let text = binding.ownerURI, let uri = SIPURI.parse(text),
+            self.registrar.binding(forContact: uri, now: now) == nil
+        else {
+            self.logger.info("no address for the proxy \(binding.owner ?? "") that holds \(binding.contact.uri)")
+            return nil
+        }
+        return self.destination(for: uri, from: peer, now: now)
     }
 
     /// The flow a binding was registered over, if it can still be used: UDP always; TCP while the connection

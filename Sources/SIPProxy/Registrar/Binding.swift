@@ -24,6 +24,9 @@ public struct Binding: Sendable, Equatable {
     /// The proxy instance that holds the flow when it is another one (a location store shared by several
     /// proxies); nil when this proxy holds it.
     public var owner: String? = nil
+    /// The owner's SIP URI (`sip:127.0.0.51:5060`) when another proxy holds the flow: requests for this contact
+    /// go there, and that proxy sends them over the flow (issue 16 item 2).
+    public var ownerURI: String? = nil
 
     /// Seconds left, rounded up, at `now`.
     public func remaining(at now: NIODeadline) -> Int {

@@ -17,6 +17,11 @@ public final class LocationService: Sendable {
     public init(policy: RegistrarPolicy = RegistrarPolicy(), persistence: RegistrationPersistence? = nil) {
         self.registrar = Mutex(Registrar(policy: policy))
         self.persistence = persistence
+        // A shared backend (PostgreSQL) delivers other proxies' changes from its thread.
+        persistence?.onRemoteChanges { [weak self] changes in
+            guard let self else { return }
+            self.registrar.withLock { $0.merge(changes, now: NIODeadline.now()) }
+        }
     }
 
     /// Loads the backend's live bindings into the store; call before the shards start. Returns how many were kept.
@@ -57,6 +62,11 @@ public final class LocationService: Sendable {
     /// Whether a binding was registered from this source address (the relay policy's test).
     public func isRegisteredSource(_ address: SocketAddress) -> Bool {
         self.registrar.withLock { $0.store.isRegisteredSource(address) }
+    }
+
+    /// Whether the address is another proxy of a shared location store (the relay policy trusts it).
+    public func isPeerProxy(_ address: SocketAddress) -> Bool {
+        self.registrar.withLock { $0.store.isPeerProxy(address) }
     }
 
     /// The live binding whose Contact is `uri`.

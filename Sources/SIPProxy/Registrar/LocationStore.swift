@@ -13,6 +13,9 @@ public struct LocationStore: Sendable {
     /// Bindings per source address (the flow a REGISTER came from): a source with one is a registered phone,
     /// which the relay policy lets call other domains.
     private var bySource: [SocketAddress: Int] = [:]
+    /// Bindings per owning proxy's address (`127.0.0.51:5060`) when another proxy of a shared store holds them:
+    /// requests from those proxies are trusted by the relay policy (they forward to phones they hold).
+    private var byPeer: [String: Int] = [:]
     /// Bindings stored, expired ones not yet swept included.
     public private(set) var bindingCount = 0
 
@@ -36,6 +39,18 @@ public struct LocationStore: Sendable {
     /// Whether some binding was registered from this socket address.
     public func isRegisteredSource(_ address: SocketAddress) -> Bool { self.bySource[address] != nil }
 
+    /// Whether `address` is a proxy sharing the location store (one that owns some binding here).
+    public func isPeerProxy(_ address: SocketAddress) -> Bool {
+        guard let ip = address.ipAddress, let port = address.port else { return false }
+        return self.byPeer["\(ip):\(port)"] != nil
+    }
+
+    /// `ip:port` of a binding's owning proxy, from its URI; nil for a binding this proxy holds.
+    static func peerKey(_ binding: Binding) -> String? {
+        guard binding.owner != nil, let text = binding.ownerURI, let uri = SIPURI.parse(text) else { return nil }
+        return "\(uri.bareHost):\(uri.port ?? 5060)"
+    }
+
     /// The binding whose Contact URI is `uri`, if any (for flow reuse).
     public func binding(forContact uri: SIPURI, now: NIODeadline) -> Binding? {
         let key = Binding.contactKey(uri)
@@ -57,6 +72,7 @@ public struct LocationStore: Sendable {
         for old in self.bindings[user] ?? [] {
             self.byContact.removeValue(forKey: Binding.contactKey(old.contact.uri))
             if let n = self.bySource[old.source.remote] { self.bySource[old.source.remote] = n > 1 ? n - 1 : nil }
+            if let peer = Self.peerKey(old), let n = self.byPeer[peer] { self.byPeer[peer] = n > 1 ? n - 1 : nil }
             self.bindingCount -= 1
         }
         if list.isEmpty {
@@ -73,6 +89,7 @@ public struct LocationStore: Sendable {
             for b in list {
                 self.byContact[Binding.contactKey(b.contact.uri)] = user
                 self.bySource[b.source.remote, default: 0] += 1
+                if let peer = Self.peerKey(b) { self.byPeer[peer, default: 0] += 1 }
                 self.bindingCount += 1
             }
         }

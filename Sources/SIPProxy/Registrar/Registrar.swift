@@ -210,4 +210,24 @@ public struct Registrar: Sendable {
         }
         return kept
     }
+
+    /// Merges other proxies' changes from a shared location backend: their bindings replace whatever this store
+    /// has under the same Contact (the phone registered through them last), marked with their owner; a removal
+    /// drops only a binding another proxy owns (one of ours is ours to remove). No limits apply: the other proxy
+    /// enforced them, and this store only mirrors its rows.
+    public mutating func merge(_ changes: RegistrationPersistence.RemoteChanges, now: NIODeadline) {
+        var byUser: [String: (upserts: [Binding], removals: Set<String>)] = [:]
+        for (user, binding) in changes.upserts { byUser[user, default: ([], [])].upserts.append(binding) }
+        for key in changes.removals { byUser[key.user, default: ([], [])].removals.insert(key.contact) }
+        for (user, change) in byUser {
+            var list = self.store.stored(user)
+            let replaced = Set(change.upserts.map { Binding.contactKey($0.contact.uri) })
+            list.removeAll { binding in
+                let key = Binding.contactKey(binding.contact.uri)
+                return replaced.contains(key) || (binding.owner != nil && change.removals.contains(key))
+            }
+            list += change.upserts
+            self.store.store(user, list)
+        }
+    }
 }

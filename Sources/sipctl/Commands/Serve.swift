@@ -93,6 +93,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "File keeping the registrations across restarts (SQLite; default: registrations.sqlite), or 'memory'.")
     var registrations: String?
 
+    @Option(name: .long, help: "PostgreSQL database shared by several proxies for the registrations (postgresql://user@host[:port]/db); replaces --registrations.")
+    var location: String?
+
     @Flag(name: .long, help: "Keep the registrations in memory only (lost at restart).")
     var noRegistrationsFile = false
 
@@ -305,6 +308,9 @@ struct Serve: AsyncParsableCommand {
         } else if let value = self.registrations {
             settings.registrations = try Self.registrationStorage(value, source: "--registrations")
         }
+        if let location = self.location, !self.noRegistrationsFile {
+            settings.registrations = try Self.locationStorage(location, source: "--location")
+        }
         if let instanceId { settings.instanceID = instanceId }
         if self.noJournal {
             settings.journal = nil
@@ -395,6 +401,17 @@ struct Serve: AsyncParsableCommand {
         return .sqlite(path: t)
     }
 
+    /// `postgresql://user@host[:port]/db` (or `postgres://`): the shared location store (issue 16 item 2).
+    static func locationStorage(_ text: String, source: String) throws -> RegistrationStorage {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        do {
+            try PostgresBindingStore.validate(t)
+        } catch {
+            throw ConfigurationError("invalid \(source) '\(t)': expected postgresql://user@host[:port]/database")
+        }
+        return .postgres(url: t)
+    }
+
     /// `calls.jsonl` -> `calls.log` beside it.
     static func textLog(for path: String) -> String {
         path.hasSuffix(".jsonl") ? String(path.dropLast(6)) + ".log" : path + ".log"
@@ -453,6 +470,9 @@ struct Serve: AsyncParsableCommand {
             settings.registrations = try Self.registrationStorage(v, source: "registrations in \(path)")
         }
         if let v = reader.string(forKey: "instance_id") { settings.instanceID = v }
+        if let v = reader.string(forKey: "location") {
+            settings.registrations = try Self.locationStorage(v, source: "location in \(path)")
+        }
         if let v = reader.string(forKey: "journal") {
             settings.journal = CallJournal.Configuration(path: v, textLogPath: Self.textLog(for: v))
         }

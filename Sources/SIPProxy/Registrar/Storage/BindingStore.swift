@@ -42,3 +42,13 @@ public struct BindingStoreError: Error, Sendable, Equatable, CustomStringConvert
 
     public var description: String { self.message }
 }
+
+/// A backend several proxies share (PostgreSQL, issue 16 item 2): each proxy writes its own rows and reads the
+/// others' changes, so a phone registered through one proxy is found by all of them.
+public protocol SharedBindingStore: BindingStore {
+    /// Where other proxies reach this one (its SIP listener URI), written in its rows.
+    var ownerURI: String { get }
+    /// The rows of other instances changed since the last call (the first call: since `load`): upserts for live
+    /// rows, removals for rows their owner deleted. Blocking; called on the persistence thread.
+    func poll(now: WallClock) throws(BindingStoreError) -> [BindingChange]
+}

@@ -34,6 +34,9 @@ public final class RegistrationPersistence: Sendable {
         /// Failed batches (their changes are retried) and the last failure.
         public var writeErrors: Int
         public var lastError: String?
+        /// Since when the backend cannot be reached (a database outage); nil while it answers. Calls go on from
+        /// the in-memory store meanwhile, and the changes wait in the queue.
+        public var unreachableSince: WallClock?
     }
 
     private struct State {
@@ -57,6 +60,16 @@ public final class RegistrationPersistence: Sendable {
     private let logger: Logger
     private let wallClock: @Sendable () -> WallClock
     private let clock: @Sendable () -> NIODeadline
+    /// How often a shared backend is asked for other proxies' changes (issue 16 item 2: within a second).
+    private let pollInterval: TimeAmount
+    /// Where other proxies' changes go (the location service's merge); set once, before `start()`.
+    private let remoteSink = Mutex<(@Sendable (RemoteChanges) -> Void)?>(nil)
+
+    /// Other proxies' bindings that changed, on this proxy's monotonic clock.
+    public struct RemoteChanges: Sendable {
+        public var upserts: [(user: String, binding: Binding)]
+        public var removals: [StoredBinding.Key]
+    }
 
     /// The owner id written in rows.
     public let instanceID: String
@@ -66,9 +79,11 @@ public final class RegistrationPersistence: Sendable {
         delay: TimeAmount = .seconds(1),
         logger: Logger,
         wallClock: @escaping @Sendable () -> WallClock = { WallClock.now() },
-        clock: @escaping @Sendable () -> NIODeadline = { NIODeadline.now() }
+        clock: @escaping @Sendable () -> NIODeadline = { NIODeadline.now() },
+        pollInterval: TimeAmount = .milliseconds(500)
     ) {
         self.backend = Backend(store)
+        self.pollInterval = pollInterval
         self.logger = logger
         self.wallClock = wallClock
         self.clock = clock
@@ -115,6 +130,14 @@ public final class RegistrationPersistence: Sendable {
             self.logger.warning("registrations: skipped \(rows.count - loaded.count) unreadable row(s) of \(self.backend.store.location)")
         }
         return loaded
+    }
+
+    /// Whether the backend is shared with other proxies (their bindings are merged in as they change).
+    public var isShared: Bool { self.backend.store is any SharedBindingStore }
+
+    /// Sets where other proxies' changes are delivered (on the persistence thread). Call before `start()`.
+    func onRemoteChanges(_ sink: @escaping @Sendable (RemoteChanges) -> Void) {
+        self.remoteSink.withLock { $0 = sink }
     }
 
     /// Starts the thread that writes the queued changes.
@@ -171,6 +194,8 @@ public final class RegistrationPersistence: Sendable {
     // MARK: Thread
 
     private func run() {
+        let shared = self.backend.store as? any SharedBindingStore
+        var nextPoll = self.clock() + self.pollInterval
         while true {
             let (batch, stopping, nextFlush) = self.state.withLock { state in
                 let stopping = state.stopping
@@ -184,11 +209,69 @@ public final class RegistrationPersistence: Sendable {
                 if let rest = self.state.withLock({ $0.queue.take(now: self.clock(), force: true) }) { self.write(rest) }
                 return
             }
+            if let shared, self.clock() >= nextPoll {
+                self.poll(shared)
+                nextPoll = self.clock() + self.pollInterval
+                continue
+            }
             if batch == nil {
-                // Until the batch is due, or until woken by the first change of a new batch (or by close).
-                self.thread.sleep(for: nextFlush.map { $0 - self.clock() })
+                // Until the batch is due, or until woken by the first change of a new batch (or by close); a
+                // shared backend also until the next poll.
+                var wait = nextFlush.map { $0 - self.clock() }
+                if shared != nil {
+                    let untilPoll = nextPoll - self.clock()
+                    wait = min(wait ?? untilPoll, untilPoll)
+                }
+                self.thread.sleep(for: wait)
             }
         }
+    }
+
+    /// Reads other proxies' changes and hands them to the location service.
+    private func poll(_ store: any SharedBindingStore) {
+        let wallNow = self.wallClock()
+        let now = self.clock()
+        let changes: [BindingChange]
+        do {
+            changes = try store.poll(now: wallNow)
+        } catch {
+            let first = self.state.withLock { state -> Bool in
+                defer {
+                    state.status.lastError = error.message
+                    state.status.unreachableSince = state.status.unreachableSince ?? wallNow
+                }
+                return state.status.unreachableSince == nil
+            }
+            if first { self.logger.error("registrations: \(error.message); calls go on from memory, retrying") }
+            return
+        }
+        self.backOnline()
+        guard !changes.isEmpty, let sink = self.remoteSink.withLock({ $0 }) else { return }
+        var remote = RemoteChanges(upserts: [], removals: [])
+        for change in changes {
+            switch change {
+            case .upsert(let row):
+                if let binding = row.binding(now: now, wallNow: wallNow, ownInstance: self.instanceID) {
+                    remote.upserts.append((row.user, binding))
+                } else {
+                    remote.removals.append(row.key)
+                }
+            case .remove(let key):
+                remote.removals.append(key)
+            }
+        }
+        sink(remote)
+    }
+
+    /// The backend answered again after an outage: one log line; the pending changes go at their next flush.
+    private func backOnline() {
+        let (was, pending) = self.state.withLock { state -> (WallClock?, Int) in
+            defer { state.status.unreachableSince = nil }
+            return (state.status.unreachableSince, state.queue.count)
+        }
+        guard let was else { return }
+        let down = String(format: "%.1f", max(0, self.wallClock().seconds(since: was)))
+        self.logger.notice("registrations: \(self.backend.store.location) reachable again after \(down) s, \(pending) change(s) to catch up")
     }
 
     private func write(_ batch: [BindingChange]) {
@@ -200,15 +283,19 @@ public final class RegistrationPersistence: Sendable {
                 state.status.written += batch.count
                 state.status.lastFlush = at
             }
+            self.backOnline()
         } catch {
             let first = self.state.withLock { state -> Bool in
                 state.status.writeErrors += 1
-                defer { state.status.lastError = error.message }
+                defer {
+                    state.status.lastError = error.message
+                    state.status.unreachableSince = state.status.unreachableSince ?? self.wallClock()
+                }
                 state.queue.failed(batch, now: self.clock())
-                return state.status.lastError != error.message
+                return state.status.lastError != error.message && state.status.unreachableSince == nil
             }
-            // Once per distinct failure: a full disk must not fill the log every retry.
-            if first { self.logger.error("registrations: \(error.message); \(batch.count) change(s) kept for retry") }
+            // Once per outage: a full disk or a database that is down must not fill the log every retry.
+            if first { self.logger.error("registrations: \(error.message); \(batch.count) change(s) kept for retry, calls go on from memory") }
         }
     }
 }
@@ -224,6 +311,9 @@ extension RegistrationPersistence.Status {
         }
         line += " (\(self.written) changes in \(self.flushes) batches), \(self.pending) pending, \(self.writeErrors) write errors"
         if let error = self.lastError { line += "; last error: \(error)" }
+        if let since = self.unreachableSince {
+            line += "; UNREACHABLE for \(String(format: "%.0f", max(0, now.seconds(since: since)))) s, calls go on from memory"
+        }
         if let notice = self.notice { line += "\n  note: \(notice)" }
         return line
     }

@@ -45,6 +45,9 @@ public struct StoredBinding: Sendable, Equatable {
     public var regID: Int?
     /// The proxy instance that holds the flow (a shared backend routes through it; issue 16 item 2).
     public var owner: String
+    /// Where other proxies reach the owner: its SIP listener URI (`sip:127.0.0.51:5060`); empty in a backend
+    /// that only this proxy uses (SQLite).
+    public var ownerURI: String = ""
 
     public var key: Key { Key(user: self.user, contact: self.contactKey) }
 
@@ -54,7 +57,8 @@ public struct StoredBinding: Sendable, Equatable {
     public init(
         user: String, contactKey: String, aor: String, contact: String, expiresAt: WallClock, callID: String,
         cseq: UInt32, q: Double, transport: TransportKind, remoteIP: String, remotePort: Int, localIP: String,
-        localPort: Int, path: [String] = [], instance: String? = nil, regID: Int? = nil, owner: String
+        localPort: Int, path: [String] = [], instance: String? = nil, regID: Int? = nil, owner: String,
+        ownerURI: String = ""
     ) {
         self.user = user
         self.contactKey = contactKey
@@ -73,11 +77,14 @@ public struct StoredBinding: Sendable, Equatable {
         self.instance = instance
         self.regID = regID
         self.owner = owner
+        self.ownerURI = ownerURI
     }
 
     /// The stored form of a registrar binding. `now` and `wallNow` are the same instant on the two clocks; the
     /// expiry keeps the remaining time, not the monotonic value.
-    public init(_ binding: Binding, user: String, owner: String, now: NIODeadline, wallNow: WallClock) {
+    public init(
+        _ binding: Binding, user: String, owner: String, ownerURI: String = "", now: NIODeadline, wallNow: WallClock
+    ) {
         let remaining = (binding.expiresAt - now).nanoseconds / 1000
         self.init(
             user: user,
@@ -96,7 +103,8 @@ public struct StoredBinding: Sendable, Equatable {
             path: binding.path,
             instance: binding.contact.parameters["+sip.instance"],
             regID: binding.contact.parameters["reg-id"].flatMap { Int($0) },
-            owner: binding.owner ?? owner
+            owner: binding.owner ?? owner,
+            ownerURI: binding.owner == nil ? ownerURI : (binding.ownerURI ?? "")
         )
     }
 
@@ -124,7 +132,8 @@ public struct StoredBinding: Sendable, Equatable {
             source: Peer(transport: self.transport, remote: remote, local: local),
             q: self.q,
             path: self.path,
-            owner: self.owner == ownInstance ? nil : self.owner
+            owner: self.owner == ownInstance ? nil : self.owner,
+            ownerURI: self.owner == ownInstance || self.ownerURI.isEmpty ? nil : self.ownerURI
         )
     }
 }

@@ -1,0 +1,329 @@
+// PostgresBindingStore: the location backend several proxies share (issue 16 item 2), through PostgresNIO.
+//
+// Each proxy writes its own phones' bindings, as with SQLite, and reads the others' changes, so a user registered
+// through proxy A is found by proxy B, which then forwards the request to A (the row names A and its SIP URI).
+// Changes travel by a change counter rather than LISTEN/NOTIFY: every write takes the next value of one sequence,
+// a removal leaves a tombstone row (`deleted`), and each proxy asks every `pollInterval` for the rows of other
+// owners above the last value it saw. A poll rereads from the value seen one poll earlier: two proxies' writes can
+// commit out of sequence order (B's value 11 visible before A's 10), and rereading a row is harmless (the merge is
+// idempotent), missing one is not.
+//
+// PostgresNIO is async; the `BindingStore` calls are blocking and run on the persistence thread (never an event
+// loop), so each call runs its queries in a Task and waits for it there. One connection, opened lazily and again
+// after an error: a database that went away is found again on the next write or poll.
+
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// The location backend in a PostgreSQL database.
+///
+/// `@unchecked Sendable`: used only on the persistence thread (and before it starts).
+public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable {
+    public let instanceID: String
+    public let ownerURI: String
+    public let openingNotice: String? = nil
+    /// `postgresql://user@host:port/db`, without a password.
+    public let location: String
+
+    private let configuration: PostgresConnection.Configuration
+    private let logger: Logger
+    private var connection: PostgresConnection?
+    /// The highest change value seen, and the one seen a poll earlier (where the next poll starts).
+    private var seen: Int64 = 0
+    private var rereadFrom: Int64 = 0
+
+    /// Parses the URL; connects on first use (`load`), so a database that is down at start is not fatal.
+    public init(url: String, instanceID: String?, ownerURI: String, logger: Logger) throws(BindingStoreError) {
+        let parsed = try Self.parse(url)
+        self.configuration = parsed.configuration
+        self.location = parsed.location
+        // Without `--instance-id` the listener URI is unique among proxies sharing a database, and stable.
+        self.instanceID = instanceID.flatMap { $0.isEmpty ? nil : $0 } ?? ownerURI
+        self.ownerURI = ownerURI
+        self.logger = logger
+    }
+
+    // MARK: BindingStore
+
+    public func load(now: WallClock) throws(BindingStoreError) -> [StoredBinding] {
+        let (rows, version) = try self.run(.read) { connection, logger in
+            // Tombstones and rows lapsed for an hour are of no use to anyone.
+            try await connection.query(
+                "DELETE FROM sipproxy_binding WHERE expires_at < \(now.microseconds - 3_600_000_000)", logger: logger)
+            let top = try await connection.query("SELECT coalesce(max(version), 0)::bigint FROM sipproxy_binding", logger: logger)
+            var version: Int64 = 0
+            for try await row in top { version = try row.decode(Int64.self) }
+            let rows = try await connection.query(
+                "SELECT \(unescaped: Self.columns) FROM sipproxy_binding WHERE NOT deleted AND expires_at > \(now.microseconds)",
+                logger: logger
+            )
+            var result: [StoredBinding] = []
+            for try await row in rows {
+                if let (binding, _, _) = try Self.decode(row) { result.append(binding) }
+            }
+            return (result, version)
+        }
+        self.seen = version
+        self.rereadFrom = version
+        return rows
+    }
+
+    public func apply(_ changes: [BindingChange]) throws(BindingStoreError) {
+        guard !changes.isEmpty else { return }
+        let owner = self.instanceID
+        let ownerURI = self.ownerURI
+        _ = try self.run(.write) { connection, logger in
+            try await connection.withTransaction(logger: logger) { connection in
+                for change in changes {
+                    switch change {
+                    case .upsert(var b):
+                        b.owner = owner
+                        b.ownerURI = ownerURI
+                        try await connection.query(Self.upsert(b), logger: logger)
+                    case .remove(let key):
+                        // Only our own row: another proxy's phone that lapsed here is that proxy's to delete.
+                        try await connection.query(
+                            """
+                            UPDATE sipproxy_binding SET deleted = true, version = nextval('sipproxy_binding_version')
+                            WHERE user_key = \(key.user) AND contact_key = \(key.contact) AND owner = \(owner) AND NOT deleted
+                            """,
+                            logger: logger
+                        )
+                    }
+                }
+            }
+            return ((), Int64(0))
+        }
+    }
+
+    public func poll(now: WallClock) throws(BindingStoreError) -> [BindingChange] {
+        let from = self.rereadFrom
+        let owner = self.instanceID
+        let (changes, top) = try self.run(.read) { connection, logger in
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: Self.columns), deleted, version FROM sipproxy_binding
+                WHERE version > \(from) AND owner <> \(owner) ORDER BY version
+                """,
+                logger: logger
+            )
+            var changes: [BindingChange] = []
+            var top = from
+            for try await row in rows {
+                guard let (binding, deleted, version) = try Self.decode(row, withState: true) else { continue }
+                top = max(top, version)
+                changes.append(deleted || binding.expiresAt <= now ? .remove(binding.key) : .upsert(binding))
+            }
+            return (changes, top)
+        }
+        self.rereadFrom = self.seen
+        self.seen = max(self.seen, top)
+        return changes
+    }
+
+    public func close() {
+        guard let connection = self.connection else { return }
+        self.connection = nil
+        _ = try? Self.blocking { try await connection.close() }
+    }
+
+    // MARK: Queries
+
+    private static let columns = """
+        user_key, contact_key, aor, contact, expires_at, call_id, cseq, q, transport, remote_ip, remote_port, \
+        local_ip, local_port, path, instance, reg_id, owner, owner_uri
+        """
+
+    /// The table, created if absent. Two proxies starting together serialise on an advisory lock: concurrent
+    /// `CREATE ... IF NOT EXISTS` can still collide in PostgreSQL's catalog.
+    private static func createSchema(_ connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(1397313616)", logger: logger)  // "SIPP"
+            try await connection.query("CREATE SEQUENCE IF NOT EXISTS sipproxy_binding_version", logger: logger)
+            try await connection.query(
+                """
+                CREATE TABLE IF NOT EXISTS sipproxy_binding (
+                    user_key text NOT NULL,
+                    contact_key text NOT NULL,
+                    aor text NOT NULL,
+                    contact text NOT NULL,
+                    expires_at bigint NOT NULL,
+                    call_id text NOT NULL,
+                    cseq bigint NOT NULL,
+                    q double precision NOT NULL,
+                    transport text NOT NULL,
+                    remote_ip text NOT NULL,
+                    remote_port integer NOT NULL,
+                    local_ip text NOT NULL,
+                    local_port integer NOT NULL,
+                    path text NOT NULL,
+                    instance text,
+                    reg_id integer,
+                    owner text NOT NULL,
+                    owner_uri text NOT NULL,
+                    deleted boolean NOT NULL DEFAULT false,
+                    version bigint NOT NULL,
+                    PRIMARY KEY (user_key, contact_key)
+                )
+                """,
+                logger: logger
+            )
+            try await connection.query(
+                "CREATE INDEX IF NOT EXISTS sipproxy_binding_version_idx ON sipproxy_binding (version)", logger: logger)
+        }
+    }
+
+    static func upsert(_ b: StoredBinding) -> PostgresQuery {
+        let path = b.path.joined(separator: "\n")
+        let cseq = Int64(b.cseq)
+        let remotePort = Int32(clamping: b.remotePort)
+        let localPort = Int32(clamping: b.localPort)
+        let regID = b.regID.map { Int32(clamping: $0) }
+        return """
+            INSERT INTO sipproxy_binding (user_key, contact_key, aor, contact, expires_at, call_id, cseq, q, transport,
+                remote_ip, remote_port, local_ip, local_port, path, instance, reg_id, owner, owner_uri, deleted, version)
+            VALUES (\(b.user), \(b.contactKey), \(b.aor), \(b.contact), \(b.expiresAt.microseconds), \(b.callID),
+                \(cseq), \(b.q), \(b.transport.rawValue), \(b.remoteIP), \(remotePort), \(b.localIP), \(localPort),
+                \(path), \(b.instance), \(regID), \(b.owner), \(b.ownerURI), false, nextval('sipproxy_binding_version'))
+            ON CONFLICT (user_key, contact_key) DO UPDATE SET aor = EXCLUDED.aor, contact = EXCLUDED.contact,
+                expires_at = EXCLUDED.expires_at, call_id = EXCLUDED.call_id, cseq = EXCLUDED.cseq, q = EXCLUDED.q,
+                transport = EXCLUDED.transport, remote_ip = EXCLUDED.remote_ip, remote_port = EXCLUDED.remote_port,
+                local_ip = EXCLUDED.local_ip, local_port = EXCLUDED.local_port, path = EXCLUDED.path,
+                instance = EXCLUDED.instance, reg_id = EXCLUDED.reg_id, owner = EXCLUDED.owner,
+                owner_uri = EXCLUDED.owner_uri, deleted = false, version = EXCLUDED.version
+            """
+    }
+
+    /// A row as a stored binding (with its tombstone flag and change value when selected); nil for a row this
+    /// build cannot read (edited by hand), which is skipped rather than trusted.
+    static func decode(_ row: PostgresRow, withState: Bool = false) throws -> (StoredBinding, Bool, Int64)? {
+        let cells = PostgresRandomAccessRow(row)
+        func text(_ i: Int) throws -> String { try cells[i].decode(String.self) }
+        guard let transport = TransportKind(rawValue: try text(8)),
+            let cseq = UInt32(exactly: try cells[6].decode(Int64.self))
+        else { return nil }
+        let path = try text(13)
+        let binding = StoredBinding(
+            user: try text(0), contactKey: try text(1), aor: try text(2), contact: try text(3),
+            expiresAt: WallClock(microseconds: try cells[4].decode(Int64.self)), callID: try text(5), cseq: cseq,
+            q: try cells[7].decode(Double.self), transport: transport, remoteIP: try text(9),
+            remotePort: Int(try cells[10].decode(Int32.self)), localIP: try text(11),
+            localPort: Int(try cells[12].decode(Int32.self)),
+            path: path.isEmpty ? [] : path.split(separator: "\n").map(String.init),
+            instance: try cells[14].decode(String?.self), regID: try cells[15].decode(Int32?.self).map(Int.init),
+            owner: try text(16), ownerURI: try text(17)
+        )
+        guard withState else { return (binding, false, 0) }
+        return (binding, try cells[18].decode(Bool.self), try cells[19].decode(Int64.self))
+    }
+
+    // MARK: Connection
+
+    /// Runs `body` on the connection (opening it first), waiting for it on this thread; any failure closes the
+    /// connection, so the next call opens a new one.
+    private func run<T: Sendable>(
+        _ kind: BindingStoreError.Kind,
+        _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> (T, Int64)
+    ) throws(BindingStoreError) -> (T, Int64) {
+        do {
+            let connection = try self.connect()
+            let logger = self.logger
+            return try Self.blocking { try await body(connection, logger) }
+        } catch {
+            if let connection = self.connection {
+                self.connection = nil
+                _ = try? Self.blocking { try await connection.close() }
+            }
+            let what = kind == .write ? "cannot write to" : "cannot read"
+            throw BindingStoreError(kind, "\(what) \(self.location): \(Self.describe(error))")
+        }
+    }
+
+    private func connect() throws -> PostgresConnection {
+        if let connection = self.connection, !connection.isClosed { return connection }
+        let configuration = self.configuration
+        let logger = self.logger
+        // Each new connection makes sure of the schema: a database that was down at start, or recreated, is set
+        // up when it comes back.
+        let connection = try Self.blocking {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+            do {
+                try await Self.createSchema(connection, logger: logger)
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            return connection
+        }
+        self.connection = connection
+        return connection
+    }
+
+    /// Waits on this (non-event-loop) thread for an async operation.
+    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+        let box = ResultBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do {
+                box.result = .success(try await body())
+            } catch {
+                box.result = .failure(error)
+            }
+            done.signal()
+        }
+        done.wait()
+        return try box.result!.get()
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] { return message }
+            if let underlying = error.underlying { return "\(error.code): \(underlying)" }
+            return "\(error.code)"
+        }
+        if let error = error as? PostgresTransactionError {
+            return describe(error.beginError ?? error.closureError ?? error.commitError ?? error.rollbackError ?? error)
+        }
+        return "\(error)"
+    }
+
+    // MARK: URL
+
+    /// The URL's location without its password, or the error a bad URL gets (for the command line).
+    @discardableResult
+    public static func validate(_ url: String) throws(BindingStoreError) -> String {
+        try self.parse(url).location
+    }
+
+    /// `postgresql://user[:password]@host[:port]/database` (or `postgres://`); trust or password auth, no TLS.
+    static func parse(_ url: String) throws(BindingStoreError) -> (configuration: PostgresConnection.Configuration, location: String) {
+        guard let components = URLComponents(string: url),
+            components.scheme == "postgresql" || components.scheme == "postgres",
+            let host = components.host, !host.isEmpty,
+            let user = components.user, !user.isEmpty
+        else {
+            throw BindingStoreError(.open, "invalid PostgreSQL URL '\(url)': expected postgresql://user@host[:port]/database")
+        }
+        let database = String(components.path.drop { $0 == "/" })
+        let port = components.port ?? 5432
+        guard (1...65535).contains(port) else {
+            throw BindingStoreError(.open, "invalid PostgreSQL URL '\(url)': port \(port) is out of range")
+        }
+        var configuration = PostgresConnection.Configuration(
+            host: host, port: port, username: user, password: components.password,
+            database: database.isEmpty ? user : database, tls: .disable
+        )
+        // A database that does not answer must not hold the writer for long: its changes wait in the queue.
+        configuration.options.connectTimeout = .seconds(3)
+        let location = "postgresql://\(user)@\(host):\(port)/\(database.isEmpty ? user : database)"
+        return (configuration, location)
+    }
+}
+
+/// The result of an async operation a thread waits for; the semaphore orders the write before the read.
+private final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
+}
