@@ -30,7 +30,8 @@ struct ConferenceTests {
         let rooms = (try? ControlCoding.decode([ConferenceInfo].self, from: call.conferenceJSON.trimmingCharacters(in: .whitespacesAndNewlines))) ?? []
         check(rooms.first?.room == ConferenceCall.room && Set(rooms.first?.participants.map(\.user) ?? []) == ["alice", "bob", "carol"],
               "sipctl conference list --json shows the room and its three participants\n\(call.conferenceJSON)")
-        check(rooms.first?.participants.allSatisfy { $0.packetsIn > 50 && $0.packetsOut > 50 } == true, "\(call.conferenceJSON)")
+        // Media flows both ways for every participant (a phone on a loaded machine may have sent only a second's worth).
+        check(rooms.first?.participants.allSatisfy { $0.packetsIn > 20 && $0.packetsOut > 20 } == true, "\(call.conferenceJSON)")
         check(rooms.first?.participants.map(\.codec).sorted() == ["G722", "PCMU", "opus"], "bob speaks G.722, carol Opus\n\(call.conferenceJSON)")
         check(call.conferenceText.contains("room 800: 3 participant(s)"), "\(call.conferenceText)")
         check(call.conferenceAfter.trimmingCharacters(in: .whitespacesAndNewlines) == "[]", "the room ends with its last participant\n\(call.conferenceAfter)")

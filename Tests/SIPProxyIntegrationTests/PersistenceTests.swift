@@ -38,8 +38,10 @@ struct PersistenceTests {
             // 200/s: the test is about what survives a restart, not about load (CI runs suites side by side).
             extraArguments: ["-inf", csv.path, "-r", "200", "-rp", "1000", "-l", "200"]
         )
-        #expect(reg.passed, "\(bed.diagnostics(reg))")
-        #expect(try await Self.registrations(bed).count == Self.users, "\(bed.proxy.logTail(20))")
+        // What matters is that every user is registered: a REGISTER that SIPp gave up on while a loaded machine was
+        // slow, then retransmitted through, still counts. The SIPp log is shown when some are missing.
+        let registered = try await Self.registrations(bed).count
+        #expect(registered == Self.users, "\(registered) registered\n\(bed.proxy.logTail(20))\n\(bed.diagnostics(reg))")
 
         // Written behind within about a second: wait (bounded) until the status says every change is written.
         var written: RegistrationPersistence.Status?
