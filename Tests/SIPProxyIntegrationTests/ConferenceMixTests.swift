@@ -139,21 +139,29 @@ struct ConferenceMixTests {
 
     static let frequencies: [Double] = [400, 800, 1300, 1800, 440]
 
-    /// Sends and receives for `seconds` on a 20 ms clock; returns what each talker heard after the first `settle`
-    /// seconds (jitter buffers refill, chimes fade).
+    /// Sends and receives on a 20 ms clock: first until every talker hears the room (at least `settle` seconds, and
+    /// until each has 0.4 s of audio back, at most 10 s more: a loaded machine may take a while to latch and fill
+    /// the jitter buffers), then for `seconds`; returns what each talker heard in that window.
     static func talk(_ talkers: [Talker], seconds: Double, settle: Double = 0.4) throws -> [String: ToneReport] {
-        let start = Date()
+        var start = Date()
         var ticks = 0
-        var discarded = false
-        while Date().timeIntervalSince(start) < seconds {
+        var measuring = false
+        while true {
             for talker in talkers { try talker.sendFrame() }
             ticks += 1
             let next = start.addingTimeInterval(Double(ticks) * 0.02)
             if next > Date() { Thread.sleep(until: next) }
             for talker in talkers { talker.drain() }
-            if !discarded, Date().timeIntervalSince(start) >= settle {
+            let elapsed = Date().timeIntervalSince(start)
+            if measuring {
+                if elapsed >= seconds { break }
+            } else if elapsed >= settle,
+                talkers.allSatisfy({ !$0.talking || $0.heard.count >= 3200 }) || elapsed >= settle + 10
+            {
                 for talker in talkers { _ = talker.take() }
-                discarded = true
+                measuring = true
+                start = Date()
+                ticks = 0
             }
         }
         var out: [String: ToneReport] = [:]
