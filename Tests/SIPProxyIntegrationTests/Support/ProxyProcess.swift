@@ -61,7 +61,7 @@ final class ProxyProcess {
         proxy.process.executableURL = URL(fileURLWithPath: wrapper.first ?? binary)
         proxy.process.arguments = Array(wrapper.dropFirst()) + (wrapper.isEmpty ? [] : [binary])
             + ["serve", "--listen", "\(ip):\(port)", "--log-level", logLevel] + Self.workerArguments(extraArguments)
-            + Self.overloadArguments(extraArguments)
+            + Self.overloadArguments(extraArguments) + Self.dnsArguments(extraArguments)
             + extraArguments
         proxy.process.currentDirectoryURL = dir
         proxy.process.standardInput = FileHandle.nullDevice
@@ -175,6 +175,12 @@ extension ProxyProcess {
     /// The suite runs dozens of proxies, SIPp and tshark at once on two cores: a proxy can wait a few hundred
     /// milliseconds for a core with datagrams queued, which the default overload control (200 ms) would answer
     /// with 503s that fail unrelated tests. A second of backlog still sheds; the overload test sets its own.
+    /// Tests stay on loopback: a proxy with no name server of the test's own asks a dead loopback port rather than
+    /// the machine's resolv.conf servers (a call to a domain name would otherwise send DNS queries off the machine).
+    static func dnsArguments(_ extra: [String]) -> [String] {
+        extra.contains("--dns") || extra.contains("--config") ? [] : ["--dns", "127.0.0.1:9"]
+    }
+
     static func overloadArguments(_ extra: [String]) -> [String] {
         extra.contains("--overload-delay") ? [] : ["--overload-delay", "1000"]
     }
