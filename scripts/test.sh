@@ -6,6 +6,10 @@
 # the fuzzing. The fuzz summary comes after swift test's own summary; the exit status covers both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Swift Testing runs every test of a process at once unless told otherwise: on a 2-core machine that is a dozen
+# baresip phones, SIPp instances, PostgreSQL and a headless browser together, and the media tests judge audio that
+# a starved phone never sent. Three at a time keeps the suite fast and what it measures meaningful.
+export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-3}"
 scripts/setup.sh
 swift build --build-tests
 test_status=0
