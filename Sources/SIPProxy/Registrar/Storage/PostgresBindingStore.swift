@@ -262,8 +262,8 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
         return connection
     }
 
-    /// Waits on this (non-event-loop) thread for an async operation.
-    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    /// Waits on this (non-event-loop) thread for an async operation. Also used by the journal's database copy.
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
         Task {
