@@ -119,9 +119,9 @@ struct SharedJournalTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jdb-bad-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let serve = try await sipctl(["serve", "--listen", "127.0.0.51:0", "--journal-db", "mysql://x@y/z"], cwd: dir)
+        let serve = try await sipctl(["serve", "--listen", "127.0.0.51:5999", "--journal-db", "mysql://x@y/z"], cwd: dir)
         #expect(!serve.succeeded && serve.stderr.contains("--journal-db"), "\(serve)")
-        let both = try await sipctl(["serve", "--listen", "127.0.0.51:0", "--no-journal", "--journal-db",
+        let both = try await sipctl(["serve", "--listen", "127.0.0.51:5999", "--no-journal", "--journal-db",
                                      "postgresql://sip@127.0.0.59:1/sip"], cwd: dir)
         #expect(!both.succeeded && both.stderr.contains("--no-journal"), "\(both)")
         let calls = try await sipctl(["calls", "--journal-db", "postgres://nobody"], cwd: dir)

@@ -165,6 +165,12 @@ final class LogLines: Sendable {
         #expect((try? PostgresCallStore.validate("postgresql://sip@127.0.0.1/sip")) == "postgresql://sip@127.0.0.1:5432/sip")
     }
 
+    @Test func aRefusedConnectionIsSaidInOneShortPhrase() {
+        let nio = "Connection errors: SingleConnectionFailure(target: [IPv4]127.0.0.59/127.0.0.59:1, error: connection reset (error set): Connection refused) (errno: 111))"
+        #expect(PostgresBindingStore.systemReason(in: nio) == "connection refused")
+        #expect(PostgresBindingStore.systemReason(in: "timeout") == nil)
+    }
+
     @Test func theProxyColumnAppearsWhenMoreThanOneProxyWrote() throws {
         var a = Self.record(1)
         a.instance = "proxy-a"

@@ -281,6 +281,12 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
     static func describe(_ error: any Error) -> String {
         if let error = error as? PSQLError {
             if let message = error.serverInfo?[.message] { return message }
+            if error.code == .connectionError, let underlying = error.underlying,
+                let reason = Self.systemReason(in: "\(underlying)")
+            {
+                // NIO's connection error lists every address tried; the system's reason is what a user needs.
+                return "cannot connect: \(reason)"
+            }
             if let underlying = error.underlying { return "\(error.code): \(underlying)" }
             return "\(error.code)"
         }
@@ -288,6 +294,14 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
             return describe(error.beginError ?? error.closureError ?? error.commitError ?? error.rollbackError ?? error)
         }
         return "\(error)"
+    }
+
+    /// `Connection refused` from the last `(errno: 111)` in a NIO error's description, if there is one.
+    static func systemReason(in text: String) -> String? {
+        guard let range = text.range(of: "(errno: ", options: .backwards),
+            let number = Int32(text[range.upperBound...].prefix { $0.isNumber })
+        else { return nil }
+        return String(cString: strerror(number)).lowercased()
     }
 
     // MARK: URL
