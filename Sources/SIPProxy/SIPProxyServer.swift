@@ -216,7 +216,10 @@ public final class SIPProxyServer: Service, Sendable {
         do {
             let store = try storage.makeStore(
                 instanceID: self.configuration.instanceID, ownerURI: self.ownURI, logger: self.logger)
-            return RegistrationPersistence(store: store, logger: self.logger)
+            // A shared store is written sooner than a file (200 ms, not 1 s): with change notices, that delay is
+            // most of the time a registration takes to reach the other proxies (issue 16: well within a second).
+            let delay: TimeAmount = store is any SharedBindingStore ? .milliseconds(200) : .seconds(1)
+            return RegistrationPersistence(store: store, delay: delay, logger: self.logger)
         } catch {
             self.logger.error("registrations: \(error.message); keeping them in memory only")
             return nil

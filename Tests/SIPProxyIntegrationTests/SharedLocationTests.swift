@@ -15,11 +15,12 @@ struct SharedLocationTests {
     }
 
     /// Waits (bounded) until `bed`'s proxy lists `user`.
-    static func waitForBinding(_ user: String, in bed: TestBed, timeout: Duration = .seconds(5)) async throws -> Bool {
+    static func waitForBinding(_ user: String, in bed: TestBed, timeout: Duration = .seconds(5),
+                               poll: Duration = .milliseconds(100)) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await Self.registrations(bed).contains(where: { $0.user == user }) { return true }
-            try await Task.sleep(for: .milliseconds(100))
+            try await Task.sleep(for: poll)
         }
         return false
     }
@@ -42,9 +43,22 @@ struct SharedLocationTests {
         let rows = try await pg.query("SELECT user_key, owner, owner_uri FROM sipproxy_binding WHERE NOT deleted ORDER BY user_key")
         #expect(rows.contains("bob|proxy-a|sip:\(a.proxy.hostPort)"), "\(rows)")
 
+        // A listens for B's change notices (LISTEN/NOTIFY): alice, registered through B, is in A's store well
+        // within a second of her 200 OK (B writes within 200 ms, A reads on the notice), not at A's next poll.
+        var status = ""
+        let listening = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < listening {
+            status = try await sipctl(["status"], cwd: a.directory).stdout
+            if status.contains("changes by notice") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(status.contains("changes by notice"), "\(status)")
         let alice = Phone("alice", ip: "127.0.0.14")
         try await b.register(alice, expires: 600)
-        #expect(try await Self.waitForBinding("alice", in: a), "A never saw alice\n\(a.proxy.logTail(30))")
+        let registered = ContinuousClock.now
+        #expect(try await Self.waitForBinding("alice", in: a, poll: .milliseconds(20)), "A never saw alice\n\(a.proxy.logTail(30))")
+        let delay = ContinuousClock.now - registered
+        #expect(delay < .milliseconds(1000), "alice reached A after \(delay)")
 
         let uas = try await a.startUAS("uas-answer.xml", as: bob)
         let call = try await b.run("uac-call-bye.xml", as: alice, service: "bob")

@@ -2,21 +2,26 @@
 //
 // Each proxy writes its own phones' bindings, as with SQLite, and reads the others' changes, so a user registered
 // through proxy A is found by proxy B, which then forwards the request to A (the row names A and its SIP URI).
-// Changes travel by a change counter rather than LISTEN/NOTIFY: every write takes the next value of one sequence,
-// a removal leaves a tombstone row (`deleted`), and each proxy asks every `pollInterval` for the rows of other
-// owners above the last value it saw. A poll rereads from the value seen one poll earlier: two proxies' writes can
-// commit out of sequence order (B's value 11 visible before A's 10), and rereading a row is harmless (the merge is
-// idempotent), missing one is not.
+// Changes travel by a change counter: every write takes the next value of one sequence, a removal leaves a
+// tombstone row (`deleted`), and each proxy asks for the rows of other owners above the last value it saw. It asks
+// when told to: every write transaction also sends `NOTIFY sipproxy_binding` (delivered at commit) with its
+// owner, and each proxy LISTENs on a second connection, so a change reaches the others within milliseconds of its
+// commit. Polling remains the fallback: every `pollInterval` while the LISTEN connection is down (a database that
+// restarted), rarely while it is up (a notice is never the only way a change arrives). A poll rereads from the
+// value seen one poll earlier: two proxies' writes can commit out of sequence order (B's value 11 visible before
+// A's 10), and rereading a row is harmless (the merge is idempotent), missing one is not.
 //
 // PostgresNIO is async; the `BindingStore` calls are blocking and run on the persistence thread (never an event
-// loop), so each call runs its queries in a Task and waits for it there. One connection, opened lazily and again
-// after an error: a database that went away is found again on the next write or poll.
+// loop), so each call runs its queries in a Task and waits for it there. One connection for them, opened lazily and
+// again after an error: a database that went away is found again on the next write or poll. The LISTEN connection
+// lives in a Task of its own, reconnecting every second while the database is away.
 
 import Dispatch
 import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// The location backend in a PostgreSQL database.
 ///
@@ -34,6 +39,11 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
     /// The highest change value seen, and the one seen a poll earlier (where the next poll starts).
     private var seen: Int64 = 0
     private var rereadFrom: Int64 = 0
+    /// The LISTEN side: its task and connection (to end them at `close`), and whether notices arrive now.
+    private let listener = Mutex<(task: Task<Void, Never>?, connection: PostgresConnection?)>((nil, nil))
+    private let listening = Atomic<Bool>(false)
+    /// The notification channel; the payload is the writer's instance id (a proxy ignores its own notices).
+    static let channel = "sipproxy_binding"
 
     /// Parses the URL; connects on first use (`load`), so a database that is down at start is not fatal.
     public init(url: String, instanceID: String?, ownerURI: String, logger: Logger) throws(BindingStoreError) {
@@ -94,9 +104,49 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
                         )
                     }
                 }
+                // Delivered to the listeners when the transaction commits, never for a rolled-back batch.
+                try await connection.query("SELECT pg_notify(\(Self.channel), \(owner))", logger: logger)
             }
             return ((), Int64(0))
         }
+    }
+
+    public var isListening: Bool { self.listening.load(ordering: .acquiring) }
+
+    public func startListening(_ changed: @escaping @Sendable () -> Void) {
+        let configuration = self.configuration
+        let logger = self.logger
+        let own = self.instanceID
+        let task = Task { [self] in
+            while !Task.isCancelled {
+                do {
+                    let connection = try await PostgresConnection.connect(
+                        configuration: configuration, id: 4, logger: logger)
+                    self.listener.withLock { $0.connection = connection }
+                    if Task.isCancelled {
+                        try? await connection.close()
+                        break
+                    }
+                    do {
+                        try await connection.listen(on: Self.channel) { notices in
+                            self.listening.store(true, ordering: .releasing)
+                            changed()  // what was committed while nobody listened
+                            for try await notice in notices where notice.payload != own { changed() }
+                        }
+                    } catch {
+                        // The connection ended (the database stopped, or `close`): reconnect below.
+                    }
+                    self.listening.store(false, ordering: .releasing)
+                    self.listener.withLock { $0.connection = nil }
+                    try? await connection.close()
+                } catch {
+                    // The database is not there (yet): polling covers it, retried below.
+                }
+                self.listening.store(false, ordering: .releasing)
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        self.listener.withLock { $0.task = task }
     }
 
     public func poll(now: WallClock) throws(BindingStoreError) -> [BindingChange] {
@@ -125,6 +175,12 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
     }
 
     public func close() {
+        let (task, listenConnection) = self.listener.withLock { state in
+            defer { state = (nil, nil) }
+            return (state.task, state.connection)
+        }
+        task?.cancel()
+        if let listenConnection { _ = try? Self.blocking { try await listenConnection.close() } }
         guard let connection = self.connection else { return }
         self.connection = nil
         _ = try? Self.blocking { try await connection.close() }
