@@ -185,7 +185,8 @@ public final class SIPProxyServer: Service, Sendable {
                     startedAt: .now(),
                     phraseReloader: reloader,
                     recorder: recorder,
-                    traceDefaults: self.configuration.traceDefaults
+                    traceDefaults: self.configuration.traceDefaults,
+                    journalDatabase: journalDatabase
                 ),
                 logger: self.logger
             )

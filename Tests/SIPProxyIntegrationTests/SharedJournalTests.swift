@@ -98,6 +98,11 @@ struct SharedJournalTests {
             readText(b.proxy.stderrURL).contains("call journal: cannot write")
         }
         #expect(outageLogged, "\(logs())")
+        // sipctl status says so, with the call waiting.
+        let during = try await sipctl(["status"], cwd: b.directory).stdout
+        let copyLine = during.split(separator: "\n").first { $0.hasPrefix("journal db:") }.map(String.init) ?? during
+        #expect(copyLine.contains("as proxy-b") && copyLine.contains("1 pending") && copyLine.contains("UNREACHABLE"),
+                "\(during)")
         #expect(readText(b.directory.appendingPathComponent("calls.jsonl")).split(separator: "\n").count == 2)
         try await Task.sleep(for: .seconds(2))  // a few retries fail meanwhile: still one log line
 
@@ -109,6 +114,8 @@ struct SharedJournalTests {
         let errors = logB.split(separator: "\n").filter { $0.contains("call journal: cannot write") }
         #expect(errors.count == 1, "\(errors)")
         #expect(logB.contains("reachable again"), "\(logs())")
+        let after = try await sipctl(["status"], cwd: b.directory).stdout
+        #expect(after.contains("journal db: \(pg.url) as proxy-b, 2 calls written, 0 pending"), "\(after)")
         // Nothing twice, whatever was retried.
         let count = try await pg.query("SELECT count(*), count(DISTINCT (instance, call_id)) FROM sipproxy_call")
         #expect(count.trimmingCharacters(in: .whitespacesAndNewlines) == "3|3", "\(count)")

@@ -76,6 +76,19 @@ struct SharedLocationTests {
         #expect(!call.receivedResponses(200).isEmpty, "alice got 200 OK\n\(b.diagnostics(call))")
         // A forwarded B's request: no relay refusal in A's log.
         #expect(!readText(a.proxy.stderrURL).contains("relay refused"), "\(a.proxy.logTail(30))")
+
+        // Bob unregisters through A: his row becomes a tombstone and B forgets him too.
+        let removed = try await a.run("register-remove.xml", as: bob)
+        #expect(removed.passed, "\(a.diagnostics(removed))")
+        var gone = false
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline && !gone {
+            gone = try await !Self.registrations(b).contains(where: { $0.user == "bob" })
+            if !gone { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(gone, "B still lists bob\n\(b.proxy.logTail(30))")
+        let tombstone = try await pg.query("SELECT deleted FROM sipproxy_binding WHERE user_key = 'bob'")
+        #expect(tombstone.trimmingCharacters(in: .whitespacesAndNewlines) == "t", "\(tombstone)")
     }
 
     @Test("the database stops: calls go on from memory, one log line; it returns: a new phone reaches B again")

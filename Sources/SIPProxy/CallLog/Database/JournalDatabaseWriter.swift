@@ -17,7 +17,7 @@ import Synchronization
 /// The write-behind copy of the call journal in a database (`--journal-db`).
 public final class JournalDatabaseWriter: Sendable {
     /// What the writer has done, for logs and tests.
-    public struct Status: Sendable, Equatable {
+    public struct Status: Codable, Sendable, Equatable {
         public var location: String
         public var instance: String
         /// Records queued, not yet written.
@@ -191,5 +191,18 @@ public final class JournalDatabaseWriter: Sendable {
         if first {
             self.logger.error("call journal: \(error.description); \(pending) call(s) kept queued, retrying")
         }
+    }
+}
+
+extension JournalDatabaseWriter.Status {
+    /// One line for `sipctl status`: where, as whom, how the copy goes.
+    public func summary(now: WallClock) -> String {
+        var line = "\(self.location) as \(self.instance), \(self.written) calls written, \(self.pending) pending"
+        if self.dropped > 0 { line += ", \(self.dropped) dropped (backlog full)" }
+        if let since = self.unreachableSince {
+            line += "; UNREACHABLE for \(String(format: "%.0f", max(0, now.seconds(since: since)))) s, calls queued"
+            if let error = self.lastError { line += " (\(error))" }
+        }
+        return line
     }
 }

@@ -87,22 +87,28 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
         let ownerURI = self.ownerURI
         _ = try self.run(.write) { connection, logger in
             try await connection.withTransaction(logger: logger) { connection in
+                // One statement per chunk of rows, not one round trip per binding: at thousands of REGISTER/s the
+                // round trips, not PostgreSQL, were the limit (the batch's keys are unique, so one statement never
+                // touches a row twice).
+                var removals: [StoredBinding.Key] = []
+                var upserts: [StoredBinding] = []
                 for change in changes {
                     switch change {
                     case .upsert(var b):
                         b.owner = owner
                         b.ownerURI = ownerURI
-                        try await connection.query(Self.upsert(b), logger: logger)
+                        upserts.append(b)
                     case .remove(let key):
-                        // Only our own row: another proxy's phone that lapsed here is that proxy's to delete.
-                        try await connection.query(
-                            """
-                            UPDATE sipproxy_binding SET deleted = true, version = nextval('sipproxy_binding_version')
-                            WHERE user_key = \(key.user) AND contact_key = \(key.contact) AND owner = \(owner) AND NOT deleted
-                            """,
-                            logger: logger
-                        )
+                        removals.append(key)
                     }
+                }
+                for start in stride(from: 0, to: removals.count, by: Self.chunk) {
+                    let chunk = removals[start..<min(removals.count, start + Self.chunk)]
+                    try await connection.query(Self.remove(Array(chunk), owner: owner), logger: logger)
+                }
+                for start in stride(from: 0, to: upserts.count, by: Self.chunk) {
+                    let chunk = upserts[start..<min(upserts.count, start + Self.chunk)]
+                    try await connection.query(Self.upsert(Array(chunk)), logger: logger)
                 }
                 // Delivered to the listeners when the transaction commits, never for a rolled-back batch.
                 try await connection.query("SELECT pg_notify(\(Self.channel), \(owner))", logger: logger)
@@ -232,24 +238,58 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
         }
     }
 
-    static func upsert(_ b: StoredBinding) -> PostgresQuery {
-        let path = b.path.joined(separator: "\n")
-        let cseq = Int64(b.cseq)
-        let remotePort = Int32(clamping: b.remotePort)
-        let localPort = Int32(clamping: b.localPort)
-        let regID = b.regID.map { Int32(clamping: $0) }
+    /// Rows per statement.
+    static let chunk = 1000
+
+    /// Upserts bindings in one statement: a column per array parameter, `unnest` turns them back into rows. Arrays
+    /// cannot hold NULL through PostgresNIO, so an absent `instance` travels as "" and an absent `reg_id` as -1.
+    static func upsert(_ bindings: [StoredBinding]) -> PostgresQuery {
+        let users = bindings.map(\.user)
+        let contactKeys = bindings.map(\.contactKey)
+        let aors = bindings.map(\.aor)
+        let contacts = bindings.map(\.contact)
+        let expires = bindings.map(\.expiresAt.microseconds)
+        let callIDs = bindings.map(\.callID)
+        let cseqs = bindings.map { Int64($0.cseq) }
+        let qs = bindings.map(\.q)
+        let transports = bindings.map(\.transport.rawValue)
+        let remoteIPs = bindings.map(\.remoteIP)
+        let remotePorts = bindings.map { Int32(clamping: $0.remotePort) }
+        let localIPs = bindings.map(\.localIP)
+        let localPorts = bindings.map { Int32(clamping: $0.localPort) }
+        let paths = bindings.map { $0.path.joined(separator: "\n") }
+        let instances = bindings.map { $0.instance ?? "" }
+        let regIDs = bindings.map { $0.regID.map { Int32(clamping: $0) } ?? -1 }
+        let owners = bindings.map(\.owner)
+        let ownerURIs = bindings.map(\.ownerURI)
         return """
             INSERT INTO sipproxy_binding (user_key, contact_key, aor, contact, expires_at, call_id, cseq, q, transport,
                 remote_ip, remote_port, local_ip, local_port, path, instance, reg_id, owner, owner_uri, deleted, version)
-            VALUES (\(b.user), \(b.contactKey), \(b.aor), \(b.contact), \(b.expiresAt.microseconds), \(b.callID),
-                \(cseq), \(b.q), \(b.transport.rawValue), \(b.remoteIP), \(remotePort), \(b.localIP), \(localPort),
-                \(path), \(b.instance), \(regID), \(b.owner), \(b.ownerURI), false, nextval('sipproxy_binding_version'))
+            SELECT u, ck, a, c, e, ci, cs, q, t, ri, rp, li, lp, p, NULLIF(i, ''), NULLIF(r, -1), o, ou, false,
+                nextval('sipproxy_binding_version')
+            FROM unnest(\(users)::text[], \(contactKeys)::text[], \(aors)::text[], \(contacts)::text[],
+                \(expires)::bigint[], \(callIDs)::text[], \(cseqs)::bigint[], \(qs)::float8[], \(transports)::text[],
+                \(remoteIPs)::text[], \(remotePorts)::int[], \(localIPs)::text[], \(localPorts)::int[], \(paths)::text[],
+                \(instances)::text[], \(regIDs)::int[], \(owners)::text[], \(ownerURIs)::text[])
+                AS b(u, ck, a, c, e, ci, cs, q, t, ri, rp, li, lp, p, i, r, o, ou)
             ON CONFLICT (user_key, contact_key) DO UPDATE SET aor = EXCLUDED.aor, contact = EXCLUDED.contact,
                 expires_at = EXCLUDED.expires_at, call_id = EXCLUDED.call_id, cseq = EXCLUDED.cseq, q = EXCLUDED.q,
                 transport = EXCLUDED.transport, remote_ip = EXCLUDED.remote_ip, remote_port = EXCLUDED.remote_port,
                 local_ip = EXCLUDED.local_ip, local_port = EXCLUDED.local_port, path = EXCLUDED.path,
                 instance = EXCLUDED.instance, reg_id = EXCLUDED.reg_id, owner = EXCLUDED.owner,
                 owner_uri = EXCLUDED.owner_uri, deleted = false, version = EXCLUDED.version
+            """
+    }
+
+    /// Marks our own rows among `keys` deleted (tombstones), in one statement. Only our own: another proxy's phone
+    /// that lapsed here is that proxy's to delete.
+    static func remove(_ keys: [StoredBinding.Key], owner: String) -> PostgresQuery {
+        let users = keys.map(\.user)
+        let contacts = keys.map(\.contact)
+        return """
+            UPDATE sipproxy_binding SET deleted = true, version = nextval('sipproxy_binding_version')
+            WHERE (user_key, contact_key) IN (SELECT * FROM unnest(\(users)::text[], \(contacts)::text[]))
+                AND owner = \(owner) AND NOT deleted
             """
     }
 
