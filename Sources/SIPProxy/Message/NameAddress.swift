@@ -61,8 +61,7 @@ public struct NameAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses one value (not a comma list).
     public static func parse<S: StringProtocol>(_ text: S) -> NameAddress? {
-        let s = Substring(text).trimmingSIPWhitespace()
-        var rest = Substring(s)
+        var rest = Substring(text).trimmingSIPWhitespaceSubstring()
         guard !rest.isEmpty else { return nil }
         var displayName: String?
         // Delimiters are looked up as scalars: a combining mark after `"` or `<` would merge with it into one
@@ -128,10 +127,14 @@ public struct NameAddress: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension Substring {
+    /// Trims SP and HTAB from both ends, by bytes: asking for `first` and `last` Characters would run grapheme
+    /// breaking on every header value (issue 12 profile).
     func trimmingSIPWhitespaceSubstring() -> Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return s
+        let u = self.utf8
+        var start = u.startIndex
+        var end = u.endIndex
+        while start != end, u[start] == 32 || u[start] == 9 { start = u.index(after: start) }
+        while end != start, u[u.index(before: end)] == 32 || u[u.index(before: end)] == 9 { end = u.index(before: end) }
+        return self[start..<end]
     }
 }

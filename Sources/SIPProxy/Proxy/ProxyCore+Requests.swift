@@ -351,7 +351,7 @@ extension ProxyCore {
         hash.combine(incoming.topVia?.branch ?? "")
         hash.combine(incoming.callID)
         hash.combine(target.uri.serialized)
-        request.headers.prepend("Via", self.via(destination, branch: "\(Via.magicCookie)-sa\(String(hash.value, radix: 36))"))
+        request.prependVia(self.via(destination, branch: "\(Via.magicCookie)-sa\(String(hash.value, radix: 36))"))
         let message = SIPMessage.request(request)
         self.logSent(message, to: destination)
         self.transport.send(message.serialize(), to: destination)
