@@ -1,6 +1,31 @@
 // SIPGrammar: character classes and small scanners of RFC 3261 §25.1, shared by the header grammars.
 
 enum SIPGrammar {
+    /// Whether `needle`'s bytes occur in `haystack` (a plain scan of the UTF-8 storage: both are header-sized). The proxy looks for its own
+    /// markers in Via branches on every message; Foundation's `contains` bridges to NSString and the generic
+    /// collection search is slower still.
+    static func containsBytes(_ haystack: String, _ needle: String) -> Bool {
+        guard !needle.isEmpty else { return true }
+        var haystack = haystack
+        var needle = needle
+        return haystack.withUTF8 { h in
+            needle.withUTF8 { n in
+                guard n.count <= h.count else { return false }
+                let first = n[0]
+                var i = 0
+                while i <= h.count - n.count {
+                    if h[i] == first {
+                        var j = 1
+                        while j < n.count, h[i + j] == n[j] { j += 1 }
+                        if j == n.count { return true }
+                    }
+                    i += 1
+                }
+                return false
+            }
+        }
+    }
+
     /// token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")  (RFC 3261 §25.1)
     static func isTokenChar(_ c: UInt8) -> Bool {
         switch c {

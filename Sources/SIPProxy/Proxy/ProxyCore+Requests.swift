@@ -492,7 +492,7 @@ extension ProxyCore {
         let marker = "\(Via.magicCookie)-sp\(String(loopHash, radix: 36))-"
         // Only Via lines carrying the marker are parsed: on almost every request there is none.
         return request.headers.lines("via").contains { line in
-            line.utf8.firstRange(of: marker.utf8) != nil
+            SIPGrammar.containsBytes(line, marker)
                 && SIPHeaders.splitCommaList(line).contains { value in
                     guard let via = Via.parse(value) else { return false }
                     return (via.branch?.hasPrefix(marker) ?? false) && self.isLocal(via)
