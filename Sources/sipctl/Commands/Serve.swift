@@ -437,7 +437,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// Reads the YAML file through swift-configuration. Keys: `listen` (list), `domains` (list), `advertise`,
-    /// `log_level`, `phrases` (en, sk or a phrase file), `registrations` (file or memory), `instance_id`, `trace.*`, `trace_group`, `registrar.min_expires`,
+    /// `log_level`, `phrases` (en, sk or a phrase file), `registrations` (file or memory), `instance_id`, `location`,
+    /// `journal`, `journal_db` (PostgreSQL URL), `trace.*`, `trace_group`, `registrar.min_expires`,
     /// `registrar.max_expires`, `registrar.default_expires`, `follow_redirects`,
     /// `forwarding_state`, `forwarding_hop_limit`, `forwarding` (user -> always/busy/no_answer/no_answer_after/unavailable).
     static func apply(file path: String, to settings: inout ProxyConfiguration, level: inout Logger.Level)
