@@ -42,6 +42,8 @@ struct SIPMessageCore {
     var from: NameAddress
     var to: NameAddress
     var topVia: Via
+    /// A request's Contact values, parsed while validating them (not `*`); empty for a response.
+    var contacts: [NameAddress] = []
 
     /// Checks the headers every SIP message must have and the grammar of those the proxy relies on (RFC 3261
     /// §8.1.1, §20), in one pass over the header list. Unknown headers are not checked: the proxy relays them
@@ -59,6 +61,7 @@ struct SIPMessageCore {
         var fromText: String?
         var toText: String?
         var topVia: Via?
+        var contacts: [NameAddress] = []
         // Headers that may appear at most once (RFC 3261 §20, RFC 4475 §3.3.8): values seen so far.
         var counts = (callID: 0, cseq: 0, from: 0, to: 0, maxForwards: 0, contentType: 0, expires: 0)
         func count(_ value: String) -> Int {
@@ -103,7 +106,11 @@ struct SIPMessageCore {
                 guard isRequest else { continue }
                 for value in values(field.value) {
                     if field.key == "contact" && value == "*" { continue }
-                    if NameAddress.parse(value) == nil { throw SIPParseError(.malformedHeader(field.key), value) }
+                    guard let address = NameAddress.parse(value) else {
+                        throw SIPParseError(.malformedHeader(field.key), value)
+                    }
+                    // Kept: the registrar and the media relay read the Contacts again.
+                    if field.key == "contact" { contacts.append(address) }
                 }
             case "date":
                 // RFC 3261 §20.17: rfc1123-date, always in GMT (RFC 4475 §3.1.2.12).
@@ -142,6 +149,6 @@ struct SIPMessageCore {
         guard let cseq = CSeq.parse(cseqValue) else { throw SIPParseError(.malformedHeader("cseq"), cseqValue) }
         guard let from = NameAddress.parse(fromValue) else { throw SIPParseError(.malformedHeader("from"), fromValue) }
         guard let to = NameAddress.parse(toValue) else { throw SIPParseError(.malformedHeader("to"), toValue) }
-        return SIPMessageCore(callID: callID, cseq: cseq, from: from, to: to, topVia: topVia)
+        return SIPMessageCore(callID: callID, cseq: cseq, from: from, to: to, topVia: topVia, contacts: contacts)
     }
 }

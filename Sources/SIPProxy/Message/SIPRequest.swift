@@ -8,7 +8,7 @@ public struct SIPRequest: Sendable, Equatable {
     /// A mutation marks the parsed top Via stale (no `oldValue` in the observer, so edits stay in place): it is
     /// parsed again only if someone asks for it (issue 12: parse on demand, keep what was parsed).
     public var headers: SIPHeaders {
-        didSet { self.topViaIsStale = true }
+        didSet { self.topViaIsStale = true; self.contactsAreStale = true }
     }
     /// The body, byte-exact (RFC 3261 §7.4).
     public var body: [UInt8]
@@ -23,6 +23,8 @@ public struct SIPRequest: Sendable, Equatable {
     }
     private var parsedTopVia: Via?
     private var topViaIsStale = false
+    private var parsedContacts: [NameAddress] = []
+    private var contactsAreStale = false
 
     /// Builds a request and validates its headers, the same checks the parser applies to received bytes.
     public init(method: SIPMethod, uri: SIPURI, headers: SIPHeaders, body: [UInt8] = []) throws(SIPParseError) {
@@ -48,6 +50,7 @@ public struct SIPRequest: Sendable, Equatable {
         self.from = core.from
         self.to = core.to
         self.parsedTopVia = core.topVia
+        self.parsedContacts = core.contacts
     }
 
     /// Puts a Via on top (RFC 3261 §16.6 step 8: the proxy's own), keeping it parsed.
@@ -70,7 +73,8 @@ public struct SIPRequest: Sendable, Equatable {
 
     /// Contact values (not `*`).
     public var contacts: [NameAddress] {
-        NameAddress.parseList(self.headers.values("contact").filter { $0 != "*" }) ?? []
+        if !self.contactsAreStale { return self.parsedContacts }
+        return NameAddress.parseList(self.headers.values("contact").filter { $0 != "*" }) ?? []
     }
 
     /// Whether the To header has a tag: an in-dialog request (RFC 3261 §12.2).

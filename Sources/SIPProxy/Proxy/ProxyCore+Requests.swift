@@ -218,7 +218,7 @@ extension ProxyCore {
                 contact.parameters.set("expires", String(binding.remaining(at: now)))
                 return ("Contact", contact.serialized)
             }
-            extra.append(("Date", HTTPDate.now()))
+            extra.append(("Date", self.dateCache.now()))
             self.reply(entry, 200, extra: extra)
         }
     }
@@ -535,14 +535,34 @@ extension ProxyCore {
 
 /// RFC 1123 dates for the registrar's Date header (RFC 3261 §20.17).
 enum HTTPDate {
-    static func now() -> String {
-        var t = time(nil)
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// The rfc1123-date of a moment (RFC 3261 §20.17: always GMT).
+    static func format(_ seconds: time_t) -> String {
+        var t = seconds
         var parts = tm()
         gmtime_r(&t, &parts)
-        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+        return "\(Self.days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(Self.months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+
+    static func now() -> String { Self.format(time(nil)) }
+
+    /// The date of the current second, formatted once per second: a lab registering at once answers thousands of
+    /// REGISTERs a second, each with a Date header. One per shard, used on its event loop only.
+    struct Cache {
+        private var second: time_t = -1
+        private var text = ""
+
+        mutating func now() -> String {
+            let t = time(nil)
+            if t != self.second {
+                self.second = t
+                self.text = HTTPDate.format(t)
+            }
+            return self.text
+        }
     }
 }

@@ -42,6 +42,8 @@ public final class ProxyCore: @unchecked Sendable {
     var identity = Identity()
     /// Monotonic counter making every branch the proxy creates unique (§8.1.1.7, §16.6 step 8).
     var branchCounter: UInt64 = 0
+    /// The Date header of the registrar's 200s, formatted once a second.
+    var dateCache = HTTPDate.Cache()
     /// A per-process random prefix so branches do not repeat across restarts.
     let instanceTag: String
     /// Call forwarding rules in force and their state file (ProxyCore+Forwarding).

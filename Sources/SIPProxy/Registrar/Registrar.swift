@@ -109,7 +109,9 @@ public struct Registrar: Sendable {
         if let long = rawContacts.first(where: { $0.utf8.count > self.policy.maxContactLength }) {
             return .failure(.contactTooLong(limit: self.policy.maxContactLength, length: long.utf8.count))
         }
-        guard let contacts = NameAddress.parseList(rawContacts) else {
+        // Validation parsed them already (and a malformed one never got this far, unless edited since).
+        let parsed = request.contacts
+        guard let contacts = parsed.count == rawContacts.count ? parsed : NameAddress.parseList(rawContacts) else {
             return .failure(.invalidContact(rawContacts.joined(separator: ", ")))
         }
         // Check every contact first so a refused request changes nothing (§10.3: the request is atomic).
