@@ -15,7 +15,7 @@ struct SharedLocationTests {
     }
 
     /// Waits (bounded) until `bed`'s proxy lists `user`.
-    static func waitForBinding(_ user: String, in bed: TestBed, timeout: Duration = .seconds(5)) async throws -> Bool {
+    static func waitForBinding(_ user: String, in bed: TestBed, timeout: Duration = .seconds(15)) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await Self.registrations(bed).contains(where: { $0.user == user }) { return true }

@@ -61,8 +61,7 @@ public struct NameAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses one value (not a comma list).
     public static func parse<S: StringProtocol>(_ text: S) -> NameAddress? {
-        let s = Substring(text).trimmingSIPWhitespace()
-        var rest = Substring(s)
+        var rest = Substring(text).trimmingLWSSubstring()
         guard !rest.isEmpty else { return nil }
         var displayName: String?
         // Delimiters are looked up as scalars: a combining mark after `"` or `<` would merge with it into one
@@ -97,8 +96,8 @@ public struct NameAddress: Sendable, Hashable, CustomStringConvertible {
             // addr-spec: the URI ends at the first ";" and may not contain "," ";" "?" (RFC 3261 §20).
             let end = rest.utf8.firstIndex(of: UInt8(ascii: ";")) ?? rest.endIndex
             let uriText = rest[..<end].trimmingSIPWhitespace()
-            guard !uriText.contains("?"), !uriText.contains(","),
-                !uriText.contains(" "), let uri = SIPURI.parse(uriText)
+            guard !uriText.utf8.contains(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: ",") || $0 == 32 }),
+                let uri = SIPURI.parse(uriText)
             else { return nil }
             address.uri = uri
             address.bracketed = false
@@ -128,10 +127,24 @@ public struct NameAddress: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension Substring {
+    /// Trims SP and HTAB from both ends, by bytes: asking for `first` and `last` Characters would run grapheme
+    /// breaking on every header value (issue 12 profile).
     func trimmingSIPWhitespaceSubstring() -> Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return s
+        let u = self.utf8
+        var start = u.startIndex
+        var end = u.endIndex
+        while start != end, u[start] == 32 || u[start] == 9 { start = u.index(after: start) }
+        while end != start, u[u.index(before: end)] == 32 || u[u.index(before: end)] == 9 { end = u.index(before: end) }
+        return self[start..<end]
+    }
+
+    /// Trims SP, HTAB, CR and LF (RFC 3261 §25.1 LWS) from both ends, by bytes, without copying.
+    func trimmingLWSSubstring() -> Substring {
+        let u = self.utf8
+        var start = u.startIndex
+        var end = u.endIndex
+        while start != end, Self.isSIPWhitespaceByte(u[start]) { start = u.index(after: start) }
+        while end != start, Self.isSIPWhitespaceByte(u[u.index(before: end)]) { end = u.index(before: end) }
+        return self[start..<end]
     }
 }

@@ -1,6 +1,31 @@
 // SIPGrammar: character classes and small scanners of RFC 3261 §25.1, shared by the header grammars.
 
 enum SIPGrammar {
+    /// Whether `needle`'s bytes occur in `haystack` (a plain scan of the UTF-8 storage: both are header-sized). The proxy looks for its own
+    /// markers in Via branches on every message; Foundation's `contains` bridges to NSString and the generic
+    /// collection search is slower still.
+    static func containsBytes(_ haystack: String, _ needle: String) -> Bool {
+        guard !needle.isEmpty else { return true }
+        var haystack = haystack
+        var needle = needle
+        return haystack.withUTF8 { h in
+            needle.withUTF8 { n in
+                guard n.count <= h.count else { return false }
+                let first = n[0]
+                var i = 0
+                while i <= h.count - n.count {
+                    if h[i] == first {
+                        var j = 1
+                        while j < n.count, h[i + j] == n[j] { j += 1 }
+                        if j == n.count { return true }
+                    }
+                    i += 1
+                }
+                return false
+            }
+        }
+    }
+
     /// token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")  (RFC 3261 §25.1)
     static func isTokenChar(_ c: UInt8) -> Bool {
         switch c {
@@ -54,35 +79,36 @@ enum SIPGrammar {
     /// Splits `s` at `separator` outside quoted strings (with `\` escapes) and `<...>`.
     static func splitOutsideQuotes(_ s: Substring, separator: Character) -> [Substring] {
         var parts: [Substring] = []
-        var start = s.startIndex
         var inQuotes = false
         var escaped = false
         var angle = 0
-        // Scalars, not Characters: a combining mark after a delimiter would otherwise merge with it and hide it.
-        let scalars = s.unicodeScalars
-        let sep = separator.unicodeScalars.first ?? ";"
-        var i = scalars.startIndex
-        while i < scalars.endIndex {
-            let ch = scalars[i]
+        // Bytes, not Characters: a combining mark after a delimiter would otherwise merge with it and hide it, and
+        // every delimiter is ASCII, which no byte of a multi-byte UTF-8 sequence equals.
+        let sep = separator.asciiValue ?? UInt8(ascii: ";")
+        let u = s.utf8
+        var start = u.startIndex
+        var i = u.startIndex
+        while i != u.endIndex {
+            let ch = u[i]
             if inQuotes {
                 if escaped {
                     escaped = false
-                } else if ch == "\\" {
+                } else if ch == UInt8(ascii: "\\") {
                     escaped = true
-                } else if ch == "\"" {
+                } else if ch == UInt8(ascii: "\"") {
                     inQuotes = false
                 }
-            } else if ch == "\"" {
+            } else if ch == UInt8(ascii: "\"") {
                 inQuotes = true
-            } else if ch == "<" {
+            } else if ch == UInt8(ascii: "<") {
                 angle += 1
-            } else if ch == ">" {
+            } else if ch == UInt8(ascii: ">") {
                 angle = max(0, angle - 1)
             } else if ch == sep && angle == 0 {
                 parts.append(s[start..<i])
-                start = scalars.index(after: i)
+                start = u.index(after: i)
             }
-            i = scalars.index(after: i)
+            i = u.index(after: i)
         }
         parts.append(s[start..<s.endIndex])
         return parts

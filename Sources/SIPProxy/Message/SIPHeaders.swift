@@ -18,6 +18,13 @@ public struct SIPHeaderField: Sendable, Equatable {
         self.value = value
         self.key = SIPHeaders.canonicalKey(name)
     }
+
+    /// A field whose key is already known (the parser's table of common names).
+    init(name: String, value: String, key: String) {
+        self.name = name
+        self.value = value
+        self.key = key
+    }
 }
 
 /// Ordered, case-insensitive header list that keeps unknown headers verbatim.
@@ -90,6 +97,16 @@ public struct SIPHeaders: Sendable, Equatable, Sequence {
     /// Appends a header line at the end.
     public mutating func add(_ name: String, _ value: String) {
         self.fields.append(SIPHeaderField(name: name, value: value))
+    }
+
+    /// Appends a parsed field (its key already computed).
+    mutating func append(_ field: SIPHeaderField) {
+        self.fields.append(field)
+    }
+
+    /// Room for this many fields without regrowing.
+    mutating func reserveCapacity(_ count: Int) {
+        self.fields.reserveCapacity(count)
     }
 
     /// Inserts a header line before the first line of the same header, or at the top when absent. This is where

@@ -67,13 +67,13 @@ public struct SIPParameters: Sendable, Hashable, Sequence {
     static func parseHeaderParameters(_ text: Substring) -> SIPParameters? {
         var result: [SIPParameter] = []
         for raw in SIPGrammar.splitOutsideQuotes(text, separator: ";") {
-            let part = raw.trimmingSIPWhitespace()
+            let part = raw.trimmingLWSSubstring()
             guard !part.isEmpty else { return nil }
             if let eq = part.utf8.firstIndex(of: UInt8(ascii: "=")) {
                 let name = part[..<eq].trimmingSIPWhitespace()
                 let value = part[part.utf8.index(after: eq)...].trimmingSIPWhitespace()
                 guard SIPGrammar.isToken(name), !value.isEmpty else { return nil }
-                if value.first == "\"" {
+                if value.utf8.first == UInt8(ascii: "\"") {
                     guard let end = SIPGrammar.endOfQuotedString(Substring(value)), end == value.endIndex else {
                         return nil
                     }
@@ -89,7 +89,7 @@ public struct SIPParameters: Sendable, Hashable, Sequence {
                 result.append(SIPParameter(name, value))
             } else {
                 guard SIPGrammar.isToken(part) else { return nil }
-                result.append(SIPParameter(part, nil))
+                result.append(SIPParameter(String(part), nil))
             }
         }
         return SIPParameters(result)
@@ -98,7 +98,9 @@ public struct SIPParameters: Sendable, Hashable, Sequence {
     /// Parses URI parameters (`;transport=tcp;lr`): no LWS allowed, names and values are paramchars.
     static func parseURIParameters(_ text: Substring) -> SIPParameters? {
         var result: [SIPParameter] = []
-        for part in text.split(separator: ";", omittingEmptySubsequences: false) {
+        // Split on the byte: Character-wise splitting runs grapheme breaking over every URI.
+        for bytes in text.utf8.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: false) {
+            let part = Substring(bytes)
             guard !part.isEmpty else { return nil }
             guard part.utf8.allSatisfy(SIPURI.isParamChar) else { return nil }
             if let eq = part.utf8.firstIndex(of: UInt8(ascii: "=")) {

@@ -83,21 +83,33 @@ public struct SIPParser: Sendable {
         }
         // Lines are split on bytes, not Characters: Swift treats CRLF as one grapheme, and a combining mark after
         // ":" or SP would merge with it, hiding the delimiter.
-        let lines = SIPParser.logicalLines(bytes, start..<headerLength)
+        // One pass over the physical lines into one array; a logical line is a line and the continuation lines
+        // (starting with SP or HTAB) after it (RFC 3261 §7.3.1).
+        let lines = SIPParser.physicalLines(bytes, start..<headerLength)
         guard let first = lines.first else { throw SIPParseError(.malformedStartLine) }
         // Folding applies to header fields only (RFC 3261 §7.3.1), never to the start line.
-        guard first.count == 1 else {
+        guard lines.count < 2 || !SIPParser.isWSP(bytes[lines[1].lowerBound]) else {
             throw SIPParseError(.malformedStartLine, "continuation line after the start line")
         }
-        let startInfo = try SIPParser.parseStartLine(UnsafeRawBufferPointer(rebasing: bytes[first[0]]))
+        let startInfo = try SIPParser.parseStartLine(UnsafeRawBufferPointer(rebasing: bytes[first]))
 
         var headers = SIPHeaders()
-        for pieces in lines.dropFirst() {
-            guard let field = SIPParser.headerField(bytes, pieces) else {
-                let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[pieces[0]]), as: UTF8.self)
+        headers.reserveCapacity(lines.count - 1)
+        var index = 1
+        while index < lines.count {
+            var next = index + 1
+            while next < lines.count, SIPParser.isWSP(bytes[lines[next].lowerBound]) { next += 1 }
+            // Unfolded lines (nearly all) are cut straight out of the received bytes; folded ones are joined first.
+            let field =
+                next == index + 1
+                ? SIPParser.headerField(bytes, line: lines[index])
+                : SIPParser.headerField(bytes, Array(lines[index..<next])).map { SIPHeaderField(name: $0.name, value: $0.value) }
+            guard let field else {
+                let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[lines[index]]), as: UTF8.self)
                 throw SIPParseError(.malformedHeaderLine, text, isRequest: startInfo.isRequest)
             }
-            headers.add(field.name, field.value)
+            headers.append(field)
+            index = next
         }
 
         // Content-Length: every value must be a number and all must agree (RFC 4475 §3.1.2.3, §3.3.9).
@@ -228,11 +240,49 @@ public struct SIPParser: Sendable {
         return result
     }
 
+    static func isWSP(_ c: UInt8) -> Bool { c == 32 || c == 9 }
+
+    /// The non-empty physical lines of a header section, without their CRLF (or bare LF) terminators.
+    static func physicalLines(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> [Range<Int>] {
+        var result: [Range<Int>] = []
+        result.reserveCapacity(24)
+        var lineStart = range.lowerBound
+        while lineStart < range.upperBound {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<range.upperBound])
+            var lineEnd = rest.firstIndex(of: 10).map { lineStart + $0 } ?? range.upperBound
+            let next = lineEnd + 1
+            if lineEnd > lineStart, bytes[lineEnd - 1] == 13 { lineEnd -= 1 }
+            if lineEnd > lineStart { result.append(lineStart..<lineEnd) }
+            lineStart = next
+        }
+        return result
+    }
+
+    /// `name: value` from one unfolded line, as `headerField(_:_:)` builds it from a folded one: the name a token
+    /// (with optional SP/HTAB before the colon), the value trimmed, no bare CR anywhere. Common names come from
+    /// `SIPHeaderName`'s table, so only the value is decoded.
+    static func headerField(_ bytes: UnsafeRawBufferPointer, line: Range<Int>) -> SIPHeaderField? {
+        let text = UnsafeRawBufferPointer(rebasing: bytes[line])
+        guard !text.contains(13), let colon = text.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        var nameEnd = colon
+        while nameEnd > 0, isWSP(text[nameEnd - 1]) { nameEnd -= 1 }
+        let nameBytes = UnsafeRawBufferPointer(rebasing: text[0..<nameEnd])
+        guard nameEnd > 0, nameBytes.allSatisfy(SIPGrammar.isTokenChar) else { return nil }
+        var valueStart = colon + 1
+        var valueEnd = text.count
+        while valueStart < valueEnd, isWSP(text[valueStart]) { valueStart += 1 }
+        while valueEnd > valueStart, isWSP(text[valueEnd - 1]) { valueEnd -= 1 }
+        let value = String(decoding: UnsafeRawBufferPointer(rebasing: text[valueStart..<valueEnd]), as: UTF8.self)
+        if let known = SIPHeaderName.lookup(nameBytes) {
+            return SIPHeaderField(name: known.name, value: value, key: known.key)
+        }
+        return SIPHeaderField(name: String(decoding: nameBytes, as: UTF8.self), value: value)
+    }
+
     /// Builds `name: value` from a logical line. Folding whitespace becomes a single SP (RFC 3261 §7.3.1); the
     /// name is a token with optional SP/HTAB before the colon (HCOLON, §25.1). Nil when the line has no colon, the
     /// name is not a token, or the line holds a bare CR.
     static func headerField(_ bytes: UnsafeRawBufferPointer, _ pieces: [Range<Int>]) -> (name: String, value: String)? {
-        func isWSP(_ c: UInt8) -> Bool { c == 32 || c == 9 }
         var line: [UInt8] = []
         line.reserveCapacity(pieces.reduce(0) { $0 + $1.count + 1 })
         for (index, piece) in pieces.enumerated() {

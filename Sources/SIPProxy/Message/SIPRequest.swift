@@ -5,9 +5,10 @@
 public struct SIPRequest: Sendable, Equatable {
     public var method: SIPMethod
     public var uri: SIPURI
-    /// Mutations keep `topVia` in step (no `oldValue` in the observer, so edits stay in place).
+    /// A mutation marks the parsed top Via stale (no `oldValue` in the observer, so edits stay in place): it is
+    /// parsed again only if someone asks for it (issue 12: parse on demand, keep what was parsed).
     public var headers: SIPHeaders {
-        didSet { self.syncTopVia() }
+        didSet { self.topViaIsStale = true }
     }
     /// The body, byte-exact (RFC 3261 §7.4).
     public var body: [UInt8]
@@ -17,8 +18,11 @@ public struct SIPRequest: Sendable, Equatable {
     public let from: NameAddress
     public let to: NameAddress
     /// The topmost Via value, parsed once; validation guarantees one.
-    public private(set) var topVia: Via?
-    private var topViaText: String?
+    public var topVia: Via? {
+        self.topViaIsStale ? self.headers.firstValue("via").flatMap(Via.parse) : self.parsedTopVia
+    }
+    private var parsedTopVia: Via?
+    private var topViaIsStale = false
 
     /// Builds a request and validates its headers, the same checks the parser applies to received bytes.
     public init(method: SIPMethod, uri: SIPURI, headers: SIPHeaders, body: [UInt8] = []) throws(SIPParseError) {
@@ -43,16 +47,14 @@ public struct SIPRequest: Sendable, Equatable {
         self.cseq = core.cseq
         self.from = core.from
         self.to = core.to
-        self.topVia = core.topVia
-        self.topViaText = headers.firstValue("via")
+        self.parsedTopVia = core.topVia
     }
 
-    private mutating func syncTopVia() {
-        let text = self.headers.firstValue("via")
-        if text != self.topViaText {
-            self.topViaText = text
-            self.topVia = text.flatMap(Via.parse)
-        }
+    /// Puts a Via on top (RFC 3261 §16.6 step 8: the proxy's own), keeping it parsed.
+    public mutating func prependVia(_ via: Via) {
+        self.headers.prepend("Via", via.serialized)
+        self.parsedTopVia = via
+        self.topViaIsStale = false
     }
 
     /// Every Via value, top first.
@@ -73,4 +75,11 @@ public struct SIPRequest: Sendable, Equatable {
 
     /// Whether the To header has a tag: an in-dialog request (RFC 3261 §12.2).
     public var isInDialog: Bool { self.to.tag != nil }
+}
+
+extension SIPRequest {
+    /// Equal when the wire content is: the parsed fields follow from it, and a cached parse is not content.
+    public static func == (lhs: SIPRequest, rhs: SIPRequest) -> Bool {
+        lhs.method == rhs.method && lhs.uri == rhs.uri && lhs.headers == rhs.headers && lhs.body == rhs.body
+    }
 }

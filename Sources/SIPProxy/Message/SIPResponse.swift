@@ -6,9 +6,10 @@ public struct SIPResponse: Sendable, Equatable {
     public var statusCode: Int
     /// The reason phrase as received; the proxy relays it unchanged unless a phrase table rewrites it.
     public var reason: String
-    /// Mutations keep `topVia` in step (no `oldValue` in the observer, so edits stay in place).
+    /// A mutation marks the parsed top Via stale (no `oldValue` in the observer, so edits stay in place): it is
+    /// parsed again only if someone asks for it (issue 12: parse on demand, keep what was parsed).
     public var headers: SIPHeaders {
-        didSet { self.syncTopVia() }
+        didSet { self.topViaIsStale = true }
     }
     public var body: [UInt8]
 
@@ -17,8 +18,11 @@ public struct SIPResponse: Sendable, Equatable {
     public let from: NameAddress
     public let to: NameAddress
     /// The topmost Via value, parsed once; validation guarantees one.
-    public private(set) var topVia: Via?
-    private var topViaText: String?
+    public var topVia: Via? {
+        self.topViaIsStale ? self.headers.firstValue("via").flatMap(Via.parse) : self.parsedTopVia
+    }
+    private var parsedTopVia: Via?
+    private var topViaIsStale = false
 
     public init(statusCode: Int, reason: String, headers: SIPHeaders, body: [UInt8] = []) throws(SIPParseError) {
         guard (100...699).contains(statusCode) else {
@@ -26,7 +30,7 @@ public struct SIPResponse: Sendable, Equatable {
         }
         let core: SIPMessageCore
         do {
-            core = try SIPMessageCore.validate(headers)
+            core = try SIPMessageCore.validate(headers, isRequest: false)
         } catch {
             var e = error
             e.isRequest = false
@@ -40,16 +44,14 @@ public struct SIPResponse: Sendable, Equatable {
         self.cseq = core.cseq
         self.from = core.from
         self.to = core.to
-        self.topVia = core.topVia
-        self.topViaText = headers.firstValue("via")
+        self.parsedTopVia = core.topVia
     }
 
-    private mutating func syncTopVia() {
-        let text = self.headers.firstValue("via")
-        if text != self.topViaText {
-            self.topViaText = text
-            self.topVia = text.flatMap(Via.parse)
-        }
+    /// Puts a Via on top (RFC 3261 §16.6 step 8: the proxy's own), keeping it parsed.
+    public mutating func prependVia(_ via: Via) {
+        self.headers.prepend("Via", via.serialized)
+        self.parsedTopVia = via
+        self.topViaIsStale = false
     }
 
     public var vias: [Via] { self.headers.values("via").compactMap(Via.parse) }
@@ -78,11 +80,17 @@ public struct SIPResponse: Sendable, Equatable {
         self.cseq = cseq
         self.from = from
         self.to = to
-        self.topVia = topVia
-        self.topViaText = headers.firstValue("via")
+        self.parsedTopVia = topVia
     }
 
     public var isProvisional: Bool { self.statusCode < 200 }
     public var isSuccess: Bool { (200..<300).contains(self.statusCode) }
     public var isFinal: Bool { self.statusCode >= 200 }
+}
+
+extension SIPResponse {
+    /// Equal when the wire content is: the parsed fields follow from it, and a cached parse is not content.
+    public static func == (lhs: SIPResponse, rhs: SIPResponse) -> Bool {
+        lhs.statusCode == rhs.statusCode && lhs.reason == rhs.reason && lhs.headers == rhs.headers && lhs.body == rhs.body
+    }
 }

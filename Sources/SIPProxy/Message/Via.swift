@@ -51,15 +51,16 @@ public struct Via: Sendable, Hashable, CustomStringConvertible {
 
     public static func parse<S: StringProtocol>(_ text: S) -> Via? {
         var s = Substring(text).trimmingSIPWhitespaceSubstring()
-        // sent-protocol = protocol-name SLASH protocol-version SLASH transport
-        var fields: [String] = []
-        for _ in 0..<2 {
-            guard let slash = s.utf8.firstIndex(of: UInt8(ascii: "/")) else { return nil }
-            fields.append(s[..<slash].trimmingSIPWhitespace())
-            s = s[s.utf8.index(after: slash)...].trimmingSIPWhitespaceSubstring()
-        }
-        guard fields[0].caseInsensitiveEquals("SIP"), fields[1] == "2.0" else { return nil }
-        guard let space = s.firstIndex(where: { $0 == " " || $0 == "\t" }) else { return nil }
+        // sent-protocol = protocol-name SLASH protocol-version SLASH transport, compared in place.
+        guard let slash1 = s.utf8.firstIndex(of: UInt8(ascii: "/")),
+            s[..<slash1].trimmingSIPWhitespaceSubstring().utf8.elementsEqualCaseInsensitive("SIP".utf8)
+        else { return nil }
+        s = s[s.utf8.index(after: slash1)...].trimmingSIPWhitespaceSubstring()
+        guard let slash2 = s.utf8.firstIndex(of: UInt8(ascii: "/")),
+            s[..<slash2].trimmingSIPWhitespaceSubstring().utf8.elementsEqual("2.0".utf8)
+        else { return nil }
+        s = s[s.utf8.index(after: slash2)...].trimmingSIPWhitespaceSubstring()
+        guard let space = s.utf8.firstIndex(where: { $0 == 32 || $0 == 9 }) else { return nil }
         let transport = s[..<space]
         guard SIPGrammar.isToken(transport) else { return nil }
         s = s[space...].trimmingSIPWhitespaceSubstring()
@@ -72,5 +73,14 @@ public struct Via: Sendable, Hashable, CustomStringConvertible {
             via.parameters = params
         }
         return via
+    }
+}
+
+extension Sequence<UInt8> {
+    /// ASCII case-insensitive equality of two byte sequences.
+    func elementsEqualCaseInsensitive(_ other: some Sequence<UInt8>) -> Bool {
+        self.elementsEqual(other) { a, b in
+            a == b || ((a | 0x20) == (b | 0x20) && (a | 0x20) >= UInt8(ascii: "a") && (a | 0x20) <= UInt8(ascii: "z"))
+        }
     }
 }

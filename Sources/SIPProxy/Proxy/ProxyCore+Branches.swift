@@ -68,7 +68,7 @@ extension ProxyCore {
         }
         // Step 8: our Via, with a unique branch whose prefix carries the loop-detection hash.
         let branch = self.nextBranch(loopHash: context.loopHash)
-        copy.headers.prepend("Via", self.via(destination, branch: branch))
+        copy.prependVia(self.via(destination, branch: branch))
         return ProxyBranch(
             key: TransactionKey.client(branch: branch, method: request.method),
             request: copy,

@@ -117,7 +117,7 @@ extension ProxyCore {
             return
         }
         let branch = self.nextBranch(loopHash: 0)
-        headers.add("Via", self.via(destination, branch: branch))
+        headers.add("Via", self.via(destination, branch: branch).serialized)
         for route in routes { headers.add("Route", route) }
         headers.add("Max-Forwards", "70")
         headers.add("From", leg.local)

@@ -351,7 +351,7 @@ extension ProxyCore {
         hash.combine(incoming.topVia?.branch ?? "")
         hash.combine(incoming.callID)
         hash.combine(target.uri.serialized)
-        request.headers.prepend("Via", self.via(destination, branch: "\(Via.magicCookie)-sa\(String(hash.value, radix: 36))"))
+        request.prependVia(self.via(destination, branch: "\(Via.magicCookie)-sa\(String(hash.value, radix: 36))"))
         let message = SIPMessage.request(request)
         self.logSent(message, to: destination)
         self.transport.send(message.serialize(), to: destination)
@@ -492,7 +492,7 @@ extension ProxyCore {
         let marker = "\(Via.magicCookie)-sp\(String(loopHash, radix: 36))-"
         // Only Via lines carrying the marker are parsed: on almost every request there is none.
         return request.headers.lines("via").contains { line in
-            line.contains(marker)
+            SIPGrammar.containsBytes(line, marker)
                 && SIPHeaders.splitCommaList(line).contains { value in
                     guard let via = Via.parse(value) else { return false }
                     return (via.branch?.hasPrefix(marker) ?? false) && self.isLocal(via)

@@ -18,7 +18,7 @@ extension ProxyCore: TransactionUser {
     /// the proxy at a third party (the next Via is the sender's to choose).
     private func forwardResponseStatelessly(_ response: SIPResponse) {
         guard let top = response.topVia, self.isLocal(top), (200..<300).contains(response.statusCode),
-            top.branch?.contains("-\(self.instanceTag)") == true
+            SIPGrammar.containsBytes(top.branch ?? "", "-\(self.instanceTag)")
         else {
             self.logger.debug("dropping response with no transaction", metadata: ["sip.call_id": "\(response.callID)"])
             return

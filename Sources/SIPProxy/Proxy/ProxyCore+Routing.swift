@@ -82,8 +82,9 @@ extension ProxyCore {
     }
 
     /// `SIP/2.0/UDP host:port;branch=...` for the socket the request leaves from.
-    func via(_ destination: Peer, branch: String) -> String {
-        "SIP/2.0/\(destination.transport.rawValue) \(self.advertisedHost(destination.local)):\(destination.local.port ?? 5060);branch=\(branch)"
+    func via(_ destination: Peer, branch: String) -> Via {
+        Via(transport: destination.transport.rawValue, host: self.advertisedHost(destination.local),
+            port: destination.local.port ?? 5060, parameters: SIPParameters([SIPParameter("branch", branch)]))
     }
 
     /// `<sip:host:port;transport=tcp;lr;sptag=...>` for a listener (§16.6 step 4, §19.1.1 lr), tagged for the

@@ -12,24 +12,39 @@ import Crypto
 
 struct RouteSigner: Sendable {
     static let parameter = "sptag"
-    /// The HMAC key, random per process (kept as bytes: swift-crypto's SymmetricKey is not Sendable).
-    private let secret: [UInt8]
+    /// HMAC-SHA256 with the key already absorbed (its inner and outer pads hashed once, at start): each tag then
+    /// costs the Call-ID's blocks only. The key is random per process.
+    private let keyed: KeyedMAC
+
+    /// `@unchecked Sendable`: swift-crypto's HMAC is a value whose hash state is copied on write; the signer only
+    /// ever copies it and mutates the copy.
+    private struct KeyedMAC: @unchecked Sendable {
+        let mac: HMAC<SHA256>
+    }
 
     init(secret: [UInt8]? = nil) {
         var random = SystemRandomNumberGenerator()
-        self.secret = secret ?? (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let secret = secret ?? (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
+        self.keyed = KeyedMAC(mac: HMAC<SHA256>(key: SymmetricKey(data: secret)))
     }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// 16 hex digits (64 bits) of HMAC-SHA256(key, Call-ID): enough that guessing one takes 2^63 tries.
     func tag(callID: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(callID.utf8), using: SymmetricKey(data: self.secret))
-        var out = ""
-        out.reserveCapacity(16)
-        for byte in mac.prefix(8) {
-            out += String(byte >> 4, radix: 16)
-            out += String(byte & 0x0F, radix: 16)
+        var mac = self.keyed.mac
+        var callID = callID
+        callID.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
+        let code = mac.finalize()
+        return String(unsafeUninitializedCapacity: 16) { out in
+            var i = 0
+            for byte in code.prefix(8) {
+                out[i] = Self.hexDigits[Int(byte >> 4)]
+                out[i + 1] = Self.hexDigits[Int(byte & 0x0F)]
+                i += 2
+            }
+            return 16
         }
-        return out
     }
 
     /// Whether `uri` (one of the proxy's own Route values) carries the tag of this Call-ID.

@@ -399,6 +399,15 @@ extension MessageTests {
             #expect(throws: SIPParseError.self) { try SIPParser().parse(Array("\r\n\r\n".utf8)) }
         }
 
+        @Test func byteSearchFindsMarkersAnywhere() {
+            #expect(SIPGrammar.containsBytes("z9hG4bK-sp1a2b-3", "-sp1a2b-"))
+            #expect(SIPGrammar.containsBytes("abc", "abc") && SIPGrammar.containsBytes("abc", ""))
+            #expect(SIPGrammar.containsBytes("aab", "ab") && SIPGrammar.containsBytes("xxab", "ab"))
+            #expect(!SIPGrammar.containsBytes("ab", "abc") && !SIPGrammar.containsBytes("", "a"))
+            #expect(!SIPGrammar.containsBytes("z9hG4bK-sp1a2c-3", "-sp1a2b-"))
+            #expect(SIPGrammar.containsBytes("Grüße-sp1-", "-sp1-") && SIPGrammar.containsBytes("aüb", "ü"))
+        }
+
         @Test func parseNumberNeverOverflows() {
             #expect(SIPGrammar.parseNumber("18446744073709551615", limit: .max) == .max)
             #expect(SIPGrammar.parseNumber("18446744073709551616", limit: .max) == nil)
