@@ -7,13 +7,15 @@
 #                                [--workers N[,N...]] [--no-notrace] [--no-build]
 #                                [--calls-only | --registrations-only] [--kamailio]
 #                                [--overload] [--memory-users N] [--log-level LEVEL] [--memory-store]
-#                                [--proxy-args "ARGS"]
+#                                [--postgres] [--proxy-args "ARGS"]
 # --workers: SIPProxy shards (sipctl serve --workers) and Kamailio UDP workers (-n) to compare, default 1,2.
 # --overload: after the call rates, offer twice the best rate without failures and report how much still completes.
 # --memory-users N: register N distinct users (e.g. 100000) and report the resident memory each one costs.
 # --log-level: SIPProxy's log level (default warning; info, the level sipctl serve starts with, logs every message).
 # --memory-store: also run SIPProxy with its registrations in memory only (sipproxy-mem-wN, --no-registrations-file)
 #   beside the default, which writes them behind to registrations.sqlite (issue 16).
+# --postgres: also run SIPProxy with the shared PostgreSQL location store (sipproxy-pg-wN, --location): a throwaway
+#   cluster (initdb/pg_ctl, as nobody when root, Debian's defaults incl. fsync) on 127.0.0.59, emptied before each run.
 # --proxy-args: more sipctl serve flags, e.g. "--metrics 127.0.0.50:9090 --hep udp:127.0.0.53:9060".
 #
 # Loopback only (127.0.0.50 proxy, .51 caller, .52 callee, .60 Kamailio). Every process started here is
@@ -37,16 +39,18 @@ DO_OVERLOAD=0
 MEMORY_USERS=0
 LOG_LEVEL=warning
 DO_MEMSTORE=0
+DO_PG=0
 PROXY_ARGS=""
 
 PROXY_IP=127.0.0.50
 UAC_IP=127.0.0.51
 UAS_IP=127.0.0.52
 KAM_IP=127.0.0.60
+PG_IP=127.0.0.59
 SIP_PORT=5060
 CALLEE=callee
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -63,6 +67,7 @@ while [ $# -gt 0 ]; do
         --memory-users) MEMORY_USERS="$2"; shift 2 ;;
         --log-level) LOG_LEVEL="$2"; shift 2 ;;
         --memory-store) DO_MEMSTORE=1; shift ;;
+        --postgres) DO_PG=1; shift ;;
         --proxy-args) PROXY_ARGS="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
@@ -123,6 +128,7 @@ stop_pid() {
 cleanup() {
     local pid
     for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    pg_remove
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -170,6 +176,54 @@ thread_cpu() {
     echo "${out%, }"
 }
 
+# ---------------------------------------------------------------------------------------- PostgreSQL
+# A throwaway cluster for sipproxy-pg (as Tests/SIPProxyIntegrationTests/Support/PostgresServer.swift does):
+# initdb in a folder of its own, trust authentication, the server on PG_IP and a free port, as `nobody` when we are
+# root (PostgreSQL refuses root). Unlike the tests it keeps fsync on: the figures are those of a real database.
+PG_DIR=
+PG_PORT=
+PG_BIN=
+PG_PID=
+pg_run() { # runs a PostgreSQL program as nobody (root) or as ourselves
+    local prog=$1; shift
+    if [ "$(id -u)" = 0 ]; then runuser -u nobody -- "$PG_BIN/$prog" "$@"; else "$PG_BIN/$prog" "$@"; fi
+}
+pg_start() {
+    local v port i
+    for v in $(ls /usr/lib/postgresql 2>/dev/null | sort -rn); do
+        [ -x "/usr/lib/postgresql/$v/bin/pg_ctl" ] && { PG_BIN=/usr/lib/postgresql/$v/bin; break; }
+    done
+    if [ -z "$PG_BIN" ]; then
+        log "postgresql missing: installing Debian's postgresql"
+        apt-get update -q >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null
+        for v in $(ls /usr/lib/postgresql | sort -rn); do PG_BIN=/usr/lib/postgresql/$v/bin; break; done
+    fi
+    # Not under WORK (mode 0700): nobody must reach it.
+    PG_DIR=$(mktemp -d /tmp/sipp-load-pg.XXXXXX)
+    chmod 0755 "$PG_DIR"
+    [ "$(id -u)" = 0 ] && chown nobody: "$PG_DIR"
+    for port in $(seq 25432 25532); do
+        grep -qi ":$(printf '%04X' "$port") " /proc/net/tcp 2>/dev/null || { PG_PORT=$port; break; }
+    done
+    [ -n "$PG_PORT" ] || { echo "no free port for PostgreSQL" >&2; exit 1; }
+    pg_run initdb -D "$PG_DIR/data" -U sip --auth=trust -E UTF8 --no-instructions >"$PG_DIR/initdb.log" 2>&1 \
+        || { echo "initdb failed:" >&2; cat "$PG_DIR/initdb.log" >&2; exit 1; }
+    pg_run pg_ctl -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
+        -o "-c listen_addresses=$PG_IP -p $PG_PORT -c unix_socket_directories=$PG_DIR" start >/dev/null \
+        || { echo "PostgreSQL did not start:" >&2; tail -20 "$PG_DIR/postgres.log" >&2; exit 1; }
+    PG_PID=$(head -1 "$PG_DIR/data/postmaster.pid")
+    for i in $(seq 1 50); do pg_run createdb -h "$PG_DIR" -p "$PG_PORT" -U sip sip 2>/dev/null && break; sleep 0.2; done
+    log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on $PG_IP:$PG_PORT ($PG_DIR)"
+}
+pg_sql() { pg_run psql -h "$PG_DIR" -p "$PG_PORT" -U sip -d sip -Atq -v ON_ERROR_STOP=1 -c "$1"; }
+pg_remove() {
+    [ -n "$PG_DIR" ] || return 0
+    [ -f "$PG_DIR/data/postmaster.pid" ] && pg_run pg_ctl -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+    PG_DIR=
+}
+
 # ------------------------------------------------------------------------------------------- targets
 TARGET_PID=
 TARGET_IP=
@@ -185,6 +239,12 @@ start_target() { # $1 = sipproxy-wN | sipproxy-notrace-wN | kamailio-wN, $2 = ru
         [ "${kind#sipproxy-notrace}" != "$kind" ] && extra+=(--no-trace)
         # sipproxy-mem: registrations in memory only; the others write them behind to registrations.sqlite.
         [ "${kind#sipproxy-mem}" != "$kind" ] && extra+=(--no-registrations-file)
+        if [ "${kind#sipproxy-pg}" != "$kind" ]; then
+            # sipproxy-pg: the shared PostgreSQL store, emptied first (each SQLite run starts with a new file too).
+            [ -n "$PG_DIR" ] || pg_start
+            pg_sql "SET client_min_messages = warning; DROP TABLE IF EXISTS sipproxy_binding; DROP SEQUENCE IF EXISTS sipproxy_binding_version"
+            extra+=(--location "postgresql://sip@$PG_IP:$PG_PORT/sip" --instance-id bench)
+        fi
         # shellcheck disable=SC2206  # split on purpose: several flags in one string
         [ -n "$PROXY_ARGS" ] && extra+=($PROXY_ARGS)
         # SIPp is one source sending thousands of requests a second: exactly what the per-source rate limit
@@ -299,6 +359,8 @@ record() {
     cpu=$(awk -v t="$ticks" -v h="$CLK_TCK" 'BEGIN {printf "%.2f", t / h}')
     cpu1k=$(awk -v t="$ticks" -v h="$CLK_TCK" -v n="$ok" 'BEGIN {if (n > 0) printf "%.3f", t / h / n * 1000; else print "nan"}')
     local note=$TARGET_NOTE causes drops
+    [ -n "${PG_NOTE:-}" ] && note="${note:+$note; }$PG_NOTE"
+    PG_NOTE=
     if [ "${kind#sipproxy-w}" != "$kind" ]; then
         # Trace records the recorder had to drop (queue full): expected 0 at a sustained rate.
         drops=$("$BIN" trace status --json --socket "$TARGET_DIR/sipproxy.sock" 2>/dev/null \
@@ -330,14 +392,31 @@ bench_registrations() { # $1 = kind
         dir="$WORK/$kind-reg-$rate"
         start_target "$kind" "$dir/target"
         t0=$(cpu_ticks "$TARGET_PID")
+        PG_T0=$([ -n "$PG_PID" ] && cpu_ticks "$PG_PID" || echo 0)
         run_sipp "$dir" $((USERS / rate + 60)) "$TARGET_IP:$SIP_PORT" -i "$UAC_IP" -p 5070 \
             -sf "$SCEN/register.xml" -inf "$WORK/users.csv" \
             -r "$rate" -rp 1000 -l 2000 -m "$USERS" -trace_err \
             -trace_stat -stf "$dir/stats.csv" -fd 1 -trace_rtt -rtt_freq 200
         # The registrations file is written up to a second behind: its last batch is part of the cost.
         sleep 1.5
+        if [ "${kind#sipproxy-pg}" != "$kind" ]; then
+            # A database that fell behind is still writing: wait (bounded) until every registered user has its
+            # row, so the CPU counted is that of all the writes, and note how long the catching up took.
+            local want waited=0
+            want=$(analyse "$dir" 1 | awk '{print $1}')
+            while [ "$(pg_sql "SELECT count(*) FROM sipproxy_binding WHERE NOT deleted" 2>/dev/null || echo 0)" -lt "$want" ] \
+                && [ "$waited" -lt 600 ]; do sleep 0.1; waited=$((waited + 1)); done
+            PG_CATCHUP="caught up $(awk -v w="$waited" 'BEGIN {printf "%.1f", 1.5 + w / 10}') s after the last REGISTER"
+        fi
         t1=$(cpu_ticks "$TARGET_PID")
         check_target "$dir/target"
+        if [ "${kind#sipproxy-pg}" != "$kind" ]; then
+            # The database server's own CPU (postmaster and its backends) is not in the target's: noted beside it,
+            # with the rows the run left (every user written?).
+            PG_NOTE="postgres cpu $(awk -v t="$(( $(cpu_ticks "$PG_PID") - PG_T0 ))" -v h="$CLK_TCK" 'BEGIN {printf "%.2f", t / h}') s, rows $(pg_sql "SELECT count(*) FROM sipproxy_binding WHERE NOT deleted" 2>/dev/null || echo ?) $PG_CATCHUP"
+        else
+            PG_NOTE=
+        fi
         record "$kind" register "$rate" "$dir" 1 $((t1 - t0)) "$(peak_rss_kib "$TARGET_PID")" "$(pss_kib "$TARGET_PID")"
         stop_target
     done
@@ -426,6 +505,7 @@ for w in ${WORKERS//,/ }; do
     KINDS="$KINDS sipproxy-w$w"
     [ "$DO_NOTRACE" = 1 ] && KINDS="$KINDS sipproxy-notrace-w$w"
     [ "$DO_MEMSTORE" = 1 ] && KINDS="$KINDS sipproxy-mem-w$w"
+    [ "$DO_PG" = 1 ] && KINDS="$KINDS sipproxy-pg-w$w"
 done
 if [ "$DO_KAM" = 1 ]; then
     for w in ${WORKERS//,/ }; do KINDS="$KINDS kamailio-w$w"; done

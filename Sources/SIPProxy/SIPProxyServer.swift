@@ -55,6 +55,7 @@ public final class SIPProxyServer: Service, Sendable {
         // The transport's one trace tap feeds the pcap ring and, as sinks, HEP.
         let recorder = TraceRecorder(logger: self.logger, sinks: hep.map { [$0] } ?? [])
         var journal: CallJournal?
+        var journalDatabase: JournalDatabaseWriter?
         var persistence: RegistrationPersistence?
         var control: ControlServer?
         var metrics: ProxyMetrics?
@@ -67,6 +68,8 @@ public final class SIPProxyServer: Service, Sendable {
             recorder.shutdown()
             await hep?.shutdown()
             journal?.close()
+            // After the journal: its last records are queued for the database before the copy stops.
+            journalDatabase?.close()
             // After the shards stopped: the last registrar changes are written before the file closes.
             persistence?.close()
         }
@@ -107,11 +110,12 @@ public final class SIPProxyServer: Service, Sendable {
                 try await transport.bind(bound, sharedUDP: true, udpOnly: true)
                 try await transport.adopt(streamListeners: first)
             }
+            var interrupted: [CallRecord] = []
             if let journalConfiguration = self.configuration.journal {
                 let opened = try CallJournal(configuration: journalConfiguration)
                 journal = opened
                 // Calls a killed run left in progress are journaled as interrupted before anything new.
-                let interrupted = try opened.recover()
+                interrupted = try opened.recover()
                 if !interrupted.isEmpty {
                     self.logger.notice("journaled \(interrupted.count) call(s) interrupted by the previous run")
                 }
@@ -122,6 +126,17 @@ public final class SIPProxyServer: Service, Sendable {
             }
             let media = try self.mediaResources(listeners: try await loops[0].submit { transports[0].listeners }.get(), recorder: recorder)
             persistence = self.openRegistrations()
+            if let journal, let url = self.configuration.journalDatabase {
+                // The same owner id as the location store's rows, so one name means one proxy in both tables.
+                let instance = persistence?.instanceID ?? self.configuration.instanceID ?? self.ownURI
+                let writer = JournalDatabaseWriter(
+                    store: try PostgresCallStore(url: url, logger: self.logger), instance: instance, logger: self.logger)
+                writer.append(interrupted)
+                writer.start()
+                journal.copy(to: writer)
+                journalDatabase = writer
+                self.logger.info("call journal: copied to \(writer.status.location) as \(instance)")
+            }
             let shared = SharedServices(
                 configuration: self.configuration, logger: self.logger, journal: journal, media: media, loops: loops,
                 persistence: persistence
@@ -170,7 +185,8 @@ public final class SIPProxyServer: Service, Sendable {
                     startedAt: .now(),
                     phraseReloader: reloader,
                     recorder: recorder,
-                    traceDefaults: self.configuration.traceDefaults
+                    traceDefaults: self.configuration.traceDefaults,
+                    journalDatabase: journalDatabase
                 ),
                 logger: self.logger
             )
@@ -201,7 +217,10 @@ public final class SIPProxyServer: Service, Sendable {
         do {
             let store = try storage.makeStore(
                 instanceID: self.configuration.instanceID, ownerURI: self.ownURI, logger: self.logger)
-            return RegistrationPersistence(store: store, logger: self.logger)
+            // A shared store is written sooner than a file (200 ms, not 1 s): with change notices, that delay is
+            // most of the time a registration takes to reach the other proxies (issue 16: well within a second).
+            let delay: TimeAmount = store is any SharedBindingStore ? .milliseconds(200) : .seconds(1)
+            return RegistrationPersistence(store: store, delay: delay, logger: self.logger)
         } catch {
             self.logger.error("registrations: \(error.message); keeping them in memory only")
             return nil

@@ -15,13 +15,17 @@ struct SharedLocationTests {
     }
 
     /// Waits (bounded) until `bed`'s proxy lists `user`.
-    static func waitForBinding(_ user: String, in bed: TestBed, timeout: Duration = .seconds(15)) async throws -> Bool {
+    /// Returns when it was seen: the start of the `sipctl registrations` that listed it (its own run time is not
+    /// part of how long the change took to arrive).
+    static func waitForBinding(_ user: String, in bed: TestBed, timeout: Duration = .seconds(15),
+                               poll: Duration = .milliseconds(100)) async throws -> ContinuousClock.Instant? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if try await Self.registrations(bed).contains(where: { $0.user == user }) { return true }
-            try await Task.sleep(for: .milliseconds(100))
+            let asked = ContinuousClock.now
+            if try await Self.registrations(bed).contains(where: { $0.user == user }) { return asked }
+            try await Task.sleep(for: poll)
         }
-        return false
+        return nil
     }
 
     @Test("bob registers through A, alice through B: alice's call goes B → A → bob and connects")
@@ -38,13 +42,26 @@ struct SharedLocationTests {
         let bob = Phone("bob", ip: "127.0.0.13")
         try await a.register(bob, expires: 600)
         // Written behind by A within a second, read by B's next poll.
-        #expect(try await Self.waitForBinding("bob", in: b), "B never saw bob\n\(b.proxy.logTail(30))\n\(a.proxy.logTail(30))")
+        #expect(try await Self.waitForBinding("bob", in: b) != nil, "B never saw bob\n\(b.proxy.logTail(30))\n\(a.proxy.logTail(30))")
         let rows = try await pg.query("SELECT user_key, owner, owner_uri FROM sipproxy_binding WHERE NOT deleted ORDER BY user_key")
         #expect(rows.contains("bob|proxy-a|sip:\(a.proxy.hostPort)"), "\(rows)")
 
+        // A listens for B's change notices (LISTEN/NOTIFY): alice, registered through B, is in A's store well
+        // within a second of her 200 OK (B writes within 200 ms, A reads on the notice), not at A's next poll.
+        var status = ""
+        let listening = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < listening {
+            status = try await sipctl(["status"], cwd: a.directory).stdout
+            if status.contains("changes by notice") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(status.contains("changes by notice"), "\(status)")
         let alice = Phone("alice", ip: "127.0.0.14")
         try await b.register(alice, expires: 600)
-        #expect(try await Self.waitForBinding("alice", in: a), "A never saw alice\n\(a.proxy.logTail(30))")
+        let registered = ContinuousClock.now
+        let seen = try await Self.waitForBinding("alice", in: a, poll: .milliseconds(20))
+        #expect(seen != nil, "A never saw alice\n\(a.proxy.logTail(30))")
+        if let seen { #expect(seen - registered < .milliseconds(1000), "alice reached A after \(seen - registered)") }
 
         let uas = try await a.startUAS("uas-answer.xml", as: bob)
         let call = try await b.run("uac-call-bye.xml", as: alice, service: "bob")
@@ -62,6 +79,19 @@ struct SharedLocationTests {
         #expect(!call.receivedResponses(200).isEmpty, "alice got 200 OK\n\(b.diagnostics(call))")
         // A forwarded B's request: no relay refusal in A's log.
         #expect(!readText(a.proxy.stderrURL).contains("relay refused"), "\(a.proxy.logTail(30))")
+
+        // Bob unregisters through A: his row becomes a tombstone and B forgets him too.
+        let removed = try await a.run("register-remove.xml", as: bob)
+        #expect(removed.passed, "\(a.diagnostics(removed))")
+        var gone = false
+        let deadline = ContinuousClock.now + .seconds(15)
+        while ContinuousClock.now < deadline && !gone {
+            gone = try await !Self.registrations(b).contains(where: { $0.user == "bob" })
+            if !gone { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(gone, "B still lists bob\n\(b.proxy.logTail(30))")
+        let tombstone = try await pg.query("SELECT deleted FROM sipproxy_binding WHERE user_key = 'bob'")
+        #expect(tombstone.trimmingCharacters(in: .whitespacesAndNewlines) == "t", "\(tombstone)")
     }
 
     @Test("the database stops: calls go on from memory, one log line; it returns: a new phone reaches B again")
@@ -78,7 +108,7 @@ struct SharedLocationTests {
         let alice = Phone("alice", ip: "127.0.0.14")
         try await a.register(bob, expires: 600)
         try await b.register(alice, expires: 600)
-        #expect(try await Self.waitForBinding("bob", in: b), "\(b.proxy.logTail(30))")
+        #expect(try await Self.waitForBinding("bob", in: b) != nil, "\(b.proxy.logTail(30))")
 
         try await pg.stopServer()
         // A refresh through A while the database is down: written later, the call is not held up.
@@ -101,7 +131,7 @@ struct SharedLocationTests {
         try await pg.startServer()
         let carol = Phone("carol", ip: "127.0.0.15")
         try await a.register(carol, expires: 600)
-        #expect(try await Self.waitForBinding("carol", in: b, timeout: .seconds(15)),
+        #expect(try await Self.waitForBinding("carol", in: b, timeout: .seconds(15)) != nil,
                 "B never saw carol after the database came back\n\(a.proxy.logTail(30))\n\(b.proxy.logTail(30))")
         let carolUAS = try await a.startUAS("uas-answer.xml", as: carol)
         let call2 = try await b.run("uac-call-bye.xml", as: alice, service: "carol")

@@ -11,6 +11,7 @@ public enum CallFormatter {
         _ records: [CallRecord], timeZone: TimeZone, now: WallClock? = nil, width: Int? = nil
     ) -> String {
         if records.isEmpty { return "no calls\n" }
+        let proxies = Self.showsInstance(records)
         let rows = records.map { r in
             var ring = r.ringSeconds
             var talk = r.talkSeconds
@@ -18,14 +19,23 @@ public enum CallFormatter {
                 ring = ring ?? (r.answeredAt ?? now).seconds(since: r.inviteAt)
                 if let answered = r.answeredAt { talk = talk ?? now.seconds(since: answered) }
             }
-            return [
+            let row = [
                 r.inviteAt.dateTime(in: timeZone), Self.bare(r.caller), Self.bare(r.callee),
                 r.outcome?.rawValue ?? r.state, r.finalCode.map(String.init) ?? "-", Self.seconds(ring, 1),
                 Self.seconds(talk, 1), r.hungUpBy?.rawValue ?? "-", r.callID,
             ]
+            return proxies ? [row[0], r.instance ?? "-"] + row.dropFirst() : row
         }
-        let headers = ["TIME", "CALLER", "CALLEE", "OUTCOME", "CODE", "RING S", "TALK S", "HUNG UP BY", "CALL-ID"]
-        return TextTable(headers: headers, rows: rows).render(width: width, shrinking: [1, 2, 8])
+        var headers = ["TIME", "CALLER", "CALLEE", "OUTCOME", "CODE", "RING S", "TALK S", "HUNG UP BY", "CALL-ID"]
+        if proxies { headers.insert("PROXY", at: 1) }
+        return TextTable(headers: headers, rows: rows).render(width: width, shrinking: proxies ? [2, 3, 9] : [1, 2, 8])
+    }
+
+    /// Whether the records come from more than one proxy (a shared journal, `--journal-db`): only then do the
+    /// table and CSV name the proxy of each call.
+    static func showsInstance(_ records: [CallRecord]) -> Bool {
+        guard let first = records.first(where: { $0.instance != nil })?.instance else { return false }
+        return records.contains { $0.instance != nil && $0.instance != first }
     }
 
     /// CSV (RFC 4180) with a header row; times in ISO 8601, durations with millisecond precision.
@@ -34,14 +44,15 @@ public enum CallFormatter {
             "invite", "caller", "callee", "outcome", "code", "reason", "ring_s", "talk_s", "hung_up_by", "call_id",
             "source", "answered_from", "transferred_to", "transferred_from",
         ]
-        var out = header.joined(separator: ",") + "\r\n"
+        let proxies = Self.showsInstance(records)
+        var out = (header + (proxies ? ["proxy"] : [])).joined(separator: ",") + "\r\n"
         for r in records {
             let fields = [
                 r.inviteAt.iso8601(in: r.timeZone), r.caller, r.callee, r.outcome?.rawValue ?? r.state,
                 r.finalCode.map(String.init) ?? "", r.finalReason ?? "", Self.seconds(r.ringSeconds, 3, empty: ""),
                 Self.seconds(r.talkSeconds, 3, empty: ""), r.hungUpBy?.rawValue ?? "", r.callID, r.source ?? "",
                 r.answeredFrom ?? "", r.transferredTo ?? "", r.transferredFrom ?? "",
-            ]
+            ] + (proxies ? [r.instance ?? ""] : [])
             out += fields.map(Self.csvField).joined(separator: ",") + "\r\n"
         }
         return out
@@ -65,7 +76,14 @@ public enum CallFormatter {
         if inProgress > 0 { parts.append("\(inProgress) in progress") }
         let talk = records.compactMap(\.talkSeconds).reduce(0, +)
         let noun = records.count == 1 ? "call" : "calls"
-        return "\(records.count) \(noun): \(parts.joined(separator: ", ")); talk time \(Self.clock(talk))"
+        var line = "\(records.count) \(noun): \(parts.joined(separator: ", ")); talk time \(Self.clock(talk))"
+        if Self.showsInstance(records) {
+            // A shared journal: how many calls each proxy journaled (`proxy-a 3, proxy-b 2`).
+            var byProxy: [String: Int] = [:]
+            for r in records { byProxy[r.instance ?? "-", default: 0] += 1 }
+            line += "; " + byProxy.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        }
+        return line
     }
 
     /// The text log line for an ended call.

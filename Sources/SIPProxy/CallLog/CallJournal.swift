@@ -106,6 +106,12 @@ public final class CallJournal: @unchecked Sendable {
         return try result.get()
     }
 
+    /// Copies every record written from now on into a shared database as well (`--journal-db`), after it reached
+    /// the file: the file stays the local record, the copy is written behind by `database`'s own thread.
+    public func copy(to database: JournalDatabaseWriter) {
+        self.perform { writer in writer.database = database }
+    }
+
     /// Waits until everything queued is written and synced (tests, shutdown).
     public func flush() {
         self.perform { writer in writer.sync(force: true, now: .now()) }
@@ -246,6 +252,8 @@ final class Writer {
     /// The local day (yyyymmdd) of the journal's last write, for daily rotation.
     private var day: Int?
     var warnings: [String] = []
+    /// Where written records are copied (`--journal-db`); nil for none.
+    var database: JournalDatabaseWriter?
 
     init(configuration: CallJournal.Configuration) throws(CallLogError) {
         self.configuration = configuration
@@ -317,6 +325,7 @@ final class Writer {
             self.warnings.append(error.description)
         }
         self.day = Self.dayNumber(now, self.configuration.timeZone)
+        self.database?.append([record])
         self.text(CallFormatter.endLine(record), at: record.endedAt ?? now)
         if self.configuration.durability == .everyRecord {
             self.sync(force: true, now: now)

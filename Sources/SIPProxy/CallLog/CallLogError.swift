@@ -9,6 +9,8 @@ public struct CallLogError: Error, Sendable, Equatable, CustomStringConvertible 
         case badFilter
         /// A journal line is not a call record.
         case corruptRecord
+        /// The journal's database (`--journal-db`) cannot be reached, written or read.
+        case database
     }
 
     public var kind: Kind

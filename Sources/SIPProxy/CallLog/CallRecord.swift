@@ -102,6 +102,9 @@ public struct CallRecord: Sendable, Equatable, Codable {
     public var rtp: [CallRTP]?
     /// The room, when the call is a leg of a conference the proxy hosts (`800`).
     public var conference: String?
+    /// The proxy that journaled the call, when read from a journal several proxies share (`--journal-db`); nil in
+    /// a proxy's own `calls.jsonl`.
+    public var instance: String?
 
     /// The zone the ISO 8601 strings are written in (not a field: read back from the strings' offset).
     public var timeZone: TimeZone
@@ -154,7 +157,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
         case state, outcome, finalCode, finalReason, hungUpBy, ringSeconds, talkSeconds, media, videoAdded
         case transferredTo, transferredFrom
         case forwardedTo, forwardReason, forwardChain
-        case rtp, conference
+        case rtp, conference, instance
     }
 
     public init(from decoder: Decoder) throws {
@@ -202,6 +205,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
         self.forwardChain = try c.decodeIfPresent([String].self, forKey: .forwardChain)
         self.rtp = try c.decodeIfPresent([CallRTP].self, forKey: .rtp)
         self.conference = try c.decodeIfPresent(String.self, forKey: .conference)
+        self.instance = try c.decodeIfPresent(String.self, forKey: .instance)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -240,6 +244,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
         try c.encodeIfPresent(self.forwardChain, forKey: .forwardChain)
         try c.encodeIfPresent(self.rtp, forKey: .rtp)
         try c.encodeIfPresent(self.conference, forKey: .conference)
+        try c.encodeIfPresent(self.instance, forKey: .instance)
     }
 
     /// The record as one JSON line (no newline): sorted keys, so lines are stable and diffable.

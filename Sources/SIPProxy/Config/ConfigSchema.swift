@@ -20,7 +20,7 @@ public enum ConfigSchema {
 
     static let keys: [String: Kind] = [
         "listen": .list, "domains": .list, "advertise": .string, "log_level": .string, "phrases": .string,
-        "relay": .string, "auth": .string, "journal": .string, "workers": .integer,
+        "relay": .string, "auth": .string, "journal": .string, "journal_db": .string, "workers": .integer,
         "registrations": .string, "instance_id": .string, "location": .string,
         "follow_redirects": .boolean, "forwarding_state": .string, "forwarding_hop_limit": .integer,
         "forwarding": .checkedElsewhere, "trace_group": .string,

@@ -60,6 +60,9 @@ public struct ProxyConfiguration: Sendable {
         path: "calls.jsonl",
         textLogPath: "calls.log"
     )
+    /// A PostgreSQL database the call journal is copied into as well (`--journal-db postgresql://...`), shared by
+    /// several proxies; nil for the file only.
+    public var journalDatabase: String?
     /// Where the registrar's bindings persist across restarts (issue 16); nil keeps them in memory only.
     /// `sipctl serve` uses `registrations.sqlite` in the working directory unless told otherwise.
     public var registrations: RegistrationStorage?

@@ -174,6 +174,8 @@ public struct ProxyStatus: Codable, Sendable, Equatable {
     public var media: String?
     /// Where the registrations persist; nil when they are in memory only (or from an older proxy).
     public var registrationStore: RegistrationPersistence.Status?
+    /// The call journal's database copy (`--journal-db`); nil without one (or from an older proxy).
+    public var journalDatabase: JournalDatabaseWriter.Status?
 }
 
 /// One shard (event loop) of the proxy in `sipctl status`.

@@ -15,6 +15,8 @@ struct ProxyControl: ControlDispatcher {
     let recorder: TraceRecorder
     /// Settings `sipctl trace start` starts from (the start-up ones); the request overrides what it names.
     let traceDefaults: TraceSettings
+    /// The call journal's database copy, for `status` (nil without `--journal-db`).
+    let journalDatabase: JournalDatabaseWriter?
     /// Starting and stopping block until files are open or flushed: never on the event loop.
     private let traceQueue = DispatchQueue(label: "sipproxy.trace-control")
 
@@ -24,7 +26,8 @@ struct ProxyControl: ControlDispatcher {
         startedAt: NIODeadline,
         phraseReloader: PhraseReloader,
         recorder: TraceRecorder,
-        traceDefaults: TraceSettings
+        traceDefaults: TraceSettings,
+        journalDatabase: JournalDatabaseWriter? = nil
     ) {
         self.core = cores[0]
         self.cores = cores
@@ -33,6 +36,7 @@ struct ProxyControl: ControlDispatcher {
         self.phraseReloader = phraseReloader
         self.recorder = recorder
         self.traceDefaults = traceDefaults
+        self.journalDatabase = journalDatabase
     }
 
     func handle(_ request: ControlRequest) -> EventLoopFuture<ControlResponse> {
@@ -193,6 +197,7 @@ struct ProxyControl: ControlDispatcher {
             }
         }
         let transports = self.transports
+        let journalDatabase = self.journalDatabase
         return EventLoopFuture.whenAllSucceed(perShard, on: core.eventLoop).flatMap { shards in
             core.eventLoop.submit {
                 let now = core.now()
@@ -213,6 +218,7 @@ struct ProxyControl: ControlDispatcher {
                     } ?? MediaSettings.Mode.direct.rawValue,
                     registrationStore: core.registrar.persistence?.status
                 )
+                response.status?.journalDatabase = journalDatabase?.status
                 return response
             }
         }

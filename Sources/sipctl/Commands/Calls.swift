@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Foundation
+import Logging
 import SIPProxy
 
 struct Calls: AsyncParsableCommand {
@@ -11,7 +12,8 @@ struct Calls: AsyncParsableCommand {
             Reads calls.jsonl in the current directory and its rotated siblings (calls-YYYYMMDD-HHMMSS.jsonl), \
             oldest first. Times: 2026-12-01, 2026-12-01T10:30, 10:30 (today), today, yesterday, or an age such \
             as 30m, 2h, 1d. Outcomes: completed, cancelled, declined, busy, no-answer, unreachable, failed, \
-            timed-out, interrupted, media-timeout (comma-separated for several).
+            timed-out, interrupted, media-timeout (comma-separated for several). With --journal-db, every \
+            proxy's calls from the shared database instead, with a PROXY column when more than one wrote.
 
             EXAMPLES:
               sipctl calls --since 2h
@@ -19,6 +21,7 @@ struct Calls: AsyncParsableCommand {
               sipctl calls --live
               sipctl calls --json --limit 10
               sipctl calls --since 1h --ladder 2
+              sipctl calls --journal-db postgresql://sip@db.lab/sip --since today
             """
     )
 
@@ -45,6 +48,9 @@ struct Calls: AsyncParsableCommand {
     @Option(name: .long, help: "The journal file (default: calls.jsonl in the current directory).")
     var file = "calls.jsonl"
 
+    @Option(name: .long, help: "Read every proxy's calls from this PostgreSQL database (postgresql://user@host[:port]/db) instead of the file.")
+    var journalDb: String?
+
     @Flag(name: .long, help: "Follow the calls in progress on the running proxy (polls every second).")
     var live = false
 
@@ -64,6 +70,15 @@ struct Calls: AsyncParsableCommand {
             throw ValidationError("--ladder draws one call; it does not combine with --live, --csv or --json")
         }
         if self.duration != nil && !self.live { throw ValidationError("--duration only applies to --live") }
+        if let url = self.journalDb {
+            if self.live { throw ValidationError("--live asks the running proxy; it does not combine with --journal-db") }
+            if self.file != "calls.jsonl" { throw ValidationError("--file and --journal-db cannot be combined") }
+            do {
+                try PostgresCallStore.validate(url)
+            } catch {
+                throw ValidationError("invalid --journal-db '\(url)': expected postgresql://user@host[:port]/database")
+            }
+        }
     }
 
     func run() async throws {
@@ -81,14 +96,25 @@ struct Calls: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
-        let result: CallJournalReader.Result
-        do {
-            result = try CallJournalReader.read(path: self.file)
-        } catch {
-            throw SipCtlError(error.description)
+        let records: [CallRecord]
+        if let url = self.journalDb {
+            var logger = Logger(label: "sipctl.calls")
+            logger.logLevel = .critical  // PostgresNIO's own logging would clutter the table
+            do {
+                records = try await PostgresCallStore.read(url: url, query: query, logger: logger)
+            } catch {
+                throw SipCtlError(error.description)
+            }
+        } else {
+            let result: CallJournalReader.Result
+            do {
+                result = try CallJournalReader.read(path: self.file)
+            } catch {
+                throw SipCtlError(error.description)
+            }
+            for warning in result.warnings { Self.warn(warning) }
+            records = query.apply(result.records)
         }
-        for warning in result.warnings { Self.warn(warning) }
-        let records = query.apply(result.records)
         if let ladder = self.ladder {
             // A journal row leads to its ladder: the row number as listed (1 is the first row) or a Call-ID.
             let callID: String

@@ -66,6 +66,7 @@ struct Status: AsyncParsableCommand {
         }
         if let media = status.media { print("media:      \(media)") }
         print("registrations: \(status.registrationStore?.summary(now: .now()) ?? "memory only (lost at restart)")")
+        if let copy = status.journalDatabase { print("journal db: \(copy.summary(now: .now()))") }
         print("uptime:     \(status.uptimeSeconds) s")
     }
 }

@@ -90,6 +90,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .long, help: "Keep no call journal.")
     var noJournal = false
 
+    @Option(name: .long, help: "PostgreSQL database several proxies copy their call journal into (postgresql://user@host[:port]/db); the file is kept too.")
+    var journalDb: String?
+
     @Option(name: .long, help: "File keeping the registrations across restarts (SQLite; default: registrations.sqlite), or 'memory'.")
     var registrations: String?
 
@@ -317,6 +320,22 @@ struct Serve: AsyncParsableCommand {
         } else if let path = self.journal {
             settings.journal = CallJournal.Configuration(path: path, textLogPath: Self.textLog(for: path))
         }
+        if let url = self.journalDb { settings.journalDatabase = try Self.journalDatabase(url, source: "--journal-db") }
+        if settings.journalDatabase != nil && settings.journal == nil {
+            // The database copy is written behind the file: without the file there is nothing to copy.
+            throw ConfigurationError("--journal-db copies the call journal: it cannot be combined with --no-journal")
+        }
+    }
+
+    /// `postgresql://user@host[:port]/db`: the database the call journal is copied into (issue 16 item 2).
+    static func journalDatabase(_ text: String, source: String) throws -> String {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        do {
+            try PostgresCallStore.validate(t)
+        } catch {
+            throw ConfigurationError("invalid \(source) '\(t)': expected postgresql://user@host[:port]/database")
+        }
+        return t
     }
 
     /// Reads and checks the `--auth` file.
@@ -418,7 +437,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// Reads the YAML file through swift-configuration. Keys: `listen` (list), `domains` (list), `advertise`,
-    /// `log_level`, `phrases` (en, sk or a phrase file), `registrations` (file or memory), `instance_id`, `trace.*`, `trace_group`, `registrar.min_expires`,
+    /// `log_level`, `phrases` (en, sk or a phrase file), `registrations` (file or memory), `instance_id`, `location`,
+    /// `journal`, `journal_db` (PostgreSQL URL), `trace.*`, `trace_group`, `registrar.min_expires`,
     /// `registrar.max_expires`, `registrar.default_expires`, `follow_redirects`,
     /// `forwarding_state`, `forwarding_hop_limit`, `forwarding` (user -> always/busy/no_answer/no_answer_after/unavailable).
     static func apply(file path: String, to settings: inout ProxyConfiguration, level: inout Logger.Level)
@@ -475,6 +495,9 @@ struct Serve: AsyncParsableCommand {
         }
         if let v = reader.string(forKey: "journal") {
             settings.journal = CallJournal.Configuration(path: v, textLogPath: Self.textLog(for: v))
+        }
+        if let v = reader.string(forKey: "journal_db") {
+            settings.journalDatabase = try Self.journalDatabase(v, source: "journal_db in \(path)")
         }
         if let v = reader.int(forKey: "registrar.min_expires") { settings.registrar.minExpires = v }
         if let v = reader.int(forKey: "registrar.max_expires") { settings.registrar.maxExpires = v }

@@ -66,7 +66,9 @@ final class PostgresServer {
             _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // bash, not dash: the test process starts children with SIGCHLD blocked, and dash's second `wait` then
+        // never returns, leaving one idle shell per test behind once PostgreSQL is gone.
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = ["-c", #""$@" & trap "kill -INT $! 2>/dev/null" TERM INT; wait $!; wait $!"#, "sh"] + command
         process.standardInput = FileHandle.nullDevice
         let log = try FileHandle(forWritingTo: logURL)

@@ -51,4 +51,16 @@ public protocol SharedBindingStore: BindingStore {
     /// The rows of other instances changed since the last call (the first call: since `load`): upserts for live
     /// rows, removals for rows their owner deleted. Blocking; called on the persistence thread.
     func poll(now: WallClock) throws(BindingStoreError) -> [BindingChange]
+    /// Starts waiting for other proxies' change notices (PostgreSQL LISTEN/NOTIFY) on a connection of its own:
+    /// `changed` runs, on some other thread, when one committed changes, and when the wait (re)starts (what came
+    /// meanwhile must be read). Polling stays the fallback while it is not waiting (`isListening` false).
+    func startListening(_ changed: @escaping @Sendable () -> Void)
+    /// Whether change notices arrive now (false before `startListening`, and while reconnecting).
+    var isListening: Bool { get }
+}
+
+extension SharedBindingStore {
+    /// A backend without notices: polling only.
+    public func startListening(_ changed: @escaping @Sendable () -> Void) {}
+    public var isListening: Bool { false }
 }

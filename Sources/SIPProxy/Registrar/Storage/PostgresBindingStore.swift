@@ -2,21 +2,26 @@
 //
 // Each proxy writes its own phones' bindings, as with SQLite, and reads the others' changes, so a user registered
 // through proxy A is found by proxy B, which then forwards the request to A (the row names A and its SIP URI).
-// Changes travel by a change counter rather than LISTEN/NOTIFY: every write takes the next value of one sequence,
-// a removal leaves a tombstone row (`deleted`), and each proxy asks every `pollInterval` for the rows of other
-// owners above the last value it saw. A poll rereads from the value seen one poll earlier: two proxies' writes can
-// commit out of sequence order (B's value 11 visible before A's 10), and rereading a row is harmless (the merge is
-// idempotent), missing one is not.
+// Changes travel by a change counter: every write takes the next value of one sequence, a removal leaves a
+// tombstone row (`deleted`), and each proxy asks for the rows of other owners above the last value it saw. It asks
+// when told to: every write transaction also sends `NOTIFY sipproxy_binding` (delivered at commit) with its
+// owner, and each proxy LISTENs on a second connection, so a change reaches the others within milliseconds of its
+// commit. Polling remains the fallback: every `pollInterval` while the LISTEN connection is down (a database that
+// restarted), rarely while it is up (a notice is never the only way a change arrives). A poll rereads from the
+// value seen one poll earlier: two proxies' writes can commit out of sequence order (B's value 11 visible before
+// A's 10), and rereading a row is harmless (the merge is idempotent), missing one is not.
 //
 // PostgresNIO is async; the `BindingStore` calls are blocking and run on the persistence thread (never an event
-// loop), so each call runs its queries in a Task and waits for it there. One connection, opened lazily and again
-// after an error: a database that went away is found again on the next write or poll.
+// loop), so each call runs its queries in a Task and waits for it there. One connection for them, opened lazily and
+// again after an error: a database that went away is found again on the next write or poll. The LISTEN connection
+// lives in a Task of its own, reconnecting every second while the database is away.
 
 import Dispatch
 import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// The location backend in a PostgreSQL database.
 ///
@@ -34,6 +39,11 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
     /// The highest change value seen, and the one seen a poll earlier (where the next poll starts).
     private var seen: Int64 = 0
     private var rereadFrom: Int64 = 0
+    /// The LISTEN side: its task and connection (to end them at `close`), and whether notices arrive now.
+    private let listener = Mutex<(task: Task<Void, Never>?, connection: PostgresConnection?)>((nil, nil))
+    private let listening = Atomic<Bool>(false)
+    /// The notification channel; the payload is the writer's instance id (a proxy ignores its own notices).
+    static let channel = "sipproxy_binding"
 
     /// Parses the URL; connects on first use (`load`), so a database that is down at start is not fatal.
     public init(url: String, instanceID: String?, ownerURI: String, logger: Logger) throws(BindingStoreError) {
@@ -77,26 +87,72 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
         let ownerURI = self.ownerURI
         _ = try self.run(.write) { connection, logger in
             try await connection.withTransaction(logger: logger) { connection in
+                // One statement per chunk of rows, not one round trip per binding: at thousands of REGISTER/s the
+                // round trips, not PostgreSQL, were the limit (the batch's keys are unique, so one statement never
+                // touches a row twice).
+                var removals: [StoredBinding.Key] = []
+                var upserts: [StoredBinding] = []
                 for change in changes {
                     switch change {
                     case .upsert(var b):
                         b.owner = owner
                         b.ownerURI = ownerURI
-                        try await connection.query(Self.upsert(b), logger: logger)
+                        upserts.append(b)
                     case .remove(let key):
-                        // Only our own row: another proxy's phone that lapsed here is that proxy's to delete.
-                        try await connection.query(
-                            """
-                            UPDATE sipproxy_binding SET deleted = true, version = nextval('sipproxy_binding_version')
-                            WHERE user_key = \(key.user) AND contact_key = \(key.contact) AND owner = \(owner) AND NOT deleted
-                            """,
-                            logger: logger
-                        )
+                        removals.append(key)
                     }
                 }
+                for start in stride(from: 0, to: removals.count, by: Self.chunk) {
+                    let chunk = removals[start..<min(removals.count, start + Self.chunk)]
+                    try await connection.query(Self.remove(Array(chunk), owner: owner), logger: logger)
+                }
+                for start in stride(from: 0, to: upserts.count, by: Self.chunk) {
+                    let chunk = upserts[start..<min(upserts.count, start + Self.chunk)]
+                    try await connection.query(Self.upsert(Array(chunk)), logger: logger)
+                }
+                // Delivered to the listeners when the transaction commits, never for a rolled-back batch.
+                try await connection.query("SELECT pg_notify(\(Self.channel), \(owner))", logger: logger)
             }
             return ((), Int64(0))
         }
+    }
+
+    public var isListening: Bool { self.listening.load(ordering: .acquiring) }
+
+    public func startListening(_ changed: @escaping @Sendable () -> Void) {
+        let configuration = self.configuration
+        let logger = self.logger
+        let own = self.instanceID
+        let task = Task { [self] in
+            while !Task.isCancelled {
+                do {
+                    let connection = try await PostgresConnection.connect(
+                        configuration: configuration, id: 4, logger: logger)
+                    self.listener.withLock { $0.connection = connection }
+                    if Task.isCancelled {
+                        try? await connection.close()
+                        break
+                    }
+                    do {
+                        try await connection.listen(on: Self.channel) { notices in
+                            self.listening.store(true, ordering: .releasing)
+                            changed()  // what was committed while nobody listened
+                            for try await notice in notices where notice.payload != own { changed() }
+                        }
+                    } catch {
+                        // The connection ended (the database stopped, or `close`): reconnect below.
+                    }
+                    self.listening.store(false, ordering: .releasing)
+                    self.listener.withLock { $0.connection = nil }
+                    try? await connection.close()
+                } catch {
+                    // The database is not there (yet): polling covers it, retried below.
+                }
+                self.listening.store(false, ordering: .releasing)
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        self.listener.withLock { $0.task = task }
     }
 
     public func poll(now: WallClock) throws(BindingStoreError) -> [BindingChange] {
@@ -125,6 +181,12 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
     }
 
     public func close() {
+        let (task, listenConnection) = self.listener.withLock { state in
+            defer { state = (nil, nil) }
+            return (state.task, state.connection)
+        }
+        task?.cancel()
+        if let listenConnection { _ = try? Self.blocking { try await listenConnection.close() } }
         guard let connection = self.connection else { return }
         self.connection = nil
         _ = try? Self.blocking { try await connection.close() }
@@ -176,24 +238,58 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
         }
     }
 
-    static func upsert(_ b: StoredBinding) -> PostgresQuery {
-        let path = b.path.joined(separator: "\n")
-        let cseq = Int64(b.cseq)
-        let remotePort = Int32(clamping: b.remotePort)
-        let localPort = Int32(clamping: b.localPort)
-        let regID = b.regID.map { Int32(clamping: $0) }
+    /// Rows per statement.
+    static let chunk = 1000
+
+    /// Upserts bindings in one statement: a column per array parameter, `unnest` turns them back into rows. Arrays
+    /// cannot hold NULL through PostgresNIO, so an absent `instance` travels as "" and an absent `reg_id` as -1.
+    static func upsert(_ bindings: [StoredBinding]) -> PostgresQuery {
+        let users = bindings.map(\.user)
+        let contactKeys = bindings.map(\.contactKey)
+        let aors = bindings.map(\.aor)
+        let contacts = bindings.map(\.contact)
+        let expires = bindings.map(\.expiresAt.microseconds)
+        let callIDs = bindings.map(\.callID)
+        let cseqs = bindings.map { Int64($0.cseq) }
+        let qs = bindings.map(\.q)
+        let transports = bindings.map(\.transport.rawValue)
+        let remoteIPs = bindings.map(\.remoteIP)
+        let remotePorts = bindings.map { Int32(clamping: $0.remotePort) }
+        let localIPs = bindings.map(\.localIP)
+        let localPorts = bindings.map { Int32(clamping: $0.localPort) }
+        let paths = bindings.map { $0.path.joined(separator: "\n") }
+        let instances = bindings.map { $0.instance ?? "" }
+        let regIDs = bindings.map { $0.regID.map { Int32(clamping: $0) } ?? -1 }
+        let owners = bindings.map(\.owner)
+        let ownerURIs = bindings.map(\.ownerURI)
         return """
             INSERT INTO sipproxy_binding (user_key, contact_key, aor, contact, expires_at, call_id, cseq, q, transport,
                 remote_ip, remote_port, local_ip, local_port, path, instance, reg_id, owner, owner_uri, deleted, version)
-            VALUES (\(b.user), \(b.contactKey), \(b.aor), \(b.contact), \(b.expiresAt.microseconds), \(b.callID),
-                \(cseq), \(b.q), \(b.transport.rawValue), \(b.remoteIP), \(remotePort), \(b.localIP), \(localPort),
-                \(path), \(b.instance), \(regID), \(b.owner), \(b.ownerURI), false, nextval('sipproxy_binding_version'))
+            SELECT u, ck, a, c, e, ci, cs, q, t, ri, rp, li, lp, p, NULLIF(i, ''), NULLIF(r, -1), o, ou, false,
+                nextval('sipproxy_binding_version')
+            FROM unnest(\(users)::text[], \(contactKeys)::text[], \(aors)::text[], \(contacts)::text[],
+                \(expires)::bigint[], \(callIDs)::text[], \(cseqs)::bigint[], \(qs)::float8[], \(transports)::text[],
+                \(remoteIPs)::text[], \(remotePorts)::int[], \(localIPs)::text[], \(localPorts)::int[], \(paths)::text[],
+                \(instances)::text[], \(regIDs)::int[], \(owners)::text[], \(ownerURIs)::text[])
+                AS b(u, ck, a, c, e, ci, cs, q, t, ri, rp, li, lp, p, i, r, o, ou)
             ON CONFLICT (user_key, contact_key) DO UPDATE SET aor = EXCLUDED.aor, contact = EXCLUDED.contact,
                 expires_at = EXCLUDED.expires_at, call_id = EXCLUDED.call_id, cseq = EXCLUDED.cseq, q = EXCLUDED.q,
                 transport = EXCLUDED.transport, remote_ip = EXCLUDED.remote_ip, remote_port = EXCLUDED.remote_port,
                 local_ip = EXCLUDED.local_ip, local_port = EXCLUDED.local_port, path = EXCLUDED.path,
                 instance = EXCLUDED.instance, reg_id = EXCLUDED.reg_id, owner = EXCLUDED.owner,
                 owner_uri = EXCLUDED.owner_uri, deleted = false, version = EXCLUDED.version
+            """
+    }
+
+    /// Marks our own rows among `keys` deleted (tombstones), in one statement. Only our own: another proxy's phone
+    /// that lapsed here is that proxy's to delete.
+    static func remove(_ keys: [StoredBinding.Key], owner: String) -> PostgresQuery {
+        let users = keys.map(\.user)
+        let contacts = keys.map(\.contact)
+        return """
+            UPDATE sipproxy_binding SET deleted = true, version = nextval('sipproxy_binding_version')
+            WHERE (user_key, contact_key) IN (SELECT * FROM unnest(\(users)::text[], \(contacts)::text[]))
+                AND owner = \(owner) AND NOT deleted
             """
     }
 
@@ -262,8 +358,8 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
         return connection
     }
 
-    /// Waits on this (non-event-loop) thread for an async operation.
-    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    /// Waits on this (non-event-loop) thread for an async operation. Also used by the journal's database copy.
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
         Task {
@@ -281,6 +377,12 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
     static func describe(_ error: any Error) -> String {
         if let error = error as? PSQLError {
             if let message = error.serverInfo?[.message] { return message }
+            if error.code == .connectionError, let underlying = error.underlying,
+                let reason = Self.systemReason(in: "\(underlying)")
+            {
+                // NIO's connection error lists every address tried; the system's reason is what a user needs.
+                return "cannot connect: \(reason)"
+            }
             if let underlying = error.underlying { return "\(error.code): \(underlying)" }
             return "\(error.code)"
         }
@@ -288,6 +390,14 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
             return describe(error.beginError ?? error.closureError ?? error.commitError ?? error.rollbackError ?? error)
         }
         return "\(error)"
+    }
+
+    /// `Connection refused` from the last `(errno: 111)` in a NIO error's description, if there is one.
+    static func systemReason(in text: String) -> String? {
+        guard let range = text.range(of: "(errno: ", options: .backwards),
+            let number = Int32(text[range.upperBound...].prefix { $0.isNumber })
+        else { return nil }
+        return String(cString: strerror(number)).lowercased()
     }
 
     // MARK: URL

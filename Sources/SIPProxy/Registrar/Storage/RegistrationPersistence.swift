@@ -37,6 +37,9 @@ public final class RegistrationPersistence: Sendable {
         /// Since when the backend cannot be reached (a database outage); nil while it answers. Calls go on from
         /// the in-memory store meanwhile, and the changes wait in the queue.
         public var unreachableSince: WallClock?
+        /// A shared backend: whether other proxies' changes arrive as notices (LISTEN/NOTIFY) now, rather than
+        /// by polling alone; nil for a backend of this proxy only.
+        public var listening: Bool?
     }
 
     private struct State {
@@ -60,8 +63,12 @@ public final class RegistrationPersistence: Sendable {
     private let logger: Logger
     private let wallClock: @Sendable () -> WallClock
     private let clock: @Sendable () -> NIODeadline
-    /// How often a shared backend is asked for other proxies' changes (issue 16 item 2: within a second).
+    /// How often a shared backend is asked for other proxies' changes while it sends no change notices (issue 16
+    /// item 2: within a second), and while it does (a safety net: the notices make the poll happen at once).
     private let pollInterval: TimeAmount
+    private let listeningPollInterval: TimeAmount
+    /// Set by a change notice from another proxy: the persistence thread polls at its next turn.
+    private let pollRequested = Atomic<Bool>(false)
     /// Where other proxies' changes go (the location service's merge); set once, before `start()`.
     private let remoteSink = Mutex<(@Sendable (RemoteChanges) -> Void)?>(nil)
 
@@ -80,10 +87,12 @@ public final class RegistrationPersistence: Sendable {
         logger: Logger,
         wallClock: @escaping @Sendable () -> WallClock = { WallClock.now() },
         clock: @escaping @Sendable () -> NIODeadline = { NIODeadline.now() },
-        pollInterval: TimeAmount = .milliseconds(500)
+        pollInterval: TimeAmount = .milliseconds(500),
+        listeningPollInterval: TimeAmount = .seconds(5)
     ) {
         self.backend = Backend(store)
         self.pollInterval = pollInterval
+        self.listeningPollInterval = listeningPollInterval
         self.logger = logger
         self.wallClock = wallClock
         self.clock = clock
@@ -173,6 +182,8 @@ public final class RegistrationPersistence: Sendable {
         self.state.withLock { state in
             var status = state.status
             status.pending = state.queue.count
+            // An atomic flag of the store's listener task: safe to read from any thread.
+            status.listening = (self.backend.store as? any SharedBindingStore)?.isListening
             return status
         }
     }
@@ -195,8 +206,14 @@ public final class RegistrationPersistence: Sendable {
 
     private func run() {
         let shared = self.backend.store as? any SharedBindingStore
-        var nextPoll = self.clock() + self.pollInterval
+        var lastPoll = self.clock()
+        // Another proxy's commit wakes this thread to poll at once (LISTEN/NOTIFY), instead of at the next tick.
+        shared?.startListening { [self] in
+            self.pollRequested.store(true, ordering: .releasing)
+            self.thread.wake()
+        }
         while true {
+            let nextPoll = lastPoll + (shared?.isListening == true ? self.listeningPollInterval : self.pollInterval)
             let (batch, stopping, nextFlush) = self.state.withLock { state in
                 let stopping = state.stopping
                 let batch = state.queue.take(now: self.clock(), force: stopping)
@@ -209,9 +226,9 @@ public final class RegistrationPersistence: Sendable {
                 if let rest = self.state.withLock({ $0.queue.take(now: self.clock(), force: true) }) { self.write(rest) }
                 return
             }
-            if let shared, self.clock() >= nextPoll {
+            if let shared, self.pollRequested.exchange(false, ordering: .acquiringAndReleasing) || self.clock() >= nextPoll {
                 self.poll(shared)
-                nextPoll = self.clock() + self.pollInterval
+                lastPoll = self.clock()
                 continue
             }
             if batch == nil {
@@ -311,6 +328,9 @@ extension RegistrationPersistence.Status {
         }
         line += " (\(self.written) changes in \(self.flushes) batches), \(self.pending) pending, \(self.writeErrors) write errors"
         if let error = self.lastError { line += "; last error: \(error)" }
+        if let listening = self.listening {
+            line += listening ? "; other proxies' changes by notice" : "; other proxies' changes by polling"
+        }
         if let since = self.unreachableSince {
             line += "; UNREACHABLE for \(String(format: "%.0f", max(0, now.seconds(since: since)))) s, calls go on from memory"
         }
