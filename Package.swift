@@ -49,6 +49,8 @@ let package = Package(
                 "COpus",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // For ProxyBenchmarkHarness only (the micro-benchmark's in-memory core, Benchmarks/Micro).
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
