@@ -97,18 +97,7 @@ public final class PostgresCallStore: CallRowStore, @unchecked Sendable {
         if let connection = self.connection, !connection.isClosed { return connection }
         let configuration = self.configuration
         let logger = self.logger
-        // Each new connection makes sure of the table: a database that was down at start, or recreated, is set up
-        // when it comes back.
-        let connection = try PostgresBindingStore.blocking {
-            let connection = try await PostgresConnection.connect(configuration: configuration, id: 2, logger: logger)
-            do {
-                try await Self.createSchema(connection, logger: logger)
-            } catch {
-                try? await connection.close()
-                throw error
-            }
-            return connection
-        }
+        let connection = try PostgresBindingStore.open(configuration, id: 2, logger: logger, schema: Self.createSchema)
         self.connection = connection
         return connection
     }

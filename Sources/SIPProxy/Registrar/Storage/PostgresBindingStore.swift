@@ -342,20 +342,27 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
         if let connection = self.connection, !connection.isClosed { return connection }
         let configuration = self.configuration
         let logger = self.logger
-        // Each new connection makes sure of the schema: a database that was down at start, or recreated, is set
-        // up when it comes back.
-        let connection = try Self.blocking {
-            let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+        let connection = try Self.open(configuration, id: 1, logger: logger, schema: Self.createSchema)
+        self.connection = connection
+        return connection
+    }
+
+    /// Connects (blocking the calling thread, never an event loop) and makes sure of the schema: a database that
+    /// was down at start, or recreated, is set up when it comes back. Shared with the journal's `PostgresCallStore`.
+    static func open(
+        _ configuration: PostgresConnection.Configuration, id: Int, logger: Logger,
+        schema: @escaping @Sendable (PostgresConnection, Logger) async throws -> Void
+    ) throws -> PostgresConnection {
+        try Self.blocking {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
             do {
-                try await Self.createSchema(connection, logger: logger)
+                try await schema(connection, logger)
             } catch {
                 try? await connection.close()
                 throw error
             }
             return connection
         }
-        self.connection = connection
-        return connection
     }
 
     /// Waits on this (non-event-loop) thread for an async operation. Also used by the journal's database copy.
