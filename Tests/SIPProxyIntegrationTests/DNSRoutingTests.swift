@@ -172,6 +172,36 @@ struct DNSRoutingTests {
                 "priority 10 first\n\(labs.diagnostics(caller, callee))")
     }
 
+    @Test("bob at lab-a forwards every call to sip:carol@lab-b.test: alice's call to bob reaches carol through DNS SRV")
+    func forwardToAnotherDomain() async throws {
+        let labs = try await TwoLabs("forward") { port in
+            ["--srv-host=_sip._udp.lab-b.test,sip.lab-b.test,\(port),10,0", "--host-record=sip.lab-b.test,127.0.0.42"]
+        }
+        defer { labs.shutdown() }
+        let carol = Phone("carol", ip: "127.0.0.43")
+        try await labs.register(carol, at: labs.labB)
+        let uas = try labs.sipp("uas-answer.xml", as: carol, to: nil)
+        #expect(await uas.waitListening(), "carol's UAS did not start")
+        let rule = try await sipctl(["forward", "set", "bob", "--always", "sip:carol@lab-b.test"], cwd: labs.labA.workDirectory)
+        #expect(rule.succeeded, "\(rule)")
+        let alice = Phone("alice", ip: "127.0.0.44")
+        try await labs.register(alice, at: labs.labA)
+        let caller = try await labs.sipp("uac-call-domain.xml", as: alice, to: labs.labA, service: "bob",
+                                         keys: ["domain": "lab-a.test"]).wait()
+        let callee = await uas.wait()
+        #expect(caller.passed && callee.passed, "\(labs.diagnostics(caller, callee))")
+        // carol's INVITE went through both proxies, was addressed to her at lab-b, and says why (Diversion).
+        let invite = callee.receivedRequests("INVITE").first ?? ""
+        let vias = headers("Via", in: invite).flatMap { $0.split(separator: ",") }
+        #expect(vias.contains { $0.contains(labs.labA.hostPort) } && vias.contains { $0.contains(labs.labB.hostPort) },
+                "\(invite)")
+        #expect(headers("Diversion", in: invite).first?.contains("reason=unconditional") == true, "\(invite)")
+        let logA = readText(labs.labA.stderrURL)
+        #expect(logA.contains("dns: lab-b.test -> udp:sip.lab-b.test(127.0.0.42):\(labs.labB.port)"),
+                "lab-a resolved the forward target\n\(labs.diagnostics(caller, callee))")
+        #expect(logA.contains("forwarded to sip:carol@lab-b.test"), "\(labs.diagnostics(caller, callee))")
+    }
+
     @Test("a domain with no SIP records gets 404; a stranger cannot make the proxy look anything up (403)")
     func unknownDomainAndRelay() async throws {
         let labs = try await TwoLabs("nxdomain") { _ in [] }

@@ -133,13 +133,15 @@ extension ProxyCore {
         case .none:
             self.reply(entry, 480)
         case .user, .uri:
-            if self.startGroup(context, state, plan, from: peer) == 0 {
-                self.logger.info(
-                    "no reachable target for \(request.uri)",
-                    metadata: ["sip.call_id": "\(request.callID)"]
-                )
+            let serverKey = entry.key
+            let uri = request.uri
+            let callID = request.callID
+            let noTarget: @Sendable () -> Void = { [weak self] in
+                guard let self, let entry = self.transactions.server(serverKey) else { return }
+                self.logger.info("no reachable target for \(uri)", metadata: ["sip.call_id": "\(callID)"])
                 self.reply(entry, 480)
             }
+            if self.startGroup(context, state, plan, from: peer, onNone: noTarget) == 0 { noTarget() }
         }
         return true
     }
@@ -174,7 +176,8 @@ extension ProxyCore {
         switch plan.outcome {
         case .user, .uri:
             state.visited = visited
-            if self.startGroup(context, state, plan, from: peer) > 0 { return }
+            let noTarget = self.noFurtherTarget(context)
+            if self.startGroup(context, state, plan, from: peer, onNone: noTarget) > 0 { return }
         case .loop:
             self.logger.info(
                 "call \(context.callLabel): forwarding \(user) (\(condition.logWord)) loops back, stopping",
@@ -238,7 +241,10 @@ extension ProxyCore {
             targets += found
         }
         guard let hops, !targets.isEmpty else { return false }
-        let started = self.startTargets(context, state, hops: hops, user: groupUser, targets: targets, from: peer)
+        let started = self.startTargets(
+            context, state, hops: hops, user: groupUser, targets: targets, from: peer,
+            onNone: self.noFurtherTarget(context)
+        )
         guard started > 0 else { return false }
         state.visited = visited
         return true
@@ -266,18 +272,83 @@ extension ProxyCore {
         _ context: ProxyContext,
         _ state: ForwardingContext,
         _ plan: ForwardingPlan,
-        from peer: Peer
+        from peer: Peer,
+        onNone: @escaping @Sendable () -> Void = {}
     ) -> Int {
         var user: String?
         if case .user(let u) = plan.outcome { user = u }
         return self.startTargets(
-            context, state, hops: plan.hops, user: user, targets: self.targets(for: plan.outcome), from: peer
+            context, state, hops: plan.hops, user: user, targets: self.targets(for: plan.outcome), from: peer,
+            onNone: onNone
         )
     }
 
     /// Starts `targets` as the new current group with the chain's Diversion and History-Info; arms the
     /// no-answer timer of the group's user.
+    ///
+    /// A target naming another domain (a rule's `sip:carol@lab-b.test`, a 3xx Contact) is resolved first (RFC 3263),
+    /// without blocking the loop: the group starts when every answer is in, and the count returned is the targets
+    /// about to start. If by then none can be reached, `onNone` says what the caller would have done for 0.
     private func startTargets(
+        _ context: ProxyContext,
+        _ state: ForwardingContext,
+        hops: [ForwardingHop],
+        user: String?,
+        targets: [ForwardTarget],
+        from peer: Peer,
+        onNone: @escaping @Sendable () -> Void = {}
+    ) -> Int {
+        guard !targets.isEmpty else { return 0 }
+        let lookups = targets.indices.compactMap { i in
+            self.domainNextHop(context.request, target: targets[i]).map { (index: i, uri: $0) }
+        }
+        if lookups.isEmpty {
+            return self.startResolvedTargets(context, state, hops: hops, user: user, targets: targets, from: peer)
+        }
+        let answers = lookups.map { lookup in
+            self.resolver.locate(
+                SIPServerLocator(uri: lookup.uri, supported: self.dnsTransports, families: self.dnsFamilies)
+            ).map { (lookup.index, lookup.uri.maddr ?? lookup.uri.host, $0.targets) }
+        }
+        let serverKey = context.serverKey
+        EventLoopFuture.whenAllComplete(answers, on: self.eventLoop).whenSuccess { [weak self] results in
+            guard let self else { return }
+            // The caller may have cancelled, or another branch answered, while DNS was asked.
+            guard let context = self.contexts[serverKey], let state = context.forwarding, !context.machine.cancelled,
+                !context.machine.finalForwarded, !context.machine.answered
+            else { return }
+            var resolved = targets
+            var unreachable = Set<Int>()
+            for (lookup, result) in zip(lookups, results) {
+                let found = (try? result.get())?.2 ?? []
+                let peers = found.compactMap { self.peer(for: $0, from: peer) }
+                let host = lookup.uri.maddr ?? lookup.uri.host
+                self.logger.info(
+                    peers.isEmpty
+                        ? "dns: no target for \(host), forward to \(lookup.uri) skipped"
+                        : "dns: \(host) -> \(found.map(\.description).joined(separator: ", "))",
+                    metadata: ["sip.call_id": "\(context.request.callID)"]
+                )
+                if peers.isEmpty { unreachable.insert(lookup.index) } else { resolved[lookup.index].resolved = peers }
+            }
+            let usable = resolved.indices.filter { !unreachable.contains($0) }.map { resolved[$0] }
+            if self.startResolvedTargets(context, state, hops: hops, user: user, targets: usable, from: peer) == 0 {
+                onNone()
+            }
+        }
+        return targets.count
+    }
+
+    /// "No further target" for a context, to be said later (the context is found again by its key).
+    private func noFurtherTarget(_ context: ProxyContext) -> @Sendable () -> Void {
+        let serverKey = context.serverKey
+        return { [weak self] in
+            guard let self, let context = self.contexts[serverKey] else { return }
+            self.run(context, .noFurtherTarget)
+        }
+    }
+
+    private func startResolvedTargets(
         _ context: ProxyContext,
         _ state: ForwardingContext,
         hops: [ForwardingHop],
