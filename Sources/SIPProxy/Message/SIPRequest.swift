@@ -55,9 +55,11 @@ public struct SIPRequest: Sendable, Equatable {
 
     /// Puts a Via on top (RFC 3261 §16.6 step 8: the proxy's own), keeping it parsed.
     public mutating func prependVia(_ via: Via) {
+        let contactsAreStale = self.contactsAreStale
         self.headers.prepend("Via", via.serialized)
         self.parsedTopVia = via
         self.topViaIsStale = false
+        self.contactsAreStale = contactsAreStale  // a Via changes no Contact
     }
 
     /// Every Via value, top first.

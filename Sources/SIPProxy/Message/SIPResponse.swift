@@ -47,13 +47,6 @@ public struct SIPResponse: Sendable, Equatable {
         self.parsedTopVia = core.topVia
     }
 
-    /// Puts a Via on top (RFC 3261 §16.6 step 8: the proxy's own), keeping it parsed.
-    public mutating func prependVia(_ via: Via) {
-        self.headers.prepend("Via", via.serialized)
-        self.parsedTopVia = via
-        self.topViaIsStale = false
-    }
-
     public var vias: [Via] { self.headers.values("via").compactMap(Via.parse) }
 
     public var contacts: [NameAddress] {
