@@ -221,21 +221,12 @@ public struct SIPParser: Sendable {
     /// lenient senders, bare LF; the terminator is not part of the range. Empty lines are skipped.
     static func logicalLines(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> [[Range<Int>]] {
         var result: [[Range<Int>]] = []
-        var lineStart = range.lowerBound
-        while lineStart < range.upperBound {
-            var lineEnd = lineStart
-            while lineEnd < range.upperBound, bytes[lineEnd] != 10 { lineEnd += 1 }
-            let next = lineEnd + 1
-            if lineEnd > lineStart, bytes[lineEnd - 1] == 13 { lineEnd -= 1 }
-            if lineEnd > lineStart {
-                let first = bytes[lineStart]
-                if (first == 32 || first == 9), !result.isEmpty {
-                    result[result.count - 1].append(lineStart..<lineEnd)
-                } else {
-                    result.append([lineStart..<lineEnd])
-                }
+        for line in SIPParser.physicalLines(bytes, range) {
+            if SIPParser.isWSP(bytes[line.lowerBound]), !result.isEmpty {
+                result[result.count - 1].append(line)
+            } else {
+                result.append([line])
             }
-            lineStart = next
         }
         return result
     }
