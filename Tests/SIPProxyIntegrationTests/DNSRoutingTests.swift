@@ -200,6 +200,17 @@ struct DNSRoutingTests {
         #expect(logA.contains("dns: lab-b.test -> udp:sip.lab-b.test(127.0.0.42):\(labs.labB.port)"),
                 "lab-a resolved the forward target\n\(labs.diagnostics(caller, callee))")
         #expect(logA.contains("forwarded to sip:carol@lab-b.test"), "\(labs.diagnostics(caller, callee))")
+
+        // A forward to a domain with no records: the target is skipped and the caller gets 480 at once.
+        let dead = try await sipctl(["forward", "set", "dave", "--always", "sip:dave@nowhere.test"], cwd: labs.labA.workDirectory)
+        #expect(dead.succeeded, "\(dead)")
+        let call = try labs.sipp("uac-call-domain.xml", as: alice, to: labs.labA, service: "dave",
+                                 keys: ["domain": "lab-a.test"], timeout: 5)
+        let r = await call.wait()
+        call.stop()
+        #expect(r.receivedResponses(480).count >= 1, "\(labs.diagnostics(r))")
+        #expect(readText(labs.labA.stderrURL).contains("dns: no target for nowhere.test, forward to sip:dave@nowhere.test skipped"),
+                "\(labs.diagnostics(r))")
     }
 
     @Test("a domain with no SIP records gets 404; a stranger cannot make the proxy look anything up (403)")
