@@ -61,7 +61,7 @@ public enum CallFormatter {
     /// A JSON array of records, one record per line.
     public static func json(_ records: [CallRecord]) throws -> String {
         if records.isEmpty { return "[]\n" }
-        return "[\n" + (try records.map { try $0.jsonLine() }).joined(separator: ",\n") + "\n]\n"
+        return "[\n" + records.map { $0.jsonLine() }.joined(separator: ",\n") + "\n]\n"
     }
 
     /// `3 calls: 1 completed, 1 busy, 1 cancelled; talk time 0:00:09`.

@@ -311,13 +311,7 @@ final class Writer {
     }
 
     func append(_ record: CallRecord, now: WallClock) {
-        let line: String
-        do {
-            line = try record.jsonLine()
-        } catch {
-            self.warnings.append("cannot encode call \(record.callID): \(error)")
-            return
-        }
+        let line = record.jsonLine()
         self.rotateIfNeeded(adding: line.utf8.count + 1, now: now)
         do {
             try self.journal.write(line + "\n")
@@ -347,6 +341,13 @@ final class Writer {
     /// fsyncs when due (or `force`), then rewrites the snapshot when due: the journal is on disk before a call
     /// leaves the snapshot, so a crash in between duplicates nothing that `recover` does not skip.
     func sync(force: Bool, now: WallClock) {
+        // The batch just handled reaches the files now (one write each); fsync follows when due.
+        do {
+            try self.journal.flush()
+            try self.textLog?.flush()
+        } catch {
+            self.warnings.append(error.description)
+        }
         if let since = self.unsyncedSince {
             var due = force
             if case .interval(let seconds) = self.configuration.durability, now.seconds(since: since) >= seconds {
@@ -387,7 +388,7 @@ final class Writer {
         let records = self.inProgress.values.sorted { ($0.inviteAt, $0.key) < ($1.inviteAt, $1.key) }
         var text = ""
         for record in records {
-            if let line = try? record.jsonLine() { text += line + "\n" }
+            text += record.jsonLine() + "\n"
         }
         do {
             try AppendFile.replace(self.configuration.snapshotPath, with: text)
@@ -412,11 +413,9 @@ final class Writer {
         for record in out {
             self.rotateIfNeeded(adding: 0, now: now)
             do {
-                try self.journal.write((try record.jsonLine()) + "\n")
-            } catch let error as CallLogError {
-                return .failure(error)
+                try self.journal.write(record.jsonLine() + "\n")
             } catch {
-                return .failure(CallLogError(.io, "cannot encode call \(record.callID): \(error)"))
+                return .failure(error)
             }
             self.text(CallFormatter.endLine(record), at: record.endedAt ?? now)
         }
@@ -485,7 +484,13 @@ final class Writer {
 final class AppendFile {
     let path: String
     private var fd: Int32
+    /// The file's size with what is still buffered.
     private(set) var size: Int
+    /// Written but not yet handed to the system: the journal thread writes a batch of lines with one write(2)
+    /// (`flush`, after each batch and before every fsync, rotation and close) instead of one per line.
+    private var pending: [UInt8] = []
+    /// Beyond this many buffered bytes a write goes out at once.
+    static let bufferLimit = 64 * 1024
 
     init(path: String) throws(CallLogError) {
         self.path = path
@@ -516,23 +521,35 @@ final class AppendFile {
 
     func write(_ text: String) throws(CallLogError) {
         guard self.fd >= 0 else { throw CallLogError(.io, "\(self.path) is closed") }
-        let bytes = Array(text.utf8)
+        self.pending.append(contentsOf: text.utf8)
+        self.size += text.utf8.count
+        if self.pending.count >= Self.bufferLimit { try self.flush() }
+    }
+
+    /// Hands the buffered lines to the system in one write (whole lines: a crash leaves at most the last one cut,
+    /// which readers skip and the next open ends).
+    func flush() throws(CallLogError) {
+        guard !self.pending.isEmpty else { return }
+        guard self.fd >= 0 else { throw CallLogError(.io, "\(self.path) is closed") }
+        defer { self.pending.removeAll(keepingCapacity: self.pending.count <= Self.bufferLimit) }
         var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in
+        while offset < self.pending.count {
+            let n = self.pending.withUnsafeBytes { raw in
                 systemWrite(self.fd, raw.baseAddress! + offset, raw.count - offset)
             }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw CallLogError(.io, "cannot write \(self.path): \(String(cString: strerror(errno)))")
+                let reason = String(cString: strerror(errno))
+                self.size -= self.pending.count - offset
+                throw CallLogError(.io, "cannot write \(self.path): \(reason)")
             }
             offset += n
         }
-        self.size += bytes.count
     }
 
     func sync() throws(CallLogError) {
         guard self.fd >= 0 else { return }
+        try self.flush()
         if fsync(self.fd) != 0 {
             throw CallLogError(.io, "cannot sync \(self.path): \(String(cString: strerror(errno)))")
         }
@@ -540,6 +557,7 @@ final class AppendFile {
 
     func close() {
         if self.fd >= 0 {
+            try? self.flush()
             _ = systemClose(self.fd)
             self.fd = -1
         }

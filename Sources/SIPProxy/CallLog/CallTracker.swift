@@ -147,12 +147,14 @@ public struct CallTracker: Sendable {
 
     /// The session of a message from either side: (Call-ID, From tag) for the caller's messages and for
     /// responses to them, (Call-ID, To tag) for the callee's requests and the responses to those.
-    private func find(_ callID: String, _ from: NameAddress, _ to: NameAddress) -> (Key, fromCaller: Bool)? {
+    private func find(
+        _ callID: String, _ from: NameAddress, _ to: NameAddress
+    ) -> (Key, Dictionary<Key, Session>.Index, fromCaller: Bool)? {
         let byFrom = Key(callID: callID, fromTag: from.tag ?? "")
-        if self.sessions[byFrom] != nil { return (byFrom, true) }
+        if let index = self.sessions.index(forKey: byFrom) { return (byFrom, index, true) }
         if let toTag = to.tag {
             let byTo = Key(callID: callID, fromTag: toTag)
-            if self.sessions[byTo] != nil { return (byTo, false) }
+            if let index = self.sessions.index(forKey: byTo) { return (byTo, index, false) }
         }
         return nil
     }
@@ -168,24 +170,23 @@ public struct CallTracker: Sendable {
             self.observeInitialInvite(request, direction: direction, peer: peer, at: time, events: &events)
             return
         }
-        guard let (key, fromCaller) = self.find(request.callID, request.from, request.to) else { return }
-        self.sessions[key]?.lastActivity = time
+        guard let (key, index, fromCaller) = self.find(request.callID, request.from, request.to) else { return }
+        self.sessions.values[index].lastActivity = time
         switch request.method {
         case .cancel:
             // §9.1: CANCEL has the INVITE's Call-ID, From and To (no To tag); it only matters before an answer.
             // Only the caller's own CANCEL counts, not those the proxy sends (Timer C, forwarding on no answer).
-            if fromCaller && direction == .received { self.sessions[key]?.facts.cancelRequested = true }
+            if fromCaller && direction == .received { self.sessions.values[index].facts.cancelRequested = true }
         case .bye:
             // §15.1.1: either side may end the dialog; the sender hung up.
-            guard var session = self.sessions[key], session.facts.answered else { return }
-            session.facts.byeSeen = true
-            session.record.hungUpBy = fromCaller ? .caller : .callee
-            self.sessions[key] = session
+            guard self.sessions.values[index].facts.answered else { return }
+            self.sessions.values[index].facts.byeSeen = true
+            self.sessions.values[index].record.hungUpBy = fromCaller ? .caller : .callee
             self.end(key, at: time, events: &events)
         case .invite:
             // A re-INVITE (§14.1): remember its offer; the media change is taken when it is answered with a 2xx.
-            guard self.sessions[key]?.facts.answered == true else { return }
-            self.sessions[key]?.pendingOffer = (
+            guard self.sessions.values[index].facts.answered else { return }
+            self.sessions.values[index].pendingOffer = (
                 request.cseq.number, request.from.tag ?? "", SessionDescription.media(of: request.body)
             )
         case .refer:
@@ -203,21 +204,8 @@ public struct CallTracker: Sendable {
         events: inout [CallEvent]
     ) {
         let key = Key(callID: request.callID, fromTag: request.from.tag ?? "")
-        if var session = self.sessions[key] {
-            session.lastActivity = time
-            if direction == .received && session.record.source == nil { session.record.source = peer.remote.hostPort }
-            // A forwarded INVITE the proxy sent (Diversion / History-Info): the journal's forwardedTo/-Reason.
-            if direction == .sent { Self.noteForwarding(request, in: &session.record) }
-            if request.cseq.number > session.inviteCSeq {
-                // The same call retried with credentials after 401/407 (RFC 3261 §22.2): a new INVITE transaction.
-                session.inviteCSeq = request.cseq.number
-                session.facts.finalCode = nil
-                session.facts.finalFromProxy = false
-                session.receivedFinals = []
-                session.record.finalCode = nil
-                session.record.finalReason = nil
-            }
-            self.sessions[key] = session
+        if let index = self.sessions.index(forKey: key) {
+            Self.again(request, direction: direction, peer: peer, at: time, to: &self.sessions.values[index])
             return
         }
         if let tomb = self.tombstones[key], request.cseq.number <= tomb.cseq { return }  // a retransmission
@@ -242,6 +230,30 @@ public struct CallTracker: Sendable {
         events.append(.started(record))
     }
 
+    /// An INVITE of a call already followed: the proxy's forwarded copy, a retransmission, or a retry with
+    /// credentials.
+    private static func again(
+        _ request: SIPRequest,
+        direction: CallObservation.Direction,
+        peer: Peer,
+        at time: WallClock,
+        to session: inout Session
+    ) {
+        session.lastActivity = time
+        if direction == .received && session.record.source == nil { session.record.source = peer.remote.hostPort }
+        // A forwarded INVITE the proxy sent (Diversion / History-Info): the journal's forwardedTo/-Reason.
+        if direction == .sent { Self.noteForwarding(request, in: &session.record) }
+        if request.cseq.number > session.inviteCSeq {
+            // The same call retried with credentials after 401/407 (RFC 3261 §22.2): a new INVITE transaction.
+            session.inviteCSeq = request.cseq.number
+            session.facts.finalCode = nil
+            session.facts.finalFromProxy = false
+            session.receivedFinals = []
+            session.record.finalCode = nil
+            session.record.finalReason = nil
+        }
+    }
+
     /// RFC 3515: a REFER asks its recipient (the transferee) to call the Refer-To URI. The call records the
     /// target; the transferee's next INVITE to it within `transferWindow` is linked back.
     private mutating func observeRefer(_ request: SIPRequest, key: Key, at time: WallClock) {
@@ -262,6 +274,7 @@ public struct CallTracker: Sendable {
     /// The Call-ID of the transfer this INVITE carries out: to the REFER target (To or Request-URI), from the
     /// transferee or with a Referred-By / Replaces header (RFC 3892, RFC 3891), within the window.
     private mutating func matchTransfer(_ request: SIPRequest, at time: WallClock) -> String? {
+        guard !self.transfers.isEmpty else { return nil }
         let targets = [request.to.uri.aorKey, request.uri.aorKey]
         let caller = request.from.uri.aorKey
         let marked = request.headers.contains("referred-by") || request.headers.contains("replaces")
@@ -278,77 +291,88 @@ public struct CallTracker: Sendable {
         at time: WallClock,
         events: inout [CallEvent]
     ) {
-        guard let (key, _) = self.find(response.callID, response.from, response.to), var session = self.sessions[key]
-        else { return }
-        session.lastActivity = time
-        guard response.cseq.method == .invite else {
-            self.sessions[key] = session
-            return
-        }
-        let initial = response.from.tag == session.record.fromTag && response.cseq.number == session.inviteCSeq
-        guard initial else {
-            self.sessions[key] = session
+        guard let (key, index, _) = self.find(response.callID, response.from, response.to) else { return }
+        // The session is changed where it lies in the dictionary: copying it out and back (a record of a dozen
+        // strings, and the key hashed again) for each of a call's responses cost more than the change itself.
+        switch Self.apply(response, direction: direction, peer: peer, at: time, to: &self.sessions.values[index]) {
+        case .none:
+            break
+        case .event(let event):
+            events.append(event)
+        case .reinvite:
             self.observeReinviteResponse(response, key: key, events: &events)
-            return
+        case .end:
+            self.end(key, at: time, events: &events)
         }
-        if response.statusCode == 100 {
-            self.sessions[key] = session
-            return
-        }
+    }
+
+    /// What a response to an INVITE did to a call, besides the changes made to its session.
+    private enum ResponseOutcome {
+        case none
+        case event(CallEvent)
+        /// A response to a re-INVITE (`observeReinviteResponse`).
+        case reinvite
+        /// A final non-2xx the proxy sent to the caller: the call ends.
+        case end
+    }
+
+    private static func apply(
+        _ response: SIPResponse,
+        direction: CallObservation.Direction,
+        peer: Peer,
+        at time: WallClock,
+        to session: inout Session
+    ) -> ResponseOutcome {
+        session.lastActivity = time
+        guard response.cseq.method == .invite else { return .none }
+        let initial = response.from.tag == session.record.fromTag && response.cseq.number == session.inviteCSeq
+        guard initial else { return .reinvite }
+        if response.statusCode == 100 { return .none }
         if response.isProvisional {
             let before = CallState.derive(session.facts)
             session.facts.rang = true
             if session.record.ringingAt == nil { session.record.ringingAt = time }
             let after = CallState.derive(session.facts)
             session.record.state = after.name
-            self.sessions[key] = session
-            if before != after && after == .ringing { events.append(.ringing(session.record)) }
-            return
+            return before != after && after == .ringing ? .event(.ringing(session.record)) : .none
         }
         if response.isSuccess {
-            var record = session.record
             let first = !session.facts.answered
             if first {
                 session.facts.answered = true
                 session.calleeTag = response.to.tag
-                record.answeredAt = time
-                record.answeringContact = response.contacts.first?.uri.serialized
-                if let media = SessionDescription.media(of: response.body) { record.media = media }
-                record.finalCode = response.statusCode
-                record.finalReason = response.reason
-                record.calleeName = response.to.displayText ?? record.calleeName
+                session.record.answeredAt = time
+                session.record.answeringContact = response.contacts.first?.uri.serialized
+                if let media = SessionDescription.media(of: response.body) { session.record.media = media }
+                session.record.finalCode = response.statusCode
+                session.record.finalReason = response.reason
+                session.record.calleeName = response.to.displayText ?? session.record.calleeName
             }
             if response.to.tag == session.calleeTag {
                 // The branch that answered: its address (received) and the phrase the caller got (sent).
-                if direction == .received && record.answeredFrom == nil { record.answeredFrom = peer.remote.hostPort }
+                if direction == .received && session.record.answeredFrom == nil {
+                    session.record.answeredFrom = peer.remote.hostPort
+                }
                 if direction == .sent {
-                    record.finalCode = response.statusCode
-                    record.finalReason = response.reason
+                    session.record.finalCode = response.statusCode
+                    session.record.finalReason = response.reason
                 }
             }
-            record.state = CallState.derive(session.facts).name
-            session.record = record
-            self.sessions[key] = session
-            if first { events.append(.answered(record)) }
-            return
+            session.record.state = CallState.derive(session.facts).name
+            return first ? .event(.answered(session.record)) : .none
         }
         // A non-2xx final response.
-        guard !session.facts.answered else {
-            self.sessions[key] = session
-            return
-        }
+        guard !session.facts.answered else { return .none }
         if direction == .received {
             session.receivedFinals.insert(response.statusCode)
-            self.sessions[key] = session
-            return
+            return .none
         }
         session.facts.finalCode = response.statusCode
         session.facts.finalFromProxy = !session.receivedFinals.contains(response.statusCode)
         session.record.finalCode = response.statusCode
         session.record.finalReason = response.reason
         session.record.state = CallState.derive(session.facts).name
-        self.sessions[key] = session
-        self.end(key, at: time, events: &events)
+        return .end
     }
 
     /// A response to a re-INVITE: a 2xx makes the negotiated media current (RFC 3264 §8: the answer, or the
@@ -407,10 +431,11 @@ public struct CallTracker: Sendable {
 
     /// Closes a call whose facts say it ended, emits `.ended`, and remembers its key for a while.
     private mutating func end(_ key: Key, at time: WallClock, events: inout [CallEvent]) {
-        guard var session = self.sessions[key] else { return }
-        guard case .ended(let outcome) = CallState.derive(session.facts) else { return }
+        guard let index = self.sessions.index(forKey: key),
+            case .ended(let outcome) = CallState.derive(self.sessions.values[index].facts)
+        else { return }
+        var session = self.sessions.remove(at: index).value
         session.record.close(outcome, at: time)
-        self.sessions[key] = nil
         self.tombstones[key] = (time, session.inviteCSeq)
         events.append(.ended(session.record))
     }

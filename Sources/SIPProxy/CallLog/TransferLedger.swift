@@ -25,6 +25,9 @@ final class TransferLedger: Sendable {
         }
     }
 
+    /// No REFER waiting: the common case, checked before an INVITE's addresses are normalized for `claim`.
+    var isEmpty: Bool { self.pending.withLock { $0.isEmpty } }
+
     /// Claims the latest transfer an INVITE carries out: within `window` seconds, to one of `targets`, from the
     /// transferee or `marked` (Referred-By / Replaces), and not the REFER's own call. Returns its Call-ID.
     func claim(targets: [String], caller: String, marked: Bool, callID: String, at time: WallClock, window: Double)

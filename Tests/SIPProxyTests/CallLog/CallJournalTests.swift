@@ -92,7 +92,7 @@ extension CallLogTests {
         @Test func rotationKeepsEveryLine() throws {
             let dir = Self.directory()
             var c = self.configuration(dir)
-            let size = try Self.record(1).jsonLine().utf8.count + 1
+            let size = Self.record(1).jsonLine().utf8.count + 1
             c.maxBytes = size * 3 + 10
             let journal = try CallJournal(configuration: c)
             let records = (1...10).map { Self.record($0) }
@@ -108,8 +108,8 @@ extension CallLogTests {
         @Test func corruptLastLineIsSkippedWithAWarning() throws {
             let dir = Self.directory()
             let path = dir + "/calls.jsonl"
-            let good = try Self.record(1).jsonLine()
-            let half = String(try Self.record(2).jsonLine().prefix(40))
+            let good = Self.record(1).jsonLine()
+            let half = String(Self.record(2).jsonLine().prefix(40))
             try (good + "\n" + half).write(toFile: path, atomically: false, encoding: .utf8)
             let result = try CallJournalReader.read(path: path)
             #expect(result.records.map(\.callID) == ["call-1"])
@@ -169,7 +169,7 @@ extension CallLogTests {
             var r = Self.record(1)
             r.media = [CallMedia(type: "audio", port: 4000, codecs: ["PCMU"])]
             r.transferredTo = "sip:carol@example.com"
-            let line = try r.jsonLine()
+            let line = r.jsonLine()
             #expect(line.contains("\"invite\":\"2026-12-01T10:34:18.412+01:00\""))
             #expect(line.contains("\"inviteUs\":\(r.inviteAt.microseconds)"))
             let back = try CallRecord.decode(jsonLine: line)

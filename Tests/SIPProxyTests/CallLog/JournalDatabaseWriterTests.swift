@@ -186,9 +186,9 @@ final class LogLines: Sendable {
         #expect(!CallFormatter.table([a, b], timeZone: zone).contains("PROXY"))
         #expect(!CallFormatter.csv([a, b]).contains("proxy"))
         // The instance survives JSON (what --json prints), and a file's records have none.
-        let line = try a.jsonLine()
+        let line = a.jsonLine()
         #expect(line.contains("\"instance\":\"proxy-a\""))
         #expect(try CallRecord.decode(jsonLine: line).instance == "proxy-a")
-        #expect(!(try Self.record(3).jsonLine()).contains("instance"))
+        #expect(!Self.record(3).jsonLine().contains("instance"))
     }
 }

@@ -147,7 +147,7 @@ public final class PostgresCallStore: CallRowStore, @unchecked Sendable {
     /// One record's row. Times are exact microseconds (`'epoch' + n µs`), not a rounded floating-point Date, so
     /// a retried row has the very same key.
     static func insertQuery(_ r: CallRecord, instance: String) throws -> PostgresQuery {
-        let json = try r.jsonLine()
+        let json = r.jsonLine()
         let code = r.finalCode.map { Int32(clamping: $0) }
         let duration = r.endedAt.map { max(0, $0.seconds(since: r.inviteAt)) }
         return """
