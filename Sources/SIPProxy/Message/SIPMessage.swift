@@ -56,6 +56,14 @@ struct SIPMessageCore {
     /// Contact to recurse on) is parsed when asked for. Parsing each Contact of every 180 and 200 only to throw the
     /// result away was a tenth of the proxy's CPU per call (issue 12).
     static func validate(_ headers: SIPHeaders, isRequest: Bool = true) throws(SIPParseError) -> SIPMessageCore {
+        var memo = NameAddressMemo.disabled
+        return try Self.validate(headers, isRequest: isRequest, memo: &memo)
+    }
+
+    /// `validate`, with From and To taken from `memo` when their text was seen before (a shard's parser).
+    static func validate(
+        _ headers: SIPHeaders, isRequest: Bool, memo: inout NameAddressMemo
+    ) throws(SIPParseError) -> SIPMessageCore {
         var callIDText: String?
         var cseqText: String?
         var fromText: String?
@@ -147,8 +155,8 @@ struct SIPMessageCore {
         guard !callID.isEmpty, callID.utf8.allSatisfy({ SIPGrammar.isWordChar($0) || $0 == UInt8(ascii: "@") })
         else { throw SIPParseError(.malformedHeader("call-id"), callID) }
         guard let cseq = CSeq.parse(cseqValue) else { throw SIPParseError(.malformedHeader("cseq"), cseqValue) }
-        guard let from = NameAddress.parse(fromValue) else { throw SIPParseError(.malformedHeader("from"), fromValue) }
-        guard let to = NameAddress.parse(toValue) else { throw SIPParseError(.malformedHeader("to"), toValue) }
+        guard let from = memo.parse(fromValue) else { throw SIPParseError(.malformedHeader("from"), fromValue) }
+        guard let to = memo.parse(toValue) else { throw SIPParseError(.malformedHeader("to"), toValue) }
         return SIPMessageCore(callID: callID, cseq: cseq, from: from, to: to, topVia: topVia, contacts: contacts)
     }
 }

@@ -66,6 +66,14 @@ public struct SIPParser: Sendable {
 
     /// Parses one message. For streams the buffer must hold exactly one framed message.
     public func parse(_ bytes: UnsafeRawBufferPointer, framing: Framing) throws(SIPParseError) -> SIPMessage {
+        var memo = NameAddressMemo.disabled
+        return try self.parse(bytes, framing: framing, memo: &memo)
+    }
+
+    /// `parse`, with From and To taken from a shard's `memo` when their text was parsed before.
+    func parse(
+        _ bytes: UnsafeRawBufferPointer, framing: Framing, memo: inout NameAddressMemo
+    ) throws(SIPParseError) -> SIPMessage {
         guard bytes.count <= self.maxMessageSize else { throw SIPParseError(.messageTooLarge) }
         // RFC 3261 §7.5: CRLFs before the start line are ignored.
         var start = 0
@@ -144,9 +152,11 @@ public struct SIPParser: Sendable {
             guard let uri = SIPURI.parse(uriText), uri.headers == nil else {
                 throw SIPParseError(.malformedRequestURI, uriText, isRequest: true, method: method)
             }
-            return .request(try SIPRequest(method: method, uri: uri, headers: headers, body: body))
+            return .request(try SIPRequest(method: method, uri: uri, headers: headers, body: body, memo: &memo))
         case .response(let code, let reason):
-            return .response(try SIPResponse(statusCode: code, reason: reason, headers: headers, body: body))
+            return .response(
+                try SIPResponse(statusCode: code, reason: reason, headers: headers, body: body, memo: &memo)
+            )
         }
     }
 

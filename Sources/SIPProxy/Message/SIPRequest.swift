@@ -28,9 +28,17 @@ public struct SIPRequest: Sendable, Equatable {
 
     /// Builds a request and validates its headers, the same checks the parser applies to received bytes.
     public init(method: SIPMethod, uri: SIPURI, headers: SIPHeaders, body: [UInt8] = []) throws(SIPParseError) {
+        var memo = NameAddressMemo.disabled
+        try self.init(method: method, uri: uri, headers: headers, body: body, memo: &memo)
+    }
+
+    /// The parser's way in: From and To come from the shard's `memo` when their text was seen before.
+    init(
+        method: SIPMethod, uri: SIPURI, headers: SIPHeaders, body: [UInt8], memo: inout NameAddressMemo
+    ) throws(SIPParseError) {
         let core: SIPMessageCore
         do {
-            core = try SIPMessageCore.validate(headers)
+            core = try SIPMessageCore.validate(headers, isRequest: true, memo: &memo)
         } catch {
             var e = error
             e.isRequest = true

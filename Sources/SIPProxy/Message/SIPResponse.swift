@@ -25,12 +25,20 @@ public struct SIPResponse: Sendable, Equatable {
     private var topViaIsStale = false
 
     public init(statusCode: Int, reason: String, headers: SIPHeaders, body: [UInt8] = []) throws(SIPParseError) {
+        var memo = NameAddressMemo.disabled
+        try self.init(statusCode: statusCode, reason: reason, headers: headers, body: body, memo: &memo)
+    }
+
+    /// The parser's way in: From and To come from the shard's `memo` when their text was seen before.
+    init(
+        statusCode: Int, reason: String, headers: SIPHeaders, body: [UInt8], memo: inout NameAddressMemo
+    ) throws(SIPParseError) {
         guard (100...699).contains(statusCode) else {
             throw SIPParseError(.invalidStatusCode, String(statusCode), isRequest: false)
         }
         let core: SIPMessageCore
         do {
-            core = try SIPMessageCore.validate(headers, isRequest: false)
+            core = try SIPMessageCore.validate(headers, isRequest: false, memo: &memo)
         } catch {
             var e = error
             e.isRequest = false

@@ -19,6 +19,8 @@ public final class ProxyCore: @unchecked Sendable {
     let transport: any SIPTransport
     let configuration: ProxyConfiguration
     let parser: SIPParser
+    /// From and To values of this shard's recent messages, parsed once (`NameAddressMemo`).
+    var addressMemo = NameAddressMemo()
     let transactions: TransactionLayer
     /// The loop's timer wheel: transaction timers, Timer C and no-answer forwarding (one NIO task drives them all).
     let timers: LoopTimers
@@ -217,7 +219,7 @@ public final class ProxyCore: @unchecked Sendable {
         let framing: SIPParser.Framing = peer.transport == .udp ? .datagram : .stream
         let result: Result<SIPMessage, SIPParseError> = bytes.withUnsafeReadableBytes { raw in
             do throws(SIPParseError) {
-                return .success(try self.parser.parse(raw, framing: framing))
+                return .success(try self.parser.parse(raw, framing: framing, memo: &self.addressMemo))
             } catch {
                 return .failure(error)
             }
