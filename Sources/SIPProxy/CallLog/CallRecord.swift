@@ -164,10 +164,12 @@ public struct CallRecord: Sendable, Equatable, Codable {
     public var calleeUser: String { Self.user(of: self.callee) }
 
     static func user(of aor: String) -> String {
-        var text = Substring(aor)
-        if let colon = text.firstIndex(of: ":") { text = text[text.index(after: colon)...] }
-        if let at = text.firstIndex(of: "@") { return String(text[..<at]) }
-        return String(text)
+        // By bytes: ":" and "@" are ASCII, so the indices found are valid String indices (no grapheme breaking).
+        let bytes = aor.utf8
+        var start = bytes.startIndex
+        if let colon = bytes.firstIndex(of: UInt8(ascii: ":")) { start = bytes.index(after: colon) }
+        let end = bytes[start...].firstIndex(of: UInt8(ascii: "@")) ?? bytes.endIndex
+        return String(aor[start..<end])
     }
 
     /// Sets the end, the durations and the final state.

@@ -13,11 +13,25 @@ public struct CSeq: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(self.number) \(self.method.rawValue)" }
 
+    /// `1 INVITE`: a number and a method separated by LWS (RFC 3261 §20.16). The two words are found by bytes,
+    /// not by splitting into Characters (every message has a CSeq; grapheme breaking cost more than the rest).
     public static func parse<S: StringProtocol>(_ text: S) -> CSeq? {
-        let parts = text.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard parts.count == 2, let number = SIPGrammar.parseNumber(parts[0]), SIPGrammar.isToken(parts[1]) else {
-            return nil
+        let value = Substring(text)
+        let bytes = value.utf8
+        var i = bytes.startIndex
+        func isSpace(_ b: UInt8) -> Bool { b == 32 || b == 9 }
+        func word() -> Range<Substring.Index> {
+            while i != bytes.endIndex, isSpace(bytes[i]) { i = bytes.index(after: i) }
+            let start = i
+            while i != bytes.endIndex, !isSpace(bytes[i]) { i = bytes.index(after: i) }
+            return start..<i
         }
-        return CSeq(UInt32(number), SIPMethod(String(parts[1])))
+        let numberRange = word()
+        let methodRange = word()
+        while i != bytes.endIndex, isSpace(bytes[i]) { i = bytes.index(after: i) }
+        guard i == bytes.endIndex, !numberRange.isEmpty, !methodRange.isEmpty,
+            let number = SIPGrammar.parseNumber(value[numberRange]), SIPGrammar.isToken(value[methodRange])
+        else { return nil }
+        return CSeq(UInt32(number), SIPMethod(String(value[methodRange])))
     }
 }

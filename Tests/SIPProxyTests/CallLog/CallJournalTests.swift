@@ -36,6 +36,17 @@ extension CallLogTests {
             return c
         }
 
+        /// The user part the text log and the tables show (`alice called bob`).
+        @Test func userPartOfAnAOR() {
+            #expect(CallRecord.user(of: "sip:alice@example.com") == "alice")
+            #expect(CallRecord.user(of: "sips:bob:secret@10.0.0.1") == "bob:secret")
+            #expect(CallRecord.user(of: "sip:example.com") == "example.com")
+            #expect(CallRecord.user(of: "tel:+421-2-1234") == "+421-2-1234")
+            #expect(CallRecord.user(of: "sip:žofia@example.sk") == "žofia")
+            #expect(CallRecord.user(of: "carol") == "carol")
+            #expect(CallRecord.user(of: "") == "")
+        }
+
         @Test func appendSyncAndReadBack() throws {
             let dir = Self.directory()
             var c = self.configuration(dir)
