@@ -155,8 +155,15 @@ struct SIPMessageCore {
         guard !callID.isEmpty, callID.utf8.allSatisfy({ SIPGrammar.isWordChar($0) || $0 == UInt8(ascii: "@") })
         else { throw SIPParseError(.malformedHeader("call-id"), callID) }
         guard let cseq = CSeq.parse(cseqValue) else { throw SIPParseError(.malformedHeader("cseq"), cseqValue) }
-        guard let from = memo.parse(fromValue) else { throw SIPParseError(.malformedHeader("from"), fromValue) }
-        guard let to = memo.parse(toValue) else { throw SIPParseError(.malformedHeader("to"), toValue) }
+        // A REGISTER's From and To name one phone and come back only at its next refresh, minutes later: a burst
+        // of them would only churn the memo (RFC 3261 §10.2).
+        let register = cseq.method == .register
+        guard let from = register ? NameAddress.parse(fromValue) : memo.parse(fromValue) else {
+            throw SIPParseError(.malformedHeader("from"), fromValue)
+        }
+        guard let to = register ? NameAddress.parse(toValue) : memo.parse(toValue) else {
+            throw SIPParseError(.malformedHeader("to"), toValue)
+        }
         return SIPMessageCore(callID: callID, cseq: cseq, from: from, to: to, topVia: topVia, contacts: contacts)
     }
 }

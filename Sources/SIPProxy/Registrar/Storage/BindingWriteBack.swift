@@ -59,14 +59,22 @@ public struct BindingWriteBack: Sendable {
 
     /// A batch in a stable order, removals first, then upserts, each by key: what the backend writes, so a
     /// batch's effect reads the same in a backend's log and the tests are exact. Sorted off the mutex.
+    ///
+    /// The keys are taken out once and positions are sorted, not the changes: sorting the changes themselves
+    /// copied a whole binding and rebuilt two keys per comparison, a tenth of the CPU of a registration burst.
     public static func ordered(_ batch: [BindingChange]) -> [BindingChange] {
-        batch.sorted { a, b in
-            switch (a, b) {
-            case (.remove, .upsert): return true
-            case (.upsert, .remove): return false
-            default: return (a.key.user, a.key.contact) < (b.key.user, b.key.contact)
-            }
+        let keys = batch.map { change -> (remove: Bool, user: String, contact: String) in
+            let key = change.key
+            if case .remove = change { return (true, key.user, key.contact) }
+            return (false, key.user, key.contact)
         }
+        let order = keys.indices.sorted { i, j in
+            let a = keys[i]
+            let b = keys[j]
+            if a.remove != b.remove { return a.remove }
+            return a.user != b.user ? a.user < b.user : a.contact < b.contact
+        }
+        return order.map { batch[$0] }
     }
 
     /// Puts back a batch the backend could not write, under the changes recorded since (those are newer), and
