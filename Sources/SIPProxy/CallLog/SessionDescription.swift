@@ -7,43 +7,70 @@ enum SessionDescription {
     /// The media streams of a body; nil when the body is not SDP (no `v=` line or no `m=` line).
     static func media(of body: [UInt8]) -> [CallMedia]? {
         guard !body.isEmpty else { return nil }
-        // Lines are cut on bytes and only `m=` and `a=rtpmap:` lines become strings: the tracker reads every offer
-        // and answer of every call, and splitting whole bodies into Character strings cost 2 % of the CPU per call.
-        var lines: [String] = []
+        // One pass over the bytes: lines and words are found by index and only the words kept become strings
+        // (the stream type, its formats, the rtpmap names). The tracker reads the offer and the answer of every
+        // call; cutting the body into lines and the lines into arrays of words first cost 1.5 % of the CPU per call.
         var sawVersion = false
-        for bytes in body.split(omittingEmptySubsequences: true, whereSeparator: { $0 == 10 || $0 == 13 }) {
-            var start = bytes.startIndex
-            while start < bytes.endIndex, bytes[start] == 32 || bytes[start] == 9 { start += 1 }
-            let line = bytes[start...]
-            guard line.count >= 2, line[line.startIndex + 1] == UInt8(ascii: "=") else { continue }
-            switch line[line.startIndex] {
-            case UInt8(ascii: "v"): sawVersion = true
-            case UInt8(ascii: "m"): lines.append(String(decoding: line, as: UTF8.self).trimmingSIPWhitespace())
-            case UInt8(ascii: "a") where line.starts(with: "a=rtpmap:".utf8):
-                lines.append(String(decoding: line, as: UTF8.self).trimmingSIPWhitespace())
-            default: break
-            }
-        }
-        guard sawVersion else { return nil }
         var streams: [(media: CallMedia, formats: [String], names: [String: String])] = []
-        for line in lines {
-            if line.hasPrefix("m=") {
-                // m=<media> <port>[/<number of ports>] <proto> <fmt> ...  (RFC 4566 §5.14)
-                let parts = line.dropFirst(2).split(separator: " ")
-                guard parts.count >= 3 else { continue }
-                let port = Int(parts[1].split(separator: "/").first ?? "") ?? 0
-                let media = CallMedia(type: String(parts[0]), port: port, codecs: [])
-                streams.append((media, parts.dropFirst(3).map(String.init), [:]))
-            } else if line.hasPrefix("a=rtpmap:"), !streams.isEmpty {
-                // a=rtpmap:<payload type> <encoding name>/<clock rate>[/<parameters>]  (RFC 4566 §6)
-                let rest = line.dropFirst("a=rtpmap:".count)
-                let parts = rest.split(separator: " ", maxSplits: 1)
-                guard parts.count == 2 else { continue }
-                let name = parts[1].split(separator: "/").first.map(String.init) ?? String(parts[1])
-                streams[streams.count - 1].names[String(parts[0])] = name
+        body.withUnsafeBufferPointer { bytes in
+            let count = bytes.count
+            func isBlank(_ b: UInt8) -> Bool { b == 32 || b == 9 }
+            func text(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
+            /// The words of `range` separated by SP (RFC 4566 §5: fields are separated by a single space).
+            func words(_ range: Range<Int>) -> [Range<Int>] {
+                var out: [Range<Int>] = []
+                var i = range.lowerBound
+                while i < range.upperBound {
+                    while i < range.upperBound, bytes[i] == 32 { i += 1 }
+                    let start = i
+                    while i < range.upperBound, bytes[i] != 32 { i += 1 }
+                    if i > start { out.append(start..<i) }
+                }
+                return out
+            }
+            var next = 0
+            while next < count {
+                var end = next
+                while end < count, bytes[end] != 10, bytes[end] != 13 { end += 1 }
+                var start = next
+                next = end + 1
+                while start < end, isBlank(bytes[start]) { start += 1 }
+                while end > start, isBlank(bytes[end - 1]) { end -= 1 }
+                guard end - start >= 2, bytes[start + 1] == UInt8(ascii: "=") else { continue }
+                switch bytes[start] {
+                case UInt8(ascii: "v"):
+                    sawVersion = true
+                case UInt8(ascii: "m"):
+                    // m=<media> <port>[/<number of ports>] <proto> <fmt> ...  (RFC 4566 §5.14)
+                    let parts = words((start + 2)..<end)
+                    guard parts.count >= 3 else { continue }
+                    var portEnd = parts[1].lowerBound
+                    while portEnd < parts[1].upperBound, bytes[portEnd] != UInt8(ascii: "/") { portEnd += 1 }
+                    let port = Int(text(parts[1].lowerBound..<portEnd)) ?? 0
+                    let media = CallMedia(type: text(parts[0]), port: port, codecs: [])
+                    streams.append((media, parts.dropFirst(3).map(text), [:]))
+                case UInt8(ascii: "a"):
+                    // a=rtpmap:<payload type> <encoding name>/<clock rate>[/<parameters>]  (RFC 4566 §6)
+                    let prefix = "a=rtpmap:".utf8
+                    guard !streams.isEmpty, end - start > prefix.count,
+                        UnsafeBufferPointer(rebasing: bytes[start..<(start + prefix.count)]).elementsEqual(prefix)
+                    else { continue }
+                    var i = start + prefix.count
+                    while i < end, bytes[i] == 32 { i += 1 }
+                    let payload = i
+                    while i < end, bytes[i] != 32 { i += 1 }
+                    let payloadEnd = i
+                    while i < end, bytes[i] == 32 { i += 1 }
+                    let name = i
+                    while i < end, bytes[i] != UInt8(ascii: "/") { i += 1 }
+                    guard payloadEnd > payload, i > name else { continue }
+                    streams[streams.count - 1].names[text(payload..<payloadEnd)] = text(name..<i)
+                default:
+                    continue
+                }
             }
         }
-        guard !streams.isEmpty else { return nil }
+        guard sawVersion, !streams.isEmpty else { return nil }
         return streams.map { stream in
             var media = stream.media
             media.codecs = stream.formats.map { format in

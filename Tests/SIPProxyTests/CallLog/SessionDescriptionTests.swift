@@ -22,6 +22,20 @@ struct SessionDescriptionTests {
         }
     }
 
+    @Test("rtpmap before any m= line, short m= lines, odd ports and spacing, a name that is not UTF-8")
+    func oddLines() {
+        let sdp = ["v=0", "a=rtpmap:0 NOTPCMU/8000", "m=audio", "m=audio 4000", "m=audio x RTP/AVP 0 96  97 ",
+                   "a=rtpmap:96   opus/48000/2", "a=rtpmap:97", "a=rtpmap:", "a=rtpmapx:97 bogus/1",
+                   "m=video 5000/2 RTP/AVP\t96 98", "a=rtpmap:98 VP8/90000"].joined(separator: "\r\n")
+        #expect(SessionDescription.media(of: Array(sdp.utf8)) == [
+            CallMedia(type: "audio", port: 0, codecs: ["PCMU", "opus", "97"]),
+            CallMedia(type: "video", port: 5000, codecs: ["VP8"]),
+        ])
+        // A raw 0xFF in a name is decoded with a replacement character, never a crash.
+        let raw = Array("v=0\r\nm=audio 1 RTP/AVP 96\r\na=rtpmap:96 X".utf8) + [0xFF] + Array("Y/8000\r\n".utf8)
+        #expect(SessionDescription.media(of: raw) == [CallMedia(type: "audio", port: 1, codecs: ["X\u{FFFD}Y"])])
+    }
+
     @Test("a body that is not SDP, or SDP without media, gives nil")
     func notSDP() {
         #expect(SessionDescription.media(of: []) == nil)
