@@ -1,6 +1,7 @@
 // ConsoleLogHandler: one readable line per event on stderr, colored when stderr is a terminal.
 
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -49,8 +50,7 @@ public struct ConsoleLogHandler: LogHandler {
         var line = Self.timestamp()
         line.reserveCapacity(192)
         line += " "
-        let level = event.level.rawValue.uppercased()
-        let padded = level.padding(to: 7)
+        let padded = Self.levelNames[event.level] ?? event.level.rawValue.uppercased().padding(to: 7)
         if self.colored {
             line += Self.color(event.level) + padded + "\u{1B}[0m"
         } else {
@@ -82,16 +82,32 @@ public struct ConsoleLogHandler: LogHandler {
         }
     }
 
+    /// `INFO   `: each level's name padded to one width, made once.
+    private static let levelNames: [Logger.Level: String] = Dictionary(
+        uniqueKeysWithValues: Logger.Level.allCases.map { ($0, $0.rawValue.uppercased().padding(to: 7)) }
+    )
+
+    /// The `HH:MM:SS` of the last second a line was stamped in: at info level the proxy writes two lines per SIP
+    /// message, and converting the time to local time (`localtime_r`, which takes glibc's time zone lock) for each
+    /// of them cost more than the rest of the stamp.
+    private static let lastSecond = Mutex<(second: Int, text: String)>((-1, ""))
+
     private static func timestamp() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
+        let second = Int(ts.tv_sec)
+        let ms = Int(ts.tv_nsec / 1_000_000)
+        let msText = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
+        if let cached = Self.lastSecond.withLock({ $0.second == second ? $0.text : nil }) {
+            return cached + "." + msText
+        }
         var t = ts.tv_sec
         var parts = tm()
         localtime_r(&t, &parts)
         func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        let ms = Int(ts.tv_nsec / 1_000_000)
-        let msText = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
-        return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(msText)"
+        let text = "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
+        Self.lastSecond.withLock { $0 = (second, text) }
+        return text + "." + msText
     }
 }
 
