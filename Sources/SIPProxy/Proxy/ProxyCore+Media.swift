@@ -95,7 +95,7 @@ extension ProxyCore {
         case .direct: return false
         case .relay: return true
         case .nat:
-            let source = peer.remote.ipAddress ?? ""
+            let source = peer.remote.ipText ?? ""
             if let contact = request.contacts.first, contact.uri.bareHost != source
             {
                 return true
@@ -107,7 +107,7 @@ extension ProxyCore {
             }
             return targets.contains { target in
                 guard let binding = target.binding else { return false }
-                return binding.contact.uri.bareHost != (binding.source.remote.ipAddress ?? "")
+                return binding.contact.uri.bareHost != (binding.source.remote.ipText ?? "")
             }
         }
     }

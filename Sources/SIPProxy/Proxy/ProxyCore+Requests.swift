@@ -426,7 +426,7 @@ extension ProxyCore {
     /// asked for), `rport` filled with the source port.
     static func stampVia(_ request: SIPRequest, peer: Peer) -> SIPRequest {
         guard var via = request.topVia else { return request }
-        let sourceIP = peer.remote.ipAddress ?? ""
+        let sourceIP = peer.remote.ipText ?? ""
         let wantsRport = via.rport != nil
         var changed = false
         if wantsRport || SIPURI(host: via.host).bareHost != sourceIP.lowercased() {

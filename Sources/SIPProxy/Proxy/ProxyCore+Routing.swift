@@ -72,7 +72,7 @@ extension ProxyCore {
     /// is used when the Contact names that same address (the phone's listening port); else the source port.
     private func reconnect(to binding: Binding, from peer: Peer) -> Peer? {
         let source = binding.source.remote
-        guard let ip = source.ipAddress else { return nil }
+        guard let ip = source.ipText else { return nil }
         let contactHost = SIPURI(host: binding.contact.uri.maddr ?? binding.contact.uri.host).bareHost
         let port = contactHost == ip.lowercased() ? (binding.contact.uri.port ?? 5060) : (source.port ?? 5060)
         guard let address = try? SocketAddress(ipAddress: ip, port: port),

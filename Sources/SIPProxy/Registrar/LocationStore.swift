@@ -41,7 +41,7 @@ public struct LocationStore: Sendable {
 
     /// Whether `address` is a proxy sharing the location store (one that owns some binding here).
     public func isPeerProxy(_ address: SocketAddress) -> Bool {
-        guard let ip = address.ipAddress, let port = address.port else { return false }
+        guard let ip = address.ipText, let port = address.port else { return false }
         return self.byPeer["\(ip):\(port)"] != nil
     }
 

@@ -97,7 +97,7 @@ public struct Registrar: Sendable {
             // Without authentication a request may only remove bindings its own address created: anyone could
             // otherwise log every phone out with one datagram.
             let removable = { (b: Binding) in
-                (authenticated || b.source.remote.ipAddress == source.remote.ipAddress)
+                (authenticated || b.source.remote.ipText == source.remote.ipText)
                     && !(b.callID == request.callID && request.cseq.number <= b.cseq)
             }
             let removed = current.filter(removable)
@@ -145,7 +145,7 @@ public struct Registrar: Sendable {
             }
             if expires == 0 {
                 // Removal by another address is ignored without authentication (see the wildcard above).
-                if let index, authenticated || current[index].source.remote.ipAddress == source.remote.ipAddress {
+                if let index, authenticated || current[index].source.remote.ipText == source.remote.ipText {
                     changes.append(.removed(current.remove(at: index)))
                 }
                 continue

@@ -71,9 +71,28 @@ public struct Peer: Hashable, Sendable, CustomStringConvertible {
 }
 
 extension SocketAddress {
+    /// The IP address as text, like `ipAddress`; an IPv4 address is written here digit by digit. NIO asks
+    /// inet_ntop, which glibc implements with sprintf: for the Via `received`, the log and the trace that was a
+    /// printf per message (issue 12 profile).
+    public var ipText: String? {
+        guard case .v4(let address) = self else { return self.ipAddress }
+        let value = address.address.sin_addr.s_addr  // network byte order: the first octet is the lowest byte
+        var text: [UInt8] = []
+        text.reserveCapacity(15)
+        withUnsafeBytes(of: value) { octets in
+            for (i, octet) in octets.enumerated() {
+                if i > 0 { text.append(UInt8(ascii: ".")) }
+                if octet >= 100 { text.append(UInt8(ascii: "0") + octet / 100) }
+                if octet >= 10 { text.append(UInt8(ascii: "0") + (octet / 10) % 10) }
+                text.append(UInt8(ascii: "0") + octet % 10)
+            }
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
     /// `ip:port`, with brackets for IPv6.
     public var hostPort: String {
-        let ip = self.ipAddress ?? "?"
+        let ip = self.ipText ?? "?"
         let port = self.port ?? 0
         if case .v6 = self { return "[\(ip)]:\(port)" }
         return "\(ip):\(port)"
@@ -81,7 +100,7 @@ extension SocketAddress {
 
     /// The host as it appears in a SIP URI or Via (IPv6 in brackets, RFC 3261 §19.1.1, RFC 5118).
     public var sipHost: String {
-        let ip = self.ipAddress ?? "?"
+        let ip = self.ipText ?? "?"
         if case .v6 = self { return "[\(ip)]" }
         return ip
     }
@@ -89,7 +108,9 @@ extension SocketAddress {
     /// Whether this is a loopback address (127.0.0.0/8 or ::1).
     public var isLoopback: Bool {
         switch self {
-        case .v4: return self.ipAddress?.hasPrefix("127.") ?? false
+        case .v4(let address):
+            // 127.0.0.0/8: the first octet, which is the lowest byte of the network-order value.
+            return withUnsafeBytes(of: address.address.sin_addr.s_addr) { $0.first == 127 }
         case .v6: return self.ipAddress == "::1"
         default: return false
         }

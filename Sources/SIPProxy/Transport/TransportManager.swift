@@ -458,7 +458,7 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         for candidate in self.listeners + self.adoptedStreamListeners where candidate.transport == transport
             && candidate.address.protocol == remote.protocol
         {
-            if let preferred, candidate.address == preferred || candidate.ip == preferred.ipAddress,
+            if let preferred, candidate.address == preferred || candidate.ip == preferred.ipText,
                 candidate.isLoopback == remoteIsLoopback
             {
                 return candidate
