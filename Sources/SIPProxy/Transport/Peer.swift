@@ -67,7 +67,16 @@ public struct Peer: Hashable, Sendable, CustomStringConvertible {
         self.connection = connection
     }
 
-    public var description: String { "\(self.transport.rawValue.lowercased()):\(self.remote.hostPort)" }
+    /// `udp:192.0.2.10:5060`, in every log line about a message: built without lower-casing per call.
+    public var description: String {
+        let scheme: String
+        switch self.transport {
+        case .udp: scheme = "udp:"
+        case .tcp: scheme = "tcp:"
+        case .tls: scheme = "tls:"
+        }
+        return scheme + self.remote.hostPort
+    }
 }
 
 extension SocketAddress {

@@ -22,6 +22,15 @@ struct PeerTests {
         }
     }
 
+    @Test func peerNamesItsTransport() throws {
+        let local = try SocketAddress(ipAddress: "127.0.0.1", port: 5060)
+        let v4 = try SocketAddress(ipAddress: "192.0.2.10", port: 5070)
+        let v6 = try SocketAddress(ipAddress: "::1", port: 5061)
+        #expect(Peer(transport: .udp, remote: v4, local: local).description == "udp:192.0.2.10:5070")
+        #expect(Peer(transport: .tcp, remote: v4, local: local).description == "tcp:192.0.2.10:5070")
+        #expect(Peer(transport: .tls, remote: v6, local: local).description == "tls:[::1]:5061")
+    }
+
     @Test func ipv6KeepsItsBrackets() throws {
         let loopback = try SocketAddress(ipAddress: "::1", port: 5062)
         #expect(loopback.ipText == "::1")
