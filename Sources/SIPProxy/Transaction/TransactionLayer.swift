@@ -71,7 +71,44 @@ struct LingeringTransaction {
     let destination: Peer
     /// Client side: who gets the 2xx responses still arriving (RFC 6026 §8.4).
     let owner: ClientOwner?
-    var timer: TimerID?
+    /// When its timer (J, K, L or M) ends it: the entry in `LingerExpiry` that removes exactly this one.
+    let expires: NIODeadline
+}
+
+/// When lingering transactions end. Each one used to get its own wheel timer, a closure allocated and destroyed
+/// per transaction, four per call. Transactions lingering for the same duration end in the order they began, so
+/// one queue per duration (Timer J/L/M 64·T1, Timer K T4) in deadline order and one wheel timer for the earliest
+/// head do the same work (Kamailio keeps its "wait" list the same way).
+struct LingerExpiry {
+    struct Entry {
+        let due: NIODeadline
+        let key: TransactionKey
+        let server: Bool
+    }
+
+    private(set) var queues: [TimeAmount: CircularBuffer<Entry>] = [:]
+
+    mutating func add(_ key: TransactionKey, server: Bool, due: NIODeadline, duration: TimeAmount) {
+        self.queues[duration, default: CircularBuffer(initialCapacity: 1024)].append(Entry(due: due, key: key, server: server))
+    }
+
+    /// Removes and returns the entries due at `now`, and the earliest deadline left.
+    mutating func takeDue(now: NIODeadline) -> (due: [Entry], next: NIODeadline?) {
+        var due: [Entry] = []
+        var next: NIODeadline?
+        // The durations are copied out first: iterating the dictionary's own keys while changing its queues would
+        // keep a second reference to each queue and make every removal copy it.
+        for duration in Array(self.queues.keys) {
+            while let first = self.queues[duration]?.first, first.due <= now {
+                due.append(first)
+                self.queues[duration]?.removeFirst()
+            }
+            if let first = self.queues[duration]?.first { next = min(next ?? first.due, first.due) }
+        }
+        return (due, next)
+    }
+
+    var count: Int { self.queues.values.reduce(0) { $0 + $1.count } }
 }
 
 /// A client transaction.
@@ -125,6 +162,9 @@ final class TransactionLayer: @unchecked Sendable {
     /// At most this many lingering transactions per side; past it a transaction ends with its final response
     /// (a retransmission is then handled as a new request), so a flood cannot grow memory without bound.
     var lingeringLimit = 200_000
+    /// When each lingering transaction ends, and the one wheel timer armed for the earliest of them.
+    private var lingerExpiry = LingerExpiry()
+    private var lingerSweep: (id: TimerID, at: NIODeadline)?
 
     init(eventLoop: EventLoop, transport: any SIPTransport, timers: TransactionTimers, clock: LoopTimers, logger: Logger) {
         self.eventLoop = eventLoop
@@ -229,11 +269,41 @@ final class TransactionLayer: @unchecked Sendable {
         let key = entry.key
         self.removeServer(entry)
         guard duration > .zero, self.lingeringServers.count < self.lingeringLimit else { return }
-        var lingering = LingeringTransaction(response: response, destination: entry.destination, owner: nil)
-        lingering.timer = self.clock.schedule(in: duration) { [weak self] in
-            self?.lingeringServers.removeValue(forKey: key)
+        let expires = self.expireLater(key, server: true, after: duration)
+        self.lingeringServers[key] = LingeringTransaction(
+            response: response, destination: entry.destination, owner: nil, expires: expires
+        )
+    }
+
+    /// Queues the end of a lingering transaction and makes sure the sweep runs by then; returns its deadline.
+    private func expireLater(_ key: TransactionKey, server: Bool, after duration: TimeAmount) -> NIODeadline {
+        let due = self.clock.clock() + duration
+        self.lingerExpiry.add(key, server: server, due: due, duration: duration)
+        self.armLingerSweep(at: due)
+        return due
+    }
+
+    private func armLingerSweep(at due: NIODeadline) {
+        if let sweep = self.lingerSweep, sweep.at <= due { return }
+        self.clock.cancel(self.lingerSweep?.id)
+        let id = self.clock.schedule(in: max(.zero, due - self.clock.clock())) { [weak self] in
+            self?.sweepLingering()
         }
-        self.lingeringServers[key] = lingering
+        self.lingerSweep = (id, due)
+    }
+
+    /// Ends the lingering transactions whose timer ran out (a key lingering again since is left alone).
+    private func sweepLingering() {
+        self.lingerSweep = nil
+        let (due, next) = self.lingerExpiry.takeDue(now: self.clock.clock())
+        for entry in due {
+            if entry.server {
+                if self.lingeringServers[entry.key]?.expires == entry.due { self.lingeringServers[entry.key] = nil }
+            } else if self.lingeringClients[entry.key]?.expires == entry.due {
+                self.lingeringClients[entry.key] = nil
+            }
+        }
+        if let next { self.armLingerSweep(at: next) }
     }
 
     private func perform(_ action: InviteServerTransaction.Action, on entry: ServerEntry) {
@@ -364,11 +434,10 @@ final class TransactionLayer: @unchecked Sendable {
         let key = entry.key
         self.removeClient(entry)
         guard duration > .zero, self.lingeringClients.count < self.lingeringLimit else { return }
-        var lingering = LingeringTransaction(response: nil, destination: entry.destination, owner: entry.owner)
-        lingering.timer = self.clock.schedule(in: duration) { [weak self] in
-            self?.lingeringClients.removeValue(forKey: key)
-        }
-        self.lingeringClients[key] = lingering
+        let expires = self.expireLater(key, server: false, after: duration)
+        self.lingeringClients[key] = LingeringTransaction(
+            response: nil, destination: entry.destination, owner: entry.owner, expires: expires
+        )
     }
 
     private func perform(_ action: InviteClientTransaction.Action, on entry: ClientEntry) {

@@ -195,7 +195,9 @@ struct ProxyEngineTests {
         #expect(self.net.received(by: self.alice).compactMap(\.status) == [200], "§9.2: a CANCEL after the 2xx: 200")
         #expect(self.net.received(by: self.bob).isEmpty, "and nothing else")
 
-        self.net.advance(by: .seconds(33))
+        self.net.advance(by: .seconds(31))
+        #expect(self.net.core.transactions.lingeringCount >= 1, "not before 64*T1")
+        self.net.advance(by: .seconds(2))
         #expect(self.net.core.transactions.lingeringCount == 0, "Timer J, L, M (64*T1) end them")
         #expect(self.net.core.transactions.count == (0, 0))
     }
