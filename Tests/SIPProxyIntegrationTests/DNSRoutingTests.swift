@@ -16,11 +16,20 @@ struct DNSRoutingTests {
         private var counter = 0
 
         /// lab-b listens on 127.0.0.42:`labBPort`; `records(labBPort)` are dnsmasq's records for that port.
-        init(_ label: String, labAArguments: [String] = [], records: (Int) -> [String]) async throws {
+        convenience init(_ label: String, labAArguments: [String] = [], records: (Int) -> [String]) async throws {
+            try await self.init(label, labAArguments: labAArguments) { _, labBPort in records(labBPort) }
+        }
+
+        /// lab-a listens on 127.0.0.41:`labAPort` and lab-b on 127.0.0.42:`labBPort`; `records(labAPort, labBPort)`
+        /// are dnsmasq's records.
+        init(_ label: String, labAArguments: [String] = [], records: (Int, Int) -> [String]) async throws {
             _ = try TestEnvironment.requireSIPp()
             self.directory = try TestEnvironment.makeTemporaryDirectory("dns-\(label)")
+            let labAPort = PortAllocator.block(on: "127.0.0.41")
             let labBPort = PortAllocator.block(on: "127.0.0.42")
-            self.dns = try await DnsmasqProcess.start(ip: "127.0.0.40", records: records(labBPort), directory: directory)
+            self.dns = try await DnsmasqProcess.start(
+                ip: "127.0.0.40", records: records(labAPort, labBPort), directory: directory
+            )
             do {
                 self.labB = try await ProxyProcess.start(
                     ip: "127.0.0.42", port: labBPort, label: "\(label)-lab-b",
@@ -32,7 +41,7 @@ struct DNSRoutingTests {
             }
             do {
                 self.labA = try await ProxyProcess.start(
-                    ip: "127.0.0.41", label: "\(label)-lab-a",
+                    ip: "127.0.0.41", port: labAPort, label: "\(label)-lab-a",
                     extraArguments: ["--domain", "lab-a.test", "--dns", dns.server] + labAArguments
                 )
             } catch {
@@ -126,6 +135,39 @@ struct DNSRoutingTests {
             }
         }
         #expect(found, "lab-a's trace has the INVITE for sip:bob@lab-b.test")
+    }
+
+    @Test("both ways: alice at lab-a calls bob@lab-b.test, then dave at lab-b calls carol@lab-a.test, each through SRV")
+    func bothWays() async throws {
+        let labs = try await TwoLabs("both-ways") { portA, portB in
+            [
+                "--srv-host=_sip._udp.lab-a.test,sip.lab-a.test,\(portA),10,0", "--host-record=sip.lab-a.test,127.0.0.41",
+                "--srv-host=_sip._udp.lab-b.test,sip.lab-b.test,\(portB),10,0", "--host-record=sip.lab-b.test,127.0.0.42",
+            ]
+        }
+        defer { labs.shutdown() }
+        let (caller, callee, _) = try await Self.call(labs)
+        #expect(caller.passed && callee.passed, "lab-a -> lab-b\n\(labs.diagnostics(caller, callee))")
+
+        // The other way: carol registered at lab-a, dave registered at lab-b calls sip:carol@lab-a.test.
+        let carol = Phone("carol", ip: "127.0.0.47")
+        try await labs.register(carol, at: labs.labA)
+        let uas = try labs.sipp("uas-answer.xml", as: carol, to: nil)
+        #expect(await uas.waitListening(), "carol's UAS did not start")
+        let dave = Phone("dave", ip: "127.0.0.48")
+        try await labs.register(dave, at: labs.labB)
+        let back = try await labs.sipp("uac-call-domain.xml", as: dave, to: labs.labB, service: "carol",
+                                       keys: ["domain": "lab-a.test"]).wait()
+        let answered = await uas.wait()
+        #expect(back.passed && answered.passed, "lab-b -> lab-a\n\(labs.diagnostics(back, answered))")
+        let invite = answered.receivedRequests("INVITE").first ?? ""
+        let vias = headers("Via", in: invite).flatMap { $0.split(separator: ",") }
+        #expect(vias.first?.contains(labs.labA.hostPort) == true && vias.contains { $0.contains(labs.labB.hostPort) },
+                "carol's INVITE came from lab-b through lab-a\n\(invite)")
+        let logB = readText(labs.labB.stderrURL)
+        #expect(logB.contains("dns: lab-a.test -> udp:sip.lab-a.test(127.0.0.41):\(labs.labA.port)"),
+                "lab-b's log names lab-a's SRV target\n\(labs.diagnostics(back, answered))")
+        #expect(labs.dns.log.contains("query[SRV] _sip._udp.lab-a.test"), "\(labs.dns.log)")
     }
 
     @Test("the first SRV target (priority 10) is dead: after --dns-failover-timeout the second is used, the call connects")

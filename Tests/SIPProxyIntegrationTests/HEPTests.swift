@@ -10,11 +10,12 @@ struct HEPTests {
     @Test("every SIP message of a call reaches the collector as HEPv3 with the agent id and password, matching the pcap trace")
     func callMatchesTrace() async throws {
         let collector = try HEPCollector()
+        let metricsPort = PortAllocator.block(on: "127.0.0.10")
         // One worker: the pcap queue and the HEP queue then see the messages in one order (with two, a message
         // read on one shard and one sent on the other may reach the two queues in either order).
         let bed = try await TestBed("hep-call", proxyArguments: [
             "--hep", collector.address, "--hep-id", "4242", "--hep-password", "letmein", "--trace-flush-ms", "0",
-            "--workers", "1",
+            "--workers", "1", "--metrics", "127.0.0.10:\(metricsPort)",
         ], logLevel: "info")
         defer { bed.shutdown() }
         let bob = Phone("bob", ip: "127.0.0.12")
@@ -56,6 +57,13 @@ struct HEPTests {
             }
         }
         #expect(mismatches.isEmpty, "HEP and pcap differ\n\(mismatches.joined(separator: "\n"))")
+
+        // /metrics counts what the collector got, and that neither the pcap ring nor HEP dropped anything.
+        let scrape = try httpGet("127.0.0.10", metricsPort, "/metrics")
+        let metrics = try PrometheusText(scrape.body)
+        #expect(metrics.value("sipproxy_hep_sent_total") == Double(packets.count), "\(scrape.body)")
+        #expect(metrics.value("sipproxy_hep_drops_total") == 0, "\(scrape.body)")
+        #expect(metrics.value("sipproxy_trace_drops_total") == 0, "\(scrape.body)")
 
         // Wireshark's SIP dissector reads the SIP inside each HEP packet.
         let (rows, r) = try await collector.tshark(in: bed.directory)
