@@ -92,6 +92,24 @@ struct PersistenceTests {
         #expect(!call.receivedResponses(180).isEmpty, "180 Ringing came back to the caller\n\(bed.diagnostics(call))")
     }
 
+    @Test("a registration is on disk within about a second: SIGKILL 2.5 s after its 200 OK, without asking the store, keeps it")
+    func writtenBehindWithinASecond() async throws {
+        let bed = try await TestBed("persist-second", logLevel: "info")
+        defer { bed.shutdown() }
+        let bob = Phone("bob", ip: "127.0.0.12")
+        let reg = try await bed.register(bob)
+        #expect(reg.passed, "\(bed.diagnostics(reg))")
+        // The write-back delay is one second (Kamailio's timer-driven write-back); the rest is slack for a loaded
+        // machine. Nothing here reads the status, so nothing makes the writer hurry.
+        try await Task.sleep(for: .milliseconds(2500))
+        bed.proxy.crash()
+        let restarted = try await ProxyProcess.start(label: "persist-second-2", logLevel: "info", restarting: bed.proxy)
+        defer { restarted.stop() }
+        let list = try await Self.registrations(bed)
+        #expect(list.map(\.user) == ["bob"] && list.first?.source == bob.address,
+                "\(list)\n\(restarted.logTail(20))")
+    }
+
     @Test("garbage in registrations.sqlite: the proxy starts, logs it, sets the file aside and persists anew")
     func garbageFileSetAside() async throws {
         let dir = try TestEnvironment.makeTemporaryDirectory("persist-garbage")
