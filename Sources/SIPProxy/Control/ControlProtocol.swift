@@ -221,6 +221,8 @@ public struct LimitsStatus: Codable, Sendable, Equatable {
     public var listenerRestarts: Int
     /// Times accepting TCP connections paused for lack of descriptors.
     public var acceptPauses: Int
+    /// Connections closed because the peer stopped reading; nil from an older proxy.
+    public var stalledConnections: Int?
     /// "503 past 200 ms queueing delay, Retry-After 5 s", or "off"; nil from an older proxy.
     public var overload: String?
 }

@@ -250,6 +250,7 @@ struct ProxyControl: ControlDispatcher {
             total.oversizedMessages += shard.counters.oversizedMessages
             total.listenerRestarts += shard.counters.listenerRestarts
             total.acceptPauses += shard.counters.acceptPauses
+            total.stalledConnections += shard.counters.stalledConnections
         }
         let rate = c.limits.rateLimit
         return LimitsStatus(
@@ -272,6 +273,7 @@ struct ProxyControl: ControlDispatcher {
             oversizedMessages: total.oversizedMessages,
             listenerRestarts: total.listenerRestarts,
             acceptPauses: total.acceptPauses,
+            stalledConnections: total.stalledConnections,
             overload: c.overload.queueDelay.map {
                 "503 past \($0.milliseconds) ms queueing delay, Retry-After \(c.overload.retryAfter) s"
             } ?? "off"

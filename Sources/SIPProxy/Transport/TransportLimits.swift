@@ -16,6 +16,10 @@ public struct TransportLimits: Sendable, Equatable {
     /// only whole messages and keep-alive pings do. Longer than the default registration interval so a
     /// registered TCP phone stays reachable between refreshes.
     public var idleTimeout: TimeAmount = .seconds(3900)
+    /// Octets written to one TCP or TLS connection that the peer has not taken yet, on top of the kernel's socket
+    /// buffer. A peer that stops reading (a stuck phone, or one that wants the proxy to hoard memory for it) has its
+    /// connection closed past this, so calls aimed at it cannot grow the proxy without bound.
+    public var maxPendingOutput = 1 << 20
     /// A message that has started arriving must be complete within this time (slow-header attacks).
     public var messageTimeout: TimeAmount = .seconds(30)
     /// Requests per source address before it is ignored for a while (Kamailio's pike).

@@ -86,6 +86,8 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         public var rateLimited = 0
         /// Times accepting paused for lack of descriptors or memory.
         public var acceptPauses = 0
+        /// Connections closed because the peer stopped reading (`TransportLimits.maxPendingOutput`).
+        public var stalledConnections = 0
     }
 
     /// Messages and payload octets read from this shard's sockets since start (the overload control's drain rate).
@@ -293,6 +295,11 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
 
     private func addStreamHandlers(to channel: Channel, listener: SocketAddress, transport: TransportKind) throws {
         let ops = channel.pipeline.syncOperations
+        // Past the high mark the channel stops being writable, and `write` closes it (the peer is not reading).
+        try channel.syncOptions?.setOption(
+            .writeBufferWaterMark,
+            value: .init(low: self.limits.maxPendingOutput / 2, high: self.limits.maxPendingOutput)
+        )
         var parser = self.parser
         parser.maxMessageSize = self.limits.maxMessageSize
         try ops.addHandler(ByteToMessageHandler(SIPStreamDecoder(parser: parser)))
@@ -556,6 +563,19 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
     }
 
     private func write(_ buffer: ByteBuffer, on channel: Channel, id: ConnectionID?, flush: Bool = true) {
+        guard channel.isWritable || !channel.isActive else {
+            // More than `maxPendingOutput` octets wait for a peer that does not read: queueing more would let one
+            // stuck (or hostile) phone hold the proxy's memory. The connection goes; the phone reconnects and
+            // registers again when it recovers (RFC 5626 §4.4), and the transactions waiting on it time out.
+            self.counters.stalledConnections += 1
+            let remote = channel.remoteAddress?.hostPort ?? "?"
+            self.logThrottled(
+                "stalled:\(remote)", .notice,
+                "closing the connection to \(remote): \(self.limits.maxPendingOutput) octets not read by the peer"
+            )
+            channel.close(promise: nil)
+            return
+        }
         if let local = channel.localAddress, let remote = channel.remoteAddress {
             // TLS is traced as its decrypted SIP on a TCP stream (the framer treats both alike).
             self.trace(.sent, buffer, transport: .tcp, source: local, destination: remote, connection: id)

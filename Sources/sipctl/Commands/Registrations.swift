@@ -53,7 +53,8 @@ struct Status: AsyncParsableCommand {
             print("rate limit: \(l.rateLimit); banned now: \(l.bannedSources.isEmpty ? "none" : l.bannedSources.joined(separator: ", "))")
             print("refused:    \(l.rateLimitedRequests) rate-limited requests, \(l.refusedConnections) connections, "
                 + "\(l.refusedDestinations) destinations, \(l.oversizedMessages) oversized messages; "
-                + "\(l.sendErrors) send errors, \(l.listenerRestarts) listener restarts, \(l.acceptPauses) accept pauses")
+                + "\(l.sendErrors) send errors, \(l.listenerRestarts) listener restarts, \(l.acceptPauses) accept pauses, "
+                + "\(l.stalledConnections ?? 0) connections closed unread")
         }
         if let l = status.limits, let overload = l.overload, let shards = status.shards {
             // The shards refuse by the highest share among them (OverloadBoard).
