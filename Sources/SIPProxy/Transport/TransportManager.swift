@@ -587,13 +587,26 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         }
     }
 
+    /// Messages that may wait for one outbound connection to open.
+    static let maxQueuedBehindConnect = 64
+
     private func connect(
         to remote: SocketAddress,
         listener: SocketAddress,
         sending buffer: ByteBuffer,
         onFailure: (@Sendable (TransportError) -> Void)?
     ) {
-        if self.pendingConnects[remote] != nil {
+        if let waiting = self.pendingConnects[remote] {
+            // Messages queue behind a connect in progress (at most 5 s); a target that takes them all without
+            // ever connecting must not hold an unbounded queue.
+            guard waiting.count < Self.maxQueuedBehindConnect else {
+                self.logThrottled("connq:\(remote.hostPort)", .notice,
+                                  "tcp connect to \(remote.hostPort) in progress: \(waiting.count) messages wait, refusing more")
+                if let onFailure {
+                    self.eventLoop.execute { onFailure(TransportError(.sendFailed, "tcp connect queue full")) }
+                }
+                return
+            }
             self.pendingConnects[remote]!.append((buffer, onFailure))
             return
         }
