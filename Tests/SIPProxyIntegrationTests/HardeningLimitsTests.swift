@@ -147,6 +147,35 @@ struct HardeningLimitsTests {
         #expect(victim.receive(timeout: 1).messages.isEmpty, "nothing reached the host the Contact names")
     }
 
+    @Test("a REGISTER query for a user with ten long contacts: the phone's address gets them all, a stranger one short 403")
+    func queryIsNoAmplifier() async throws {
+        let proxy = try await ProxyProcess.start(label: "query-amp")
+        defer { proxy.stopAndRemoveDirectory() }
+        let phone = try RawSocket(udpOn: "127.0.0.12")
+        let contacts = (0..<10).map { n in
+            "Contact: <sip:bob-\(n)-\(String(repeating: "x", count: 600))@127.0.0.12:\(phone.localPort)>"
+        }
+        func query(_ ip: String, _ socket: RawSocket, _ callID: String, extra: [String] = []) -> String {
+            H.request("REGISTER", "sip:\(proxy.hostPort)", from: ip, port: socket.localPort, callID: callID,
+                      extra: extra + ["Expires: 300"])
+                .replacingOccurrences(of: "To: <sip:\(proxy.hostPort)>", with: "To: <sip:bob@\(proxy.hostPort)>")
+        }
+        try phone.send(query("127.0.0.12", phone, "reg-long", extra: contacts), to: proxy.ip, port: proxy.port)
+        #expect(phone.receive(timeout: 5) { $0.contains { statusCode($0) == 200 } }.messages.contains { statusCode($0) == 200 })
+        // The phone itself may list its bindings (§10.3 step 8).
+        try phone.send(query("127.0.0.12", phone, "q-own"), to: proxy.ip, port: proxy.port)
+        let own = phone.receive(timeout: 3) { $0.contains { statusCode($0) != nil } }.messages
+        #expect(own.first.map { headers("Contact", in: $0).count } == 10, "\(own)")
+        // A stranger's query: one 403 about as long as the query (a To tag and a Server header more), where the
+        // list would be about 25 times longer.
+        let stranger = try RawSocket(udpOn: "127.0.0.66")
+        let probe = query("127.0.0.66", stranger, "q-stranger")
+        try stranger.send(probe, to: proxy.ip, port: proxy.port)
+        let got = stranger.receive(timeout: 2).messages
+        #expect(got.compactMap(statusCode) == [403], "\(got)")
+        #expect(Double(got.reduce(0) { $0 + $1.utf8.count }) <= 1.2 * Double(probe.utf8.count), "\(got)")
+    }
+
     @Test("without --auth on an address that is not loopback, serve warns at start; with --auth it does not (own network namespace)")
     func warnsWithoutAuthentication() async throws {
         guard let unshare = ToolRunner.which("unshare") else {

@@ -87,6 +87,12 @@ public struct Registrar: Sendable {
 
         // Fetching bindings: no Contact header (§10.3 step 6 does nothing; step 8 lists them).
         if rawContacts.isEmpty {
+            // Without authentication the list goes only to an address that holds one of the user's bindings
+            // (the authorisation of §10.3 step 4, by source address as for removals below): otherwise one small
+            // spoofable datagram returns every phone's address, up to max_contacts long Contacts (an amplifier).
+            guard authenticated || current.isEmpty
+                || current.contains(where: { $0.source.remote.ipText == source.remote.ipText })
+            else { return .failure(.queryRefused) }
             return .success(RegistrationResult(user: user, bindings: current, changes: []))
         }
 

@@ -15,6 +15,9 @@ public enum RegistrarError: Error, Sendable, Equatable {
     case tooManyContacts(limit: Int)
     /// A Contact value longer than the limit.
     case contactTooLong(limit: Int, length: Int)
+    /// A query (REGISTER without Contact) for bindings from an address that holds none of them, without
+    /// authentication (§10.3 step 4: the registrar decides who may see an AOR's bindings).
+    case queryRefused
     /// The location store holds its maximum number of bindings: 503 with Retry-After (RFC 3261 §21.5.4).
     case locationStoreFull(limit: Int)
 
@@ -28,6 +31,7 @@ public enum RegistrarError: Error, Sendable, Equatable {
         case .tooManyContacts: return (403, "Too Many Contacts")
         case .contactTooLong: return (400, "Contact Too Long")
         case .locationStoreFull: return (503, "Location Store Full")
+        case .queryRefused: return (403, "Forbidden")
         }
     }
 }

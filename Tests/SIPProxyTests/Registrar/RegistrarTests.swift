@@ -171,6 +171,32 @@ import Testing
         )
     }
 
+    @Test func bindingsAreListedOnlyToAnAddressThatHoldsOne() throws {
+        var registrar = Registrar()
+        _ = try registrar.register(
+            self.register(contacts: ["<sip:bob@127.0.0.12:5062>"]), source: self.source, now: self.t0
+        ).get()
+        // The phone's own address (another port, as after a NAT rebinding) gets the list (§10.3 step 8).
+        var own = self.source
+        own.remote = try SocketAddress(ipAddress: "127.0.0.12", port: 6000)
+        let listed = try registrar.register(self.register(contacts: [], callID: "q-1"), source: own, now: self.t0).get()
+        #expect(listed.bindings.map(\.contact.uri.host) == ["127.0.0.12"])
+        // A stranger does not, unless authenticated; an unknown user's empty list is no secret.
+        var stranger = self.source
+        stranger.remote = try SocketAddress(ipAddress: "127.0.0.66", port: 5060)
+        #expect(registrar.register(self.register(contacts: [], callID: "q-2"), source: stranger, now: self.t0)
+            == .failure(.queryRefused))
+        #expect(RegistrarError.queryRefused.status.code == 403)
+        let authorised = try registrar.register(
+            self.register(contacts: [], callID: "q-3"), source: stranger, authenticated: true, now: self.t0
+        ).get()
+        #expect(authorised.bindings.count == 1)
+        let nobody = try registrar.register(
+            self.register(user: "nobody", contacts: [], callID: "q-4"), source: stranger, now: self.t0
+        ).get()
+        #expect(nobody.bindings.isEmpty)
+    }
+
     @Test func wildcardFromAnotherAddressRemovesNothing() throws {
         var registrar = Registrar()
         _ = registrar.register(self.register(contacts: ["<sip:bob@127.0.0.12:5062>"]), source: self.source, now: self.t0)
