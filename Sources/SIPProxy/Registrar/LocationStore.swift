@@ -18,6 +18,11 @@ public struct LocationStore: Sendable {
     private var byPeer: [String: Int] = [:]
     /// Bindings stored, expired ones not yet swept included.
     public private(set) var bindingCount = 0
+    /// Users by the second their first binding lapses, and each user's second: the sweep visits only the users
+    /// with something due instead of every binding, under the lock all shards share (100,000 users would hold it
+    /// for milliseconds per sweep; Kamailio's usrloc walks its hash slots one lock at a time for the same reason).
+    private var lapsing: [Int64: Set<String>] = [:]
+    private var lapseSecond: [String: Int64] = [:]
 
     /// Users remembered at most (a flood of one-off names must not grow memory without bound).
     static let knownCapacity = 100_000
@@ -69,6 +74,7 @@ public struct LocationStore: Sendable {
 
     /// Replaces the bindings of a user.
     mutating func store(_ user: String, _ list: [Binding]) {
+        self.unindexExpiry(user)
         for old in self.bindings[user] ?? [] {
             self.byContact.removeValue(forKey: Binding.contactKey(old.contact.uri))
             if let n = self.bySource[old.source.remote] { self.bySource[old.source.remote] = n > 1 ? n - 1 : nil }
@@ -86,6 +92,7 @@ public struct LocationStore: Sendable {
             }
             self.known.insert(user)
             self.bindings[user] = list
+            self.indexExpiry(user, list)
             for b in list {
                 self.byContact[Binding.contactKey(b.contact.uri)] = user
                 self.bySource[b.source.remote, default: 0] += 1
@@ -107,13 +114,48 @@ public struct LocationStore: Sendable {
     /// Removes expired bindings; returns them with their user keys (what a location backend deletes).
     mutating func sweepByUser(now: NIODeadline) -> [(user: String, binding: Binding)] {
         var removed: [(user: String, binding: Binding)] = []
-        for (user, list) in self.bindings {
-            let alive = list.filter { $0.expiresAt > now }
-            if alive.count != list.count {
-                removed += list.filter { $0.expiresAt <= now }.map { (user, $0) }
-                self.store(user, alive)
+        let nowSecond = Self.second(of: now)
+        // Seconds up to and including the current one: the current second's users may be only partly due.
+        // (The due seconds are taken out first: iterating the keys while removing would copy the dictionary.)
+        let due = self.lapsing.keys.filter { $0 <= nowSecond }
+        for second in due {
+            guard let users = self.lapsing.removeValue(forKey: second) else { continue }
+            for user in users {
+                self.lapseSecond.removeValue(forKey: user)
+                guard let list = self.bindings[user] else { continue }
+                let alive = list.filter { $0.expiresAt > now }
+                if alive.count != list.count {
+                    removed += list.filter { $0.expiresAt <= now }.map { (user, $0) }
+                    self.store(user, alive)
+                } else {
+                    self.indexExpiry(user, list)  // later in this second: due at the next sweep
+                }
             }
         }
         return removed
+    }
+
+    private static func second(of deadline: NIODeadline) -> Int64 {
+        Int64(deadline.uptimeNanoseconds / 1_000_000_000)
+    }
+
+    private mutating func indexExpiry(_ user: String, _ list: [Binding]) {
+        guard let first = list.lazy.map(\.expiresAt).min() else { return }
+        let second = Self.second(of: first)
+        self.lapseSecond[user] = second
+        self.lapsing[second, default: []].insert(user)
+    }
+
+    private mutating func unindexExpiry(_ user: String) {
+        guard let second = self.lapseSecond.removeValue(forKey: user) else { return }
+        if var users = self.lapsing.removeValue(forKey: second) {
+            users.remove(user)
+            if !users.isEmpty { self.lapsing[second] = users }
+        }
+    }
+
+    /// Users waiting in the expiry index (tests: it holds each user with bindings once, and no one else).
+    var expiryIndexCount: (users: Int, entries: Int) {
+        (self.lapseSecond.count, self.lapsing.values.reduce(0) { $0 + $1.count })
     }
 }

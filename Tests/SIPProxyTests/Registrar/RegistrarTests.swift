@@ -97,6 +97,43 @@ import Testing
         #expect(registrar.store.isKnown("bob"))
     }
 
+    /// The sweep visits only users whose first binding is due (an index by second): it must remove exactly what a
+    /// walk over every binding removes, in any order of registrations, refreshes and removals, and keep the index
+    /// to one entry per user with bindings.
+    @Test func sweepRemovesExactlyTheExpiredBindings() throws {
+        var registrar = Registrar(policy: RegistrarPolicy(defaultExpires: 3600, minExpires: 1, maxExpires: 7200))
+        var generator = SystemRandomNumberGenerator()
+        var now = self.t0
+        var expected: [String: NIODeadline] = [:]  // contact key -> expiry
+        var swept = 0
+        for step in 0..<3000 {
+            let user = "u\(Int.random(in: 0..<60, using: &generator))"
+            let contact = "<sip:\(user)@127.0.0.12:\(5000 + Int.random(in: 0..<3, using: &generator))>"
+            let expires = Int.random(in: 0..<20, using: &generator)  // 0: removal
+            _ = registrar.register(
+                self.register(user: user, contacts: [contact], expires: expires, callID: "c-\(step)", cseq: 1),
+                source: self.source, now: now
+            )
+            // A REGISTER drops its user's lapsed bindings itself (they are not the sweep's any more).
+            for (key, at) in expected where key.hasPrefix("\(user) ") && at <= now { expected[key] = nil }
+            let key = "\(user) \(contact)"
+            if expires == 0 { expected[key] = nil } else { expected[key] = now + .seconds(Int64(expires)) }
+            // Time moves by 0-1.5 s; now and then a sweep, which must remove exactly the lapsed ones.
+            now = now + .milliseconds(Int64.random(in: 0...1500, using: &generator))
+            if step % 7 == 0 {
+                let removed = registrar.sweep(now: now)
+                let due = expected.filter { $0.value <= now }
+                #expect(removed.count == due.count, "step \(step)")
+                for key in due.keys { expected[key] = nil }
+                swept += removed.count
+                let index = registrar.store.expiryIndexCount
+                #expect(index.users == registrar.store.userCount && index.entries == index.users, "step \(step)")
+            }
+        }
+        #expect(swept > 100)
+        #expect(registrar.store.bindingCount == expected.count)
+    }
+
     @Test func outOfOrderCSeqDoesNotUpdate() throws {
         var registrar = Registrar()
         _ = try registrar.register(self.register(contacts: ["<sip:bob@127.0.0.12:5062>"], expires: 600, cseq: 5),
