@@ -10,6 +10,26 @@ struct InternetChecksum {
     init() {}
 
     mutating func add<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+        // Every traced packet is summed whole: contiguous bytes go through a loop over pairs of bytes by index,
+        // which the compiler unrolls (the iterator below costs several times as much per byte).
+        let done: Void? = bytes.withContiguousStorageIfAvailable { buffer in
+            var start = 0
+            if let high = self.pendingHighByte {
+                guard !buffer.isEmpty else { return }
+                self.sum += UInt64(high) << 8 | UInt64(buffer[0])
+                self.pendingHighByte = nil
+                start = 1
+            }
+            var sum: UInt64 = 0
+            var index = start
+            while index + 1 < buffer.count {
+                sum &+= UInt64(buffer[index]) << 8 | UInt64(buffer[index + 1])
+                index += 2
+            }
+            self.sum += sum
+            if index < buffer.count { self.pendingHighByte = buffer[index] }
+        }
+        if done != nil { return }
         var iterator = bytes.makeIterator()
         if let high = self.pendingHighByte {
             guard let low = iterator.next() else { return }

@@ -37,6 +37,22 @@ import Testing
         #expect(split.value == 0x220D)
     }
 
+    @Test func contiguousAndIteratedSumsAgree() {
+        // Arrays take the fast loop, a lazy collection the byte iterator: both must give the same sum, however the
+        // bytes are split into runs (odd splits carry a byte over).
+        var generator = SystemRandomNumberGenerator()
+        for length in [0, 1, 2, 3, 7, 64, 999, 1500] {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let iterated = InternetChecksum.checksum(bytes.lazy.map { $0 })
+            #expect(InternetChecksum.checksum(bytes) == iterated, "length \(length)")
+            let cut = length == 0 ? 0 : Int.random(in: 0...length, using: &generator)
+            var split = InternetChecksum()
+            split.add(Array(bytes[..<cut]))
+            split.add(bytes[cut...].lazy.map { $0 })
+            #expect(split.value == iterated, "length \(length) cut at \(cut)")
+        }
+    }
+
     // MARK: UDP
 
     @Test func ipv4UDPFrameIsByteExact() throws {
