@@ -12,9 +12,12 @@ import Synchronization
 public struct ConferenceSettings: Sendable, Equatable {
     /// Room numbers (`800`), i.e. the user parts that reach a room.
     public var rooms: Set<String> = []
-    /// Participants per room, and in all rooms (answered 486 and 503 beyond).
+    /// Participants per room, and in all rooms (answered 486 and 503 beyond; `--conference-size`,
+    /// `--conference-participants`). The total bounds the mixing work of the loops and the ports rooms take.
     public var maxRoomSize = 30
     public var maxParticipants = 200
+    public static let roomSizeRange = 2...1000
+    public static let participantsRange = 2...10_000
     /// Rooms that ask for a PIN (`--conference 801:4321`): a caller is seated but neither hears nor is heard until
     /// it has keyed the PIN (RFC 4733 digits, `#` optional); three wrong tries or 30 s end its call.
     public var pins: [String: String] = [:]
@@ -34,16 +37,25 @@ public struct ConferenceSettings: Sendable, Equatable {
     /// text is neither.
     public mutating func add(_ text: String) -> Bool {
         let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        let room = parts[0]
-        guard !room.isEmpty, room.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else { return false }
-        if parts.count == 2 {
+        return self.add(room: parts[0], pin: parts.count == 2 ? parts[1] : nil)
+    }
+
+    /// Adds a room by name with an optional PIN (the `{name: "801", pin: "4321"}` form of `conferences:`); false
+    /// when either is malformed.
+    public mutating func add(room: String, pin: String?) -> Bool {
+        guard Self.isRoomName(room) else { return false }
+        if let pin {
             // A PIN is what a phone's keypad can send: digits, * (not #, which ends the PIN), 1 to 16 of them.
-            let pin = parts[1]
             guard (1...16).contains(pin.count), pin.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "*") }) else { return false }
             self.pins[room] = pin
         }
         self.rooms.insert(room)
         return true
+    }
+
+    /// A room name is a Request-URI user part without escaping: letters, digits, `-`, `_`, `.`.
+    public static func isRoomName(_ name: String) -> Bool {
+        !name.isEmpty && name.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) }
     }
 }
 

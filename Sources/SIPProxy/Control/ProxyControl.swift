@@ -274,7 +274,9 @@ struct ProxyControl: ControlDispatcher {
             acceptPauses: total.acceptPauses,
             overload: c.overload.queueDelay.map {
                 "503 past \($0.milliseconds) ms queueing delay, Retry-After \(c.overload.retryAfter) s"
-            } ?? "off"
+            } ?? "off",
+            conference: c.conference.hostsRooms
+                ? "\(c.conference.maxRoomSize) per room, \(c.conference.maxParticipants) in all rooms" : nil
         )
     }
 
