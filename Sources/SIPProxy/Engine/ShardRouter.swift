@@ -33,6 +33,18 @@ final class ShardRouter: Sendable {
         }
     }
 
+    /// The shard that owns a Call-ID, by the same hash as `shard(of:)`: a request the proxy makes itself as a UA
+    /// gets a Call-ID its own shard owns, so the responses come back to the transaction that waits for them.
+    static func shard(callID: String, count: Int) -> Int {
+        guard count > 1 else { return 0 }
+        var value: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in callID.utf8 {
+            value ^= UInt64(byte)
+            value = value &* 0x100_0000_01b3
+        }
+        return Int(value % UInt64(count))
+    }
+
     /// The owner of a message: FNV-1a of its Call-ID value modulo `count`; `fallback` when it has none (a
     /// malformed message is answered where it arrived).
     static func shard(of bytes: ByteBuffer, count: Int, default fallback: Int) -> Int {
