@@ -9,6 +9,10 @@ struct ConfigFileTests {
         ("log_level: info\nregistar:\n  min_expires: 60\n", "line 2: unknown setting 'registar' (did you mean 'registrar'?)"),
         ("registrar:\n  min_expires: sixty\n", "line 2: 'registrar.min_expires' takes a whole number, not 'sixty'"),
         ("limits:\n  overload_delay: soon\n", "invalid limits.overload_delay in PATH 'soon': milliseconds between 10 and 30000, or off"),
+        ("conferences:\n  - \"800\"\n  - {name: \"801\", pin: \"12#\"}\n", "line 3: invalid pin '12#' of room 801 in conferences: 1-16 digits or *"),
+        ("conferences:\n  - {room: \"801\"}\n", "line 2: unknown key 'room' in a room of conferences (name, pin)"),
+        ("conference_participants: 1\n", "invalid conference_participants in PATH 1: 2 to 10000"),
+        ("conference_size: 5000\n", "invalid conference_size in PATH 5000: 2 to 1000"),
     ])
     func mistakes(text: String, expected: String) async throws {
         let dir = try TestEnvironment.makeTemporaryDirectory("config-mistake")
@@ -75,5 +79,43 @@ struct ConfigFileTests {
         #expect(!level.succeeded)
         #expect(level.stderr.contains("invalid --log-level 'verbose': one of trace, debug, info, notice, warning, error, critical"),
                 "\(level)")
+    }
+
+    @Test("conferences as strings and {name, pin} mappings, conference_size, conference_factory and conference_participants are in force")
+    func conferenceKeys() async throws {
+        let config = try TestEnvironment.makeTemporaryDirectory("conference-config").appendingPathComponent("proxy.yaml")
+        defer { try? FileManager.default.removeItem(at: config.deletingLastPathComponent()) }
+        try """
+            conferences:
+              - "800"
+              - {name: "801", pin: "4321"}
+            conference_size: 5
+            conference_participants: 7
+            conference_factory: conf
+            media:
+              rtp_ports: 30520-30559
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let bed = try await TestBed("conference-config", proxyArguments: ["--config", config.path], logLevel: "info")
+        defer { bed.shutdown() }
+        let status = try await sipctl(["status"], cwd: bed.directory)
+        #expect(status.stdout.contains("conference: 5 per room, 7 in all rooms"), "\(status)")
+        // Both rooms exist (lock knows them), a room not listed does not.
+        for room in ["800", "801"] {
+            let lock = try await sipctl(["conference", "lock", room, "--off"], cwd: bed.directory)
+            #expect(lock.succeeded, "\(room): \(lock)")
+        }
+        let unknown = try await sipctl(["conference", "lock", "802"], cwd: bed.directory)
+        #expect(!unknown.succeeded && unknown.stderr.contains("no conference room '802'"), "\(unknown)")
+        // 801's PIN came from the mapping; the factory opens conf-1.
+        let proxy = (bed.proxy.ip, bed.proxy.port)
+        let erin = try RoomParticipant("erin", ip: "127.0.0.15", proxy: proxy)
+        try erin.join("801")
+        let frank = try RoomParticipant("frank", ip: "127.0.0.16", proxy: proxy)
+        try frank.join("conf")
+        #expect(frank.roomTarget.hasPrefix("sip:conf-1@"), "the factory's 2xx names the new room: \(frank.roomTarget)")
+        let rooms = try await ConferenceMixTests.rooms(bed) { $0.count == 2 }
+        #expect(rooms.first { $0.room == "801" }?.pin == true, "\(rooms)")
+        #expect(rooms.contains { $0.room == "conf-1" }, "\(rooms)")
+        #expect(try erin.hangUp() && frank.hangUp())
     }
 }

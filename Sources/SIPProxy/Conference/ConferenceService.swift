@@ -12,9 +12,12 @@ import Synchronization
 public struct ConferenceSettings: Sendable, Equatable {
     /// Room numbers (`800`), i.e. the user parts that reach a room.
     public var rooms: Set<String> = []
-    /// Participants per room, and in all rooms (answered 486 and 503 beyond).
+    /// Participants per room, and in all rooms (answered 486 and 503 beyond; `--conference-size`,
+    /// `--conference-participants`). The total bounds the mixing work of the loops and the ports rooms take.
     public var maxRoomSize = 30
     public var maxParticipants = 200
+    public static let roomSizeRange = 2...1000
+    public static let participantsRange = 2...10_000
     /// Rooms that ask for a PIN (`--conference 801:4321`): a caller is seated but neither hears nor is heard until
     /// it has keyed the PIN (RFC 4733 digits, `#` optional); three wrong tries or 30 s end its call.
     public var pins: [String: String] = [:]
@@ -34,16 +37,25 @@ public struct ConferenceSettings: Sendable, Equatable {
     /// text is neither.
     public mutating func add(_ text: String) -> Bool {
         let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        let room = parts[0]
-        guard !room.isEmpty, room.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else { return false }
-        if parts.count == 2 {
+        return self.add(room: parts[0], pin: parts.count == 2 ? parts[1] : nil)
+    }
+
+    /// Adds a room by name with an optional PIN (the `{name: "801", pin: "4321"}` form of `conferences:`); false
+    /// when either is malformed.
+    public mutating func add(room: String, pin: String?) -> Bool {
+        guard Self.isRoomName(room) else { return false }
+        if let pin {
             // A PIN is what a phone's keypad can send: digits, * (not #, which ends the PIN), 1 to 16 of them.
-            let pin = parts[1]
             guard (1...16).contains(pin.count), pin.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "*") }) else { return false }
             self.pins[room] = pin
         }
         self.rooms.insert(room)
         return true
+    }
+
+    /// A room name is a Request-URI user part without escaping: letters, digits, `-`, `_`, `.`.
+    public static func isRoomName(_ name: String) -> Bool {
+        !name.isEmpty && name.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) }
     }
 }
 
@@ -88,6 +100,22 @@ public final class ConferenceService: Sendable {
         /// Rooms the factory opened, which live while someone is in them.
         var adHoc: Set<String> = []
         var adHocCounter = 0
+        /// The room's own offers for legs it calls out (a REFER to the room), by the INVITE's Call-ID: each holds
+        /// a seat and its port until the answer or the failure.
+        var offers: [String: PendingOffer] = [:]
+
+        /// Seats taken in `room`, counting offers that wait for their answer.
+        func occupied(_ room: String) -> Int {
+            self.counts[room, default: 0] + self.offers.values.lazy.filter { $0.room == room }.count
+        }
+    }
+
+    /// An offer the room made (RFC 3264 §5) and the port it reserved for it.
+    struct PendingOffer {
+        var room: String
+        var pair: MediaPortPool.Pair
+        var sessionID: UInt64
+        var sdp: SDPDocument
     }
 
     public let settings: ConferenceSettings
@@ -170,15 +198,28 @@ public final class ConferenceService: Sendable {
             return .success(self.answer(sdp, audio: audio, seat: existing))
         }
 
-        let admitted = self.state.withLock { state -> Refusal? in
-            if state.locked.contains(room) || (state.counts[room] ?? 0) >= self.settings.maxRoomSize { return .full }
-            if state.seats.count >= self.settings.maxParticipants { return .unavailable }
-            return nil
-        }
-        if let refusal = admitted { return .failure(refusal) }
+        if let refusal = self.admission(room) { return .failure(refusal) }
         guard let pair = self.pool.allocate() else { return .failure(.unavailable) }
         let seat = Seat(room: room, port: pair.port, version: 1, sessionID: UInt64.random(in: 1...UInt64(Int64.max)),
                         codec: codec, payloadType: payloadType, dtmf: dtmf)
+        self.seat(seat, callID: callID, user: user, pair: pair, target: target)
+        return .success(self.answer(sdp, audio: audio, seat: seat))
+    }
+
+    /// Whether one more participant may enter `room`: 486 when it is locked or full, 503 when all rooms together
+    /// hold the participant limit (`--conference-participants`).
+    private func admission(_ room: String) -> Refusal? {
+        self.state.withLock { state -> Refusal? in
+            if state.locked.contains(room) || state.occupied(room) >= self.settings.maxRoomSize { return .full }
+            if state.seats.count + state.offers.count >= self.settings.maxParticipants { return .unavailable }
+            return nil
+        }
+    }
+
+    /// Records the seat and adds the participant to its room (made on the room's loop when it is the first).
+    private func seat(_ seat: Seat, callID: String, user: String, pair: MediaPortPool.Pair, target: SocketAddress?) {
+        let room = seat.room
+        let (codec, payloadType, dtmf) = (seat.codec, seat.payloadType, seat.dtmf)
         let conference = self.state.withLock { state -> ConferenceRoom in
             state.seats[callID] = seat
             state.counts[room, default: 0] += 1
@@ -203,7 +244,87 @@ public final class ConferenceService: Sendable {
         conference.eventLoop.execute {
             conference.add(callID: callID, user: user, pair: pair, codec: codec, payloadType: payloadType, dtmf: dtmf, target: target)
         }
-        return .success(self.answer(sdp, audio: audio, seat: seat))
+    }
+
+    // MARK: Calling a party into the room (RFC 4579 §5.5)
+
+    /// The room's SDP offer for an INVITE it sends itself (a REFER asked it to bring someone in): a port is
+    /// reserved and the seat held until `accept` or `withdraw`. 486/503 as for a caller when there is no room.
+    public func offer(room: String, callID: String) -> Result<[UInt8], Refusal> {
+        if let refusal = self.admission(room) { return .failure(refusal) }
+        guard let pair = self.pool.allocate() else { return .failure(.unavailable) }
+        let sessionID = UInt64.random(in: 1...UInt64(Int64.max))
+        let bytes = self.offerSDP(room: room, port: pair.port, sessionID: sessionID)
+        guard let sdp = SDPDocument(bytes) else {
+            Self.close(pair)
+            self.pool.release(pair.port)
+            return .failure(.unavailable)
+        }
+        self.state.withLock { $0.offers[callID] = PendingOffer(room: room, pair: pair, sessionID: sessionID, sdp: sdp) }
+        return .success(bytes)
+    }
+
+    /// The answer to the room's offer came (RFC 3264 §7): the party is seated with the first of the answer's
+    /// formats the room speaks. 488 when it has none (the caller then ends the call: the port is given back).
+    public func accept(callID: String, user: String, answer: [UInt8]) -> Result<Void, Refusal> {
+        guard let pending = self.state.withLock({ $0.offers.removeValue(forKey: callID) }) else { return .failure(.unavailable) }
+        // The answer's formats are a subset of the offer's, with the same payload types (RFC 3264 §6.1); a dynamic
+        // one whose rtpmap the answer leaves out is read from our own offer.
+        let offered = pending.sdp.media.first?.lines.filter { $0.lowercased().hasPrefix("a=rtpmap:") } ?? []
+        guard let sdp = SDPDocument(answer), let audio = sdp.media.firstIndex(where: { section in
+            section.media == "audio" && section.port != 0 && (section.proto == "RTP/AVP" || section.proto == "RTP/AVPF")
+        }), let (codec, payloadType, dtmf) = RoomCodec.choose(formats: sdp.media[audio].formats,
+                                                              lines: offered + sdp.media[audio].lines)
+        else {
+            Self.close(pending.pair)
+            self.pool.release(pending.pair.port)
+            return .failure(.notAcceptable)
+        }
+        let target = MediaSession.target(sdp, audio).flatMap { try? SocketAddress(ipAddress: $0.address, port: $0.rtpPort) }
+        let seat = Seat(room: pending.room, port: pending.pair.port, version: 1, sessionID: pending.sessionID, codec: codec,
+                        payloadType: payloadType, dtmf: dtmf)
+        self.seat(seat, callID: callID, user: user, pair: pending.pair, target: target)
+        return .success(())
+    }
+
+    /// The call the room offered failed: its port goes back to the pool.
+    public func withdraw(callID: String) {
+        guard let pending = self.state.withLock({ $0.offers.removeValue(forKey: callID) }) else { return }
+        Self.close(pending.pair)
+        self.pool.release(pending.pair.port)
+    }
+
+    /// A reserved pair's sockets, which no channel took over.
+    private static func close(_ pair: MediaPortPool.Pair) {
+        MediaPortPool.closeSocket(pair.rtp)
+        MediaPortPool.closeSocket(pair.rtcp)
+    }
+
+    /// The formats the room offers, in its order of preference: G.722 first (the room mixes at 16 kHz), then
+    /// G.711 (every phone has it), Opus last (the costliest to encode per participant).
+    static let offeredFormats: [(codec: RoomCodec, payloadType: UInt8)] = [(.g722, 9), (.pcmu, 0), (.pcma, 8), (.opus, 111)]
+    /// telephone-event at each clock rate offered (RFC 4733 §7.1.1: events use the audio codec's clock).
+    static let offeredEvents: [(clockRate: Int, payloadType: UInt8)] = [(8_000, 101), (48_000, 102)]
+
+    /// The room's offer (RFC 3264 §5): one audio line with its codecs and telephone-event, sendrecv, 20 ms.
+    func offerSDP(room: String, port: Int, sessionID: UInt64) -> [UInt8] {
+        let ipType = self.sdpAddress.contains(":") ? "IP6" : "IP4"
+        let formats = Self.offeredFormats.map { String($0.payloadType) } + Self.offeredEvents.map { String($0.payloadType) }
+        var lines = [
+            "v=0", "o=SIPProxy \(sessionID) 1 IN \(ipType) \(self.sdpAddress)", "s=SIPProxy conference \(room)",
+            "c=IN \(ipType) \(self.sdpAddress)", "t=0 0", "m=audio \(port) RTP/AVP \(formats.joined(separator: " "))",
+        ]
+        for (codec, payloadType) in Self.offeredFormats {
+            lines.append("a=rtpmap:\(payloadType) \(codec.rtpmap)")
+            // RFC 7587 §7: the room sends and prefers mono.
+            if codec == .opus { lines.append("a=fmtp:\(payloadType) stereo=0;sprop-stereo=0") }
+        }
+        for (clockRate, payloadType) in Self.offeredEvents {
+            lines.append("a=rtpmap:\(payloadType) telephone-event/\(clockRate)")
+            lines.append("a=fmtp:\(payloadType) 0-15")
+        }
+        lines += ["a=ptime:20", "a=sendrecv"]
+        return Array((lines.joined(separator: "\r\n") + "\r\n").utf8)
     }
 
     /// The shard that answered the leg tells how to end its call from the room's side.

@@ -35,7 +35,9 @@ public enum ConfigSchema {
         "limits.overload_delay": .string, "limits.retry_after": .integer,
         "media": .section, "media.mode": .string, "media.rtp_ports": .string, "media.address": .string,
         "media.timeout": .string, "media.trace_rtp": .string, "media.always_relay": .list, "media.never_relay": .list,
-        "conferences": .list, "conference_size": .integer, "conference_factory": .string,
+        // `conferences:` holds strings or {name, pin} mappings: ConferenceConfig reads it, with lines.
+        "conferences": .checkedElsewhere, "conference_size": .integer, "conference_factory": .string,
+        "conference_participants": .integer,
         "dns": .section, "dns.servers": .list, "dns.failover_timeout": .string,
         "hep": .section, "hep.collector": .string, "hep.id": .integer, "hep.password": .string, "metrics": .string,
     ]

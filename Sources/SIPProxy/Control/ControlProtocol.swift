@@ -225,6 +225,8 @@ public struct LimitsStatus: Codable, Sendable, Equatable {
     public var stalledConnections: Int?
     /// "503 past 200 ms queueing delay, Retry-After 5 s", or "off"; nil from an older proxy.
     public var overload: String?
+    /// "30 per room, 200 in all rooms": the conference limits; nil when the proxy hosts no rooms.
+    public var conference: String?
 }
 
 /// A response line.

@@ -276,7 +276,9 @@ struct ProxyControl: ControlDispatcher {
             stalledConnections: total.stalledConnections,
             overload: c.overload.queueDelay.map {
                 "503 past \($0.milliseconds) ms queueing delay, Retry-After \(c.overload.retryAfter) s"
-            } ?? "off"
+            } ?? "off",
+            conference: c.conference.hostsRooms
+                ? "\(c.conference.maxRoomSize) per room, \(c.conference.maxParticipants) in all rooms" : nil
         )
     }
 

@@ -33,18 +33,30 @@ final class ShardRouter: Sendable {
         }
     }
 
+    /// The shard that owns a Call-ID, by the same hash as `shard(of:)`: a request the proxy makes itself as a UA
+    /// gets a Call-ID its own shard owns, so the responses come back to the transaction that waits for them.
+    static func shard(callID: String, count: Int) -> Int {
+        guard count > 1 else { return 0 }
+        return Int(Self.fnv1a(callID.utf8) % UInt64(count))
+    }
+
+    /// FNV-1a, 64 bits: cheap, and spreads Call-IDs evenly (they are random strings already).
+    private static func fnv1a<Bytes: Sequence>(_ bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
+        var value: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            value ^= UInt64(byte)
+            value = value &* 0x100_0000_01b3
+        }
+        return value
+    }
+
     /// The owner of a message: FNV-1a of its Call-ID value modulo `count`; `fallback` when it has none (a
     /// malformed message is answered where it arrived).
     static func shard(of bytes: ByteBuffer, count: Int, default fallback: Int) -> Int {
         guard count > 1 else { return 0 }
         let hash: UInt64? = bytes.withUnsafeReadableBytes { raw in
             guard let range = SIPCallIDScanner.valueRange(in: raw) else { return nil }
-            var value: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in raw[range] {
-                value ^= UInt64(byte)
-                value = value &* 0x100_0000_01b3
-            }
-            return value
+            return Self.fnv1a(raw[range])
         }
         guard let hash else { return fallback }
         return Int(hash % UInt64(count))

@@ -49,6 +49,12 @@ extension ProxyCore {
             conferences.leave(callID: request.callID)
             self.roomLegs[request.callID] = nil
             self.reply(entry, 200)
+        case .refer:
+            // RFC 4579 §5.5: a participant asks the focus to bring someone in (ProxyCore+RoomReferral).
+            self.referToRoom(request, entry: entry, room: room, from: peer)
+        case .notify:
+            // Only a referral's party could send one, for a subscription the room never makes (RFC 6665 §4.1.3).
+            self.reply(entry, 481)
         case .options, .info:
             self.reply(entry, 200, extra: [("Allow", Self.conferenceAllow)])
         case .cancel, .ack:
@@ -58,7 +64,7 @@ extension ProxyCore {
         }
     }
 
-    static let conferenceAllow = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO"
+    static let conferenceAllow = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, REFER"
 
     /// The dialog state of a room's leg, as the UAS that answered it (RFC 3261 §12.1.1): what a BYE from the room
     /// needs.
@@ -72,6 +78,10 @@ extension ProxyCore {
         /// Where the INVITE came from: the phone's flow, for a leg without proxies in its route set.
         var flow: Peer
         var room: String
+        /// The CSeq number of the room's last request in this dialog (NOTIFY, BYE): each one goes up by one
+        /// (§12.2.1.1). A leg the room answered starts anywhere (the phone's own numbers are unrelated); one it
+        /// called starts after its INVITE's.
+        var cseq = 0
     }
 
     /// Keeps the new leg's dialog and tells the service how to end it from the room's side; the journal gets the
@@ -85,9 +95,14 @@ extension ProxyCore {
             remoteTarget: contact, routeSet: request.headers.lines("record-route"), local: local, remote: fromValue,
             flow: peer, room: room
         )
-        self.tracker.markConference(callID: request.callID, room: room)
+        self.adoptRoomLeg(request.callID, room: room)
+    }
+
+    /// A leg's dialog is kept (`roomLegs`): the journal gets the room's name, and the service learns how to end
+    /// the call from the room's side.
+    func adoptRoomLeg(_ callID: String, room: String) {
+        self.tracker.markConference(callID: callID, room: room)
         let core = NIOLoopBound(self, eventLoop: self.eventLoop)
-        let callID = request.callID
         self.shared.conferences?.attach(callID: callID) { [eventLoop = self.eventLoop] reason in
             eventLoop.execute { core.value.hangUpRoomLeg(callID, reason: reason) }
         }
@@ -96,7 +111,32 @@ extension ProxyCore {
     /// The room ends a leg: BYE to the phone (§15.1.1), inside the dialog the INVITE made. Its response is absorbed;
     /// the journal ends the call when the BYE goes out.
     func hangUpRoomLeg(_ callID: String, reason: String) {
-        guard let leg = self.roomLegs.removeValue(forKey: callID) else { return }
+        guard var leg = self.roomLegs.removeValue(forKey: callID) else { return }
+        // RFC 3326: why the call ended, for the phone's display and the ladder.
+        let text = reason.replacingOccurrences(of: "\"", with: "'")
+        self.sendInRoomDialog(.bye, &leg, callID: callID, headers: [("Reason", "SIP;cause=200;text=\"\(text)\"")])
+    }
+
+    /// Sends a request of the room inside a leg's dialog (§12.2.1.1) with the dialog's next CSeq; its responses
+    /// are absorbed.
+    @discardableResult
+    func sendInRoomDialog(
+        _ method: SIPMethod, _ leg: inout RoomLeg, callID: String, headers extra: [(String, String)] = [], body: [UInt8] = []
+    ) -> Bool {
+        guard let (request, destination, branch) = self.roomDialogRequest(method, leg, cseq: leg.cseq + 1, callID: callID,
+                                                                         headers: extra, body: body)
+        else { return false }
+        leg.cseq += 1
+        self.transactions.startClient(key: TransactionKey.client(branch: branch, method: method), request: request,
+                                      destination: destination, owner: .uac)
+        return true
+    }
+
+    /// A request of the room inside a leg's dialog (§12.2.1.1): Request-URI and Route from the remote target and
+    /// the route set, From and To the dialog's; with where it goes first and its branch.
+    func roomDialogRequest(
+        _ method: SIPMethod, _ leg: RoomLeg, cseq: Int, callID: String, headers extra: [(String, String)] = [], body: [UInt8] = []
+    ) -> (SIPRequest, Peer, String)? {
         var headers = SIPHeaders()
         // §12.2.1.1: a route set whose first URI lacks `lr` is a strict router's: it becomes the Request-URI.
         var routes = leg.routeSet
@@ -113,8 +153,8 @@ extension ProxyCore {
             destination = NameAddress.parseList([route])?.first.flatMap { self.destination(for: $0.uri, from: leg.flow, now: self.now()) }
         }
         guard let destination else {
-            self.logger.info("conference \(leg.room): cannot reach \(uri) to end the call", metadata: ["sip.call_id": "\(callID)"])
-            return
+            self.logger.info("conference \(leg.room): cannot reach \(uri) for a \(method)", metadata: ["sip.call_id": "\(callID)"])
+            return nil
         }
         let branch = self.nextBranch(loopHash: 0)
         headers.add("Via", self.via(destination, branch: branch).serialized)
@@ -123,33 +163,37 @@ extension ProxyCore {
         headers.add("From", leg.local)
         headers.add("To", leg.remote)
         headers.add("Call-ID", callID)
-        // Our first request in this dialog: any CSeq number will do (§12.2.1.1), the phone's own are unrelated.
-        headers.add("CSeq", "1 BYE")
-        // RFC 3326: why the call ended, for the phone's display and the ladder.
-        headers.add("Reason", "SIP;cause=200;text=\"\(reason.replacingOccurrences(of: "\"", with: "'"))\"")
-        headers.add("Content-Length", "0")
-        let bye: SIPRequest
-        do {
-            bye = try SIPRequest(method: .bye, uri: uri, headers: headers)
-        } catch {
-            self.logger.warning("conference \(leg.room): cannot build the BYE: \(error)", metadata: ["sip.call_id": "\(callID)"])
-            return
+        headers.add("CSeq", "\(cseq) \(method)")
+        // RFC 6665 §8.2.1: a NOTIFY carries the notifier's Contact (the room's, which its dialog already targets).
+        if method == .notify {
+            headers.add("Contact", self.roomContact(leg.room, listener: destination.local, transport: destination.transport))
         }
-        self.transactions.startClient(key: TransactionKey.client(branch: branch, method: .bye), request: bye,
-                                      destination: destination, owner: .uac)
+        for (name, value) in extra { headers.add(name, value) }
+        headers.add("Content-Length", String(body.count))
+        do {
+            return (try SIPRequest(method: method, uri: uri, headers: headers, body: body), destination, branch)
+        } catch {
+            self.logger.warning("conference \(leg.room): cannot build the \(method): \(error)", metadata: ["sip.call_id": "\(callID)"])
+            return nil
+        }
+    }
+
+    /// The room's Contact as reached through `listener` (RFC 4579 §5.2 / RFC 3840: `isfocus` says it is a focus).
+    func roomContact(_ room: String, listener: SocketAddress, transport: TransportKind) -> String {
+        let host = self.advertisedHost(listener)
+        let parameter = transport == .udp ? "" : ";transport=\(transport.rawValue.lowercased())"
+        let scheme = transport == .tls ? "sips" : "sip"
+        return "<\(scheme):\(room)@\(host):\(listener.port ?? 5060)\(parameter)>;isfocus"
     }
 
     /// The 2xx with the room's SDP, a Contact that reaches the room through this listener (the target of the
     /// leg's in-dialog requests, §12.1.1), and what the room allows.
     private func answerConference(_ entry: ServerEntry, _ request: SIPRequest, room: String, answer: [UInt8], from peer: Peer) {
-        let host = self.advertisedHost(peer.local)
-        let transport = peer.transport == .udp ? "" : ";transport=\(peer.transport.rawValue.lowercased())"
-        let scheme = peer.transport == .tls ? "sips" : "sip"
         guard var response = SIPResponse.reply(
             to: request, status: 200, reason: self.phrases.generated(200, for: request), toTag: entry.localTag,
             extraHeaders: [
                 // RFC 4579 §5.2 / RFC 3840: a focus says so with `isfocus`, which tells a phone the call is a conference.
-                ("Contact", "<\(scheme):\(room)@\(host):\(peer.local.port ?? 5060)\(transport)>;isfocus"),
+                ("Contact", self.roomContact(room, listener: peer.local, transport: peer.transport)),
                 ("Allow", Self.conferenceAllow),
                 ("Content-Type", "application/sdp"),
             ]

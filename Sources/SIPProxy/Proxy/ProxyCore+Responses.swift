@@ -45,6 +45,10 @@ extension ProxyCore: TransactionUser {
         // A 200 to our CANCEL is absorbed; a branch whose request has ended is too, except a 2xx to an INVITE:
         // once the first 2xx is through, the context is gone, and every later 2xx (a retransmission, another
         // fork's answer) still goes upstream (§16.7 step 5, RFC 6026 §8.4).
+        if case .referral(let callID) = owner {
+            self.referralResponse(response, callID: callID)
+            return
+        }
         guard case .branch(let server, let index) = owner else { return }
         guard let context = self.contexts[server] else {
             if response.isSuccess, response.cseq.method == .invite { self.forwardResponseStatelessly(response) }
@@ -54,6 +58,10 @@ extension ProxyCore: TransactionUser {
     }
 
     func transactionLayer(_ layer: TransactionLayer, clientFailed status: Int, owner: ClientOwner) {
+        if case .referral(let callID) = owner {
+            self.referralFailed(status: status, callID: callID)
+            return
+        }
         guard case .branch(let server, let index) = owner, let context = self.contexts[server],
             index < context.branches.count
         else { return }

@@ -13,11 +13,15 @@ extension ProxyCore {
         if let route = request.routes.first {
             return self.destination(for: route.uri, from: peer, now: now)
         }
-        if let binding = target.binding {
-            if binding.owner != nil { return self.owner(of: binding, from: peer, now: now) }
-            return self.flow(of: binding) ?? self.reconnect(to: binding, from: peer)
-        }
+        if let binding = target.binding { return self.destination(for: binding, from: peer, now: now) }
         return self.destination(for: target.uri, from: peer, now: now)
+    }
+
+    /// Where a registered contact is reached: through the proxy that holds its flow, over the flow itself, or a
+    /// new connection to where it registered from.
+    func destination(for binding: Binding, from peer: Peer, now: NIODeadline) -> Peer? {
+        if binding.owner != nil { return self.owner(of: binding, from: peer, now: now) }
+        return self.flow(of: binding) ?? self.reconnect(to: binding, from: peer)
     }
 
     func destination(for uri: SIPURI, from peer: Peer, now: NIODeadline) -> Peer? {

@@ -76,6 +76,8 @@ public final class ProxyCore: @unchecked Sendable {
     var roomAnswers: [String: TimerID] = [:]
     /// The dialogs of the room legs this shard answered, by Call-ID: a room ends one with a BYE.
     var roomLegs: [String: RoomLeg] = [:]
+    /// The INVITEs rooms of this shard sent for a REFER (RFC 4579 §5.5), by their Call-ID.
+    var referrals: [String: ReferralLeg] = [:]
     /// The loop thread's CPU time (the overload control's service time); tests give a made-up one.
     var threadCPUTime: () -> TimeAmount = ProxyCore.currentThreadCPUTime
     /// This shard's DNS resolver and cache, for requests to other domains (RFC 3263, ProxyCore+DNS).

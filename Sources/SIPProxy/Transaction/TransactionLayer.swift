@@ -10,8 +10,10 @@ enum ClientOwner {
     case branch(server: TransactionKey, index: Int)
     /// A CANCEL the proxy sent on a branch (§16.10): its 200 is absorbed.
     case cancel
-    /// A request the proxy sent as a UA (a conference room's BYE): its responses are absorbed.
+    /// A request the proxy sent as a UA (a conference room's BYE or NOTIFY): its responses are absorbed.
     case uac
+    /// The INVITE a conference room sent to bring in a referred party (RFC 4579 §5.5), by its Call-ID.
+    case referral(callID: String)
 }
 
 /// Callbacks from transactions to the proxy core (the "TU" of RFC 3261 §17).

@@ -11,7 +11,8 @@ struct Conference: AsyncParsableCommand {
             proxy, which mixes the room: everybody hears everybody but themselves. A participant mutes and unmutes \\
             itself with DTMF *6. In a room with a PIN (`--conference 801:4321`) a caller hears a beep every 2 s \
             and nobody hears it until it keys the PIN (# optional); three wrong tries or 30 s end its call. A kicked \
-            participant's call is ended with a BYE.
+            participant's call is ended with a BYE. A participant's phone brings someone in with a REFER to the room \
+            (its "merge" button, RFC 4579): the room calls the referred user and seats it when it answers.
 
             EXAMPLES:
               sipctl conference list

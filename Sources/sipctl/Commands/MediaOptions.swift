@@ -32,6 +32,9 @@ struct MediaOptions: ParsableArguments {
     @Option(name: .long, help: "Participants per conference room (default 30; beyond: 486).")
     var conferenceSize: Int?
 
+    @Option(name: .long, help: "Participants in all conference rooms together (default 200; beyond: 503 with Retry-After).")
+    var conferenceParticipants: Int?
+
     /// The conference flags over what the config file set.
     func apply(to settings: inout ConferenceSettings) throws {
         for room in self.conference where !settings.add(room) {
@@ -42,9 +45,26 @@ struct MediaOptions: ParsableArguments {
         if let factory = self.conferenceFactory {
             settings.factory = try Self.factory(factory, source: "--conference-factory", rooms: settings.rooms)
         }
-        if let size = self.conferenceSize {
-            guard (2...1000).contains(size) else { throw ConfigurationError("invalid --conference-size \(size): 2 to 1000") }
+        try Self.apply(size: self.conferenceSize, participants: self.conferenceParticipants,
+                       source: { "--\($0.replacingOccurrences(of: "_", with: "-"))" }, to: &settings)
+    }
+
+    /// `conference_size` / `--conference-size` and `conference_participants` / `--conference-participants`.
+    private static func apply(size: Int?, participants: Int?, source: (String) -> String, to settings: inout ConferenceSettings) throws {
+        let sizes = ConferenceSettings.roomSizeRange, totals = ConferenceSettings.participantsRange
+        if let size {
+            guard sizes.contains(size) else {
+                throw ConfigurationError("invalid \(source("conference_size")) \(size): \(sizes.lowerBound) to \(sizes.upperBound)")
+            }
             settings.maxRoomSize = size
+        }
+        if let participants {
+            guard totals.contains(participants) else {
+                throw ConfigurationError(
+                    "invalid \(source("conference_participants")) \(participants): \(totals.lowerBound) to \(totals.upperBound)"
+                )
+            }
+            settings.maxParticipants = participants
         }
     }
 
@@ -63,24 +83,14 @@ struct MediaOptions: ParsableArguments {
                        traceRTP: self.traceRtp, source: { "--\($0)" }, to: &settings)
     }
 
-    /// `conferences:` (a list of rooms) and `conference_size` in a config file.
+    /// `conference_factory`, `conference_size` and `conference_participants` in a config file (the `conferences:`
+    /// list is read before, by `ConferenceConfig`, so the factory can be checked against the rooms).
     static func apply(reader: ConfigReader, path: String, to settings: inout ConferenceSettings) throws {
-        if let rooms = reader.stringArray(forKey: "conferences") {
-            settings.rooms = []
-            settings.pins = [:]
-            for room in rooms where !settings.add(room) {
-                throw ConfigurationError(
-                    "invalid room '\(room)' in conferences in \(path): a room number or name, optionally :PIN (1-16 digits)"
-                )
-            }
-        }
         if let factory = reader.string(forKey: "conference_factory") {
             settings.factory = try Self.factory(factory, source: "conference_factory in \(path)", rooms: settings.rooms)
         }
-        if let size = reader.int(forKey: "conference_size") {
-            guard (2...1000).contains(size) else { throw ConfigurationError("invalid conference_size \(size) in \(path): 2 to 1000") }
-            settings.maxRoomSize = size
-        }
+        try Self.apply(size: reader.int(forKey: "conference_size"), participants: reader.int(forKey: "conference_participants"),
+                       source: { "\($0) in \(path)" }, to: &settings)
     }
 
     /// The `media:` section of a config file (also `always_relay` and `never_relay`: lists of users).

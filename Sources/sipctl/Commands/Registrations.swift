@@ -66,6 +66,7 @@ struct Status: AsyncParsableCommand {
                 + "\(refused) requests refused")
         }
         if let media = status.media { print("media:      \(media)") }
+        if let conference = status.limits?.conference { print("conference: \(conference) (beyond: 486, 503)") }
         print("registrations: \(status.registrationStore?.summary(now: .now()) ?? "memory only (lost at restart)")")
         if let copy = status.journalDatabase { print("journal db: \(copy.summary(now: .now()))") }
         print("uptime:     \(status.uptimeSeconds) s")

@@ -445,16 +445,22 @@ struct Serve: AsyncParsableCommand {
         async throws
     {
         // Unknown keys and values of the wrong kind are refused first, with their line (the reader would skip them).
-        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+        let text = try? String(contentsOfFile: path, encoding: .utf8)
+        if let text {
             try ConfigSchema.check(text, name: path)
+            // `conferences:` may hold mappings, which the generic reader refuses: read on its own, with lines.
+            try ConferenceConfig.apply(yaml: text, name: path, to: &settings.conference)
         }
-        let provider: FileProvider<YAMLSnapshot>
+        let reader: ConfigReader
         do {
-            provider = try await FileProvider<YAMLSnapshot>(filePath: FilePath(path))
+            if let text, let rest = ConferenceConfig.withoutConferences(yaml: text) {
+                reader = ConfigReader(provider: try YAMLTextProvider(text: rest, name: path))
+            } else {
+                reader = ConfigReader(provider: try await FileProvider<YAMLSnapshot>(filePath: FilePath(path)))
+            }
         } catch {
             throw ConfigurationError("cannot read config file '\(path)': \(error)")
         }
-        let reader = ConfigReader(provider: provider)
         if let listen = reader.stringArray(forKey: "listen") {
             settings.listen = []
             settings.tlsListen = []

@@ -55,6 +55,73 @@ struct ConferenceServiceTests {
     }
 }
 
+@Suite("Conference: the room's own offer (REFER to the room)")
+struct ConferenceOfferTests {
+    static func service(participants: Int = 200, ports: ClosedRange<Int>) throws -> (ConferenceService, MediaPortPool, MultiThreadedEventLoopGroup) {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var settings = ConferenceSettings()
+        settings.rooms = ["800"]
+        settings.maxRoomSize = 3
+        settings.maxParticipants = participants
+        let pool = MediaPortPool(range: ports, address: try SocketAddress(ipAddress: "127.0.0.1", port: 0))
+        let service = ConferenceService(settings: settings, loops: [group.next()], pool: pool, sdpAddress: "192.0.2.1",
+                                        recorder: nil, traceRTP: .off, logger: Logger(label: "test"))
+        return (service, pool, group)
+    }
+
+    @Test("the room offers G.722, G.711 and Opus with telephone-event; the answer's codec seats the party")
+    func offerAndAnswer() async throws {
+        let (service, pool, group) = try Self.service(ports: 39220...39227)
+        let offer = String(decoding: try service.offer(room: "800", callID: "r1").get(), as: UTF8.self)
+        #expect(offer.contains("c=IN IP4 192.0.2.1\r\n"))
+        #expect(offer.contains("m=audio 39220 RTP/AVP 9 0 8 111 101 102\r\n"), "\(offer)")
+        #expect(offer.contains("a=rtpmap:111 opus/48000/2\r\n") && offer.contains("a=rtpmap:101 telephone-event/8000\r\n"))
+        #expect(offer.contains("a=sendrecv\r\n"))
+        #expect(pool.inUse == 1, "the offer holds its port")
+        // The answer picks PCMU, with telephone-event; its rtpmap for 0 is left out (static type).
+        let answer = "v=0\r\no=b 1 1 IN IP4 127.0.0.12\r\ns=-\r\nc=IN IP4 127.0.0.12\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\n"
+            + "a=rtpmap:101 telephone-event/8000\r\n"
+        try service.accept(callID: "r1", user: "bob", answer: Array(answer.utf8)).get()
+        #expect(service.isSeated("r1"))
+        let rooms = try await service.list(on: group.next()).get()
+        #expect(rooms.first?.participants.map(\.user) == ["bob"] && rooms.first?.participants.first?.codec == "PCMU")
+        #expect(rooms.first?.participants.first?.port == 39220)
+        service.leave(callID: "r1")
+        for _ in 0..<50 where pool.inUse > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(pool.inUse == 0)
+        try await group.shutdownGracefully()
+    }
+
+    @Test("an answer without a room codec is refused (488) and a withdrawn offer gives its port back")
+    func refusedAndWithdrawn() async throws {
+        let (service, pool, group) = try Self.service(ports: 39230...39237)
+        _ = try service.offer(room: "800", callID: "r1").get()
+        let g729 = "v=0\r\no=b 1 1 IN IP4 127.0.0.12\r\ns=-\r\nc=IN IP4 127.0.0.12\r\nt=0 0\r\nm=audio 6000 RTP/AVP 18\r\n"
+        #expect(throws: ConferenceService.Refusal.notAcceptable) { try service.accept(callID: "r1", user: "bob", answer: Array(g729.utf8)).get() }
+        #expect(!service.isSeated("r1") && pool.inUse == 0)
+        _ = try service.offer(room: "800", callID: "r2").get()
+        #expect(pool.inUse == 1)
+        service.withdraw(callID: "r2")
+        #expect(pool.inUse == 0)
+        #expect(throws: ConferenceService.Refusal.unavailable) { try service.accept(callID: "r2", user: "bob", answer: Array(g729.utf8)).get() }
+        try await group.shutdownGracefully()
+    }
+
+    @Test("offers waiting for their answer count towards the room size and the participant limit")
+    func offersCount() async throws {
+        let (service, _, group) = try Self.service(participants: 2, ports: 39240...39249)
+        _ = try service.offer(room: "800", callID: "r1").get()
+        _ = try service.join(room: "800", callID: "a", user: "alice", offer: ConferenceServiceTests.offer()).get()
+        #expect(service.offer(room: "800", callID: "r2") == .failure(.unavailable), "two participants in all: 503")
+        #expect(service.join(room: "800", callID: "b", user: "bob", offer: ConferenceServiceTests.offer()) == .failure(.unavailable))
+        service.withdraw(callID: "r1")
+        _ = try service.join(room: "800", callID: "b", user: "bob", offer: ConferenceServiceTests.offer()).get()
+        service.leave(callID: "a")
+        service.leave(callID: "b")
+        try await group.shutdownGracefully()
+    }
+}
+
 extension Result where Success == [UInt8], Failure == ConferenceService.Refusal {
     static func == (lhs: Self, rhs: Self) -> Bool {
         switch (lhs, rhs) {
