@@ -18,6 +18,8 @@ extension ProxyCore {
         let serverKey = context.serverKey
         return self.timers.schedule(in: delay) { [weak self] in
             guard let self else { return }
+            // The wheel fires on its own loop; the contexts and machines are confined to it (debug builds check).
+            self.eventLoop.assertInEventLoop()
             guard let context = self.contexts[serverKey] else { return }
             clear(context)
             self.run(context, event)

@@ -40,6 +40,8 @@ extension ProxyCore {
         let host = nextHop.maddr ?? nextHop.host
         self.resolver.locate(locator).whenSuccess { [weak self] result in
             guard let self else { return }
+            // The resolver's futures complete on this shard's loop (its own).
+            self.eventLoop.assertInEventLoop()
             // The caller may have cancelled (487 already sent) or the transaction ended meanwhile.
             guard let context = self.contexts[serverKey], !context.machine.cancelled, !context.machine.finalForwarded,
                 let entry = self.transactions.server(serverKey)
@@ -77,6 +79,8 @@ extension ProxyCore {
         let locator = SIPServerLocator(uri: nextHop, supported: self.dnsTransports, families: self.dnsFamilies)
         self.resolver.locate(locator).whenSuccess { [weak self] result in
             guard let self else { return }
+            // The resolver's futures complete on this shard's loop (its own).
+            self.eventLoop.assertInEventLoop()
             guard let destination = result.targets.lazy.compactMap({ self.peer(for: $0, from: peer) }).first else {
                 self.logger.info(
                     "dns: no target for \(nextHop.maddr ?? nextHop.host), \(request.method) dropped",

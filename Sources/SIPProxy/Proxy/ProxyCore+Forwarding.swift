@@ -135,7 +135,9 @@ extension ProxyCore {
             let uri = request.uri
             let callID = request.callID
             let noTarget: @Sendable () -> Void = { [weak self] in
-                guard let self, let entry = self.transactions.server(serverKey) else { return }
+                guard let self else { return }
+                self.eventLoop.assertInEventLoop()
+                guard let entry = self.transactions.server(serverKey) else { return }
                 self.logger.info("no reachable target for \(uri)", metadata: ["sip.call_id": "\(callID)"])
                 self.reply(entry, 480)
             }
@@ -307,6 +309,7 @@ extension ProxyCore {
         let serverKey = context.serverKey
         EventLoopFuture.whenAllComplete(answers, on: self.eventLoop).whenSuccess { [weak self] results in
             guard let self else { return }
+            self.eventLoop.assertInEventLoop()
             // The caller may have cancelled, or another branch answered, while DNS was asked.
             guard let context = self.contexts[serverKey], let state = context.forwarding, !context.machine.cancelled,
                 !context.machine.finalForwarded, !context.machine.answered

@@ -74,6 +74,7 @@ extension ProxyCore: TransactionUser {
     }
 
     func transactionLayer(_ layer: TransactionLayer, serverEnded key: TransactionKey) {
+        self.eventLoop.assertInEventLoop()
         // The request is over: its response context and the timers it still holds go with it.
         guard let context = self.contexts.removeValue(forKey: key) else { return }
         for branch in context.branches {
@@ -126,6 +127,7 @@ extension ProxyCore: TransactionUser {
 
     /// Feeds an event to the context's §16.7 machine and carries out what it decides.
     func run(_ context: ProxyContext, _ event: ResponseContext.Event) {
+        self.eventLoop.assertInEventLoop()
         let actions = context.machine.handle(event)
         for action in actions { self.perform(action, context) }
     }
