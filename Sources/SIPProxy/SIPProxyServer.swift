@@ -81,7 +81,7 @@ public final class SIPProxyServer: Service, Sendable {
                 limits: self.configuration.limits,
                 destinations: DestinationPolicy.forLocalInterfaces(),
                 logger: self.logger,
-                recorder: recorder,
+                tap: recorder,
                 registry: registry
             )
         }

@@ -23,12 +23,15 @@ final class ShardRouter: Sendable {
 
     /// A message read by shard `index`'s socket (called on that shard's loop): processed there or on its owner's.
     func deliver(_ bytes: ByteBuffer, from peer: Peer, arrivedOn index: Int) {
+        // The arriving shard's counters are its loop's: the socket's handler must call from there.
+        self.cores[index].eventLoop.assertInEventLoop()
         let owner = Self.shard(of: bytes, count: self.cores.count, default: index)
         let core = self.cores[owner]
         if owner == index {
             core.receive(bytes, from: peer)
         } else {
             self.cores[index].load.handedOver &+= 1
+            // The owner's `receive` asserts that it runs on the owner's loop.
             core.eventLoop.execute { core.receive(bytes, from: peer) }
         }
     }

@@ -44,6 +44,8 @@ final class ProxyContext {
     var ringingLogged = false
     /// Call forwarding and redirect recursion state (ProxyCore+Forwarding); nil for a plain call.
     var forwarding: ForwardingContext?
+    /// The current forwarding group's no-answer timer (started and stopped by the machine).
+    var noAnswerTimer: TimerID?
 
     /// §16.3 step 4 hash of the request as it arrived: every branch's Via carries it, and loop detection
     /// compares an arriving request's hash with it, so both must be taken over the same (unprocessed) fields.

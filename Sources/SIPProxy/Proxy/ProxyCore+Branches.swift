@@ -12,7 +12,8 @@ extension ProxyCore {
         _ request: SIPRequest,
         targets: [ForwardTarget],
         from peer: Peer,
-        asGroup: Bool = false
+        asGroup: Bool = false,
+        noAnswerAfter: TimeAmount? = nil
     ) -> Int {
         var prepared: [ProxyBranch] = []
         for target in targets {
@@ -40,7 +41,12 @@ extension ProxyCore {
         context.branches.append(contentsOf: prepared)
         // The response context learns of the branches before their transactions start: a send that fails at once
         // reports back synchronously, and its 503 must find its branch.
-        self.run(context, asGroup ? .groupStarted(count: prepared.count) : .branchesAdded(count: prepared.count))
+        self.run(
+            context,
+            asGroup
+                ? .groupStarted(count: prepared.count, noAnswerAfter: noAnswerAfter)
+                : .branchesAdded(count: prepared.count)
+        )
         for index in first..<context.branches.count { self.startClient(context, index) }
         return prepared.count
     }
@@ -142,30 +148,5 @@ extension ProxyCore {
         guard let cancel = try? SIPRequest(method: .cancel, uri: branch.request.uri, headers: headers) else { return }
         let key = TransactionKey.client(branch: branch.key.branch, method: .cancel)
         self.transactions.startClient(key: key, request: cancel, destination: branch.destination, owner: .cancel)
-        guard branch.request.method == .invite else { return }
-        // §9.1: "If there is no final response for the original request in 64*T1 seconds ..., the client SHOULD
-        // then consider the original transaction cancelled": a phone that ignores the CANCEL (or answers it
-        // but never sends 487) must not keep the caller waiting, nor the INVITE transaction alive, forever.
-        let serverKey = context.serverKey
-        context.branches[index].cancelGuard = self.timers.schedule(in: self.configuration.timers.timerB) {
-            [weak self] in
-            guard let self, let context = self.contexts[serverKey], index < context.branches.count,
-                index < context.machine.branches.count, context.machine.branches[index].finalStatus == nil
-            else { return }
-            self.transactions.abandonClient(context.branches[index].key)
-            self.logger.info(
-                "no final response 64*T1 after CANCEL on \(context.branches[index].destination): branch given up",
-                metadata: ["sip.call_id": "\(context.request.callID)"]
-            )
-            guard
-                let timeout = SIPResponse.reply(
-                    to: context.request,
-                    status: 408,
-                    reason: self.phrases.generated(408, for: context.request),
-                    toTag: nil
-                )
-            else { return }
-            self.run(context, .final(branch: index, timeout))
-        }
     }
 }

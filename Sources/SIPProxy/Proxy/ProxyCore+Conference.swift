@@ -111,6 +111,8 @@ extension ProxyCore {
     /// The room ends a leg: BYE to the phone (§15.1.1), inside the dialog the INVITE made. Its response is absorbed;
     /// the journal ends the call when the BYE goes out.
     func hangUpRoomLeg(_ callID: String, reason: String) {
+        // Entered from a room's loop through `execute` on this one (NIOLoopBound above).
+        self.eventLoop.assertInEventLoop()
         guard var leg = self.roomLegs.removeValue(forKey: callID) else { return }
         // RFC 3326: why the call ended, for the phone's display and the ladder.
         let text = reason.replacingOccurrences(of: "\"", with: "'")
@@ -218,6 +220,7 @@ extension ProxyCore {
         }
         self.roomAnswers[key] = self.timers.schedule(in: interval) { [weak self] in
             guard let self, self.roomAnswers[key] != nil else { return }
+            self.eventLoop.assertInEventLoop()
             _ = self.transactions.sendResponse(response, to: peer)
             self.retransmitRoomAnswer(response, to: peer, key: key, interval: min(interval * 2, timers.t2),
                                       elapsed: elapsed + interval)

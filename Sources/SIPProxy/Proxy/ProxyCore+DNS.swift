@@ -40,6 +40,8 @@ extension ProxyCore {
         let host = nextHop.maddr ?? nextHop.host
         self.resolver.locate(locator).whenSuccess { [weak self] result in
             guard let self else { return }
+            // The resolver's futures complete on this shard's loop (its own).
+            self.eventLoop.assertInEventLoop()
             // The caller may have cancelled (487 already sent) or the transaction ended meanwhile.
             guard let context = self.contexts[serverKey], !context.machine.cancelled, !context.machine.finalForwarded,
                 let entry = self.transactions.server(serverKey)
@@ -77,6 +79,8 @@ extension ProxyCore {
         let locator = SIPServerLocator(uri: nextHop, supported: self.dnsTransports, families: self.dnsFamilies)
         self.resolver.locate(locator).whenSuccess { [weak self] result in
             guard let self else { return }
+            // The resolver's futures complete on this shard's loop (its own).
+            self.eventLoop.assertInEventLoop()
             guard let destination = result.targets.lazy.compactMap({ self.peer(for: $0, from: peer) }).first else {
                 self.logger.info(
                     "dns: no target for \(nextHop.maddr ?? nextHop.host), \(request.method) dropped",
@@ -123,19 +127,14 @@ extension ProxyCore {
     /// next (§4.3 leaves the value to the client; Timer B would make the caller wait 32 s per dead server).
     func armFailover(_ context: ProxyContext, _ index: Int) {
         guard context.branches[index].nextTarget != nil else { return }
-        let serverKey = context.serverKey
-        let timeout = self.configuration.dns.failoverTimeout
-        context.branches[index].failoverTimer = self.timers.schedule(in: timeout) { [weak self] in
-            guard let self, let context = self.contexts[serverKey], index < context.branches.count,
-                index < context.machine.branches.count
-            else { return }
-            context.branches[index].failoverTimer = nil
-            let state = context.machine.branches[index]
-            // A branch being cancelled or already answered keeps its transaction: Timer B or the answer ends it.
-            guard !state.provisional, state.finalStatus == nil, context.machine.mayRetry(index) else { return }
-            self.transactions.abandonClient(context.branches[index].key)
-            _ = self.failover(context, index, because: "no response in \(timeout.prettyMilliseconds)")
-        }
+        // Whether the branch is then moved on (no response at all, not being cancelled) is the response
+        // context's decision (`.failoverTimeout`, `.failOver`).
+        context.branches[index].failoverTimer = self.scheduleContextTimer(
+            context,
+            in: self.configuration.dns.failoverTimeout,
+            .failoverTimeout(branch: index),
+            clear: { $0.branches[index].failoverTimer = nil }
+        )
     }
 
     /// Sends the request on to the branch's next DNS target, replacing the failed branch. False when there is

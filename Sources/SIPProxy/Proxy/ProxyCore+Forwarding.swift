@@ -9,9 +9,9 @@
 // Every forwarded INVITE carries Diversion (RFC 5806) and History-Info (RFC 7044) built from the whole chain;
 // the call tracker reads them back from the INVITE it sees sent, so the journal records the forward.
 //
-// Hooks in the existing files: `process` calls `forwardCall` before the location lookup (§16.5);
-// `branchFinal` asks `forwardingVerdict` before collecting a final response (§16.7 step 4-6); the branches of
-// every group are started by `startBranches`.
+// Hooks in the existing files: `process` calls `forwardCall` before the location lookup (§16.5); the response
+// context asks for the next target (`.nextTarget`) when a group ends without an answer or its no-answer time runs
+// out; the branches of every group are started by `startBranches`.
 
 import Logging
 import NIOCore
@@ -65,8 +65,6 @@ final class ForwardingContext {
     var hops: [ForwardingHop] = []
     /// Users and URIs already tried (loop protection).
     var visited: Set<String> = []
-    /// The no-answer timer of the current group.
-    var noAnswerTimer: TimerID?
 
     init(user: String?) {
         self.user = user
@@ -137,7 +135,9 @@ extension ProxyCore {
             let uri = request.uri
             let callID = request.callID
             let noTarget: @Sendable () -> Void = { [weak self] in
-                guard let self, let entry = self.transactions.server(serverKey) else { return }
+                guard let self else { return }
+                self.eventLoop.assertInEventLoop()
+                guard let entry = self.transactions.server(serverKey) else { return }
                 self.logger.info("no reachable target for \(uri)", metadata: ["sip.call_id": "\(callID)"])
                 self.reply(entry, 480)
             }
@@ -148,9 +148,10 @@ extension ProxyCore {
 
     // MARK: The next target (asked by the response context, §16.7 step 4)
 
-    /// A forwarding group (or a plain call's only group, after a 3xx) ended without an answer: start the next one
-    /// (the 3xx Contacts, else the rule for the group's outcome), or tell the response context there is none.
-    func nextTarget(_ context: ProxyContext, statuses: [Int], redirects: [SIPResponse]) {
+    /// A forwarding group (or a plain call's only group, after a 3xx) ended without an answer, or rang past its
+    /// no-answer time: start the next one (the 3xx Contacts, else the rule for `condition`, as the response context
+    /// judged the group's outcome), or tell the response context there is none.
+    func nextTarget(_ context: ProxyContext, condition: ForwardingCondition?, redirects: [SIPResponse]) {
         guard let peer = self.transactions.server(context.serverKey)?.destination else {
             self.run(context, .noFurtherTarget)
             return
@@ -166,8 +167,7 @@ extension ProxyCore {
         }
         let planner = self.forwardingPlanner()
         if !redirects.isEmpty, self.followRedirects(context, state, redirects, planner: planner, from: peer) { return }
-        guard let user = state.user, let condition = Self.condition(for: statuses, cancelled: context.machine.cancelled)
-        else {
+        guard let user = state.user, let condition else {
             self.run(context, .noFurtherTarget)
             return
         }
@@ -194,18 +194,14 @@ extension ProxyCore {
                 metadata: ["sip.call_id": "\(context.request.callID)"]
             )
         case .none:
-            break
+            if condition == .noAnswer {
+                self.logger.info(
+                    "call \(context.callLabel): no answer from \(user), no further target",
+                    metadata: ["sip.call_id": "\(context.request.callID)"]
+                )
+            }
         }
         self.run(context, .noFurtherTarget)
-    }
-
-    /// The condition a group's final codes mean: busy wins, then a timeout/cancel (no answer), then unavailable.
-    /// A decline (603) or other failures forward nowhere.
-    static func condition(for statuses: [Int], cancelled: Bool) -> ForwardingCondition? {
-        if statuses.contains(where: { $0 == 486 || $0 == 600 }) { return .busy }
-        if !cancelled && statuses.contains(487) { return .noAnswer }  // the proxy's Timer C cancelled the phones
-        if statuses.contains(where: { [480, 408, 404, 410, 503].contains($0) }) { return .unavailable }
-        return nil
     }
 
     /// §16.5 / §16.7 step 4: the Contacts of the held 3xx responses, highest q first, become the next group.
@@ -313,6 +309,7 @@ extension ProxyCore {
         let serverKey = context.serverKey
         EventLoopFuture.whenAllComplete(answers, on: self.eventLoop).whenSuccess { [weak self] results in
             guard let self else { return }
+            self.eventLoop.assertInEventLoop()
             // The caller may have cancelled, or another branch answered, while DNS was asked.
             guard let context = self.contexts[serverKey], let state = context.forwarding, !context.machine.cancelled,
                 !context.machine.finalForwarded, !context.machine.answered
@@ -370,7 +367,9 @@ extension ProxyCore {
                 request.headers.add("History-Info", value)
             }
         }
-        let started = self.startBranches(context, request, targets: targets, from: peer, asGroup: true)
+        let started = self.startBranches(
+            context, request, targets: targets, from: peer, asGroup: true, noAnswerAfter: self.noAnswerDelay(of: user)
+        )
         guard started > 0 else { return 0 }
         state.hops = allHops
         state.user = user
@@ -381,7 +380,6 @@ extension ProxyCore {
                 metadata: ["sip.call_id": "\(context.request.callID)"]
             )
         }
-        self.armNoAnswer(context, state)
         return started
     }
 
@@ -400,58 +398,16 @@ extension ProxyCore {
         ([user] + hops.map(\.to.description)).joined(separator: " -> ")
     }
 
-    /// The no-answer rule of the group's user: after its delay the group's branches are cancelled and the target
-    /// is tried (a per-call timer on the core's loop, like Timer C).
-    private func armNoAnswer(_ context: ProxyContext, _ state: ForwardingContext) {
-        self.timers.cancel(state.noAnswerTimer)
-        state.noAnswerTimer = nil
-        guard context.isCall, let user = state.user, let rule = self.forwarding.table.rule(for: user),
-            rule.noAnswer != nil
-        else { return }
-        let serverKey = context.serverKey
-        let groupStart = context.machine.groupStart
-        state.noAnswerTimer = self.timers.schedule(in: .seconds(Int64(rule.noAnswerSeconds))) {
-            [weak self] in
-            guard let self, let context = self.contexts[serverKey],
-                let state = context.forwarding, context.machine.groupStart == groupStart
-            else { return }
-            self.noAnswerExpired(context, state, user: user)
-        }
-    }
-
-    private func noAnswerExpired(_ context: ProxyContext, _ state: ForwardingContext, user: String) {
-        state.noAnswerTimer = nil
-        guard !context.machine.answered, !context.machine.cancelled, !context.machine.finalForwarded,
-            let peer = self.transactions.server(context.serverKey)?.destination
-        else { return }
-        var visited = state.visited
-        let plan = self.forwardingPlanner().plan(
-            after: .noAnswer, of: user, visited: &visited, hopsSoFar: state.hops.count
-        )
-        guard plan.outcome.isTarget else {
-            self.logger.info(
-                "call \(context.callLabel): no answer from \(user), no further target (\(plan.outcome))",
-                metadata: ["sip.call_id": "\(context.request.callID)"]
-            )
-            return
-        }
-        state.visited = visited
-        // The new group supersedes the ringing one, whose phones the response context cancels.
-        self.startGroup(context, state, plan, from: peer)
+    /// The no-answer time of `user`'s forwarding rule, if it has a no-answer target. The response context starts
+    /// the group's timer with it (calls only) and decides what its expiry does.
+    private func noAnswerDelay(of user: String?) -> TimeAmount? {
+        guard let user, let rule = self.forwarding.table.rule(for: user), rule.noAnswer != nil else { return nil }
+        return .seconds(Int64(rule.noAnswerSeconds))
     }
 
     /// The user a 3xx is attributed to: the Request-URI's user when it is this proxy's, else the To user.
     private func redirectingUser(_ request: SIPRequest) -> String? {
         if self.isLocal(request.uri), request.uri.user != nil { return LocationStore.userKey(request.uri) }
         return request.to.uri.user
-    }
-}
-
-extension ForwardingPlan.Outcome {
-    var isTarget: Bool {
-        switch self {
-        case .user, .uri: return true
-        default: return false
-        }
     }
 }

@@ -73,6 +73,8 @@ extension ProxyCore {
     /// The relay heard nothing for its timeout, or the session timer ran out: the journal closes the call
     /// (`media-timeout`, or `timed-out` for a session never refreshed), with what the relay counted.
     func mediaTimedOut(_ callID: String, _ why: MediaRelay.Ending) {
+        // Called back by the shard's media relay, which shares the shard's loop.
+        self.eventLoop.assertInEventLoop()
         guard let journal = self.journal else { return }
         if let rtp = self.media?.rtp(callID: callID) { self.tracker.attachRTP(callID: callID, rtp) }
         let outcome: CallOutcome = why == .sessionExpired ? .timedOut : .mediaTimeout

@@ -40,6 +40,7 @@ extension ProxyCore {
         let expected = self.now() + OverloadPolicy.sampleInterval
         self.overloadSampling?.timer = self.timers.schedule(in: OverloadPolicy.sampleInterval) { [weak self] in
             guard let self, self.overloadSampling != nil else { return }
+            self.eventLoop.assertInEventLoop()
             self.sampleOverload(expected: expected)
             self.scheduleOverloadSample()
         }

@@ -82,6 +82,7 @@ extension ProxyCore: TransactionUser {
     }
 
     func transactionLayer(_ layer: TransactionLayer, serverEnded key: TransactionKey) {
+        self.eventLoop.assertInEventLoop()
         // The request is over: its response context and the timers it still holds go with it.
         guard let context = self.contexts.removeValue(forKey: key) else { return }
         for branch in context.branches {
@@ -89,7 +90,7 @@ extension ProxyCore: TransactionUser {
             self.timers.cancel(branch.cancelGuard)
             self.timers.cancel(branch.failoverTimer)
         }
-        self.timers.cancel(context.forwarding?.noAnswerTimer)
+        self.timers.cancel(context.noAnswerTimer)
     }
 
     func transactionLayer(_ layer: TransactionLayer, ackFor2xx ack: SIPRequest, peer: Peer) {
@@ -134,6 +135,7 @@ extension ProxyCore: TransactionUser {
 
     /// Feeds an event to the context's §16.7 machine and carries out what it decides.
     func run(_ context: ProxyContext, _ event: ResponseContext.Event) {
+        self.eventLoop.assertInEventLoop()
         let actions = context.machine.handle(event)
         for action in actions { self.perform(action, context) }
     }
@@ -146,16 +148,30 @@ extension ProxyCore: TransactionUser {
             self.relayMediaFinal(response, request: context.request)
         case .cancelBranch(let index):
             self.sendCancel(context, index)
+        case .startCancelGuard(let index):
+            self.startCancelGuard(context, index)
+        case .abandonBranch(let index):
+            self.transactions.abandonClient(context.branches[index].key)
+            self.logger.info(
+                "no final response 64*T1 after CANCEL on \(context.branches[index].destination): branch given up",
+                metadata: ["sip.call_id": "\(context.request.callID)"]
+            )
+        case .failOver(let index):
+            self.transactions.abandonClient(context.branches[index].key)
+            let timeout = self.configuration.dns.failoverTimeout
+            _ = self.failover(context, index, because: "no response in \(timeout.prettyMilliseconds)")
         case .startTimerC(let index):
             self.startTimerC(context, index)
         case .stopTimerC(let index):
             self.timers.cancel(context.branches[index].timerC)
             context.branches[index].timerC = nil
+        case .startNoAnswerTimer(let delay):
+            self.startNoAnswerTimer(context, after: delay)
         case .stopNoAnswerTimer:
-            self.timers.cancel(context.forwarding?.noAnswerTimer)
-            context.forwarding?.noAnswerTimer = nil
-        case .nextTarget(let statuses, let redirects):
-            self.nextTarget(context, statuses: statuses, redirects: redirects)
+            self.timers.cancel(context.noAnswerTimer)
+            context.noAnswerTimer = nil
+        case .nextTarget(let condition, let redirects):
+            self.nextTarget(context, condition: condition, redirects: redirects)
         case .respond(let response):
             self.respondFinal(context, response)
         case .respondLocally(let status):
@@ -181,18 +197,5 @@ extension ProxyCore: TransactionUser {
         }
         self.transactions.respond(entry, response)
         self.relayMediaFinal(response, request: context.request)
-    }
-
-    /// Timer C (§16.6 step 11): its expiry goes back to the response context, which cancels a branch that rang
-    /// too long.
-    private func startTimerC(_ context: ProxyContext, _ index: Int) {
-        self.timers.cancel(context.branches[index].timerC)
-        let serverKey = context.serverKey
-        context.branches[index].timerC = self.timers.schedule(in: self.configuration.timers.timerC) { [weak self] in
-            guard let self, let context = self.contexts[serverKey], index < context.branches.count
-            else { return }
-            context.branches[index].timerC = nil
-            self.run(context, .timerC(branch: index))
-        }
     }
 }

@@ -13,7 +13,9 @@ import NIOCore
 /// The SIP core.
 ///
 /// `@unchecked Sendable`: every mutable property is only touched on `eventLoop` (messages, timers and control
-/// requests are all delivered there).
+/// requests are all delivered there). Debug builds check it where the core is entered: `receive` (also for a
+/// message handed over by another shard), `run` (every response-context event), the timer and DNS callbacks, and
+/// the media and conference callbacks (`assertInEventLoop`, free in release builds).
 public final class ProxyCore: @unchecked Sendable {
     public let eventLoop: EventLoop
     let transport: any SIPTransport
@@ -267,6 +269,7 @@ public final class ProxyCore: @unchecked Sendable {
     private func scheduleSweep() {
         self.sweepTimer = self.timers.schedule(in: self.configuration.sweepInterval) { [weak self] in
             guard let self, self.sweepTimer != nil else { return }
+            self.eventLoop.assertInEventLoop()
             self.sweepBindings()
             self.scheduleSweep()
             self.startOverloadSampling()

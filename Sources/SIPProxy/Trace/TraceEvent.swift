@@ -87,7 +87,8 @@ public struct TraceSummary: Sendable, Hashable {
 /// (`kind == .connectionClosed`, empty payload; `direction == .sent` when the proxy closed it, `.received` when the
 /// peer did), as reported by the transport layer.
 public struct TraceEvent: Sendable {
-    public enum Direction: Sendable, Hashable { case received, sent }
+    /// The transport edge's direction (`WireDirection`): the recorder keeps what the transport reports.
+    public typealias Direction = WireDirection
     /// `media`: an RTP or RTCP datagram through the media relay (UDP, never parsed as SIP).
     public enum Kind: Sendable, Hashable { case message, connectionClosed, media }
 

@@ -1,5 +1,6 @@
-// TraceRecorder: the façade of the SIP trace recorder. The transport calls `record` on its event loop for every SIP
-// message it reads or writes; a dedicated writer thread frames the events and writes the pcap ring buffer.
+// TraceRecorder: the façade of the SIP trace recorder. As the transport's `WireTap` it is told on the event loop of
+// every SIP message read or written (TraceRecorder+WireTap) and `record`s it; a dedicated writer thread frames the
+// events and writes the pcap ring buffer.
 
 import Dispatch
 import Logging
@@ -21,17 +22,10 @@ import Synchronization
 ///   time of that disk I/O, so call them off the event loop when that matters.
 /// - Call `shutdown()` before dropping the last reference: the writer thread holds the recorder until then.
 ///
-/// Use from the transport (on the event loop, for every message read or written):
-///
-/// ```swift
-/// recorder.record(TraceEvent(
-///     direction: .received, transport: peer.transport, source: peer.remote, destination: peer.local,
-///     connection: peer.connection, timestamp: .now(), payload: Array(buffer.readableBytesView)
-/// ))
-/// ```
-///
-/// (bytes and addresses only: the recorder parses a message itself when its filter needs the method, a user or the
-/// Call-ID), and `TraceEvent.connectionClosed(...)` when a TCP connection ends, so that the stream gets its FIN exchange.
+/// The transport reaches it as its `WireTap` (on the event loop, for every message read or written: bytes and
+/// addresses only; the recorder parses a message itself when its filter needs the method, a user or the Call-ID),
+/// and hears of the end of each TCP connection, so that the stream gets its FIN exchange. Others (the media relay)
+/// call `record` with a `TraceEvent` directly.
 public final class TraceRecorder: Sendable {
     enum Item: Sendable {
         case event(TraceEvent)

@@ -1,7 +1,8 @@
 // TraceSink: another consumer of the transport's trace tap beside the pcap ring (HEP to Homer, issue 16).
 
-/// Receives every SIP message the proxy sends or receives (the same edge as the pcap recorder: the transport calls
-/// `TraceRecorder.record` and the recorder hands each event to its sinks), and, from the media relay, RTCP.
+/// Receives every SIP message the proxy sends or receives (the same edge as the pcap recorder: the transport reports
+/// to its `WireTap`, which is the recorder, and the recorder hands each event to its sinks), and, from the media
+/// relay, RTCP.
 ///
 /// Both calls run on an event loop for every message: a sink must only queue (bounded) and return, never block nor
 /// do I/O there. The list of sinks is fixed when the recorder is made, so fanning out takes no lock.

@@ -98,8 +98,9 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
     /// Called on `eventLoop` with the first `limits.maxMessageSize` octets of a stream message that is too large;
     /// the receiver may answer 513 on the connection before it is closed.
     public var onOversized: ((ByteBuffer, Peer) -> Void)?
-    /// The trace tap (Kamailio siptrace's place): every message read or written at this edge is mirrored to it.
-    let recorder: TraceRecorder?
+    /// The observer at this edge (Kamailio siptrace's place): every message read or written is mirrored to it as
+    /// bytes and addresses. The transport knows only the protocol; the trace recorder is one implementation.
+    let tap: (any WireTap)?
 
     public init(
         eventLoop: EventLoop,
@@ -107,7 +108,7 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         limits: TransportLimits = TransportLimits(),
         destinations: DestinationPolicy = DestinationPolicy(),
         logger: Logger,
-        recorder: TraceRecorder? = nil,
+        tap: (any WireTap)? = nil,
         registry: ConnectionRegistry = ConnectionRegistry()
     ) {
         self.registry = registry
@@ -117,7 +118,7 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         self.destinations = destinations
         self.rateLimiter = SourceRateLimiter(policy: limits.rateLimit)
         self.logger = logger
-        self.recorder = recorder
+        self.tap = tap
     }
 
     /// Open TCP connections, for status.
@@ -361,8 +362,8 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
                 self.connectionsBySource[source] = count > 1 ? count - 1 : nil
             }
         }
-        if let recorder = self.recorder, recorder.isTapped, let local, let remote {
-            recorder.record(.connectionClosed(direction: .received, source: remote, destination: local, connection: id))
+        if let tap = self.tap, let local, let remote {
+            tap.connectionClosed(.received, source: remote, destination: local, connection: id)
         }
     }
 
@@ -430,27 +431,18 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         self.logger.log(level: level, "\(message)\(suffix)")
     }
 
-    /// Mirrors one message to the recorder, stamped now (when it was read from or written to the socket).
+    /// Mirrors one message to the tap (which stamps it: now is when it was read from or written to the socket).
+    @inline(__always)
     private func trace(
-        _ direction: TraceEvent.Direction,
+        _ direction: WireDirection,
         _ bytes: ByteBuffer,
         transport: TransportKind,
         source: SocketAddress,
         destination: SocketAddress,
         connection: ConnectionID?
     ) {
-        guard let recorder = self.recorder, recorder.isTapped else { return }
-        // Bytes and addresses only: a filter on parsed fields is applied by the recorder's writer thread.
-        let payload = Array(bytes.readableBytesView)
-        recorder.record(
-            TraceEvent(
-                direction: direction,
-                transport: transport,
-                source: source,
-                destination: destination,
-                connection: connection,
-                payload: payload
-            )
+        self.tap?.message(
+            direction, bytes, transport: transport, source: source, destination: destination, connection: connection
         )
     }
 

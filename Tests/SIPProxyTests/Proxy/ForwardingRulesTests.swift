@@ -160,11 +160,11 @@ import Testing
     }
 
     @Test func conditionsFromFinalCodes() {
-        #expect(ProxyCore.condition(for: [486], cancelled: false) == .busy)
-        #expect(ProxyCore.condition(for: [480, 600], cancelled: false) == .busy)
-        #expect(ProxyCore.condition(for: [408], cancelled: false) == .unavailable)
-        #expect(ProxyCore.condition(for: [487], cancelled: false) == .noAnswer)
-        #expect(ProxyCore.condition(for: [603], cancelled: false) == nil)
+        #expect(ResponseContext.forwardingCondition(for: [486], cancelled: false) == .busy)
+        #expect(ResponseContext.forwardingCondition(for: [480, 600], cancelled: false) == .busy)
+        #expect(ResponseContext.forwardingCondition(for: [408], cancelled: false) == .unavailable)
+        #expect(ResponseContext.forwardingCondition(for: [487], cancelled: false) == .noAnswer)
+        #expect(ResponseContext.forwardingCondition(for: [603], cancelled: false) == nil)
     }
 
     // MARK: Headers

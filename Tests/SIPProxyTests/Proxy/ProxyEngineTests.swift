@@ -274,6 +274,31 @@ struct ProxyEngineTests {
         #expect(self.net.core.transactions.count.client == 0, "the INVITE and CANCEL client transactions are gone")
     }
 
+    @Test("Timer C cancels a ringing branch and the phone never answers the CANCEL: 64*T1 later the caller gets 408 (§16.8, §9.1)")
+    func timerCThenCancelIgnored() throws {
+        self.register(self.bob, in: self.net)
+        self.net.deliver(self.alice.invite("bob", callID: "timer-c-deaf"), from: self.alice)
+        let invite = try self.request(.invite, at: self.bob, in: self.net.received(by: self.bob))
+        self.net.deliver(self.bob.respond(to: invite, 180, "Ringing", tag: "b"), from: self.bob)
+        #expect(self.net.received(by: self.alice).compactMap(\.status) == [100, 180])
+        self.net.advance(by: .seconds(181))
+        let cancel = try self.request(.cancel, at: self.bob, in: self.net.received(by: self.bob))
+        #expect(cancel.topVia?.branch == invite.topVia?.branch, "§9.1: the CANCEL matches the INVITE's branch")
+        // bob stays silent: no 200 for the CANCEL, no 487 (the CANCEL's retransmissions go unanswered). Timer C
+        // fired at 180 s; the CANCEL went then, so 64*T1 (32 s) runs to 212 s.
+        self.net.advance(by: .seconds(30))
+        #expect(self.net.received(by: self.alice).isEmpty, "the caller waits up to 64*T1 for bob's 487")
+        #expect(self.net.core.transactions.count.client >= 1)
+        self.net.advance(by: .seconds(2))
+        let finals = self.net.received(by: self.alice).compactMap(\.status)
+        #expect(finals.first == 408 && Set(finals) == [408], "the branch given up counts as a timeout: \(finals)")
+        #expect(self.net.core.transactions.count.client == 0, "the INVITE and CANCEL client transactions are gone")
+        _ = self.net.received(by: self.bob)
+        self.net.advance(by: .seconds(200))
+        #expect(self.net.received(by: self.bob).compactMap(\.request).filter { $0.method != .ack }.isEmpty,
+                "nothing more is sent to bob")
+    }
+
     @Test("a branch that never answers: Timer B ends it and the caller gets 408 (§16.7 step 2, §17.1.1.2)")
     func timerB() throws {
         self.register(self.bob, in: self.net)

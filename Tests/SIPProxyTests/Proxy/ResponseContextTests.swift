@@ -50,10 +50,10 @@ struct ResponseContextTests {
         var c = Self.context(3)
         _ = c.handle(.provisional(branch: 1, Self.response(180)))
         let ok = Self.response(200)
-        #expect(c.handle(.final(branch: 0, ok)) == [.stopTimerC(0), .forward(ok), .cancelBranch(1)])
+        #expect(c.handle(.final(branch: 0, ok)) == [.stopTimerC(0), .forward(ok), .cancelBranch(1), .startCancelGuard(1)])
         #expect(c.branches[2].cancelPending)
         let late = Self.response(180)
-        #expect(c.handle(.provisional(branch: 2, late)) == [.cancelBranch(2), .startTimerC(2)],
+        #expect(c.handle(.provisional(branch: 2, late)) == [.cancelBranch(2), .startCancelGuard(2), .startTimerC(2)],
                 "the pending CANCEL goes out; the 180 is not forwarded after the final response")
         let second = Self.response(200, tag: "other")
         #expect(c.handle(.final(branch: 2, second)) == [.stopTimerC(2), .forward(second)], "every 2xx goes up (step 10)")
@@ -65,7 +65,9 @@ struct ResponseContextTests {
         _ = c.handle(.provisional(branch: 0, Self.response(180)))
         _ = c.handle(.provisional(branch: 1, Self.response(180)))
         let decline = Self.response(603)
-        #expect(c.handle(.final(branch: 2, decline)) == [.stopTimerC(2), .cancelBranch(0), .cancelBranch(1)])
+        #expect(c.handle(.final(branch: 2, decline)) == [
+            .stopTimerC(2), .cancelBranch(0), .startCancelGuard(0), .cancelBranch(1), .startCancelGuard(1),
+        ])
         #expect(c.handle(.final(branch: 0, Self.response(487))) == [.stopTimerC(0)])
         #expect(c.handle(.final(branch: 1, Self.response(487))) == [.stopTimerC(1), .respond(decline)])
     }
@@ -88,7 +90,7 @@ struct ResponseContextTests {
     func callerCancels() {
         var c = Self.context(2)
         _ = c.handle(.provisional(branch: 0, Self.response(180)))
-        #expect(c.handle(.cancel) == [.cancelBranch(0)])
+        #expect(c.handle(.cancel) == [.cancelBranch(0), .startCancelGuard(0)], "§9.1: 64*T1 for its final response")
         #expect(c.branches[1].cancelPending)
         #expect(c.handle(.cancel) == [], "a second CANCEL changes nothing")
         _ = c.handle(.final(branch: 0, Self.response(487)))
@@ -106,7 +108,7 @@ struct ResponseContextTests {
     func timerC() {
         var c = Self.context(2)
         _ = c.handle(.provisional(branch: 0, Self.response(180)))
-        #expect(c.handle(.timerC(branch: 0)) == [.cancelBranch(0)])
+        #expect(c.handle(.timerC(branch: 0)) == [.cancelBranch(0), .startCancelGuard(0)])
         #expect(c.handle(.timerC(branch: 1)) == [])
         #expect(c.handle(.timerC(branch: 0)) == [], "a stale expiry does nothing")
     }
@@ -116,7 +118,7 @@ struct ResponseContextTests {
         var c = Self.context(1)
         let moved = Self.response(302)
         #expect(c.handle(.final(branch: 0, moved)) == [
-            .stopTimerC(0), .stopNoAnswerTimer, .nextTarget(statuses: [302], redirects: [moved]),
+            .stopTimerC(0), .nextTarget(condition: nil, redirects: [moved]),
         ])
         #expect(c.handle(.noFurtherTarget) == [.respond(moved)])
     }
@@ -129,7 +131,7 @@ struct ResponseContextTests {
         #expect(c.groupStart == 1)
         let busy = Self.response(486)
         #expect(c.handle(.final(branch: 1, busy)) == [
-            .stopTimerC(1), .stopNoAnswerTimer, .nextTarget(statuses: [486], redirects: []),
+            .stopTimerC(1), .nextTarget(condition: .busy, redirects: []),
         ])
         #expect(c.handle(.noFurtherTarget) == [.respond(busy)], "the superseded 302 is no candidate")
     }
@@ -139,10 +141,10 @@ struct ResponseContextTests {
         var c = Self.context(1)
         _ = c.handle(.forwardingEnabled)
         _ = c.handle(.provisional(branch: 0, Self.response(180)))
-        #expect(c.handle(.groupStarted(count: 1)) == [.cancelBranch(0), .startTimerC(1)])
+        #expect(c.handle(.groupStarted(count: 1)) == [.cancelBranch(0), .startCancelGuard(0), .startTimerC(1)])
         #expect(c.handle(.final(branch: 0, Self.response(487))) == [.stopTimerC(0)])
         let ok = Self.response(200)
-        #expect(c.handle(.final(branch: 1, ok)) == [.stopTimerC(1), .forward(ok), .stopNoAnswerTimer])
+        #expect(c.handle(.final(branch: 1, ok)) == [.stopTimerC(1), .forward(ok)], "no no-answer timer runs")
     }
 
     @Test("busy forwarding: a group's 486 asks for the next target; the started group's answer goes up")
@@ -150,12 +152,13 @@ struct ResponseContextTests {
         var c = Self.context(1)
         _ = c.handle(.forwardingEnabled)
         #expect(c.handle(.final(branch: 0, Self.response(486))) == [
-            .stopTimerC(0), .stopNoAnswerTimer, .nextTarget(statuses: [486], redirects: []),
+            .stopTimerC(0), .nextTarget(condition: .busy, redirects: []),
         ])
         _ = c.handle(.groupStarted(count: 2))
         _ = c.handle(.final(branch: 1, Self.response(500)))
         let busy = Self.response(486)
-        #expect(c.handle(.final(branch: 2, busy)).last == .nextTarget(statuses: [500, 486], redirects: []))
+        #expect(c.handle(.final(branch: 2, busy)).last == .nextTarget(condition: .busy, redirects: []),
+                "486 means busy even beside a 500")
         #expect(c.handle(.noFurtherTarget) == [.respond(busy)], "the last group's lowest class: 486 over 500")
     }
 
