@@ -100,9 +100,11 @@ public final class SIPProxyServer: Service, Sendable {
                 // SO_REUSEPORT would let another process share the port unnoticed: it must be free first.
                 for address in addresses { try UDPPortProbe.ensureFree(address) }
             }
-            // The first shard binds UDP, TCP and TLS; the others a UDP socket each on the same (actual) addresses.
+            // The first shard binds UDP, TCP and TLS (accepting for every shard); the others a UDP socket each on the
+            // same (actual) addresses.
             try await transports[0].bind(
-                addresses, tls: self.configuration.tlsListen, tlsContext: tlsContext, sharedUDP: workers > 1
+                addresses, tls: self.configuration.tlsListen, tlsContext: tlsContext, sharedUDP: workers > 1,
+                acceptingFor: transports, group: group
             )
             let first = try await loops[0].submit { transports[0].listeners }.get()
             let bound = first.filter { $0.transport == .udp }.map(\.address)

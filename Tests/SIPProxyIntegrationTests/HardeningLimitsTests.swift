@@ -43,6 +43,32 @@ struct HardeningLimitsTests {
                 "\(proxy.logTail())")
     }
 
+    @Test("two shards: TCP connections are accepted on both loops, and the caps count them together")
+    func connectionsSpreadOverShards() async throws {
+        let proxy = try await ProxyProcess.start(
+            label: "connshards", extraArguments: ["--max-connections", "4", "--workers", "2"]
+        )
+        defer { proxy.stopAndRemoveDirectory() }
+        var sockets: [RawSocket] = []
+        for n in 0..<6 {
+            sockets.append(try RawSocket(tcpFrom: "127.0.0.\(81 + n)", to: proxy.ip, port: proxy.port))
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let closed = sockets.map { $0.receive(timeout: 0.2).closed }
+        #expect(closed.filter { $0 }.count == 2 && closed.prefix(4).allSatisfy { !$0 },
+                "four stay open across both shards, the fifth and sixth are refused: \(closed)\n\(proxy.logTail())")
+        let status = try await Self.status(proxy)
+        let shards = try #require(status.shards)
+        #expect(shards.count == 2 && shards.allSatisfy { $0.connections >= 1 } && shards.reduce(0) { $0 + $1.connections } == 4,
+                "each shard holds some of the connections: \(shards.map(\.connections))")
+        // A phone on a connection of either shard registers and is answered on its connection.
+        let phone = sockets[1]
+        _ = phone.write(Array(H.register("bob", ip: "127.0.0.82", port: phone.localPort, transport: "TCP", proxy: proxy).utf8))
+        #expect(phone.receive(timeout: 5) { $0.contains { statusCode($0) == 200 } }.messages.contains { statusCode($0) == 200 },
+                "\(proxy.logTail())")
+    }
+
     @Test("--max-transactions 2: two unanswered INVITEs are pending, the third gets a stateless 503 with Retry-After")
     func transactionCap() async throws {
         let proxy = try await ProxyProcess.start(

@@ -2,8 +2,9 @@
 // on a connection that another shard accepted or opened (RFC 3261 §18.2.2: a response goes back on the
 // connection the request came on; RFC 5626: a phone is reached on the flow it registered over).
 //
-// Each shard's `TransportManager` keeps its own connections for its caps and its shutdown; this registry only
-// names them (ids unique across shards) and finds them. Writing to a channel of another loop is safe in NIO: the
+// Each shard's `TransportManager` keeps its own connections for its shutdown; this registry names them (ids
+// unique across shards), finds them, and counts them for the caps, which hold for the proxy as a whole: connections
+// are accepted on every shard. Writing to a channel of another loop is safe in NIO: the
 // write is carried out on the channel's own loop. The mutex is held for one dictionary operation.
 
 import NIOCore
@@ -14,6 +15,9 @@ public final class ConnectionRegistry: Sendable {
         var channels: [ConnectionID: Channel] = [:]
         var byRemote: [SocketAddress: ConnectionID] = [:]
         var next: UInt64 = 1
+        /// Connections admitted (accepted, or opened by the proxy) and not yet closed, in all and per source IP.
+        var open = 0
+        var bySource: [String: Int] = [:]
     }
 
     private let state = Mutex(State())
@@ -56,4 +60,27 @@ public final class ConnectionRegistry: Sendable {
     }
 
     var count: Int { self.state.withLock { $0.channels.count } }
+
+    /// Connections counted against the caps (admitted and not closed, on any shard).
+    var openCount: Int { self.state.withLock { $0.open } }
+
+    /// Counts a connection from `source` against the caps, or says why it is refused (nil: admitted). Each admitted
+    /// connection is given back with `release(source:)` once, when it closes.
+    func reserve(source: String, maxTotal: Int, maxPerSource: Int) -> String? {
+        self.state.withLock { state in
+            let fromSource = state.bySource[source, default: 0]
+            if state.open >= maxTotal { return "\(maxTotal) connections open" }
+            if fromSource >= maxPerSource { return "\(fromSource) connections from \(source)" }
+            state.open += 1
+            state.bySource[source] = fromSource + 1
+            return nil
+        }
+    }
+
+    func release(source: String) {
+        self.state.withLock { state in
+            state.open -= 1
+            if let n = state.bySource[source] { state.bySource[source] = n > 1 ? n - 1 : nil }
+        }
+    }
 }

@@ -47,14 +47,11 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
     private var connections: [ConnectionID: Channel] = [:]
     /// The newest connection to each remote address, for requests to a phone that connected to us (§18.2.2).
     private var connectionByRemote: [SocketAddress: ConnectionID] = [:]
-    /// Open connections per remote IP address, for `maxConnectionsPerSource`.
-    private var connectionsBySource: [String: Int] = [:]
-    /// Connections accepted but not yet active, counted against the caps so a burst cannot overshoot them.
-    private var acceptedPending = 0
     /// Outbound connections being opened, with the messages waiting for them.
     private var pendingConnects: [SocketAddress: [(ByteBuffer, (@Sendable (TransportError) -> Void)?)]] = [:]
     /// The first shard's TCP and TLS listeners, known to the other shards so they can name them in Via and
-    /// Record-Route and connect from their address; accepted and closed by the first shard only.
+    /// Record-Route and connect from their address. The first shard's listening sockets accept for every shard
+    /// (round robin over the loops); each connection then lives on its shard's loop.
     private var adoptedStreamListeners: [Listener] = []
     /// UDP listeners share their address with the other shards' (SO_REUSEPORT).
     private var sharedUDP = false
@@ -170,18 +167,23 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
     ///   - sharedUDP: bind UDP with SO_REUSEPORT, so every shard has a socket of its own on the same address and
     ///     the kernel spreads datagrams over them (by source address and port). The caller checks first that no
     ///     other process holds the address (`UDPPortProbe`), since SO_REUSEPORT would let one share it silently.
-    ///   - udpOnly: bind no stream listeners (the extra shards: TCP and TLS are accepted by the first shard).
+    ///   - udpOnly: bind no stream listeners (the extra shards: the first shard's listeners accept for them).
+    ///   - shards: every shard's transport, this one included, on the loops of `group`: accepted connections are
+    ///     spread over their loops, each handled by its own shard's transport (empty: all stay on this one).
     public func bind(
         _ addresses: [SocketAddress],
         tls: [SocketAddress] = [],
         tlsContext: NIOSSLContext? = nil,
         sharedUDP: Bool = false,
-        udpOnly: Bool = false
+        udpOnly: Bool = false,
+        acceptingFor shards: [TransportManager] = [],
+        group: EventLoopGroup? = nil
     ) async throws {
         self.sharedUDP = sharedUDP
+        let acceptor = StreamAcceptor(shards: shards.isEmpty ? [self] : shards, group: shards.isEmpty ? nil : group)
         for address in addresses {
             let udp = try await self.bindUDP(address)
-            let tcp = udpOnly ? nil : try await self.bindStream(address, transport: .tcp, tlsContext: nil)
+            let tcp = udpOnly ? nil : try await self.bindStream(address, transport: .tcp, tlsContext: nil, acceptor: acceptor)
             try await self.eventLoop.submit {
                 self.listeners.append(udp)
                 if let tcp { self.listeners.append(tcp) }
@@ -190,7 +192,7 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         if udpOnly { return }
         for address in tls {
             guard let tlsContext else { throw TransportError(.bindFailed, "tls \(address.hostPort): no certificate") }
-            let listener = try await self.bindStream(address, transport: .tls, tlsContext: tlsContext)
+            let listener = try await self.bindStream(address, transport: .tls, tlsContext: tlsContext, acceptor: acceptor)
             try await self.eventLoop.submit { self.listeners.append(listener) }.get()
         }
     }
@@ -253,10 +255,24 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         }
     }
 
-    private func bindStream(_ address: SocketAddress, transport: TransportKind, tlsContext: NIOSSLContext?) async throws
-        -> Listener
-    {
-        let bootstrap = ServerBootstrap(group: self.eventLoop)
+    /// Where accepted connections go: the shards' transports, and the group whose loops they run on.
+    struct StreamAcceptor {
+        let shards: [TransportManager]
+        let group: EventLoopGroup?
+
+        /// The transport of the shard whose loop a new connection was given.
+        func owner(of channel: Channel) -> TransportManager? {
+            self.shards.first { $0.eventLoop === channel.eventLoop }
+        }
+    }
+
+    private func bindStream(
+        _ address: SocketAddress, transport: TransportKind, tlsContext: NIOSSLContext?, acceptor: StreamAcceptor
+    ) async throws -> Listener {
+        // Each accepted connection goes to the next loop of the group (NIO's round robin), so TCP and TLS phones are
+        // read and parsed by every core, as UDP is through SO_REUSEPORT; its messages then go to the Call-ID's shard
+        // like any others.
+        let bootstrap = ServerBootstrap(group: self.eventLoop, childGroup: acceptor.group ?? self.eventLoop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // SO_REUSEPORT lets outbound connections leave from the listening port too (see `connect`). A
             // second proxy cannot join the port: its UDP bind, which comes first, fails.
@@ -277,12 +293,15 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try self.admit(channel)
+                    guard let owner = acceptor.owner(of: channel) else {
+                        throw TransportError(.sendFailed, "connection on a loop of no shard")
+                    }
+                    try owner.admit(channel)
                     if let tlsContext {
                         // RFC 3261 §26.2: the phone connects with TLS; everything after the handshake is SIP.
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
                     }
-                    try self.addStreamHandlers(to: channel, listener: address, transport: transport)
+                    try owner.addStreamHandlers(to: channel, listener: address, transport: transport)
                 }
             }
         let name = transport.rawValue.lowercased()
@@ -307,23 +326,22 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         try ops.addHandler(SIPStreamHandler(manager: self, listener: listener, limits: self.limits, transport: transport))
     }
 
-    /// The connection caps, checked when a connection is accepted (before any byte is read from it).
+    /// The connection caps, checked when a connection is accepted (before any byte is read from it). They count
+    /// every shard's connections (`ConnectionRegistry`); the count is given back when the connection closes.
     private func admit(_ channel: Channel) throws {
         self.eventLoop.assertInEventLoop()
         let source = channel.remoteAddress?.ipAddress ?? "?"
-        let total = self.connections.count + self.acceptedPending
-        let fromSource = self.connectionsBySource[source, default: 0]
-        guard total < self.limits.maxConnections, fromSource < self.limits.maxConnectionsPerSource else {
+        if let why = self.registry.reserve(
+            source: source, maxTotal: self.limits.maxConnections, maxPerSource: self.limits.maxConnectionsPerSource
+        ) {
             self.counters.refusedConnections += 1
-            let why = total >= self.limits.maxConnections
-                ? "\(self.limits.maxConnections) connections open" : "\(fromSource) connections from \(source)"
             self.logThrottled(
                 "conn:\(source)", .notice, "refused tcp connection from \(source): \(why) (connection cap)"
             )
             throw TransportError(.sendFailed, "connection cap")
         }
-        self.acceptedPending += 1
-        self.connectionsBySource[source, default: 0] += 1
+        let registry = self.registry
+        channel.closeFuture.whenComplete { _ in registry.release(source: source) }
     }
 
     /// Closes every listener and connection (graceful shutdown).
@@ -341,11 +359,12 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
 
     func register(connection channel: Channel) -> ConnectionID {
         self.eventLoop.assertInEventLoop()
-        if self.acceptedPending > 0, channel.parent != nil {
-            self.acceptedPending -= 1
-        } else if let source = channel.remoteAddress?.ipAddress {
-            // Outbound connections are counted here; accepted ones were counted by `admit`.
-            self.connectionsBySource[source, default: 0] += 1
+        if channel.parent == nil, let source = channel.remoteAddress?.ipAddress {
+            // Outbound connections are counted here (the cap was checked before connecting); accepted ones were
+            // counted by `admit`.
+            _ = self.registry.reserve(source: source, maxTotal: .max, maxPerSource: .max)
+            let registry = self.registry
+            channel.closeFuture.whenComplete { _ in registry.release(source: source) }
         }
         let id = self.registry.add(channel)
         self.connections[id] = channel
@@ -358,9 +377,6 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         self.registry.remove(id, remote: remote)
         if let channel = self.connections.removeValue(forKey: id), let remote = channel.remoteAddress {
             if self.connectionByRemote[remote] == id { self.connectionByRemote.removeValue(forKey: remote) }
-            if let source = remote.ipAddress, let count = self.connectionsBySource[source] {
-                self.connectionsBySource[source] = count > 1 ? count - 1 : nil
-            }
         }
         if let tap = self.tap, let local, let remote {
             tap.connectionClosed(.received, source: remote, destination: local, connection: id)
@@ -602,7 +618,7 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
             self.pendingConnects[remote]!.append((buffer, onFailure))
             return
         }
-        guard self.connections.count + self.acceptedPending + self.pendingConnects.count < self.limits.maxConnections
+        guard self.registry.openCount + self.pendingConnects.count < self.limits.maxConnections
         else {
             self.counters.refusedConnections += 1
             self.logThrottled("conn-out", .notice, "not opening a tcp connection to \(remote.hostPort): connection cap")
