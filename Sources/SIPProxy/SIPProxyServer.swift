@@ -34,6 +34,7 @@ public final class SIPProxyServer: Service, Sendable {
     public func run() async throws {
         // A bad certificate or key is a configuration error: reported before anything starts.
         let tlsContext = try self.makeTLSContext()
+        let tlsClientContext = try self.makeTLSClientContext()
         // One shard per worker: an event loop with its own UDP sockets, transactions and timers (issue 11). The
         // registrar, forwarding rules and journal are shared; the Call-ID picks the shard of every message.
         let workers = max(1, self.configuration.workers)
@@ -103,13 +104,13 @@ public final class SIPProxyServer: Service, Sendable {
             // The first shard binds UDP, TCP and TLS (accepting for every shard); the others a UDP socket each on the
             // same (actual) addresses.
             try await transports[0].bind(
-                addresses, tls: self.configuration.tlsListen, tlsContext: tlsContext, sharedUDP: workers > 1,
-                acceptingFor: transports, group: group
+                addresses, tls: self.configuration.tlsListen, tlsContext: tlsContext, tlsClientContext: tlsClientContext,
+                sharedUDP: workers > 1, acceptingFor: transports, group: group
             )
             let first = try await loops[0].submit { transports[0].listeners }.get()
             let bound = first.filter { $0.transport == .udp }.map(\.address)
             for transport in transports.dropFirst() {
-                try await transport.bind(bound, sharedUDP: true, udpOnly: true)
+                try await transport.bind(bound, tlsClientContext: tlsClientContext, sharedUDP: true, udpOnly: true)
                 try await transport.adopt(streamListeners: first)
             }
             var interrupted: [CallRecord] = []
@@ -275,6 +276,33 @@ public final class SIPProxyServer: Service, Sendable {
             throw error
         } catch {
             throw TransportError(.bindFailed, "cannot load the TLS certificate \(certificate) or key \(key): \(error)")
+        }
+    }
+
+    /// The TLS client context for connections the proxy opens itself (RFC 3261 §26.2: a `sips:` or
+    /// `;transport=tls` target), nil without TLS listeners (a TLS request needs one: its Via names it, and the
+    /// answers come back on the connection). The proxy's certificate goes along as the client certificate, so two
+    /// proxies can authenticate each other (RFC 5922 §7.2). The server's name is not known here (targets arrive
+    /// as addresses), so the chain is checked against the trust store and the name is not.
+    private func makeTLSClientContext() throws -> NIOSSLContext? {
+        guard !self.configuration.tlsListen.isEmpty else { return nil }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = self.configuration.tlsVerify ? .noHostnameVerification : .none
+        do {
+            if let ca = self.configuration.tlsCA {
+                let roots = try NIOSSLCertificate.fromPEMFile(ca)
+                guard !roots.isEmpty else { throw TransportError(.bindFailed, "no certificate in \(ca)") }
+                tls.trustRoots = .certificates(roots)
+            }
+            if let certificate = self.configuration.tlsCertificate, let key = self.configuration.tlsKey {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            }
+            return try NIOSSLContext(configuration: tls)
+        } catch let error as TransportError {
+            throw error
+        } catch {
+            throw TransportError(.bindFailed, "cannot load the TLS trust store \(self.configuration.tlsCA ?? "(system)"): \(error)")
         }
     }
 

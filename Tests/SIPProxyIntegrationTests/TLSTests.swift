@@ -130,6 +130,111 @@ struct TLSTests {
         }
     }
 
+    /// carol's TLS server for the outbound test: accepts connections, answers each request it reads with 200 and
+    /// prints its first line and Via; a failed handshake is printed too.
+    static let server = #"""
+        import socket, ssl, sys
+        ip, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        listener = socket.create_server((ip, port))
+        listener.settimeout(30)
+        print("LISTENING", flush=True)
+        while True:
+            try:
+                raw, _ = listener.accept()
+            except socket.timeout:
+                break
+            try:
+                tls = context.wrap_socket(raw, server_side=True)
+            except (ssl.SSLError, OSError) as error:
+                print("HANDSHAKE FAILED", error, flush=True)
+                continue
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = tls.recv(65535)
+                if not chunk: break
+                data += chunk
+            lines = data.decode(errors="replace").split("\r\n")
+            print("GOT", lines[0], "|", [l for l in lines if l.lower().startswith("via:")][0], flush=True)
+            answer = "SIP/2.0 200 OK\r\n"
+            for line in lines[1:]:
+                name = line.split(":", 1)[0].lower()
+                if name in ("via", "from", "call-id", "cseq"):
+                    answer += line + "\r\n"
+                elif name == "to":
+                    answer += line + ";tag=carol\r\n"
+            tls.sendall((answer + "Content-Length: 0\r\n\r\n").encode())
+        """#
+
+    @Test("the proxy connects over TLS itself to a ;transport=tls target: trusted with --tls-ca, refused at once when the certificate is not trusted, accepted with --tls-no-verify; a bad --tls-ca is one line")
+    func outboundTLS() async throws {
+        guard let python = ToolRunner.which("python3") else {
+            Issue.record("python3 is needed for the TLS test")
+            return
+        }
+        let certs = try TestEnvironment.makeTemporaryDirectory("tls-out")
+        defer { try? FileManager.default.removeItem(at: certs) }
+        let (cert, key) = try await makeSelfSignedCertificate(in: certs)
+        let carolPort = PortAllocator.block(on: "127.0.0.42")
+        let script = certs.appendingPathComponent("server.py")
+        try Data(Self.server.utf8).write(to: script)
+        let output = certs.appendingPathComponent("server.out")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: python)
+        server.arguments = [script.path, "127.0.0.42", String(carolPort), cert, key]
+        server.standardOutput = try FileHandle(forWritingTo: output)
+        server.standardError = server.standardOutput
+        try server.run()
+        defer { if server.isRunning { server.terminate() } }
+        #expect(await waitUntil(timeout: .seconds(10)) { readText(output).contains("LISTENING") }, "\(readText(output))")
+
+        /// alice (registered over UDP) sends a MESSAGE for carol's TLS address through a proxy with `trust`.
+        func message(_ label: String, trust: [String], logLine: String? = nil) async throws
+            -> (statuses: [Int], seconds: Double, log: String, via: String)
+        {
+            let ip = "127.0.0.10"
+            let base = PortAllocator.block(on: ip)
+            let proxy = try await ProxyProcess.start(
+                ip: ip, port: base, label: label,
+                extraArguments: ["--listen", "tls:\(ip):\(base + 6)", "--tls-cert", cert, "--tls-key", key] + trust
+            )
+            defer { proxy.stopAndRemoveDirectory() }
+            let alice = try HardeningTests.registeredPhone("alice", ip: "127.0.0.11", proxy: proxy)
+            let started = Date()
+            try alice.send(HardeningTests.request("MESSAGE", "sip:carol@127.0.0.42:\(carolPort);transport=tls", from: "127.0.0.11",
+                                                  port: alice.localPort, callID: "tls-out-\(label)", body: "over TLS"),
+                           to: ip, port: base)
+            let got = alice.receive(timeout: 10) { $0.contains { (statusCode($0) ?? 0) >= 200 } }
+            let seconds = Date().timeIntervalSince(started)
+            // Log lines reach stderr in batches: wait (bounded) for the one the test looks for.
+            if let logLine { _ = await waitUntil(timeout: .seconds(5)) { readText(proxy.stderrURL).contains(logLine) } }
+            return (got.messages.compactMap(statusCode), seconds, readText(proxy.stderrURL),
+                    "Via: SIP/2.0/TLS \(ip):\(base + 6)")
+        }
+        let trusted = try await message("tls-out-ca", trust: ["--tls-ca", cert])
+        #expect(trusted.statuses.last == 200, "\(trusted.statuses)\n\(trusted.log)\n\(readText(output))")
+        #expect(readText(output).contains("GOT MESSAGE sip:carol@127.0.0.42:\(carolPort);transport=tls")
+                && readText(output).contains(trusted.via), "the proxy's Via names TLS and its TLS port\n\(readText(output))")
+
+        let untrusted = try await message("tls-out-system", trust: [], logLine: "tls to 127.0.0.42:\(carolPort) failed")
+        // The branch's 503 reaches the caller as 500 (RFC 3261 §16.7 step 6), at once rather than after Timer F.
+        #expect(untrusted.statuses.last == 500 && untrusted.seconds < 5,
+                "a refused certificate fails the request at once: \(untrusted.statuses) after \(untrusted.seconds) s\n\(untrusted.log)")
+        #expect(untrusted.log.contains("tls to 127.0.0.42:\(carolPort) failed"), "\(untrusted.log)")
+        #expect(readText(output).contains("HANDSHAKE FAILED"), "\(readText(output))")
+
+        let unchecked = try await message("tls-out-none", trust: ["--tls-no-verify"])
+        #expect(unchecked.statuses.last == 200, "\(unchecked.statuses)\n\(unchecked.log)")
+
+        try Data("not a certificate".utf8).write(to: certs.appendingPathComponent("garbage.pem"))
+        let bad = try await sipctl(["serve", "--listen", "tls:127.0.0.10:1", "--tls-cert", cert, "--tls-key", key,
+                                    "--tls-ca", "garbage.pem"], cwd: certs)
+        #expect(bad.exitCode != 0 && bad.stderr.contains("garbage.pem") && bad.stderr.split(separator: "\n").count == 1,
+                "\(bad)")
+    }
+
     @Test("a tls: listener without a certificate, or with an unreadable one, stops sipctl serve with one line")
     func missingCertificate() async throws {
         let dir = try TestEnvironment.makeTemporaryDirectory("tls-bad")

@@ -25,6 +25,7 @@ public enum ConfigSchema {
         "follow_redirects": .boolean, "forwarding_state": .string, "forwarding_hop_limit": .integer,
         "forwarding": .checkedElsewhere, "trace_group": .string,
         "tls": .section, "tls.certificate": .string, "tls.key": .string,
+        "tls.ca": .string, "tls.verify": .boolean,
         "trace": .section, "trace.enabled": .boolean, "trace.directory": .string, "trace.max_files": .integer,
         "trace.max_size": .string, "trace.duration": .string,
         "registrar": .section, "registrar.min_expires": .integer, "registrar.max_expires": .integer,

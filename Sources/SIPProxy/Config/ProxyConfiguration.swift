@@ -12,6 +12,11 @@ public struct ProxyConfiguration: Sendable {
     /// PEM certificate chain and private key of the TLS listeners.
     public var tlsCertificate: String?
     public var tlsKey: String?
+    /// PEM certificates trusted when the proxy itself connects over TLS (a `sips:` or `;transport=tls` target,
+    /// another domain's TLS server); nil trusts the system's store. `tlsVerify` false accepts any certificate
+    /// (a closed lab with self-signed certificates): the link is encrypted but its peer unproven.
+    public var tlsCA: String?
+    public var tlsVerify = true
     /// Extra domain names that count as "this proxy" in Request-URIs and AORs (its addresses always do).
     public var domains: [String] = []
     /// Host written in Via and Record-Route instead of the listener's address (for NAT).

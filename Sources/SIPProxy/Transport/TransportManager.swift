@@ -47,6 +47,8 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
     private var connections: [ConnectionID: Channel] = [:]
     /// The newest connection to each remote address, for requests to a phone that connected to us (§18.2.2).
     private var connectionByRemote: [SocketAddress: ConnectionID] = [:]
+    /// The client side of TLS connections the proxy opens (nil: no TLS listener, so no outbound TLS).
+    private var tlsClientContext: NIOSSLContext?
     /// Outbound connections being opened, with the messages waiting for them.
     private var pendingConnects: [SocketAddress: [(ByteBuffer, (@Sendable (TransportError) -> Void)?)]] = [:]
     /// The first shard's TCP and TLS listeners, known to the other shards so they can name them in Via and
@@ -174,12 +176,14 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         _ addresses: [SocketAddress],
         tls: [SocketAddress] = [],
         tlsContext: NIOSSLContext? = nil,
+        tlsClientContext: NIOSSLContext? = nil,
         sharedUDP: Bool = false,
         udpOnly: Bool = false,
         acceptingFor shards: [TransportManager] = [],
         group: EventLoopGroup? = nil
     ) async throws {
         self.sharedUDP = sharedUDP
+        try await self.eventLoop.submit { self.tlsClientContext = tlsClientContext }.get()
         let acceptor = StreamAcceptor(shards: shards.isEmpty ? [self] : shards, group: shards.isEmpty ? nil : group)
         for address in addresses {
             let udp = try await self.bindUDP(address)
@@ -515,11 +519,10 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
             } else if let (id, channel) = self.registry.connection(to: peer.remote) {
                 // A connection another shard holds (a phone's flow accepted there).
                 self.write(buffer, on: channel, id: id)
-            } else if peer.transport == .tcp {
-                self.connect(to: peer.remote, listener: peer.local, sending: buffer, onFailure: onFailure)
+            } else if peer.transport == .tcp || self.tlsClientContext != nil {
+                self.connect(to: peer.remote, listener: peer.local, tls: peer.transport == .tls, sending: buffer,
+                             onFailure: onFailure)
             } else {
-                // A TLS phone is reached over the connection it opened (RFC 5626 §5); the proxy opens no TLS
-                // connections of its own (it would need the phone's certificate trusted).
                 self.logThrottled("tls:\(peer.remote.hostPort)", .notice, "no tls connection open to \(peer.remote.hostPort)")
                 if let onFailure {
                     self.eventLoop.execute { onFailure(TransportError(.sendFailed, "no tls connection to \(peer.remote.hostPort)")) }
@@ -570,7 +573,10 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
         }
     }
 
-    private func write(_ buffer: ByteBuffer, on channel: Channel, id: ConnectionID?, flush: Bool = true) {
+    private func write(
+        _ buffer: ByteBuffer, on channel: Channel, id: ConnectionID?, flush: Bool = true,
+        promise: EventLoopPromise<Void>? = nil
+    ) {
         guard channel.isWritable || !channel.isActive else {
             // More than `maxPendingOutput` octets wait for a peer that does not read: queueing more would let one
             // stuck (or hostile) phone hold the proxy's memory. The connection goes; the phone reconnects and
@@ -582,6 +588,7 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
                 "closing the connection to \(remote): \(self.limits.maxPendingOutput) octets not read by the peer"
             )
             channel.close(promise: nil)
+            promise?.fail(ChannelError.outputClosed)
             return
         }
         if let local = channel.localAddress, let remote = channel.remoteAddress {
@@ -589,9 +596,9 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
             self.trace(.sent, buffer, transport: .tcp, source: local, destination: remote, connection: id)
         }
         if flush {
-            channel.writeAndFlush(buffer, promise: nil)
+            channel.writeAndFlush(buffer, promise: promise)
         } else {
-            channel.write(buffer, promise: nil)
+            channel.write(buffer, promise: promise)
         }
     }
 
@@ -601,6 +608,7 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
     private func connect(
         to remote: SocketAddress,
         listener: SocketAddress,
+        tls: Bool = false,
         sending buffer: ByteBuffer,
         onFailure: (@Sendable (TransportError) -> Void)?
     ) {
@@ -632,9 +640,16 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
             var b = ClientBootstrap(group: self.eventLoop)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connectTimeout(.seconds(5))
-                .channelInitializer { channel in
+                .channelInitializer { [tlsClientContext = self.tlsClientContext] channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try self.addStreamHandlers(to: channel, listener: listener, transport: .tcp)
+                        if tls, let tlsClientContext {
+                            // RFC 3261 §26.2: TLS to the next hop; what it carries is SIP as on TCP. A certificate the
+                            // trust store refuses fails the handshake, and the transaction with it (503 upstream).
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLClientHandler(context: tlsClientContext, serverHostname: nil)
+                            )
+                        }
+                        try self.addStreamHandlers(to: channel, listener: listener, transport: tls ? .tls : .tcp)
                     }
                 }
             if fromListeningPort {
@@ -657,7 +672,22 @@ public final class TransportManager: SIPTransport, @unchecked Sendable {
                 // its id: write on the next tick, once it is registered.
                 self.eventLoop.execute {
                     let id = channel.remoteAddress.flatMap { self.connectionByRemote[$0] }
-                    for (buffer, _) in waiting { self.write(buffer, on: channel, id: id, flush: false) }
+                    for (buffer, onFailure) in waiting {
+                        guard tls, let onFailure else {
+                            self.write(buffer, on: channel, id: id, flush: false)
+                            continue
+                        }
+                        // Over TLS the first writes wait for the handshake: one the server's certificate fails
+                        // (or a closed connection) fails them, and the transaction hears it at once instead of
+                        // at Timer B or F.
+                        let promise = self.eventLoop.makePromise(of: Void.self)
+                        promise.futureResult.whenFailure { error in
+                            self.logThrottled("tls-out:\(remote.hostPort)", .notice,
+                                              "tls to \(remote.hostPort) failed: \(error)")
+                            onFailure(TransportError(.sendFailed, "tls to \(remote.hostPort) failed: \(error)"))
+                        }
+                        self.write(buffer, on: channel, id: id, flush: false, promise: promise)
+                    }
                     channel.flush()
                 }
             case .failure(let error):

@@ -120,6 +120,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "PEM private key of the tls: listeners.")
     var tlsKey: String?
 
+    @Option(name: .long, help: "PEM certificates trusted when the proxy connects over TLS itself (default: the system's).")
+    var tlsCa: String?
+
+    @Flag(name: .long, help: "Connect over TLS without checking the server's certificate (closed labs only).")
+    var tlsNoVerify = false
+
     @Option(name: .long, help: "Digest authentication: a YAML file with 'users:' then 'name: password' lines (optional 'realm:', 'admins:').")
     var auth: String?
 
@@ -197,6 +203,8 @@ struct Serve: AsyncParsableCommand {
             }
             if let tlsCert { settings.tlsCertificate = tlsCert }
             if let tlsKey { settings.tlsKey = tlsKey }
+            if let tlsCa { settings.tlsCA = tlsCa }
+            if self.tlsNoVerify { settings.tlsVerify = false }
             if !self.domain.isEmpty { settings.domains = self.domain }
             if let advertise { settings.advertise = advertise }
             if let minExpires { settings.registrar.minExpires = minExpires }
@@ -468,6 +476,8 @@ struct Serve: AsyncParsableCommand {
         }
         if let v = reader.string(forKey: "tls.certificate") { settings.tlsCertificate = v }
         if let v = reader.string(forKey: "tls.key") { settings.tlsKey = v }
+        if let v = reader.string(forKey: "tls.ca") { settings.tlsCA = v }
+        if let v = reader.bool(forKey: "tls.verify") { settings.tlsVerify = v }
         if let domains = reader.stringArray(forKey: "domains") { settings.domains = domains }
         if let advertise = reader.string(forKey: "advertise") { settings.advertise = advertise }
         if let text = reader.string(forKey: "log_level") {
