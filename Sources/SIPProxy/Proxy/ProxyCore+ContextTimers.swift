@@ -13,6 +13,7 @@ extension ProxyCore {
         _ context: ProxyContext,
         in delay: TimeAmount,
         _ event: ResponseContext.Event,
+        orphaned: (() -> Void)? = nil,
         clear: @escaping (ProxyContext) -> Void
     ) -> TimerID {
         let serverKey = context.serverKey
@@ -20,7 +21,10 @@ extension ProxyCore {
             guard let self else { return }
             // The wheel fires on its own loop; the contexts and machines are confined to it (debug builds check).
             self.eventLoop.assertInEventLoop()
-            guard let context = self.contexts[serverKey] else { return }
+            guard let context = self.contexts[serverKey] else {
+                orphaned?()
+                return
+            }
             clear(context)
             self.run(context, event)
         }
@@ -36,11 +40,15 @@ extension ProxyCore {
     }
 
     /// §9.1: 64*T1 (Timer B's value) after a CANCEL on an INVITE branch the machine gives the branch up if no final
-    /// response came.
+    /// response came. The guard outlives the request's context (`serverEnded` leaves it running): when a 2xx went
+    /// upstream and the other forks were cancelled, the context is gone at once, and a fork that ignores the CANCEL
+    /// would otherwise keep its INVITE transaction (proceeding, no timer left) for ever.
     func startCancelGuard(_ context: ProxyContext, _ index: Int) {
         self.timers.cancel(context.branches[index].cancelGuard)
+        let branchKey = context.branches[index].key
         context.branches[index].cancelGuard = self.scheduleContextTimer(
             context, in: self.configuration.timers.timerB, .cancelGuardExpired(branch: index),
+            orphaned: { [weak self] in self?.transactions.abandonClientIfUnanswered(branchKey) },
             clear: { $0.branches[index].cancelGuard = nil }
         )
     }

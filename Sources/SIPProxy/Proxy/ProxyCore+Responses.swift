@@ -83,11 +83,11 @@ extension ProxyCore: TransactionUser {
 
     func transactionLayer(_ layer: TransactionLayer, serverEnded key: TransactionKey) {
         self.eventLoop.assertInEventLoop()
-        // The request is over: its response context and the timers it still holds go with it.
+        // The request is over: its response context and the timers it still holds go with it, except the §9.1
+        // guards of cancelled forks, which end those forks' transactions if they never answer (startCancelGuard).
         guard let context = self.contexts.removeValue(forKey: key) else { return }
         for branch in context.branches {
             self.timers.cancel(branch.timerC)
-            self.timers.cancel(branch.cancelGuard)
             self.timers.cancel(branch.failoverTimer)
         }
         self.timers.cancel(context.noAnswerTimer)

@@ -502,6 +502,15 @@ final class TransactionLayer: @unchecked Sendable {
         self.removeClient(entry)
     }
 
+    /// Gives up an INVITE client transaction that is still waiting for its final response (calling or proceeding),
+    /// and leaves one that has it alone (it absorbs retransmissions until its own timer ends).
+    func abandonClientIfUnanswered(_ key: TransactionKey) {
+        guard let entry = self.clients[key], case .invite(let machine) = entry.machine,
+            machine.state == .calling || machine.state == .proceeding
+        else { return }
+        self.removeClient(entry)
+    }
+
     private func removeClient(_ entry: ClientEntry) {
         for (_, t) in entry.timers { self.clock.cancel(t) }
         entry.timers.removeAll()

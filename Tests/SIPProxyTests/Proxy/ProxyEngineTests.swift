@@ -136,6 +136,26 @@ struct ProxyEngineTests {
         _ = try self.request(.cancel, at: ringing.phone, in: self.net.received(by: ringing.phone))
     }
 
+    @Test("a fork cancelled after another's 2xx ignores the CANCEL: its INVITE transaction is given up 64*T1 later, though the context ended (§9.1)")
+    func cancelledForkIgnoringCancelIsGivenUp() throws {
+        let branches = try self.forkToThree()
+        let (busy, answering, ringing) = (branches[0], branches[1], branches[2])
+        self.net.deliver(ringing.phone.respond(to: ringing.invite, 180, "Ringing", tag: "r"), from: ringing.phone)
+        self.net.deliver(busy.phone.respond(to: busy.invite, 486, "Busy Here", tag: "b"), from: busy.phone)
+        self.net.deliver(answering.phone.respond(to: answering.invite, 200, "OK", tag: "a"), from: answering.phone)
+        _ = try self.request(.cancel, at: ringing.phone, in: self.net.received(by: ringing.phone))
+        #expect(self.net.core.contexts.isEmpty, "the 2xx ended the response context")
+        let ringingKey = TransactionKey.client(branch: ringing.invite.topVia?.branch ?? "", method: .invite)
+        #expect(self.net.core.transactions.clients[ringingKey] != nil, "the ringing fork still waits for its 487")
+        // The ringing phone never answers the CANCEL nor sends 487.
+        self.net.advance(by: .seconds(31))
+        #expect(self.net.core.transactions.clients[ringingKey] != nil)
+        self.net.advance(by: .seconds(2))
+        #expect(self.net.core.transactions.clients[ringingKey] == nil, "given up at 64*T1, not kept for ever")
+        #expect(self.net.received(by: self.alice).compactMap(\.status).filter { $0 >= 200 }.allSatisfy { $0 == 200 },
+                "nothing but the 2xx (and its retransmissions) reaches the caller")
+    }
+
     @Test("two forks answer: the second 2xx reaches the caller too (§16.7 step 5), after the first ended the context")
     func secondAnswerIsForwarded() throws {
         let branches = try self.forkToThree()
