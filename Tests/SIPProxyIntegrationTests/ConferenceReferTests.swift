@@ -84,4 +84,31 @@ struct ConferenceReferTests {
         #expect(rooms.first?.participants.map(\.user) == ["alice"], "nobody else seated: \(rooms)")
         #expect(try alice.hangUp())
     }
+    @Test("REFER options: an unknown Require gets 420 with Unsupported; Refer-Sub: false gets a 202 saying so and no NOTIFY; a REFER outside any dialog to the room URI gets its NOTIFYs at its Contact")
+    func referOptions() async throws {
+        let bed = try await TestBed("conference-refer-options", proxyArguments: ["--conference", "800", "--rtp-ports", "30480-30519"],
+                                    logLevel: "info")
+        defer { bed.shutdown() }
+        let alice = try RoomParticipant("alice", ip: "127.0.0.11", proxy: (bed.proxy.ip, bed.proxy.port))
+        try alice.join("800")
+
+        let required = try alice.refer("sip:zed@\(bed.proxy.ip)", extra: ["Require: foo-extension"])
+        #expect(required.flatMap(statusCode) == 420 && required.flatMap { headerValue($0, "Unsupported") } == "foo-extension",
+                "RFC 3261 §8.2.2.3\n\(required ?? "no response")")
+
+        let quiet = try alice.refer("sip:zed@\(bed.proxy.ip)", extra: ["Refer-Sub: false"])
+        #expect(quiet.flatMap(statusCode) == 202 && quiet.flatMap { headerValue($0, "Refer-Sub") } == "false",
+                "RFC 4488 §4\n\(quiet ?? "no response")")
+        #expect(try alice.notify(timeout: 2) == nil, "no subscription, no NOTIFY")
+
+        // carol is in no dialog with the room: her REFER to its URI makes one, and the NOTIFYs come to her Contact.
+        let carol = try RoomParticipant("carol", ip: "127.0.0.13", proxy: (bed.proxy.ip, bed.proxy.port))
+        let outside = try carol.refer(room: "800", "sip:zed@\(bed.proxy.ip)")
+        #expect(outside.flatMap(statusCode) == 202, "\(outside ?? "no response")\n\(bed.proxy.logTail())")
+        let trying = try carol.notify()
+        #expect(trying.map(Self.body) == "SIP/2.0 100 Trying" && trying.flatMap { headerValue($0, "Call-ID") } == carol.callID,
+                "\(trying ?? "no NOTIFY")\n\(bed.proxy.logTail())")
+        #expect(try carol.notify().map(Self.body) == "SIP/2.0 404 Not Found")
+        #expect(try alice.hangUp())
+    }
 }

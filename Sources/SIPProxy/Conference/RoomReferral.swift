@@ -34,6 +34,8 @@ struct RoomReferral: Sendable, Equatable {
         case failed(status: Int, reason: String)
         /// `noAnswerLimit` passed without a final response.
         case noAnswer
+        /// 64*T1 passed since the CANCEL without a final response (§9.1): the INVITE is given up.
+        case cancelGuardExpired
     }
 
     enum Action: Sendable, Equatable {
@@ -45,8 +47,10 @@ struct RoomReferral: Sendable, Equatable {
         case seat
         /// End the call just answered: a BYE (§15.1.1), because the CANCEL came too late or the answer was unusable.
         case hangUp
-        /// CANCEL the INVITE (§9.1).
+        /// CANCEL the INVITE (§9.1), and start the 64*T1 guard whose expiry is `.cancelGuardExpired`.
         case cancel
+        /// Give up the INVITE's client transaction: its final response will not come (§9.1).
+        case abandon
         /// Give the port the room reserved for its offer back.
         case withdraw
     }
@@ -61,6 +65,8 @@ struct RoomReferral: Sendable, Equatable {
     private(set) var phase = Phase.inviting
     /// Whether a provisional response came (a CANCEL before one is not sent, §9.1).
     private(set) var alerted = false
+    /// The no-answer limit passed before any provisional: the CANCEL goes with the first one.
+    private(set) var cancelWhenAlerted = false
 
     /// The first NOTIFY, sent with the 202 (RFC 3515 §2.4.4: the subscription's initial state).
     func start() -> [Action] { [.notify(status: 100, reason: "Trying", final: false)] }
@@ -72,7 +78,12 @@ struct RoomReferral: Sendable, Equatable {
 
     mutating func handle(_ event: Event) -> [Action] {
         switch (self.phase, event) {
-        case (.inviting, .provisional), (.cancelling, .provisional):
+        case (.inviting, .provisional):
+            self.alerted = true
+            guard self.cancelWhenAlerted else { return [] }
+            self.phase = .cancelling
+            return [.cancel]
+        case (.cancelling, .provisional):
             self.alerted = true
             return []
         case (.inviting, .answered):
@@ -94,9 +105,18 @@ struct RoomReferral: Sendable, Equatable {
             self.phase = .ended(status: status)
             return [.withdraw, .notify(status: status, reason: reason, final: true)]
         case (.inviting, .noAnswer):
-            guard self.alerted else { return [] }  // no 1xx yet: Timer B ends it with a 408
+            guard self.alerted else {
+                // §9.1: no CANCEL before a provisional. Timer B ends the INVITE with a 408 unless a 1xx comes
+                // first (with a long T1, Timer B outlasts the limit): then the CANCEL goes with it.
+                self.cancelWhenAlerted = true
+                return []
+            }
             self.phase = .cancelling
             return [.cancel]
+        case (.cancelling, .cancelGuardExpired):
+            // A phone that took the CANCEL (or lost it) and never sent its 487: nothing more will come.
+            self.phase = .ended(status: 487)
+            return [.abandon, .withdraw, .notify(status: 487, reason: "Request Terminated", final: true)]
         default:
             return []
         }
@@ -133,7 +153,7 @@ extension RoomReferral {
         for field in (uri.headers ?? "").split(separator: "&") {
             let parts = field.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, parts[0].lowercased() == "replaces" else { continue }
-            guard let value = String(parts[1]).removingPercentEncoding, !value.isEmpty else {
+            guard let value = String(parts[1]).removingPercentEncoding, Self.isReplaces(value) else {
                 return .failure(ReferRefusal(status: 400, reason: "malformed Replaces in Refer-To"))
             }
             replaces = value
@@ -145,6 +165,28 @@ extension RoomReferral {
         }
         uri.parameters.remove("method")
         return .success(Target(uri: uri, replaces: replaces))
+    }
+
+    /// RFC 3891 §6.1: `callid *(SEMI replaces-param)` with exactly one to-tag and one from-tag (§3). Only visible
+    /// ASCII is accepted: the value comes percent-decoded from a URI, and a CR or LF in it would add headers (or a
+    /// whole message) to the INVITE the room sends to a third party.
+    static func isReplaces(_ value: String) -> Bool {
+        guard !value.isEmpty, value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return false }
+        let parts = value.split(separator: ";", omittingEmptySubsequences: false)
+        guard let callID = parts.first, !callID.isEmpty else { return false }
+        var toTags = 0
+        var fromTags = 0
+        for parameter in parts.dropFirst() {
+            let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = pair.first, !name.isEmpty else { return false }
+            switch name.lowercased() {
+            case "to-tag": toTags += 1
+            case "from-tag": fromTags += 1
+            default: break
+            }
+            if pair.count == 2 && pair[1].isEmpty { return false }
+        }
+        return toTags == 1 && fromTags == 1
     }
 
     struct ReferRefusal: Error, Sendable, Equatable {

@@ -15,8 +15,22 @@ extension ProxyCore {
     }
 
     /// Answers a request to a room.
+    /// Option tags the room supports (RFC 3261 §19.2).
+    static let roomExtensions: Set<String> = ["norefersub"]
+
     func handleConference(_ request: SIPRequest, entry: ServerEntry, from peer: Peer) {
         guard let conferences = self.shared.conferences, var room = request.uri.user else { return }
+        // RFC 3261 §8.2.2.3: the room is the UAS; an extension a request requires that it does not know gets 420
+        // (RFC 4488's norefersub it does know: a REFER with Refer-Sub: false gets no NOTIFYs).
+        if request.method != .ack, request.method != .cancel {
+            let unsupported = request.headers.values("require")
+                .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                .filter { !$0.isEmpty && !Self.roomExtensions.contains($0) }
+            if !unsupported.isEmpty {
+                self.reply(entry, 420, extra: [("Unsupported", unsupported.joined(separator: ", "))])
+                return
+            }
+        }
         // RFC 4579 §5.2: an INVITE to the factory opens a new room; the 2xx's Contact is that room's URI.
         let adHoc = request.method == .invite && !request.isInDialog && conferences.isFactory(room)
         if adHoc { room = conferences.openAdHocRoom() }

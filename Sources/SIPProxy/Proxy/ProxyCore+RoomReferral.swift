@@ -22,6 +22,8 @@ final class ReferralLeg {
     var subscription: Subscription
     /// The REFER's CSeq number: the `id` of the NOTIFYs' Event (RFC 3515 §2.4.6).
     let referCSeq: UInt32
+    /// False when the REFER said `Refer-Sub: false` (RFC 4488 §4): no implicit subscription, no NOTIFYs.
+    let notifies: Bool
     /// The INVITE as sent, its first hop and branch: a CANCEL copies them (RFC 3261 §9.1).
     var invite: SIPRequest?
     var destination: Peer?
@@ -30,12 +32,17 @@ final class ReferralLeg {
     var answer: SIPResponse?
     var ack: (request: SIPRequest, destination: Peer)?
     var noAnswerTimer: TimerID?
+    /// The §9.1 guard after the CANCEL.
+    var cancelGuard: TimerID?
+    /// To tags of other forks' 2xx, each acknowledged and ended with a BYE once (§13.2.2.4).
+    var extraDialogs: Set<String> = []
 
-    init(room: String, user: String, subscription: Subscription, referCSeq: UInt32) {
+    init(room: String, user: String, subscription: Subscription, referCSeq: UInt32, notifies: Bool = true) {
         self.room = room
         self.user = user
         self.subscription = subscription
         self.referCSeq = referCSeq
+        self.notifies = notifies
     }
 }
 
@@ -77,18 +84,23 @@ extension ProxyCore {
             self.reply(entry, refusal.status, reason: refusal.reason)
             return
         }
+        // RFC 4488 §4: `Refer-Sub: false` asks for no subscription; the 202 says it is granted.
+        let notifies = request.headers["refer-sub"]?.trimmingCharacters(in: .whitespaces).lowercased() != "false"
+        var extra = [("Contact", self.roomContact(room, listener: peer.local, transport: peer.transport)),
+                     ("Allow", Self.conferenceAllow)]
+        if !notifies { extra.append(("Refer-Sub", "false")) }
         // RFC 3515 §2.4.2: 202 Accepted. Answered on its transaction (not statelessly), so a retransmitted REFER
         // gets this 202 again instead of sending a second INVITE.
         guard let accepted = SIPResponse.reply(
             to: request, status: 202, reason: self.phrases.generated(202, for: request), toTag: entry.localTag,
-            extraHeaders: [("Contact", self.roomContact(room, listener: peer.local, transport: peer.transport)),
-                           ("Allow", Self.conferenceAllow)]
+            extraHeaders: extra
         ) else { return }
         self.transactions.respond(entry, accepted)
 
         let callID = self.referralCallID()
         let user = target.uri.user ?? "?"
-        let leg = ReferralLeg(room: room, user: user, subscription: subscription, referCSeq: request.cseq.number)
+        let leg = ReferralLeg(room: room, user: user, subscription: subscription, referCSeq: request.cseq.number,
+                              notifies: notifies)
         self.referrals[callID] = leg
         self.logger.info("conference \(room): \(request.from.callParty) refers \(target.uri) into the room",
                          metadata: ["sip.call_id": "\(request.callID)", "referral": "\(callID)"])
@@ -201,6 +213,10 @@ extension ProxyCore {
         if response.isProvisional {
             self.run(leg, .provisional, callID: callID)
         } else if response.isSuccess {
+            if let first = leg.answer, first.to.tag != response.to.tag {
+                self.endExtraDialog(response, leg, callID: callID)
+                return
+            }
             if leg.answer == nil { leg.answer = response }
             self.run(leg, .answered, callID: callID)
         } else {
@@ -236,13 +252,23 @@ extension ProxyCore {
                 }
             case .cancel:
                 self.cancelReferral(leg)
+                self.timers.cancel(leg.cancelGuard)
+                leg.cancelGuard = self.timers.schedule(in: self.configuration.timers.timerB) { [weak self] in
+                    guard let self, let leg = self.referrals[callID] else { return }
+                    leg.cancelGuard = nil
+                    self.run(leg, .cancelGuardExpired, callID: callID)
+                }
+            case .abandon:
+                self.transactions.abandonClient(TransactionKey.client(branch: leg.branch, method: .invite))
             case .withdraw:
                 self.shared.conferences?.withdraw(callID: callID)
             }
         }
         guard leg.machine.isOver else { return }
         self.timers.cancel(leg.noAnswerTimer)
+        self.timers.cancel(leg.cancelGuard)
         leg.noAnswerTimer = nil
+        leg.cancelGuard = nil
         // Kept for 64·T1 after the end, so a retransmitted 2xx is still ACKed (§13.2.2.4); then forgotten.
         _ = self.timers.schedule(in: self.configuration.timers.t1 * 64) { [weak self, weak leg] in
             guard let self, let leg, self.referrals[callID] === leg else { return }
@@ -250,10 +276,31 @@ extension ProxyCore {
         }
     }
 
+    /// A 2xx from another fork downstream (a different To tag): the room keeps the first party only, so this
+    /// dialog is acknowledged (§13.2.2.4: every 2xx is) and ended at once with a BYE; its retransmissions get the
+    /// ACK again.
+    private func endExtraDialog(_ response: SIPResponse, _ leg: ReferralLeg, callID: String) {
+        guard var dialog = self.dialog(of: leg, answer: response, callID: callID),
+            let (ack, destination, _) = self.roomDialogRequest(.ack, dialog, cseq: 1, callID: callID)
+        else { return }
+        let message = SIPMessage.request(ack)
+        self.logSent(message, to: destination)
+        self.transport.send(message.serialize(), to: destination)
+        guard leg.extraDialogs.insert(response.to.tag ?? "").inserted else { return }
+        self.logger.info("conference \(leg.room): a second fork answered the room's INVITE; ending that dialog",
+                         metadata: ["sip.call_id": "\(callID)"])
+        self.sendInRoomDialog(.bye, &dialog, callID: callID)
+    }
+
     /// The dialog the 2xx made, as the UAC sees it (§12.1.2): the route set is the 2xx's Record-Route reversed,
     /// the remote target its Contact; our INVITE used CSeq 1.
     private func dialog(of leg: ReferralLeg, callID: String) -> RoomLeg? {
-        guard let answer = leg.answer, let invite = leg.invite, let destination = leg.destination,
+        guard let answer = leg.answer else { return nil }
+        return self.dialog(of: leg, answer: answer, callID: callID)
+    }
+
+    private func dialog(of leg: ReferralLeg, answer: SIPResponse, callID: String) -> RoomLeg? {
+        guard let invite = leg.invite, let destination = leg.destination,
             let target = answer.contacts.first?.uri, let from = invite.headers["from"], let to = answer.headers["to"]
         else { return nil }
         return RoomLeg(remoteTarget: target, routeSet: answer.headers.values("record-route").reversed(), local: from, remote: to,
@@ -314,6 +361,7 @@ extension ProxyCore {
     /// NOTIFY (RFC 3515 §2.4.4) in the REFER's dialog: Event refer with the REFER's CSeq as id, the sipfrag of
     /// the INVITE's status. Skipped when the referrer's leg has ended meanwhile (its dialog is gone).
     private func notifyReferrer(_ leg: ReferralLeg, status: Int, reason: String, final: Bool) {
+        guard leg.notifies else { return }
         let headers = [
             ("Event", "refer;id=\(leg.referCSeq)"),
             ("Subscription-State", RoomReferral.subscriptionState(final: final)),

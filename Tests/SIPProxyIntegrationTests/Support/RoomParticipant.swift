@@ -65,9 +65,16 @@ final class RoomParticipant {
     }
 
     /// REFER in the dialog with the room (RFC 3515): the response to it.
-    func refer(_ target: String) throws -> String? {
+    func refer(_ target: String, extra: [String] = []) throws -> String? {
         try self.send("REFER", uri: self.roomTarget, to: self.toValue,
-                      extra: ["Refer-To: <\(target)>", "Referred-By: <sip:\(self.user)@\(self.proxy.ip)>"])
+                      extra: ["Refer-To: <\(target)>", "Referred-By: <sip:\(self.user)@\(self.proxy.ip)>"] + extra)
+        return self.next { $0.hasPrefix("SIP/2.0 ") && $0.contains(" REFER") }
+    }
+
+    /// REFER outside any dialog, to the room's URI (RFC 4579 §5.5 allows it): the response to it.
+    func refer(room: String, _ target: String) throws -> String? {
+        try self.send("REFER", uri: "sip:\(room)@\(self.proxy.ip):\(self.proxy.port)", to: "<sip:\(room)@\(self.proxy.ip)>",
+                      extra: ["Refer-To: <\(target)>"])
         return self.next { $0.hasPrefix("SIP/2.0 ") && $0.contains(" REFER") }
     }
 

@@ -82,5 +82,33 @@ struct RoomReferralTests {
         #expect(status(["<tel:+15551234>"]) == 416)
         #expect(status(["<sip:127.0.0.10>"]) == 400, "no user to call")
         #expect(status(["<sip:bob@a;method=BYE>"]) == 403)
+        // A Replaces that would add lines to the room's INVITE (CR LF decoded from %0D%0A), or one without both
+        // tags (RFC 3891 §3), is refused.
+        #expect(status(["<sip:bob@a?Replaces=abc%3Bto-tag%3D1%3Bfrom-tag%3D2%0D%0ACall-Info%3A%20x>"]) == 400)
+        #expect(status(["<sip:bob@a?Replaces=abc%3Bto-tag%3D1%3Bfrom-tag%3D2%00>"]) == 400)
+        #expect(status(["<sip:bob@a?Replaces=abc%3Bto-tag%3D1>"]) == 400)
+        #expect(status(["<sip:bob@a?Replaces=%3Bto-tag%3D1%3Bfrom-tag%3D2>"]) == 400)
+        #expect(status(["<sip:bob@a?Replaces=abc%3Bto-tag%3D1%3Bfrom-tag%3D2%3Bto-tag%3D3>"]) == 400)
+        #expect(RoomReferral.isReplaces("a@b;to-tag=1;from-tag=2;early-only"))
+    }
+
+    @Test("a CANCEL nobody answers: 64*T1 later the INVITE is given up and the referrer hears 487 (§9.1)")
+    func cancelIgnored() {
+        var machine = RoomReferral()
+        _ = machine.handle(.provisional)
+        #expect(machine.handle(.noAnswer) == [.cancel])
+        #expect(machine.handle(.cancelGuardExpired)
+            == [.abandon, .withdraw, .notify(status: 487, reason: "Request Terminated", final: true)])
+        #expect(machine.isOver)
+        #expect(machine.handle(.cancelGuardExpired).isEmpty)
+    }
+
+    @Test("the no-answer limit passes before any 1xx: the CANCEL goes with the first 1xx (§9.1)")
+    func noAnswerBeforeRinging() {
+        var machine = RoomReferral()
+        #expect(machine.handle(.noAnswer).isEmpty)
+        #expect(machine.handle(.provisional) == [.cancel])
+        #expect(machine.phase == .cancelling)
+        #expect(machine.handle(.provisional).isEmpty, "a second 1xx sends no second CANCEL")
     }
 }
