@@ -81,4 +81,19 @@ import Testing
             #expect(throws: BindingStoreError.self, "\(bad)") { try PostgresBindingStore.validate(bad) }
         }
     }
+
+    @Test("a database call that never finishes gives up at its time limit, and a late result is dropped")
+    func blockingCallsHaveATimeLimit() throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(throws: PostgresBindingStore.BlockingTimeout.self) {
+            _ = try PostgresBindingStore.blocking(timeout: .milliseconds(200)) {
+                try await Task.sleep(for: .seconds(30))  // a query on a connection nobody answers any more
+                return 1
+            }
+        }
+        #expect(clock.now - start < .seconds(5))
+        #expect(try PostgresBindingStore.blocking(timeout: .seconds(10)) { 42 } == 42)
+        #expect("\(PostgresBindingStore.BlockingTimeout(timeout: .seconds(60)))" == "no answer in 60 s")
+    }
 }

@@ -365,20 +365,40 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
         }
     }
 
-    /// Waits on this (non-event-loop) thread for an async operation. Also used by the journal's database copy.
-    static func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    /// Waits on this (non-event-loop) thread for an async operation, at most `timeout`. Also used by the journal's
+    /// database copy. A database host that vanished without closing its sockets (power lost, a half-open
+    /// connection) would otherwise hold the writer thread for ever, and with it every later write and poll; after
+    /// the timeout the caller closes the connection and tries a new one later, and the late result is dropped. The
+    /// limit is far above what the largest batch or the start-up load of 100,000 bindings takes.
+    static func blocking<T: Sendable>(
+        timeout: DispatchTimeInterval = .seconds(60), _ body: @escaping @Sendable () async throws -> T
+    ) throws -> T {
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
-        Task {
+        let task = Task {
+            let result: Result<T, any Error>
             do {
-                box.result = .success(try await body())
+                result = .success(try await body())
             } catch {
-                box.result = .failure(error)
+                result = .failure(error)
             }
+            box.state.withLock { $0 = result }
             done.signal()
         }
-        done.wait()
-        return try box.result!.get()
+        guard done.wait(timeout: .now() + timeout) == .success else {
+            task.cancel()
+            throw BlockingTimeout(timeout: timeout)
+        }
+        return try box.state.withLock { $0 }!.get()
+    }
+
+    /// A database operation that did not finish in time.
+    struct BlockingTimeout: Error, CustomStringConvertible {
+        let timeout: DispatchTimeInterval
+        var description: String {
+            if case .seconds(let s) = self.timeout { return "no answer in \(s) s" }
+            return "no answer in time"
+        }
     }
 
     static func describe(_ error: any Error) -> String {
@@ -441,6 +461,8 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
 }
 
 /// The result of an async operation a thread waits for; the semaphore orders the write before the read.
-private final class ResultBox<T>: @unchecked Sendable {
-    var result: Result<T, any Error>?
+/// The result of an operation `blocking` waits for; written by its task, read by the waiting thread (or never,
+/// after a timeout).
+private final class ResultBox<T: Sendable>: Sendable {
+    let state = Mutex<Result<T, any Error>?>(nil)
 }
