@@ -282,12 +282,14 @@ public final class SIPProxyServer: Service, Sendable {
     /// The TLS client context for connections the proxy opens itself (RFC 3261 §26.2: a `sips:` or
     /// `;transport=tls` target), nil without TLS listeners (a TLS request needs one: its Via names it, and the
     /// answers come back on the connection). The proxy's certificate goes along as the client certificate, so two
-    /// proxies can authenticate each other (RFC 5922 §7.2). The server's name is not known here (targets arrive
-    /// as addresses), so the chain is checked against the trust store and the name is not.
+    /// proxies can authenticate each other (RFC 5922 §7.2). Targets reach the transport as addresses, so the
+    /// certificate must name the address connected to (an IP subjectAltName, RFC 5922 §7.1's check made against
+    /// what the proxy knows), besides chaining to the trust store: a certificate any CA issued for another name
+    /// does not pass.
     private func makeTLSClientContext() throws -> NIOSSLContext? {
         guard !self.configuration.tlsListen.isEmpty else { return nil }
         var tls = TLSConfiguration.makeClientConfiguration()
-        tls.certificateVerification = self.configuration.tlsVerify ? .noHostnameVerification : .none
+        tls.certificateVerification = self.configuration.tlsVerify ? .fullVerification : .none
         do {
             if let ca = self.configuration.tlsCA {
                 let roots = try NIOSSLCertificate.fromPEMFile(ca)

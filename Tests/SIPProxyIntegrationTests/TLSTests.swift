@@ -167,7 +167,7 @@ struct TLSTests {
             tls.sendall((answer + "Content-Length: 0\r\n\r\n").encode())
         """#
 
-    @Test("the proxy connects over TLS itself to a ;transport=tls target: trusted with --tls-ca, refused at once when the certificate is not trusted, accepted with --tls-no-verify; a bad --tls-ca is one line")
+    @Test("the proxy connects over TLS itself to a ;transport=tls target: trusted with --tls-ca when it names the address, refused at once when it is not trusted or names another address, accepted with --tls-no-verify; a bad --tls-ca is one line")
     func outboundTLS() async throws {
         guard let python = ToolRunner.which("python3") else {
             Issue.record("python3 is needed for the TLS test")
@@ -176,22 +176,32 @@ struct TLSTests {
         let certs = try TestEnvironment.makeTemporaryDirectory("tls-out")
         defer { try? FileManager.default.removeItem(at: certs) }
         let (cert, key) = try await makeSelfSignedCertificate(in: certs)
+        // carol's certificate names her address; the proxy's own (CN 127.0.0.10, no subjectAltName) does not.
+        let (carolCert, carolKey) = try await makeSelfSignedCertificate(in: certs, ip: "127.0.0.42")
         let carolPort = PortAllocator.block(on: "127.0.0.42")
         let script = certs.appendingPathComponent("server.py")
         try Data(Self.server.utf8).write(to: script)
-        let output = certs.appendingPathComponent("server.out")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: python)
-        server.arguments = [script.path, "127.0.0.42", String(carolPort), cert, key]
-        server.standardOutput = try FileHandle(forWritingTo: output)
-        server.standardError = server.standardOutput
-        try server.run()
+        func startServer(_ ip: String, _ port: Int, certificate: String, key: String) async throws -> (Process, URL) {
+            let output = certs.appendingPathComponent("server-\(ip).out")
+            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: python)
+            server.arguments = [script.path, ip, String(port), certificate, key]
+            server.standardOutput = try FileHandle(forWritingTo: output)
+            server.standardError = server.standardOutput
+            try server.run()
+            #expect(await waitUntil(timeout: .seconds(10)) { readText(output).contains("LISTENING") }, "\(readText(output))")
+            return (server, output)
+        }
+        let (server, output) = try await startServer("127.0.0.42", carolPort, certificate: carolCert, key: carolKey)
         defer { if server.isRunning { server.terminate() } }
-        #expect(await waitUntil(timeout: .seconds(10)) { readText(output).contains("LISTENING") }, "\(readText(output))")
+        // dave's server presents a certificate for another address (127.0.0.10).
+        let davePort = PortAllocator.block(on: "127.0.0.43")
+        let (daveServer, daveOutput) = try await startServer("127.0.0.43", davePort, certificate: cert, key: key)
+        defer { if daveServer.isRunning { daveServer.terminate() } }
 
         /// alice (registered over UDP) sends a MESSAGE for carol's TLS address through a proxy with `trust`.
-        func message(_ label: String, trust: [String], logLine: String? = nil) async throws
+        func message(_ label: String, trust: [String], to target: String? = nil, logLine: String? = nil) async throws
             -> (statuses: [Int], seconds: Double, log: String, via: String)
         {
             let ip = "127.0.0.10"
@@ -203,7 +213,7 @@ struct TLSTests {
             defer { proxy.stopAndRemoveDirectory() }
             let alice = try HardeningTests.registeredPhone("alice", ip: "127.0.0.11", proxy: proxy)
             let started = Date()
-            try alice.send(HardeningTests.request("MESSAGE", "sip:carol@127.0.0.42:\(carolPort);transport=tls", from: "127.0.0.11",
+            try alice.send(HardeningTests.request("MESSAGE", target ?? "sip:carol@127.0.0.42:\(carolPort);transport=tls", from: "127.0.0.11",
                                                   port: alice.localPort, callID: "tls-out-\(label)", body: "over TLS"),
                            to: ip, port: base)
             let got = alice.receive(timeout: 10) { $0.contains { (statusCode($0) ?? 0) >= 200 } }
@@ -213,11 +223,18 @@ struct TLSTests {
             return (got.messages.compactMap(statusCode), seconds, readText(proxy.stderrURL),
                     "Via: SIP/2.0/TLS \(ip):\(base + 6)")
         }
-        let trusted = try await message("tls-out-ca", trust: ["--tls-ca", cert])
+        let trusted = try await message("tls-out-ca", trust: ["--tls-ca", carolCert])
         #expect(trusted.statuses.last == 200, "\(trusted.statuses)\n\(trusted.log)\n\(readText(output))")
         #expect(readText(output).contains("GOT MESSAGE sip:carol@127.0.0.42:\(carolPort);transport=tls")
                 && readText(output).contains(trusted.via), "the proxy's Via names TLS and its TLS port\n\(readText(output))")
 
+        // dave's certificate is trusted but names another address: refused like an unknown issuer.
+        let misnamed = try await message("tls-out-name", trust: ["--tls-ca", cert],
+                                         to: "sip:dave@127.0.0.43:\(davePort);transport=tls",
+                                         logLine: "tls to 127.0.0.43:\(davePort) failed")
+        #expect(misnamed.statuses.last == 500, "a certificate for another address: \(misnamed.statuses)\n\(misnamed.log)")
+        // The name is checked once the handshake is done: dave's server may finish its side, but gets no SIP.
+        #expect(!readText(daveOutput).contains("GOT "), "\(readText(daveOutput))")
         let untrusted = try await message("tls-out-system", trust: [], logLine: "tls to 127.0.0.42:\(carolPort) failed")
         // The branch's 503 reaches the caller as 500 (RFC 3261 §16.7 step 6), at once rather than after Timer F.
         #expect(untrusted.statuses.last == 500 && untrusted.seconds < 5,

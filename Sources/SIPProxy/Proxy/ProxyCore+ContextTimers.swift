@@ -17,11 +17,13 @@ extension ProxyCore {
         clear: @escaping (ProxyContext) -> Void
     ) -> TimerID {
         let serverKey = context.serverKey
-        return self.timers.schedule(in: delay) { [weak self] in
+        return self.timers.schedule(in: delay) { [weak self, weak context] in
             guard let self else { return }
             // The wheel fires on its own loop; the contexts and machines are confined to it (debug builds check).
             self.eventLoop.assertInEventLoop()
-            guard let context = self.contexts[serverKey] else {
+            // The very context that armed it: once that request ended, a new one may hold the same server key
+            // (a sender reusing its branch), with other branches at the same indexes.
+            guard let context, self.contexts[serverKey] === context else {
                 orphaned?()
                 return
             }

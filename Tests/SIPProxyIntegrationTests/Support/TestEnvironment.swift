@@ -125,16 +125,18 @@ func tail(_ text: String, maxLines: Int = 80) -> String {
 
 /// A self-signed certificate for 127.0.0.10 (`cert.pem`, `key.pem` in `directory`, valid one day), made with
 /// openssl, for the TLS listener of a test proxy. Throws when openssl is missing or fails.
-func makeSelfSignedCertificate(in directory: URL) async throws -> (certificate: String, key: String) {
+func makeSelfSignedCertificate(in directory: URL, ip: String? = nil) async throws -> (certificate: String, key: String) {
     guard let openssl = ToolRunner.which("openssl") else {
         throw TestSupportError("openssl is needed for TLS tests (scripts/setup.sh installs it)")
     }
-    let key = directory.appendingPathComponent("key.pem").path
-    let certificate = directory.appendingPathComponent("cert.pem").path
+    // With `ip`, the certificate names that address (subjectAltName), as a TLS client checking names requires.
+    let suffix = ip.map { "-\($0)" } ?? ""
+    let key = directory.appendingPathComponent("key\(suffix).pem").path
+    let certificate = directory.appendingPathComponent("cert\(suffix).pem").path
     let made = try await ToolRunner.run(openssl, [
         "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
-        "-subj", "/CN=127.0.0.10",
-    ], in: directory, timeout: 30)
+        "-subj", "/CN=\(ip ?? "127.0.0.10")",
+    ] + (ip.map { ["-addext", "subjectAltName=IP:\($0)"] } ?? []), in: directory, timeout: 30)
     guard made.status == 0 else { throw TestSupportError("openssl could not make a certificate\n\(made)") }
     return (certificate, key)
 }

@@ -156,6 +156,35 @@ struct ProxyEngineTests {
                 "nothing but the 2xx (and its retransmissions) reaches the caller")
     }
 
+    @Test("a request that reuses an ended request's branch gets a context of its own: the old request's §9.1 guards leave it alone")
+    func staleGuardsLeaveANewContextAlone() throws {
+        let carol = SimulatedPhone("carol", ip: "127.0.0.13")
+        self.register(carol, in: self.net)
+        let branches = try self.forkToThree()
+        for (n, b) in branches.enumerated() {
+            self.net.deliver(b.phone.respond(to: b.invite, 180, "Ringing", tag: "r\(n)"), from: b.phone)
+        }
+        // 603 on the first branch: the other two are cancelled (their 64*T1 guards start) and answer 487 at once.
+        self.net.deliver(branches[0].phone.respond(to: branches[0].invite, 603, "Decline", tag: "r0"), from: branches[0].phone)
+        for b in branches.dropFirst() {
+            let cancel = try self.request(.cancel, at: b.phone, in: self.net.received(by: b.phone))
+            self.net.deliver(b.phone.respond(to: cancel, 200, "OK", tag: "c"), from: b.phone)
+            self.net.deliver(b.phone.respond(to: b.invite, 487, "Request Terminated", tag: "r"), from: b.phone)
+        }
+        #expect(self.net.received(by: self.alice).compactMap(\.status).filter { $0 >= 200 } == [603])
+        self.net.deliver(self.alice.ackFailure("bob", callID: "fork", toTag: "r0"), from: self.alice)
+        self.net.advance(by: .seconds(6))  // Timer I ends the server transaction, and the context with it
+        #expect(self.net.core.contexts.isEmpty)
+        // The same branch again, for carol: one branch, at the index the old request's guards name no branch of.
+        self.net.deliver(self.alice.invite("carol", callID: "fork"), from: self.alice)
+        let invite = try self.request(.invite, at: carol, in: self.net.received(by: carol))
+        self.net.deliver(carol.respond(to: invite, 180, "Ringing", tag: "c1"), from: carol)
+        self.net.advance(by: .seconds(30))  // the old guards fire (32 s after the CANCELs)
+        #expect(self.net.core.contexts.count == 1, "carol's call goes on")
+        self.net.deliver(carol.respond(to: invite, 200, "OK", tag: "c1"), from: carol)
+        #expect(self.net.received(by: self.alice).compactMap(\.status).contains(200))
+    }
+
     @Test("two forks answer: the second 2xx reaches the caller too (§16.7 step 5), after the first ended the context")
     func secondAnswerIsForwarded() throws {
         let branches = try self.forkToThree()
