@@ -356,6 +356,9 @@ public final class PostgresBindingStore: SharedBindingStore, @unchecked Sendable
         try Self.blocking {
             let connection = try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
             do {
+                // The server gives up a statement before `blocking` gives up waiting for it: a write abandoned on a
+                // slow database must not commit later, over what a retry on a new connection wrote meanwhile.
+                try await connection.query("SET statement_timeout = 50000", logger: logger)
                 try await schema(connection, logger)
             } catch {
                 try? await connection.close()
