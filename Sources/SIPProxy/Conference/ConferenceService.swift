@@ -202,28 +202,47 @@ public final class ConferenceService: Sendable {
         guard let pair = self.pool.allocate() else { return .failure(.unavailable) }
         let seat = Seat(room: room, port: pair.port, version: 1, sessionID: UInt64.random(in: 1...UInt64(Int64.max)),
                         codec: codec, payloadType: payloadType, dtmf: dtmf)
-        self.seat(seat, callID: callID, user: user, pair: pair, target: target)
+        if let refusal = self.seat(seat, callID: callID, user: user, pair: pair, target: target) {
+            Self.close(pair)
+            self.pool.release(pair.port)
+            return .failure(refusal)
+        }
         return .success(self.answer(sdp, audio: audio, seat: seat))
     }
 
     /// Whether one more participant may enter `room`: 486 when it is locked or full, 503 when all rooms together
     /// hold the participant limit (`--conference-participants`).
     private func admission(_ room: String) -> Refusal? {
-        self.state.withLock { state -> Refusal? in
-            if state.locked.contains(room) || state.occupied(room) >= self.settings.maxRoomSize { return .full }
-            if state.seats.count + state.offers.count >= self.settings.maxParticipants { return .unavailable }
-            return nil
-        }
+        self.state.withLock { state in self.refusal(room, in: state) }
+    }
+
+    /// The admission rule, for a caller holding the lock: checked again where the seat or offer is recorded, in
+    /// the same hold, so shards admitting at once cannot together pass a limit.
+    private func refusal(_ room: String, in state: State) -> Refusal? {
+        if state.locked.contains(room) || state.occupied(room) >= self.settings.maxRoomSize { return .full }
+        if state.seats.count + state.offers.count >= self.settings.maxParticipants { return .unavailable }
+        return nil
     }
 
     /// Records the seat and adds the participant to its room (made on the room's loop when it is the first).
-    private func seat(_ seat: Seat, callID: String, user: String, pair: MediaPortPool.Pair, target: SocketAddress?) {
+    /// Returns the refusal, recording nothing, when the room filled meanwhile; a seat that an offer of the room
+    /// held (`fromOffer`) takes that offer's place instead.
+    @discardableResult
+    private func seat(
+        _ seat: Seat, callID: String, user: String, pair: MediaPortPool.Pair, target: SocketAddress?,
+        fromOffer: Bool = false
+    ) -> Refusal? {
         let room = seat.room
         let (codec, payloadType, dtmf) = (seat.codec, seat.payloadType, seat.dtmf)
-        let conference = self.state.withLock { state -> ConferenceRoom in
+        let admitted = self.state.withLock { state -> Result<ConferenceRoom, Refusal> in
+            if fromOffer {
+                state.offers.removeValue(forKey: callID)
+            } else if let refusal = self.refusal(room, in: state) {
+                return .failure(refusal)
+            }
             state.seats[callID] = seat
             state.counts[room, default: 0] += 1
-            if let existing = state.rooms[room] { return existing }
+            if let existing = state.rooms[room] { return .success(existing) }
             let loop = self.loops[Int(UInt(bitPattern: room.hashValue) % UInt(max(1, self.loops.count)))]
             let created = ConferenceRoom(name: room, eventLoop: loop, recorder: self.recorder, traceRTP: self.traceRTP,
                                          logger: self.logger, pin: self.settings.pins[room],
@@ -239,11 +258,17 @@ public final class ConferenceService: Sendable {
                 }
             }
             state.rooms[room] = created
-            return created
+            return .success(created)
+        }
+        let conference: ConferenceRoom
+        switch admitted {
+        case .success(let room): conference = room
+        case .failure(let refusal): return refusal
         }
         conference.eventLoop.execute {
             conference.add(callID: callID, user: user, pair: pair, codec: codec, payloadType: payloadType, dtmf: dtmf, target: target)
         }
+        return nil
     }
 
     // MARK: Calling a party into the room (RFC 4579 §5.5)
@@ -260,14 +285,23 @@ public final class ConferenceService: Sendable {
             self.pool.release(pair.port)
             return .failure(.unavailable)
         }
-        self.state.withLock { $0.offers[callID] = PendingOffer(room: room, pair: pair, sessionID: sessionID, sdp: sdp) }
+        let refused = self.state.withLock { state -> Refusal? in
+            if let refusal = self.refusal(room, in: state) { return refusal }
+            state.offers[callID] = PendingOffer(room: room, pair: pair, sessionID: sessionID, sdp: sdp)
+            return nil
+        }
+        if let refused {
+            Self.close(pair)
+            self.pool.release(pair.port)
+            return .failure(refused)
+        }
         return .success(bytes)
     }
 
     /// The answer to the room's offer came (RFC 3264 §7): the party is seated with the first of the answer's
     /// formats the room speaks. 488 when it has none (the caller then ends the call: the port is given back).
     public func accept(callID: String, user: String, answer: [UInt8]) -> Result<Void, Refusal> {
-        guard let pending = self.state.withLock({ $0.offers.removeValue(forKey: callID) }) else { return .failure(.unavailable) }
+        guard let pending = self.state.withLock({ $0.offers[callID] }) else { return .failure(.unavailable) }
         // The answer's formats are a subset of the offer's, with the same payload types (RFC 3264 §6.1); a dynamic
         // one whose rtpmap the answer leaves out is read from our own offer.
         let offered = pending.sdp.media.first?.lines.filter { $0.lowercased().hasPrefix("a=rtpmap:") } ?? []
@@ -276,14 +310,14 @@ public final class ConferenceService: Sendable {
         }), let (codec, payloadType, dtmf) = RoomCodec.choose(formats: sdp.media[audio].formats,
                                                               lines: offered + sdp.media[audio].lines)
         else {
-            Self.close(pending.pair)
-            self.pool.release(pending.pair.port)
+            self.withdraw(callID: callID)
             return .failure(.notAcceptable)
         }
         let target = MediaSession.target(sdp, audio).flatMap { try? SocketAddress(ipAddress: $0.address, port: $0.rtpPort) }
         let seat = Seat(room: pending.room, port: pending.pair.port, version: 1, sessionID: pending.sessionID, codec: codec,
                         payloadType: payloadType, dtmf: dtmf)
-        self.seat(seat, callID: callID, user: user, pair: pending.pair, target: target)
+        // The offer held this seat: it becomes the participant's in the same hold of the lock.
+        self.seat(seat, callID: callID, user: user, pair: pending.pair, target: target, fromOffer: true)
         return .success(())
     }
 

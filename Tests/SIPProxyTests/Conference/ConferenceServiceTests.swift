@@ -55,6 +55,38 @@ struct ConferenceServiceTests {
     }
 }
 
+@Suite("Conference: admission under concurrent joins")
+struct ConferenceAdmissionTests {
+    @Test("shards joining one room at once never seat more than its size, and every refused join gives its port back")
+    func concurrentJoinsKeepTheLimit() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var settings = ConferenceSettings()
+        settings.rooms = ["800"]
+        settings.maxRoomSize = 5
+        let pool = MediaPortPool(range: 39300...39363, address: try SocketAddress(ipAddress: "127.0.0.1", port: 0))
+        let service = ConferenceService(settings: settings, loops: [group.next()], pool: pool, sdpAddress: "192.0.2.1",
+                                        recorder: nil, traceRTP: .off, logger: Logger(label: "test"))
+        // 24 callers on 8 threads at once: the admission check and the seat are one step.
+        let seated = await withTaskGroup(of: Int.self) { tasks in
+            for worker in 0..<8 {
+                tasks.addTask {
+                    var mine = 0
+                    for n in 0..<3 {
+                        let result = service.join(room: "800", callID: "c-\(worker)-\(n)", user: "u\(worker)\(n)",
+                                                  offer: ConferenceServiceTests.offer())
+                        if case .success = result { mine += 1 }
+                    }
+                    return mine
+                }
+            }
+            return await tasks.reduce(0, +)
+        }
+        #expect(seated == 5)
+        #expect(pool.inUse == 5, "five seats hold a port pair each; refused joins gave theirs back: \(pool.inUse)")
+        try await group.shutdownGracefully()
+    }
+}
+
 @Suite("Conference: the room's own offer (REFER to the room)")
 struct ConferenceOfferTests {
     static func service(participants: Int = 200, ports: ClosedRange<Int>) throws -> (ConferenceService, MediaPortPool, MultiThreadedEventLoopGroup) {
