@@ -78,16 +78,8 @@ struct TLSTests {
             extraArguments: ["--listen", "tls:\(ip):\(tlsPort)", "--tls-cert", cert, "--tls-key", key]
         )
         defer { proxy.stopAndRemoveDirectory() }
-        let script = certs.appendingPathComponent("phone.py")
-        try Data(Self.phone.utf8).write(to: script)
-        let output = certs.appendingPathComponent("phone.out")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        let phone = Process()
-        phone.executableURL = URL(fileURLWithPath: python)
-        phone.arguments = [script.path, ip, String(tlsPort), "127.0.0.12"]
-        phone.standardOutput = try FileHandle(forWritingTo: output)
-        phone.standardError = phone.standardOutput
-        try phone.run()
+        let (phone, output) = try Self.runPython(python, Self.phone, named: "phone", in: certs,
+                                                 arguments: [ip, String(tlsPort), "127.0.0.12"])
         defer { if phone.isRunning { phone.terminate() } }
         let registered = await waitUntil(timeout: .seconds(10)) { readText(output).contains("REGISTER ->") }
         #expect(registered && readText(output).contains("REGISTER -> SIP/2.0 200 OK"), "\(readText(output))\n\(proxy.logTail())" as Comment)
@@ -128,6 +120,23 @@ struct TLSTests {
             #expect(!files.isEmpty && methods.contains("REGISTER") && methods.contains("MESSAGE") && methods.contains("INVITE"),
                     "the TLS leg is in the trace as SIP over TCP: \(methods)")
         }
+    }
+
+    /// Runs `source` with python3 from `directory/NAME.py`, its output (stdout and stderr) in `NAME.out`.
+    static func runPython(
+        _ python: String, _ source: String, named name: String, in directory: URL, arguments: [String]
+    ) throws -> (Process, URL) {
+        let script = directory.appendingPathComponent("\(name).py")
+        try Data(source.utf8).write(to: script)
+        let output = directory.appendingPathComponent("\(name).out")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script.path] + arguments
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = process.standardOutput
+        try process.run()
+        return (process, output)
     }
 
     /// carol's TLS server for the outbound test: accepts connections, answers each request it reads with 200 and
@@ -179,17 +188,9 @@ struct TLSTests {
         // carol's certificate names her address; the proxy's own (CN 127.0.0.10, no subjectAltName) does not.
         let (carolCert, carolKey) = try await makeSelfSignedCertificate(in: certs, ip: "127.0.0.42")
         let carolPort = PortAllocator.block(on: "127.0.0.42")
-        let script = certs.appendingPathComponent("server.py")
-        try Data(Self.server.utf8).write(to: script)
         func startServer(_ ip: String, _ port: Int, certificate: String, key: String) async throws -> (Process, URL) {
-            let output = certs.appendingPathComponent("server-\(ip).out")
-            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-            let server = Process()
-            server.executableURL = URL(fileURLWithPath: python)
-            server.arguments = [script.path, ip, String(port), certificate, key]
-            server.standardOutput = try FileHandle(forWritingTo: output)
-            server.standardError = server.standardOutput
-            try server.run()
+            let (server, output) = try Self.runPython(python, Self.server, named: "server-\(ip)", in: certs,
+                                                      arguments: [ip, String(port), certificate, key])
             #expect(await waitUntil(timeout: .seconds(10)) { readText(output).contains("LISTENING") }, "\(readText(output))")
             return (server, output)
         }
